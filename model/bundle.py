@@ -1,0 +1,169 @@
+"""Model bundles: a folder of ``config.json``, ``tokenizer.json`` and ``model.safetensors``.
+
+Nothing is pickled: weights are safetensors, everything else JSON. ``config.json`` records the
+SHA-256 of the other files, so a missing, truncated or swapped file is caught at load time and
+reported as a ``BundleError``. Bundles are written beside their destination and renamed into
+place, so a reader never sees half a bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import safetensors
+import tokenizers
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import ModelConfig, TokenizerConfig
+from .network import SentimentRNN
+from .tokenizer import TextTokenizer
+
+FORMAT_VERSION = 1
+CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "tokenizer.json", "model.safetensors", "README.md"
+
+
+class BundleError(Exception):
+    """A model bundle that cannot be loaded: missing, truncated, corrupt or mismatched files."""
+
+
+@dataclass
+class Bundle:
+    model: SentimentRNN
+    tokenizer: TextTokenizer
+    config: ModelConfig
+    tokenizer_config: TokenizerConfig
+    training: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        return self.config.labels
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _state_for_saving(model: SentimentRNN) -> dict[str, torch.Tensor]:
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    emb = state["embedding.weight"]
+    if torch.equal(emb.half().float(), emb):
+        state["embedding.weight"] = emb.half()  # frozen pretrained vectors: half the size, lossless
+    return state
+
+
+def save_bundle(
+    path: str | Path,
+    model: SentimentRNN,
+    tokenizer: TextTokenizer,
+    tokenizer_config: TokenizerConfig,
+    training: dict | None = None,
+    card: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a bundle to ``path`` atomically (aside, then renamed into place)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise BundleError(f"{path} already exists; choose another directory or pass overwrite")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        tokenizer.save(tmp / TOKENIZER_FILE)
+        save_file(_state_for_saving(model), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        if card:
+            (tmp / CARD_FILE).write_text(card, encoding="utf-8")
+        config = {
+            "format_version": FORMAT_VERSION,
+            "model": model.config.to_dict(),
+            "tokenizer": vars(tokenizer_config),
+            "training": training or {},
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": {
+                "python": platform.python_version(), "torch": torch.__version__,
+                "tokenizers": tokenizers.__version__, "safetensors": safetensors.__version__,
+            },
+            "files": {name: _sha256(tmp / name) for name in (TOKENIZER_FILE, WEIGHTS_FILE)},
+        }
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o755)
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_config(path: str | Path) -> dict:
+    """The parsed ``config.json`` of a bundle (no weights loaded)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"{path}: not a model bundle directory")
+    try:
+        config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{path}: missing {CONFIG_FILE}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path / CONFIG_FILE}: not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{path / CONFIG_FILE}: unsupported bundle format (expected format_version {FORMAT_VERSION})")
+    return config
+
+
+def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
+    """Load a bundle; every problem is a ``BundleError`` naming the file."""
+    path = Path(path)
+    config = read_config(path)
+    for name, digest in config.get("files", {}).items():
+        file = path / name
+        if not file.is_file():
+            raise BundleError(f"{path}: missing {name}")
+        if verify and _sha256(file) != digest:
+            raise BundleError(f"{file}: checksum mismatch (truncated or replaced file)")
+    try:
+        model_config = ModelConfig.from_dict(config["model"])
+        tok_config = TokenizerConfig(**config.get("tokenizer", {})).validate()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{path / CONFIG_FILE}: invalid model config ({exc})") from None
+    try:
+        tokenizer = TextTokenizer.load(path / TOKENIZER_FILE, tok_config.max_length)
+    except Exception as exc:  # the tokenizers library raises plain Exception
+        raise BundleError(f"{path / TOKENIZER_FILE}: cannot load tokenizer ({exc})") from None
+    if tokenizer.vocab_size != model_config.vocab_size:
+        raise BundleError(
+            f"{path}: tokenizer has {tokenizer.vocab_size} tokens but the model expects {model_config.vocab_size}"
+        )
+    try:
+        state = load_file(str(path / WEIGHTS_FILE))
+    except FileNotFoundError:
+        raise BundleError(f"{path}: missing {WEIGHTS_FILE}") from None
+    except Exception as exc:  # safetensors raises SafetensorError / OSError on corrupt files
+        raise BundleError(f"{path / WEIGHTS_FILE}: cannot read weights ({exc})") from None
+    model = SentimentRNN(model_config)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise BundleError(f"{path / WEIGHTS_FILE}: weights do not match config.json ({' '.join(first[:3])})") from None
+    model.eval()
+    return Bundle(model, tokenizer, model_config, tok_config, config.get("training", {}), path)

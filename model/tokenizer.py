@@ -1,0 +1,121 @@
+"""Text to token ids, built on Hugging Face ``tokenizers`` and saved as one JSON file.
+
+Three kinds share one normaliser and pre-tokeniser (NFKC, optional lowercasing, punctuation split
+off, English contractions kept as ``n't`` / ``'s``, each CJK character its own token, emoji kept):
+
+* ``word``: a word-level vocabulary built from the training texts (min frequency, max size);
+* ``bpe``: a byte-pair-encoding model trained on the training texts, so unseen words still split
+  into known pieces;
+* ``wordpiece``: a pretrained WordPiece vocabulary (for example MiniLM's), used with its own BERT
+  normaliser so that pretrained embeddings line up with their tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
+from tokenizers.models import BPE, WordLevel
+from tokenizers.trainers import BpeTrainer, WordLevelTrainer
+
+from .config import TokenizerConfig
+
+PAD, UNK = "<pad>", "<unk>"
+
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+_WORD = rf"[[\p{{L}}\p{{M}}\p{{N}}_]&&[^{_CJK}]]"
+# One token per match: contractions, single CJK characters, words (stopping before "n't"),
+# and any other non-space character (punctuation, emoji) on its own.
+TOKEN_PATTERN = (
+    r"n't|'(?:s|re|ve|ll|d|m)(?![\p{L}\p{N}])"
+    rf"|[{_CJK}]|{_WORD}+?(?=n't)|{_WORD}+|[^\p{{L}}\p{{M}}\p{{N}}_\s]"
+)
+
+
+def _normalizer(lowercase: bool) -> normalizers.Normalizer:
+    steps = [normalizers.NFKC(), normalizers.Replace("\u2019", "'"), normalizers.Replace("`", "'")]
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    return normalizers.Sequence(steps)
+
+
+def _pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    return pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(TOKEN_PATTERN), "isolated")]
+    )
+
+
+class TextTokenizer:
+    """A ``tokenizers.Tokenizer`` plus the few settings the model needs (pad/unk ids, max length)."""
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length)
+        self.pad_id = self._special_id(PAD, "[PAD]")
+        self.unk_id = self._special_id(UNK, "[UNK]")
+
+    def _special_id(self, *names: str) -> int:
+        for name in names:
+            token_id = self.tokenizer.token_to_id(name)
+            if token_id is not None:
+                return token_id
+        raise ValueError(f"tokenizer has none of the special tokens {names}")
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.tokenizer.encode(text).tokens
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text; a text with no tokens becomes ``[unk]`` so every length is >= 1."""
+        encodings = self.tokenizer.encode_batch(list(texts))
+        return [enc.ids or [self.unk_id] for enc in encodings]
+
+    def save(self, path: str | Path) -> None:
+        self.tokenizer.save(str(path))
+
+    @classmethod
+    def load(cls, path: str | Path, max_length: int) -> TextTokenizer:
+        return cls(Tokenizer.from_file(str(path)), max_length)
+
+    @classmethod
+    def from_str(cls, data: str, max_length: int) -> TextTokenizer:
+        return cls(Tokenizer.from_str(data), max_length)
+
+
+def build_tokenizer(
+    config: TokenizerConfig, texts: Iterable[str], wordpiece_file: str | Path | None = None
+) -> TextTokenizer:
+    """Train a word or BPE tokenizer on ``texts``, or load a pretrained WordPiece one."""
+    config.validate()
+    if config.kind == "wordpiece":
+        if wordpiece_file is None:
+            raise ValueError("tokenizer kind 'wordpiece' needs a pretrained tokenizer.json")
+        tok = Tokenizer.from_file(str(wordpiece_file))
+        tok.post_processor = None  # no [CLS]/[SEP]: the RNN reads the plain token sequence
+        tok.normalizer = normalizers.Sequence(
+            [normalizers.NFKC(), normalizers.BertNormalizer(lowercase=config.lowercase)]
+        )
+        return TextTokenizer(tok, config.max_length)
+    special = [PAD, UNK]
+    if config.kind == "word":
+        tok = Tokenizer(WordLevel(unk_token=UNK))
+        trainer = WordLevelTrainer(
+            vocab_size=config.vocab_size, min_frequency=config.min_frequency,
+            special_tokens=special, show_progress=False,
+        )
+    else:
+        tok = Tokenizer(BPE(unk_token=UNK, continuing_subword_prefix="##"))
+        trainer = BpeTrainer(
+            vocab_size=config.vocab_size, min_frequency=config.min_frequency,
+            special_tokens=special, continuing_subword_prefix="##", show_progress=False,
+        )
+    tok.normalizer = _normalizer(config.lowercase)
+    tok.pre_tokenizer = _pre_tokenizer()
+    tok.train_from_iterator(texts, trainer=trainer)
+    return TextTokenizer(tok, config.max_length)

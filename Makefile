@@ -13,7 +13,6 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==$(TORCH_VERSION) \
 		|| $(BIN)/pip install -q torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX)
 	$(BIN)/pip install -q -e '.[dev]'

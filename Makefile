@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 install: $(VENV)/.installed
 
 serve: install
-	$(BIN)/python -m app
+	$(BIN)/python -m app --local-key
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -98,7 +98,9 @@ def save_bundle(
             "files": {name: _sha256(tmp / name) for name in (TOKENIZER_FILE, WEIGHTS_FILE)},
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; bundles are shared, read-only data
+        for file in tmp.iterdir():
+            os.chmod(file, 0o644)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)

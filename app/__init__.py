@@ -1,0 +1,1 @@
+"""FastAPI service around the ``model`` package."""

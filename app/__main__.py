@@ -1,0 +1,67 @@
+"""``python -m app``: check the model loads, then serve with uvicorn (``SENTIMENT_*`` settings)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import uvicorn
+from pydantic import ValidationError
+
+from model import BundleError
+
+from .config import Settings
+from .lifespan import open_registry
+
+
+def local_key(data_dir: Path) -> str:
+    """A key kept in the data directory for local use, created on first start."""
+    path = data_dir / "local-api-key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(24) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Serve the sentiment model over HTTP.")
+    parser.add_argument("--local-key", action="store_true",
+                        help="when SENTIMENT_API_KEYS is unset, create (once) and use a key in the data directory")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("app")
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"SENTIMENT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        log.error("invalid settings: %s", problems)
+        return 2
+    try:  # fail fast with one clear line instead of a half-alive server
+        open_registry(settings).load_active()
+    except (BundleError, LookupError, OSError) as exc:
+        log.error("cannot start: model does not load: %s", exc)
+        return 1
+    if args.local_key and not settings.keys():
+        key = local_key(settings.data_dir)
+        os.environ["SENTIMENT_API_KEYS"] = key  # worker processes read their settings from here
+        # Printed for the person at the terminal, never logged.
+        print(f"API key for local use (stored in {settings.data_dir / 'local-api-key'}):\n  {key}\n"
+              f"Send it as: -H 'Authorization: Bearer {key}'", flush=True)
+    elif not settings.keys():
+        log.warning("no API key configured: training, dataset and activation endpoints will refuse "
+                    "requests until SENTIMENT_API_KEYS is set")
+    uvicorn.run(
+        "app.main:create_app", factory=True, host=settings.host, port=settings.port,
+        workers=settings.workers, log_level=settings.log_level, access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""The application factory: assembles settings, middleware, error handlers and routes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from .config import Settings
+from .errors import BodyLimitMiddleware, install_error_handlers
+from .lifespan import lifespan
+from .metrics import Metrics, MetricsMiddleware
+from .routes import health, models, predict
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Sentiment RNN service",
+        version="0.1.0",
+        description="Sentiment classification with a recurrent neural network: predict, train, version, swap.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api_keys = settings.keys()
+    app.state.metrics = Metrics()
+    app.state.registry = None
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    for module in (predict, models, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,57 @@
+"""Prometheus metrics (one registry per app, so several apps can live in one process)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("sentiment_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=r)
+        self.latency = Histogram("sentiment_http_request_duration_seconds", "HTTP request latency",
+                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.predictions = Counter("sentiment_predictions_total", "Texts classified", ["model_version", "label"], registry=r)
+        self.batch_size = Histogram("sentiment_batch_size", "Texts per model call", buckets=BATCH_BUCKETS, registry=r)
+        self.model_info = Gauge("sentiment_active_model", "1 for the model version being served", ["version"], registry=r)
+        self.jobs = Gauge("sentiment_train_jobs", "Training jobs by state", ["state"], registry=r)
+
+    def set_active(self, version: str) -> None:
+        self.model_info.clear()
+        self.model_info.labels(version=version).set(1)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware (no per-request task overhead) counting requests by route template."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, path, str(status)).inc()
+            self.metrics.latency.labels(method, path).observe(time.perf_counter() - start)

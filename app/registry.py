@@ -1,0 +1,140 @@
+"""Model versions: the read-only bundled model plus bundles written by training jobs.
+
+The served model is one reference (``registry.current``). Activation loads the new bundle
+first, then swaps the reference: requests already holding the old one finish on it, new ones get
+the new one, and a bundle that fails to load never replaces a working model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from model import BundleError, Predictor
+from model.bundle import read_config
+
+from .config import Settings
+from .store import Store, now
+
+log = logging.getLogger(__name__)
+
+BUNDLED = "bundled"
+ACTIVE_KEY = "active_version"
+
+
+class VersionNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: str
+    predictor: Predictor
+
+
+class ModelRegistry:
+    def __init__(self, settings: Settings, store: Store):
+        self.settings = settings
+        self.store = store
+        self.models_dir = settings.data_dir / "models"
+        self.current: LoadedModel | None = None
+        self._lock = threading.Lock()  # one activation at a time
+
+    def bootstrap(self) -> None:
+        """Record the bundled model as version ``bundled`` (its path may change between runs)."""
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        path = str(self.settings.model_dir)
+        if self.store.one("SELECT version FROM models WHERE version = ?", BUNDLED) is None:
+            self.store.insert("models", version=BUNDLED, path=path, source="bundled", metrics={},
+                              created_at=now(), seq=0)
+        else:
+            self.store.update("models", "version", BUNDLED, path=path)
+
+    # -- reading ---------------------------------------------------------------------------
+    def active_version(self) -> str:
+        return self.store.get_state(ACTIVE_KEY) or BUNDLED
+
+    def _row(self, version: str) -> dict:
+        row = self.store.one("SELECT * FROM models WHERE version = ?", version)
+        if row is None:
+            raise VersionNotFound(f"model version {version!r} not found")
+        return row
+
+    def describe(self, version: str) -> dict:
+        row = self._row(version)
+        return self._describe(row, self.active_version())
+
+    def list(self) -> list[dict]:
+        active = self.active_version()
+        rows = self.store.all("SELECT * FROM models ORDER BY seq DESC")
+        return [self._describe(r, active) for r in rows]
+
+    def _describe(self, row: dict, active: str) -> dict:
+        info = {
+            "version": row["version"], "active": row["version"] == active, "source": row["source"],
+            "read_only": row["source"] == "bundled", "created_at": row["created_at"],
+            "job_id": row["job_id"], "dataset_id": row["dataset_id"],
+        }
+        try:
+            config = read_config(row["path"])
+        except BundleError as exc:
+            return {**info, "status": "unavailable", "error": str(exc)}
+        training = config.get("training", {})
+        metrics = training.get("metrics", {})
+        return {
+            **info, "status": "ready", "labels": config["model"]["labels"],
+            "config": {"model": config["model"], "tokenizer": config.get("tokenizer", {}),
+                       "train": training.get("train_config", {})},
+            "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "n") if k in metrics} | row["metrics"],
+            "bundle_created_at": config.get("created_at"),
+        }
+
+    # -- loading and activation -------------------------------------------------------------
+    def load(self, version: str) -> LoadedModel:
+        row = self._row(version)
+        predictor = Predictor.load(row["path"], quantize=self.settings.quantize)
+        return LoadedModel(version, predictor)
+
+    def load_active(self) -> LoadedModel:
+        """At start-up: the recorded active version (the bundled one if none was chosen)."""
+        version = self.active_version()
+        try:
+            self.current = self.load(version)
+        except (BundleError, VersionNotFound) as exc:
+            if version == BUNDLED:
+                raise
+            log.error("active version %s cannot be loaded (%s); serving %s instead", version, exc, BUNDLED)
+            self.current = self.load(BUNDLED)
+            self.store.set_state(ACTIVE_KEY, BUNDLED)
+        return self.current
+
+    def activate(self, version: str) -> LoadedModel:
+        with self._lock:
+            loaded = self.load(version)  # raises before anything changes
+            self.store.set_state(ACTIVE_KEY, version)
+            self.current = loaded
+        log.info("activated model version %s", version)
+        return loaded
+
+    def sync(self) -> bool:
+        """Follow an activation made by another worker process; True when the model changed."""
+        version = self.active_version()
+        if self.current is not None and version == self.current.version:
+            return False
+        with self._lock:
+            if self.current is not None and version == self.current.version:
+                return False
+            self.current = self.load(version)
+        log.info("now serving model version %s (activated elsewhere)", version)
+        return True
+
+    # -- new versions (written by training jobs) --------------------------------------------
+    def next_version(self) -> tuple[str, int]:
+        row = self.store.one("SELECT COALESCE(MAX(seq), 0) AS seq FROM models")
+        seq = row["seq"] + 1
+        return f"v{seq}", seq
+
+    def version_path(self, version: str) -> Path:
+        return self.models_dir / version

@@ -1,0 +1,119 @@
+"""Job, dataset and model-version records in SQLite (WAL mode) inside the data directory.
+
+Each call opens a short transaction on a per-thread connection; the training worker process
+opens its own ``Store`` on the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+    id TEXT PRIMARY KEY, filename TEXT NOT NULL, format TEXT NOT NULL, path TEXT NOT NULL,
+    text_column TEXT NOT NULL, label_column TEXT NOT NULL, size_bytes INTEGER NOT NULL,
+    summary TEXT NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, state TEXT NOT NULL, dataset_id TEXT NOT NULL, eval_dataset_id TEXT,
+    config TEXT NOT NULL, promote TEXT NOT NULL, progress TEXT NOT NULL DEFAULT '{}',
+    result TEXT NOT NULL DEFAULT '{}', error TEXT, model_version TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0,
+    pid INTEGER, created_at REAL NOT NULL, started_at REAL, finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created_at);
+CREATE TABLE IF NOT EXISTS models (
+    version TEXT PRIMARY KEY, path TEXT NOT NULL, source TEXT NOT NULL, job_id TEXT, dataset_id TEXT,
+    metrics TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL, seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+JSON_COLUMNS = {"summary", "config", "progress", "result", "metrics"}
+
+
+def _decode(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    out = dict(row)
+    for key in JSON_COLUMNS & out.keys():
+        out[key] = json.loads(out[key]) if out[key] else {}
+    return out
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connection().executescript(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def connect(self) -> _Transaction:
+        return _Transaction(self._connection())
+
+    # -- generic helpers -------------------------------------------------------------------
+    def one(self, sql: str, *args) -> dict[str, Any] | None:
+        with self.connect() as db:
+            return _decode(db.execute(sql, args).fetchone())
+
+    def all(self, sql: str, *args) -> list[dict[str, Any]]:
+        with self.connect() as db:
+            return [_decode(r) for r in db.execute(sql, args).fetchall()]
+
+    def execute(self, sql: str, *args) -> int:
+        with self.connect() as db:
+            return db.execute(sql, args).rowcount
+
+    def insert(self, table: str, **values) -> None:
+        values = {k: json.dumps(v) if k in JSON_COLUMNS else v for k, v in values.items()}
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self.connect() as db:
+            db.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(values.values()))
+
+    def update(self, table: str, key: str, key_value: Any, **values) -> int:
+        values = {k: json.dumps(v) if k in JSON_COLUMNS else v for k, v in values.items()}
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self.connect() as db:
+            return db.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", (*values.values(), key_value)).rowcount
+
+    # -- key/value state -------------------------------------------------------------------
+    def get_state(self, key: str) -> str | None:
+        row = self.one("SELECT value FROM state WHERE key = ?", key)
+        return row["value"] if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        self.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                     key, value)
+
+
+class _Transaction:
+    """``with store.connect() as db``: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, *_):
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def now() -> float:
+    return time.time()

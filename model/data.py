@@ -35,6 +35,7 @@ class Dataset:
     source: str = "<memory>"
     lines: list[int] = field(default_factory=list)  # source line of each example
     sha256: str = ""
+    text_column: str = ""  # the column the texts were read from
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -49,6 +50,7 @@ class Dataset:
             self.source,
             [self.lines[i] for i in indices] if self.lines else [],
             self.sha256,
+            self.text_column,
         )
 
 
@@ -116,7 +118,7 @@ def parse_dataset(
         lines.append(line)
     if not texts:
         raise DataError(source, 1, "no examples (only a header?)")
-    return Dataset(texts, labels, source, lines, hashlib.sha256(raw).hexdigest())
+    return Dataset(texts, labels, source, lines, hashlib.sha256(raw).hexdigest(), text_key)
 
 
 def _pick_text_column(row: dict, text_column, label_column, source, line, fmt) -> str:
@@ -159,7 +161,9 @@ def _delimited_rows(content: str, fmt: str, source: str):
 
 
 def _jsonl_rows(content: str, source: str):
-    for number, text in enumerate(content.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() also breaks on U+2028, U+0085, form feeds..., which
+    # json.dumps(ensure_ascii=False) leaves raw inside strings. A trailing "\r" is JSON whitespace.
+    for number, text in enumerate(content.split("\n"), start=1):
         if not text.strip():
             continue
         try:

@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from model import BundleError, DataError
 
+from .datasets import DatasetInUse
+from .jobs import JobError
 from .registry import VersionNotFound
 from .responses import JSONResponse
 
@@ -78,6 +80,15 @@ def install_error_handlers(app: FastAPI) -> None:
             code, message = "invalid_body", f"request body is not valid UTF-8 JSON ({exc.__cause__.reason} at byte {exc.__cause__.start})"
         return JSONResponse(error_body(code, message), exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(JobError)
+    async def job_error(request: Request, exc: JobError):
+        details = [{"field": exc.field, "message": exc.message}] if exc.field else None
+        return JSONResponse(error_body(exc.code, exc.message, details), exc.status)
+
+    @app.exception_handler(DatasetInUse)
+    async def dataset_in_use(request: Request, exc: DatasetInUse):
+        return JSONResponse(error_body("dataset_in_use", str(exc)), 409)
+
     @app.exception_handler(VersionNotFound)
     async def version_not_found(request: Request, exc: VersionNotFound):
         return JSONResponse(error_body("not_found", str(exc)), 404)
@@ -99,17 +110,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies larger than ``max_bytes`` with 413, by Content-Length or while streaming."""
+    """Refuse bodies larger than ``max_bytes`` with 413, by Content-Length or while streaming.
 
-    def __init__(self, app, max_bytes: int):
+    ``overrides`` gives other limits by path (dataset uploads may be larger than predict bodies).
+    """
+
+    def __init__(self, app, max_bytes: int, overrides: dict[str, int] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.overrides = overrides or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_bytes
+        limit = self.overrides.get(scope["path"], self.max_bytes)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -117,7 +132,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await self._reject(send)
+                    await self._reject(send, limit)
                     return
         received = 0
         started = False
@@ -141,10 +156,10 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(send, limit)
 
-    async def _reject(self, send):
-        body = orjson.dumps(error_body("payload_too_large", f"request body is larger than {self.max_bytes} bytes"))
+    async def _reject(self, send, limit: int):
+        body = orjson.dumps(error_body("payload_too_large", f"request body is larger than {limit} bytes"))
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from .batching import Batcher
+from .datasets import DatasetStore
+from .jobs import JobRunner, JobService
 from .registry import ModelRegistry
 from .store import Store
 
@@ -52,10 +54,15 @@ async def lifespan(app: FastAPI):
         app.state.batcher = Batcher(lambda: registry.current, settings.max_batch_size,
                                     settings.max_wait_ms / 1000, app.state.metrics)
         app.state.batcher.start()
+    app.state.datasets = DatasetStore(registry.store, settings.data_dir / "datasets")
+    app.state.jobs = JobService(settings, registry.store, app.state.datasets)
+    runner = JobRunner(settings, app.state.jobs, registry, app.state.metrics)
+    runner.start()
     follower = asyncio.create_task(_follow_activations(app), name="follow-activations")
     try:
         yield
     finally:
+        await runner.stop()
         follower.cancel()
         with suppress(asyncio.CancelledError):
             await follower

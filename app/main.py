@@ -8,7 +8,7 @@ from .config import Settings
 from .errors import BodyLimitMiddleware, install_error_handlers
 from .lifespan import lifespan
 from .metrics import Metrics, MetricsMiddleware
-from .routes import health, models, predict
+from .routes import datasets, health, jobs, models, predict
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,8 +24,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.registry = None
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    upload_limit = settings.max_dataset_bytes + 64 * 1024  # room for the multipart envelope
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       overrides={"/v1/datasets": max(upload_limit, settings.max_body_bytes)})
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    for module in (predict, models, health):
+    for module in (predict, models, datasets, jobs, health):
         app.include_router(module.router)
     return app

@@ -5,7 +5,7 @@ Importing this package never imports web code.
 
 from .bundle import Bundle, BundleError, load_bundle, save_bundle
 from .config import ModelConfig, TokenizerConfig, TrainConfig
-from .data import Dataset, DataError, load_dataset, parse_dataset
+from .data import DataError, Dataset, load_dataset, parse_dataset
 from .predictor import Prediction, Predictor
 from .train import Progress, TrainingCancelled, TrainResult, train
 

@@ -93,13 +93,13 @@ def _label_names(spec: str | None) -> dict[str, str]:
 
 
 def cmd_train(args) -> int:
+    from pathlib import Path
+
     from .bundle import save_bundle
     from .card import render_card
     from .config import ModelConfig, TokenizerConfig, TrainConfig
     from .data import load_dataset
     from .train import train
-
-    from pathlib import Path
 
     if Path(args.out).exists() and not args.overwrite:
         raise ValueError(f"--out {args.out} already exists (pass --overwrite to replace it)")

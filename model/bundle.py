@@ -135,7 +135,10 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     """Load a bundle; every problem is a ``BundleError`` naming the file."""
     path = Path(path)
     config = read_config(path)
-    for name, digest in config.get("files", {}).items():
+    files = config.get("files", {})
+    if not isinstance(files, dict):
+        raise BundleError(f"{path / CONFIG_FILE}: 'files' must map file names to SHA-256 digests")
+    for name, digest in files.items():
         file = path / name
         if not file.is_file():
             raise BundleError(f"{path}: missing {name}")

@@ -1,0 +1,163 @@
+"""``python -m model train|evaluate|predict`` run as a user runs it: a subprocess on files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "--embedding-dim",
+    "16",
+    "--hidden-size",
+    "16",
+    "--dropout",
+    "0",
+    "--epochs",
+    "8",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.01",
+    "--patience",
+    "8",
+    "--threads",
+    "1",
+    "--seed",
+    "1",
+    "--quiet",
+]
+
+
+def run_cli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run(
+        [sys.executable, "-m", "model", *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def write_tsv(path: Path, texts: list[str], labels: list[str]) -> Path:
+    path.write_text("label\tsentence\n" + "".join(f"{y}\t{t}\n" for t, y in zip(texts, labels)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, make_examples) -> Path:
+    path = tmp_path_factory.mktemp("cli")
+    write_tsv(path / "train.tsv", *make_examples(300, 1))
+    write_tsv(path / "dev.tsv", *make_examples(100, 2))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(workdir) -> tuple[subprocess.CompletedProcess, Path]:
+    out = workdir / "bundle"
+    proc = run_cli(
+        "train",
+        "--train",
+        "train.tsv",
+        "--dev",
+        "dev.tsv",
+        "--out",
+        str(out),
+        "--label-names",
+        "0=negative,1=positive",
+        *TINY,
+        cwd=workdir,
+    )
+    return proc, out
+
+
+def test_train_prints_a_summary_and_writes_a_bundle(trained):
+    proc, out = trained
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["accuracy"] >= 0.9
+    assert summary["n"] == 100
+    assert summary["out"] == str(out)
+    assert {"macro_f1", "best_epoch", "seconds", "temperature", "ece_before", "ece_after"} <= set(summary)
+    assert {"config.json", "tokenizer.json", "model.safetensors", "README.md"} <= {p.name for p in out.iterdir()}
+    card = (out / "README.md").read_text()
+    assert "python -m model train --train train.tsv" in card
+    assert "labels: negative, positive" in card
+
+
+def test_evaluate_prints_metrics_json(trained, workdir):
+    _, out = trained
+    proc = run_cli("evaluate", "--model", str(out), "--data", "dev.tsv", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["n"] == 100
+    assert report["labels"] == ["negative", "positive"]
+    assert report["accuracy"] >= 0.9
+    assert 0 < report["macro_f1"] <= 1
+    assert sum(map(sum, report["confusion_matrix"])) == 100
+
+
+def test_predict_prints_one_json_line_per_text(trained, workdir):
+    _, out = trained
+    texts = ["w1 good w2", "w1 not good", "映画 😀"]
+    proc = run_cli("predict", "--model", str(out), *texts, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["text"] for line in lines] == texts
+    assert [line["label"] for line in lines[:2]] == ["positive", "negative"]
+    assert all(set(line["probabilities"]) == {"negative", "positive"} for line in lines)
+    assert all(line["score"] == max(line["probabilities"].values()) for line in lines)
+
+
+def test_predict_reads_stdin(trained, workdir):
+    _, out = trained
+    proc = run_cli("predict", "--model", str(out), cwd=workdir, stdin="bad w3\nw4 not bad\n")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["label"] for line in proc.stdout.splitlines()] == ["negative", "positive"]
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+BAD_INPUTS = {
+    "missing label column": ("sentence\tstars\ngood\t1\n", "bad.tsv:1: missing label column 'label'"),
+    "empty file": ("", "bad.tsv:1: file is empty"),
+    "single class": ("label\tsentence\n1\tgood\n1\tgreat\n1\tfine\n", "bad.tsv:4: only one class"),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_train_on_bad_input_fails_with_one_line(tmp_path, bad):
+    content, message = bad
+    (tmp_path / "bad.tsv").write_text(content, encoding="utf-8")
+    proc = run_cli("train", "--train", "bad.tsv", "--out", "out", *TINY, cwd=tmp_path)
+    assert_one_line_error(proc, message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_refuses_to_replace_a_bundle(trained, workdir):
+    _, out = trained
+    before = (out / "config.json").read_bytes()
+    proc = run_cli("train", "--train", "train.tsv", "--out", str(out), *TINY, cwd=workdir)
+    assert_one_line_error(proc, str(out), "--overwrite")
+    assert (out / "config.json").read_bytes() == before
+
+
+def test_evaluate_with_a_broken_bundle_fails_with_one_line(tmp_path):
+    (tmp_path / "notabundle").mkdir()
+    (tmp_path / "dev.tsv").write_text("label\tsentence\n1\tgood\n", encoding="utf-8")
+    proc = run_cli("evaluate", "--model", "notabundle", "--data", "dev.tsv", cwd=tmp_path)
+    assert_one_line_error(proc, "notabundle", "missing config.json")

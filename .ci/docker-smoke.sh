@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Smoke test of the running container, called by ../shared/tools/container-check.sh (SMOKE_SCRIPT)
+# once GET /readyz answers. Checks, in order:
+#   1. POST /v1/predict answers with the bundled model (model_version, label "positive");
+#   2. the server (PID 1) runs as a non-root user that owns /data; the image is under
+#      MAX_IMAGE_BYTES; its HEALTHCHECK command passes (and fails when nothing listens);
+#   3. the API key from SENTIMENT_API_KEYS guards the mutating endpoints (401 without, 200 with);
+#   4. SIGTERM: `podman stop` ends the server gracefully (exit status not 137, lifespan shutdown
+#      logged) well before the 10 s kill timeout;
+#   5. persistence: after stop + start, /data/sentiment.db, a marker file and the active model
+#      version are unchanged, and a fresh container on the same named volume sees the marker.
+# Environment: BASE_URL (from the check), CONTAINER_NAME, API_KEY; podman configured by the check
+# (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF are exported there). Exits non-zero on any failure.
+set -euo pipefail
+
+: "${BASE_URL:?BASE_URL is set by container-check.sh}"
+CONTAINER_NAME=${CONTAINER_NAME:-app-under-test-smoke}
+API_KEY=${API_KEY:-ci-key}
+MAX_IMAGE_BYTES=${MAX_IMAGE_BYTES:-1000000000}
+STOP_BUDGET_S=${STOP_BUDGET_S:-8}       # podman stop -t 10 would SIGKILL at 10 s
+READY_TIMEOUT_S=${READY_TIMEOUT_S:-120}
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+in_container() { podman exec "$CONTAINER_NAME" "$@"; }
+# json_get FIELD-PATH < body: print one field of a JSON document, e.g. json_get predictions.0.label
+json_get() {
+  python3 -c '
+import json, sys
+value = json.load(sys.stdin)
+for key in sys.argv[1].split("."):
+    value = value[int(key)] if isinstance(value, list) else value[key]
+print(value)' "$1"
+}
+# status METHOD PATH [curl args...]: print the HTTP status code only
+status() { curl -sS -o /dev/null -w '%{http_code}' -X "$1" "$BASE_URL$2" "${@:3}"; }
+wait_ready() {
+  local deadline=$((SECONDS + READY_TIMEOUT_S))
+  until curl -fsS --max-time 2 "$BASE_URL/readyz" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || fail "no 2xx from $BASE_URL/readyz within ${READY_TIMEOUT_S}s"
+    sleep 0.5
+  done
+}
+predict_positive() {
+  local body label version
+  body=$(curl -fsS -X POST "$BASE_URL/v1/predict" -H 'Content-Type: application/json' \
+    -d '{"text": "a gorgeous, witty, seductive movie"}') || fail "POST /v1/predict failed"
+  version=$(json_get model_version <<<"$body") || fail "no model_version in $body"
+  label=$(json_get predictions.0.label <<<"$body") || fail "no predictions[0].label in $body"
+  [[ -n $version ]] || fail "empty model_version in $body"
+  [[ $label == positive ]] || fail "expected label positive, got $label: $body"
+  ok "POST /v1/predict -> $body"
+}
+active_version() { curl -fsS "$BASE_URL/v1/models" | json_get active_version; }
+
+# ---------------------------------------------------------------- 1. prediction
+predict_positive
+
+# ---------------------------------------------------------------- 2. user, health, size
+uids=$(in_container grep '^Uid:' /proc/1/status) || fail "cannot read PID 1's status"
+read -r _ ruid euid _ <<<"$uids"
+[[ -n $euid && $ruid != 0 && $euid != 0 ]] || fail "the server (PID 1) runs as root (uid $ruid/$euid)"
+data_owner=$(in_container stat -c %u /data)
+[[ $data_owner == "$euid" ]] || fail "/data is owned by uid $data_owner, the server runs as $euid"
+ok "server runs as uid $euid and owns /data"
+
+image=$(podman inspect -f '{{.Image}}' "$CONTAINER_NAME")
+size=$(podman image inspect -f '{{.Size}}' "$image")
+((size < MAX_IMAGE_BYTES)) || fail "image is $size bytes, over $MAX_IMAGE_BYTES"
+ok "image size $((size / 1000000)) MB"
+
+# The image's HEALTHCHECK command, run the way Docker runs it (exec in the container). Podman's
+# own scheduler needs systemd, which CI lacks, hence --no-healthcheck in .ci/run and this instead.
+mapfile -d '' health_cmd < <(podman image inspect -f '{{json .HealthCheck}}' "$image" | python3 -c '
+import json, sys
+test = (json.load(sys.stdin) or {}).get("Test") or []
+if test[:1] == ["CMD"]:
+    sys.stdout.write("\0".join(test[1:]) + "\0")')
+((${#health_cmd[@]})) || fail "the image has no exec-form HEALTHCHECK"
+in_container "${health_cmd[@]}" || fail "HEALTHCHECK fails on a ready server"
+if podman exec -e SENTIMENT_PORT=9 "$CONTAINER_NAME" "${health_cmd[@]}" >/dev/null 2>&1; then
+  fail "HEALTHCHECK passes with nothing listening"
+fi
+ok "HEALTHCHECK passes on the server, fails with nothing listening"
+
+# ---------------------------------------------------------------- 3. API key
+code=$(status POST /v1/models/bundled/activate)
+[[ $code == 401 ]] || fail "activate without a key answered $code, expected 401"
+code=$(status POST /v1/models/bundled/activate -H "Authorization: Bearer $API_KEY")
+[[ $code == 200 ]] || fail "activate with the key answered $code, expected 200"
+ok "mutating endpoints need the key (401 without, 200 with)"
+
+# ---------------------------------------------------------------- 4 + 5. stop, start, persistence
+volume=$(podman inspect -f '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Name}}{{end}}{{end}}' "$CONTAINER_NAME")
+[[ -n $volume ]] || fail "/data is not a volume"
+in_container test -s /data/sentiment.db || fail "no /data/sentiment.db"
+version_before=$(active_version)
+marker="ci-$(date +%s)-$$-$RANDOM"
+in_container sh -c 'printf %s "$1" > /data/ci-marker' sh "$marker"
+
+started=$(date +%s%N)
+podman stop -t 10 "$CONTAINER_NAME" >/dev/null
+stop_ms=$((($(date +%s%N) - started) / 1000000))
+exit_code=$(podman inspect -f '{{.State.ExitCode}}' "$CONTAINER_NAME")
+[[ $exit_code != 137 ]] || fail "the server was killed (exit 137) after ${stop_ms} ms: SIGTERM ignored"
+((stop_ms < STOP_BUDGET_S * 1000)) || fail "podman stop took ${stop_ms} ms"
+podman logs --tail 20 "$CONTAINER_NAME" 2>&1 | grep -q 'Application shutdown complete' \
+  || fail "no 'Application shutdown complete' in the log after SIGTERM"
+ok "SIGTERM: graceful shutdown in ${stop_ms} ms, exit status $exit_code"
+
+podman start "$CONTAINER_NAME" >/dev/null
+wait_ready
+in_container test -s /data/sentiment.db || fail "/data/sentiment.db is gone after a restart"
+[[ $(in_container cat /data/ci-marker) == "$marker" ]] || fail "/data/ci-marker changed after a restart"
+version_after=$(active_version)
+[[ $version_after == "$version_before" ]] \
+  || fail "active version was $version_before before the restart, $version_after after"
+predict_positive
+ok "restart kept /data (sentiment.db, marker) and the active version ($version_after)"
+
+# A new container on the same volume (what an upgrade does) sees the same data.
+seen=$(podman run --rm --no-healthcheck --network none -v "$volume:/data" "$image" cat /data/ci-marker)
+[[ $seen == "$marker" ]] || fail "a new container on volume $volume does not see the marker"
+ok "a new container on volume $volume sees the same data"
+echo "docker smoke test passed"

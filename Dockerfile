@@ -1,0 +1,84 @@
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE} AS builder
+# The sentiment service on CPU. Build: `docker build -t sentiment-rnn .`; run: see README "## Docker".
+#
+# Stage 1 (builder): a virtual environment with the runtime dependencies, CPU PyTorch first.
+# Stage 2 (runtime): that environment, the two packages (app/, model/ with its bundled model) and
+# nothing else: no compilers, no pip, no tests, no dev or [pretrained] extras.
+
+# torch comes from PyTorch's CPU index (never the multi-GB CUDA build PyPI would resolve to).
+# CI passes a local wheel folder as PIP_FIND_LINKS instead; pip reads it from the environment.
+ARG TORCH_VERSION=2.13.0
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_FIND_LINKS=
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PATH=/opt/venv/bin:$PATH
+
+# Layer 1: torch alone, the largest and least often changed part. The build fails rather than ship
+# a CUDA build. --no-compile: bytecode is written later, only for what the service imports.
+RUN python3 -m venv /opt/venv \
+ && if [ -n "$PIP_FIND_LINKS" ]; then \
+        pip install --no-cache-dir --no-compile "torch==${TORCH_VERSION}"; \
+    else \
+        pip install --no-cache-dir --no-compile --index-url "$TORCH_INDEX_URL" "torch==${TORCH_VERSION}"; \
+    fi \
+ && python3 -W ignore -c "import sys, torch; sys.exit(f'torch {torch.__version__} is a CUDA build' if torch.version.cuda else 0)"
+
+# Layer 2: the project's runtime dependencies, read from pyproject.toml alone so that editing the
+# source reuses this layer. Extras (dev, pretrained) are not installed; torch is already satisfied.
+WORKDIR /build
+COPY pyproject.toml ./
+RUN python3 -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
+ && pip install --no-cache-dir --no-compile -r requirements.txt
+
+# Layer 3: drop what serving never loads (sizes for torch 2.13 CPU in the README):
+#   torch/test, torch/bin test programs  C++ unit-test binaries of PyTorch itself
+#   torch/include, torch/share           C/C++ headers and CMake files for building extensions
+#   */tests                              the dependencies' own test suites
+#   pip                                  the runtime installs nothing
+RUN site="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+ && rm -rf "$site/torch/test" "$site/torch/include" "$site/torch/share" \
+ && find "$site/torch/bin" -mindepth 1 -maxdepth 1 ! -name torch_shm_manager ! -name upgrader_models -exec rm -rf {} + \
+ && find "$site" -depth -type d -name tests -exec rm -rf {} + \
+ && python3 -m pip uninstall --yes --quiet pip
+
+
+FROM ${BASE_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="sentiment-rnn" \
+      org.opencontainers.image.description="RNN sentiment classification service (FastAPI, CPU PyTorch)" \
+      org.opencontainers.image.licenses="MIT"
+
+# A fixed UID/GID so that a volume or bind mount can be prepared for it (chown 10001 /srv/sentiment).
+RUN groupadd --gid 10001 sentiment \
+ && useradd --no-log-init --uid 10001 --gid sentiment --create-home --shell /usr/sbin/nologin sentiment \
+ && install -d -o sentiment -g sentiment -m 0750 /data
+
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+COPY model/ model/
+COPY app/ app/
+
+# Bytecode for the modules the service and a training job import, written once here (the venv is
+# read-only to the service user), instead of for every installed file (tens of MB) or at each start.
+ENV PATH=/opt/venv/bin:$PATH
+RUN python3 -c "import app.__main__, app.main, model.train, uvicorn.loops.auto, uvicorn.protocols.http.auto, uvicorn.protocols.websockets.auto, uvicorn.lifespan.on"
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    SENTIMENT_HOST=0.0.0.0 \
+    SENTIMENT_PORT=8000 \
+    SENTIMENT_DATA_DIR=/data
+
+# Datasets, job records (sentiment.db) and trained model versions: keep /data on a named volume.
+VOLUME ["/data"]
+# Numeric, so that a runtime (e.g. Kubernetes runAsNonRoot) can verify it is not root.
+USER 10001:10001
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('SENTIMENT_PORT', '8000') + '/readyz', timeout=4)"]
+
+# Exec form: python is PID 1 and gets SIGTERM itself; uvicorn then finishes in-flight requests
+# (up to 30 s) and exits. Give `docker stop` a longer timeout than its default 10 s for that.
+CMD ["python3", "-m", "app"]

@@ -1,7 +1,11 @@
+import csv
+import io
 import json
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model import DataError, Dataset, load_dataset, parse_dataset
 from model.data import check_training_data, detect_format, stratified_split
@@ -63,6 +67,27 @@ def test_jsonl_text_with_unicode_line_separators():
     data = parse("\n".join(lines) + "\n", "jsonl", "data.jsonl")
     assert data.texts == ["a\u2028b", "c\x85d", "e\x0cf"]
     assert data.lines == [1, 2, 3]
+
+
+def write_rows(fmt: str, rows: list[tuple[str, str]]) -> bytes:
+    """The file a spreadsheet or pandas would write: quoted where needed, CRLF line ends."""
+    if fmt == "jsonl":
+        return "".join(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n" for t, y in rows).encode()
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter="\t" if fmt == "tsv" else ",")
+    writer.writerows([("text", "label"), *rows])
+    return buffer.getvalue().encode("utf-8")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.text(min_size=1).filter(str.strip), min_size=1, max_size=5),
+    st.sampled_from(["tsv", "csv", "jsonl"]),
+)
+def test_any_text_survives_writing_and_parsing(texts, fmt):
+    data = parse(write_rows(fmt, [(t, "pos") for t in texts]), fmt, f"data.{fmt}")
+    assert data.texts == [t.strip() for t in texts]
+    assert data.labels == ["pos"] * len(texts)
 
 
 def test_sha256_identifies_the_bytes():

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model import TokenizerConfig
 from model.tokenizer import TextTokenizer, build_tokenizer
@@ -117,3 +119,12 @@ def test_wordpiece_needs_a_pretrained_file():
 def test_unknown_kind_lists_the_choices():
     with pytest.raises(ValueError, match="word, bpe, wordpiece"):
         build_tokenizer(TokenizerConfig(kind="sentencepiece"), ["text"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_any_text_encodes_to_known_ids_within_max_length(word_tokenizer, text):
+    (ids,) = word_tokenizer.encode_batch([text])
+    assert 1 <= len(ids) <= 32
+    assert all(0 <= i < word_tokenizer.vocab_size for i in ids)
+    assert word_tokenizer.pad_id not in ids

@@ -1,28 +1,39 @@
 ARG BASE_IMAGE=python:3.11-slim
-FROM ${BASE_IMAGE} AS builder
+FROM ${BASE_IMAGE} AS torch-wheel
 # The sentiment service on CPU. Build: `docker build -t sentiment-rnn .`; run: see README "## Docker".
 #
-# Stage 1 (builder): a virtual environment with the runtime dependencies, CPU PyTorch first.
-# Stage 2 (runtime): that environment, the two packages (app/, model/ with its bundled model) and
-# nothing else: no compilers, no pip, no tests, no dev or [pretrained] extras.
+# Stage torch-wheel: fetches the CPU torch wheel, nothing else.
+# Stage builder:     a virtual environment with the runtime dependencies, torch first.
+# Stage runtime:     that environment, the two packages (app/, model/ with its bundled model) and
+#                    nothing else: no compilers, no pip, no tests, no dev or [pretrained] extras.
 
 # torch comes from PyTorch's CPU index (never the multi-GB CUDA build PyPI would resolve to).
-# CI passes a local wheel folder as PIP_FIND_LINKS instead; pip reads it from the environment.
+# CI serves a local wheel folder as PIP_FIND_LINKS instead; pip reads it from the environment.
+# Only this stage declares PIP_FIND_LINKS: CI's URL has a new port on every run, and a build
+# argument is part of the cache key of every RUN after it. The wheel reaches the builder by COPY,
+# whose cache key is the file's content, so the install layers below are reused across CI runs.
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_FIND_LINKS=
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN if [ -n "$PIP_FIND_LINKS" ]; then \
+        pip download --no-cache-dir --no-deps --dest /wheels "torch==${TORCH_VERSION}"; \
+    else \
+        pip download --no-cache-dir --no-deps --dest /wheels --index-url "$TORCH_INDEX_URL" "torch==${TORCH_VERSION}"; \
+    fi
+
+
+FROM ${BASE_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
 
-# Layer 1: torch alone, the largest and least often changed part. The build fails rather than ship
-# a CUDA build. --no-compile: bytecode is written later, only for what the service imports.
+# Layer 1: torch alone (its own dependencies from PyPI), the largest and least often changed part.
+# The build fails rather than ship a CUDA build. --no-compile: bytecode is written later, only for
+# what the service imports.
+COPY --from=torch-wheel /wheels /wheels
 RUN python3 -m venv /opt/venv \
- && if [ -n "$PIP_FIND_LINKS" ]; then \
-        pip install --no-cache-dir --no-compile "torch==${TORCH_VERSION}"; \
-    else \
-        pip install --no-cache-dir --no-compile --index-url "$TORCH_INDEX_URL" "torch==${TORCH_VERSION}"; \
-    fi \
+ && pip install --no-cache-dir --no-compile /wheels/torch-*.whl \
  && python3 -W ignore -c "import sys, torch; sys.exit(f'torch {torch.__version__} is a CUDA build' if torch.version.cuda else 0)"
 
 # Layer 2: the project's runtime dependencies, read from pyproject.toml alone so that editing the

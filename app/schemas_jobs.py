@@ -63,7 +63,7 @@ class TrainJobConfig(BaseModel):
     learning_rate: float = Field(2e-3, gt=0.0, le=1.0)
     weight_decay: float = Field(1e-4, ge=0.0, le=1.0)
     max_grad_norm: float = Field(5.0, gt=0.0, le=1000.0)
-    patience: int = Field(2, ge=1, le=100)
+    patience: int = Field(2, ge=1, le=1000)
     seed: int = Field(13, ge=0, le=2**31 - 1)
     dev_fraction: float = Field(0.1, ge=0.01, le=0.5)
     class_weights: bool = False

@@ -20,7 +20,7 @@ EVENT_POLL_S = 0.25
 
 
 @router.post("/v1/train-jobs", status_code=202, response_model=TrainJobOut, responses=ERROR_RESPONSES,
-             dependencies=[Depends(require_json), Depends(require_key)],
+             dependencies=[Depends(require_key), Depends(require_json)],
              summary="Queue a training job; it runs in a separate process")
 async def submit_job(body: TrainJobRequest, request: Request):
     job = await run_in_threadpool(request.app.state.jobs.submit, body)

@@ -32,7 +32,7 @@ from model import Predictor, load_dataset  # noqa: E402
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sst2"
 # The recipe of model/bundled/sst2 (see its README.md); options given on our command line win.
 RECIPE = (
-    "--pretrained minilm --freeze-embeddings --embedding-dim 256 --cell lstm --pooling max --epochs 6 --threads 2 "
+    "--pretrained minilm --freeze-embeddings --embedding-dim 256 --cell lstm --pooling attention --epochs 6 --threads 2 "
     "--label-names 0=negative,1=positive"
 ).split()
 QUICK_EXAMPLES = 3000

@@ -13,7 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
+# Each entry moves the database one schema version up (PRAGMA user_version); append, never edit,
+# so that a volume written by an older release is upgraded in place.
+MIGRATIONS = [
+    """
 CREATE TABLE IF NOT EXISTS datasets (
     id TEXT PRIMARY KEY, filename TEXT NOT NULL, format TEXT NOT NULL, path TEXT NOT NULL,
     text_column TEXT NOT NULL, label_column TEXT NOT NULL, size_bytes INTEGER NOT NULL,
@@ -31,7 +34,8 @@ CREATE TABLE IF NOT EXISTS models (
     metrics TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL, seq INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+""",
+]
 
 JSON_COLUMNS = {"summary", "config", "progress", "result", "metrics"}
 
@@ -50,7 +54,20 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._connection().executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        db = self._connection()
+        with self.connect():
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise RuntimeError(f"{self.path} has schema version {version}, newer than this release "
+                                   f"understands ({len(MIGRATIONS)}); upgrade the service")
+            for number in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)

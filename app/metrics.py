@@ -21,6 +21,14 @@ class Metrics:
         self.batch_size = Histogram("sentiment_batch_size", "Texts per model call", buckets=BATCH_BUCKETS, registry=r)
         self.model_info = Gauge("sentiment_active_model", "1 for the model version being served", ["version"], registry=r)
         self.jobs = Gauge("sentiment_train_jobs", "Training jobs by state", ["state"], registry=r)
+        self._predicted: dict[tuple[str, str], object] = {}
+
+    def count_predictions(self, version: str, labels: list[str]) -> None:
+        for label in labels:
+            child = self._predicted.get((version, label))
+            if child is None:
+                child = self._predicted[version, label] = self.predictions.labels(version, label)
+            child.inc()
 
     def set_active(self, version: str) -> None:
         self.model_info.clear()
@@ -28,11 +36,18 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """Pure ASGI middleware (no per-request task overhead) counting requests by route template."""
+    """Pure ASGI middleware (no per-request task overhead) counting requests by route template.
+
+    The labelled children are looked up once per (method, route, status) and kept: prometheus
+    ``labels()`` takes a lock and builds a key on every call. Routes are templates and unknown
+    paths share "unmatched", so the cache stays as small as the label sets themselves.
+    """
 
     def __init__(self, app, metrics: Metrics):
         self.app = app
         self.metrics = metrics
+        self._counters: dict[tuple[str, str, int], object] = {}
+        self._histograms: dict[tuple[str, str], object] = {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -50,8 +65,14 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
+            elapsed = time.perf_counter() - start
+            path = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
-            self.metrics.requests.labels(method, path, str(status)).inc()
-            self.metrics.latency.labels(method, path).observe(time.perf_counter() - start)
+            counter = self._counters.get((method, path, status))
+            if counter is None:
+                counter = self._counters[method, path, status] = self.metrics.requests.labels(method, path, str(status))
+            histogram = self._histograms.get((method, path))
+            if histogram is None:
+                histogram = self._histograms[method, path] = self.metrics.latency.labels(method, path)
+            counter.inc()
+            histogram.observe(elapsed)

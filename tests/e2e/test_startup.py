@@ -1,0 +1,45 @@
+"""``python -m app`` refuses to start on a bad model or bad settings: one clear line, no traceback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.e2e.server import ROOT, server_env
+
+
+def run_app(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.fixture
+def broken_bundle(tiny_bundle_path, tmp_path):
+    path = tmp_path / "broken"
+    shutil.copytree(tiny_bundle_path, path)
+    (path / "config.json").write_text("{not json")
+    return path
+
+
+def test_broken_bundle_exits_with_one_clear_line(broken_bundle, tmp_path):
+    proc = run_app(server_env(tmp_path / "data", model_dir=broken_bundle))
+    assert proc.returncode == 1
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, output
+    assert "cannot start: model does not load" in errors[0]
+    assert str(broken_bundle / "config.json") in errors[0] and "not valid JSON" in errors[0]
+
+
+def test_invalid_setting_exits_with_one_clear_line(tiny_bundle_path, tmp_path):
+    env = server_env(tmp_path / "data", model_dir=tiny_bundle_path, env={"SENTIMENT_MAX_WAIT_MS": "-1"})
+    proc = run_app(env)
+    assert proc.returncode == 2
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output
+    (line,) = [line for line in output.splitlines() if line.strip()]
+    assert "invalid settings" in line and "SENTIMENT_MAX_WAIT_MS" in line

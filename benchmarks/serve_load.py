@@ -1,0 +1,339 @@
+"""Load test: /v1/predict against /healthz, side by side, on a real server.
+
+Starts ``python -m app`` as a subprocess on a free loopback port, drives ``POST /v1/predict``
+(single-text requests cycling through real sentences) and ``GET /healthz`` with the same number
+of concurrent connections for the same time using ``wrk``, and prints requests/s, p50/p95/p99
+latency, errors and the predict/healthz ratio. ``/healthz`` is the ceiling of the HTTP stack on
+this machine, so the ratio shows what the model and the predict path cost on top of it; both
+run in the same process start, one after the other, so background load affects both alike.
+
+    python benchmarks/serve_load.py                        # batching as configured (on)
+    python benchmarks/serve_load.py --compare-batching     # batcher on and off, one after the other
+    python benchmarks/serve_load.py --model-speed          # also: in-process sentences/s by batch size
+
+wrk must be on PATH (``apt-get install -y wrk``; ``--install-wrk`` does that on Debian/Ubuntu).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH_SIZES = (1, 8, 16, 32, 64)
+DEV_TSV = ROOT.parent / "shared" / "data" / "sst2" / "dev.tsv"
+FALLBACK_SENTENCES = [
+    "a gorgeous , witty , seductive movie .",
+    "the plot is a mess and the jokes fall flat .",
+    "one of the most exciting and inventive films of the year .",
+    "it 's a boring , self-indulgent two hours .",
+    "the performances are uniformly excellent , and the script is sharp .",
+    "i could n't wait for it to end .",
+    "a warm , funny and moving portrait of an unusual friendship .",
+    "the characters are thin and the dialogue is painfully stilted .",
+    "an utterly charming and hilarious film that will stay with you .",
+    "tedious , predictable and far too long .",
+    "the director 's confident hand keeps the story moving briskly .",
+    "a dull , lifeless adaptation of a much better book .",
+]
+
+# wrk's done() hook prints one JSON line that this script reads back.
+LUA_REPORT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\nRESULT {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, '
+    .. '"status": %d, "timeout": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, "max_us": %d}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
+end
+"""
+
+
+def lua_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string literal is a valid Lua string literal for printable text
+
+
+def predict_script(sentences: list[str]) -> str:
+    bodies = ",\n  ".join(lua_string(json.dumps({"text": s})) for s in sentences)
+    return f"""
+local bodies = {{
+  {bodies}
+}}
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+{LUA_REPORT}"""
+
+
+def load_sentences(path: Path | None, limit: int) -> tuple[list[str], str]:
+    if path is not None and path.is_file():
+        sentences = []
+        for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+            parts = line.split("\t")
+            text = parts[-1].strip() if len(parts) >= 2 else ""
+            if text and all(ch.isprintable() for ch in text):
+                sentences.append(text)
+        if sentences:
+            return sentences[:limit], str(path)
+    return FALLBACK_SENTENCES, "built-in list"
+
+
+def find_wrk(explicit: str | None, install: bool) -> str:
+    wrk = explicit or shutil.which("wrk")
+    if wrk:
+        return wrk
+    if install and shutil.which("apt-get"):
+        print("installing wrk with apt-get ...", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+        wrk = shutil.which("wrk")
+        if wrk:
+            return wrk
+    sys.exit("error: wrk not found on PATH. Install it (Debian/Ubuntu: `apt-get install -y wrk`, "
+             "macOS: `brew install wrk`), pass --install-wrk to let this script run apt-get, "
+             "or give its location with --wrk PATH.")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+class Server:
+    """``python -m app`` in a subprocess, ready once /readyz answers 200."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, ready_timeout: float = 60.0):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
+        full_env.update(env, SENTIMENT_HOST="127.0.0.1", SENTIMENT_PORT=str(self.port))
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=full_env,
+                                        stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            try:
+                self.process.wait(timeout=0.1)  # the pause between polls doubles as an exit check
+                self.stop()
+                sys.exit(f"error: the server exited with code {self.process.returncode}:\n{self.log_tail()}")
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                if get(self.url + "/readyz", timeout=1.0)[0] == 200:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                sys.exit(f"error: the server was not ready within {ready_timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def metric(self, name: str) -> dict[str, float]:
+        """Samples of one metric family from /metrics, by their label string."""
+        text = get(self.url + "/metrics")[1].decode()
+        out = {}
+        for line in text.splitlines():
+            if line.startswith(name):
+                key, _, value = line.rpartition(" ")
+                out[key[len(name):]] = float(value)
+        return out
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, duration: float) -> dict:
+    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s", "-s", str(script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if out.returncode != 0 or line is None:
+        sys.exit(f"error: wrk failed ({' '.join(cmd)}):\n{out.stdout}\n{out.stderr}")
+    r = json.loads(line[len("RESULT "):])
+    seconds = r["duration_us"] / 1e6
+    return {
+        "rps": r["requests"] / seconds, "requests": r["requests"], "seconds": seconds,
+        "p50_ms": r["p50_us"] / 1e3, "p95_ms": r["p95_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3,
+        "max_ms": r["max_us"] / 1e3, "non_2xx": r["status"],
+        "socket_errors": r["connect"] + r["read"] + r["write"] + r["timeout"],
+    }
+
+
+def format_row(name: str, r: dict) -> str:
+    return (f"  {name:<12} {r['rps']:>9.0f} req/s   p50 {r['p50_ms']:>6.1f} ms   p95 {r['p95_ms']:>6.1f} ms   "
+            f"p99 {r['p99_ms']:>6.1f} ms   non-2xx {r['non_2xx']}   socket errors {r['socket_errors']}")
+
+
+def bench_server(args, wrk: str, batching: bool, workdir: Path, scripts: dict[str, Path]) -> dict:
+    env = {
+        "SENTIMENT_DATA_DIR": str(workdir / f"data-{'on' if batching else 'off'}"),
+        "SENTIMENT_BATCHING": "true" if batching else "false",
+        "SENTIMENT_LOG_LEVEL": "warning",
+        "SENTIMENT_QUANTIZE": "true" if args.quantize else "false",
+        "SENTIMENT_INFERENCE_THREADS": str(args.inference_threads),
+        "SENTIMENT_MAX_BATCH_SIZE": str(args.max_batch_size),
+        "SENTIMENT_MAX_WAIT_MS": str(args.max_wait_ms),
+    }
+    if args.model_dir:
+        env["SENTIMENT_MODEL_DIR"] = str(args.model_dir)
+    server = Server(env, workdir / f"server-{'on' if batching else 'off'}.log")
+    try:
+        results: dict[str, list[dict]] = {"healthz": [], "predict": []}
+        for name, path in (("healthz", "/healthz"), ("predict", "/v1/predict")):  # warm up both paths
+            run_wrk(wrk, server.url + path, scripts[name], args.connections, args.wrk_threads, args.warmup)
+        before = server.metric("sentiment_batch_size")
+        for _ in range(args.rounds):
+            for name, path in (("healthz", "/healthz"), ("predict", "/v1/predict")):
+                results[name].append(run_wrk(wrk, server.url + path, scripts[name], args.connections,
+                                             args.wrk_threads, args.duration))
+        after = server.metric("sentiment_batch_size")
+        if server.process.poll() is not None:
+            sys.exit(f"error: the server died during the run:\n{server.log_tail()}")
+    finally:
+        server.stop()
+    batches = after.get("_count", 0) - before.get("_count", 0)
+    texts = after.get("_sum", 0) - before.get("_sum", 0)
+    return {"batching": batching, "rounds": results, "mean_batch": texts / batches if batches else None}
+
+
+def report(result: dict) -> None:
+    label = "on" if result["batching"] else "off"
+    mean_batch = f"{result['mean_batch']:.1f} texts" if result["mean_batch"] else "n/a"
+    print(f"\nbatching {label} (mean batch during the measured predict runs: {mean_batch})")
+    for i, (h, p) in enumerate(zip(result["rounds"]["healthz"], result["rounds"]["predict"]), 1):
+        if len(result["rounds"]["healthz"]) > 1:
+            print(f" round {i}")
+        print(format_row("/healthz", h))
+        print(format_row("/v1/predict", p))
+        print(f"  ratio predict/healthz requests/s: {p['rps'] / h['rps']:.2f}")
+
+
+def model_speed(args, sentences: list[str]) -> None:
+    """The model alone, in this process, at the batch sizes the batcher forms: its arithmetic is the ceiling.
+
+    fp32 and int8 take turns in short rounds and the medians are printed, so both see the same
+    background load.
+    """
+    sys.path.insert(0, str(ROOT))
+    import statistics
+    import warnings
+
+    import torch
+
+    from app.config import BUNDLED_MODEL_DIR
+    from model import Predictor
+    from model.evaluate import evaluate_file
+
+    torch.set_num_threads(args.inference_threads)
+    predictors = {}
+    for name, quantize in (("fp32", False), ("int8", True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's deprecation notice for its int8 kernels
+            predictors[name] = Predictor.load(args.model_dir or BUNDLED_MODEL_DIR, quantize=quantize)
+    rounds = 5
+    print(f"\nmodel alone, in process ({args.inference_threads} torch thread(s); fp32 and int8 alternate, "
+          f"{rounds} rounds of {args.model_seconds / rounds:g} s each, medians):")
+    print("  batch   " + "".join(f"{name}: sentences/s  CPU us/sentence   " for name in predictors))
+    i = 0
+    for batch_size in BATCH_SIZES:
+        rates: dict[str, list[float]] = {name: [] for name in predictors}
+        cpu: dict[str, list[float]] = {name: [] for name in predictors}
+        for _ in range(rounds):
+            for name, predictor in predictors.items():
+                done, start, cpu_start = 0, time.perf_counter(), time.process_time()
+                while time.perf_counter() - start < args.model_seconds / rounds:
+                    predictor.predict([sentences[(i + k) % len(sentences)] for k in range(batch_size)])
+                    i += batch_size
+                    done += batch_size
+                rates[name].append(done / (time.perf_counter() - start))
+                cpu[name].append((time.process_time() - cpu_start) / done * 1e6)
+        print(f"  {batch_size:>5}   " + "".join(
+            f"{statistics.median(rates[n]):>10.0f}/s {statistics.median(cpu[n]):>12.0f} us        " for n in predictors))
+    if args.sentences and args.sentences.is_file():
+        accuracy = {n: evaluate_file(p, args.sentences)["accuracy"] for n, p in predictors.items()}
+        print(f"  accuracy on {args.sentences.name}: " + ", ".join(f"{n} {a:.4f}" for n, a in accuracy.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--connections", type=int, default=32, help="concurrent connections (clients)")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first")
+    p.add_argument("--rounds", type=int, default=1, help="healthz/predict pairs to measure")
+    p.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (they share the CPUs with the server)")
+    p.add_argument("--batching", choices=("on", "off"), default="on", help="SENTIMENT_BATCHING")
+    p.add_argument("--compare-batching", action="store_true", help="run with the batcher on, then off")
+    p.add_argument("--quantize", action="store_true", help="SENTIMENT_QUANTIZE (int8 dynamic quantisation)")
+    p.add_argument("--inference-threads", type=int, default=1, help="SENTIMENT_INFERENCE_THREADS")
+    p.add_argument("--max-batch-size", type=int, default=64, help="SENTIMENT_MAX_BATCH_SIZE")
+    p.add_argument("--max-wait-ms", type=float, default=2.0, help="SENTIMENT_MAX_WAIT_MS")
+    p.add_argument("--model-dir", type=Path, help="SENTIMENT_MODEL_DIR (default: the bundled model)")
+    p.add_argument("--sentences", type=Path, default=DEV_TSV, help="TSV whose last column is the text")
+    p.add_argument("--model-speed", action="store_true", help="also time the model alone at batch sizes 1-64")
+    p.add_argument("--model-seconds", type=float, default=5.0, help="seconds per batch size and model for --model-speed")
+    p.add_argument("--wrk", help="path of the wrk binary")
+    p.add_argument("--install-wrk", action="store_true", help="apt-get install wrk when it is missing")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args(argv)
+
+    wrk = find_wrk(args.wrk, args.install_wrk)
+    sentences, source = load_sentences(args.sentences, limit=100_000)
+    print(f"{len(sentences)} sentences from {source}; {args.connections} connections, {args.duration:g} s per run, "
+          f"wrk -t{args.wrk_threads}; {os.cpu_count()} CPUs; quantize={args.quantize}, "
+          f"inference_threads={args.inference_threads}, max_batch_size={args.max_batch_size}, "
+          f"max_wait_ms={args.max_wait_ms:g}")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
+        workdir = Path(tmp)
+        scripts = {"healthz": workdir / "healthz.lua", "predict": workdir / "predict.lua"}
+        scripts["healthz"].write_text(LUA_REPORT)
+        scripts["predict"].write_text(predict_script(sentences))
+        modes = [True, False] if args.compare_batching else [args.batching == "on"]
+        for batching in modes:
+            results.append(bench_server(args, wrk, batching, workdir, scripts))
+            report(results[-1])
+    if args.model_speed:
+        model_speed(args, sentences)
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
+                                        indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

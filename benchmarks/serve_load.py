@@ -94,9 +94,11 @@ def load_sentences(path: Path | None, limit: int) -> tuple[list[str], str]:
 
 
 def find_wrk(explicit: str | None, install: bool) -> str:
-    wrk = explicit or shutil.which("wrk")
+    wrk = shutil.which(explicit) if explicit else shutil.which("wrk")
     if wrk:
         return wrk
+    if explicit:
+        sys.exit(f"error: --wrk {explicit}: not an executable file")
     if install and shutil.which("apt-get"):
         print("installing wrk with apt-get ...", flush=True)
         subprocess.run(["apt-get", "update", "-qq"], check=True)
@@ -177,8 +179,8 @@ class Server:
         self._log.close()
 
 
-def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, duration: float) -> dict:
-    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s", "-s", str(script), url]
+def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, duration: int) -> dict:
+    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "-s", str(script), url]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
     if out.returncode != 0 or line is None:
@@ -213,7 +215,7 @@ def bench_server(args, wrk: str, batching: bool, workdir: Path, scripts: dict[st
     server = Server(env, workdir / f"server-{'on' if batching else 'off'}.log")
     try:
         results: dict[str, list[dict]] = {"healthz": [], "predict": []}
-        for name, path in (("healthz", "/healthz"), ("predict", "/v1/predict")):  # warm up both paths
+        for name, path in (("healthz", "/healthz"), ("predict", "/v1/predict")) if args.warmup else ():  # warm up
             run_wrk(wrk, server.url + path, scripts[name], args.connections, args.wrk_threads, args.warmup)
         before = server.metric("sentiment_batch_size")
         for _ in range(args.rounds):
@@ -292,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--connections", type=int, default=32, help="concurrent connections (clients)")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first")
+    p.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    p.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load on each path first (0: none)")
     p.add_argument("--rounds", type=int, default=1, help="healthz/predict pairs to measure")
     p.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (they share the CPUs with the server)")
     p.add_argument("--batching", choices=("on", "off"), default="on", help="SENTIMENT_BATCHING")
@@ -313,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
 
     wrk = find_wrk(args.wrk, args.install_wrk)
     sentences, source = load_sentences(args.sentences, limit=100_000)
-    print(f"{len(sentences)} sentences from {source}; {args.connections} connections, {args.duration:g} s per run, "
+    print(f"{len(sentences)} sentences from {source}; {args.connections} connections, {args.duration} s per run, "
           f"wrk -t{args.wrk_threads}; {os.cpu_count()} CPUs; quantize={args.quantize}, "
           f"inference_threads={args.inference_threads}, max_batch_size={args.max_batch_size}, "
           f"max_wait_ms={args.max_wait_ms:g}")

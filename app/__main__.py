@@ -6,16 +6,9 @@ import argparse
 import logging
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
-
-import uvicorn
-from pydantic import ValidationError
-
-from model import BundleError
-
-from .config import Settings
-from .lifespan import open_registry
 
 
 def local_key(data_dir: Path) -> str:
@@ -28,7 +21,25 @@ def local_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    # As PID 1 in a container, SIGTERM with no handler is ignored: `docker stop` during start-up
+    # (importing torch, the model load below: seconds) would wait for its kill timeout. Exit at
+    # once instead, until uvicorn takes over; hence also the imports here rather than at the top.
+    # The previous handler comes back before uvicorn.run, because uvicorn restores the handler it
+    # found and re-raises the signal after a graceful shutdown (exit status as before: 0 or -15).
+    previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    import uvicorn
+    from pydantic import ValidationError
+
+    from model import BundleError
+
+    from .config import Settings
+    from .lifespan import open_registry
+
     parser = argparse.ArgumentParser(prog="python -m app", description="Serve the sentiment model over HTTP.")
     parser.add_argument("--local-key", action="store_true",
                         help="when SENTIMENT_API_KEYS is unset, create (once) and use a key in the data directory")
@@ -55,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     elif not settings.keys():
         log.warning("no API key configured: training, dataset and activation endpoints will refuse "
                     "requests until SENTIMENT_API_KEYS is set")
+    signal.signal(signal.SIGTERM, previous_sigterm)
     uvicorn.run(
         "app.main:create_app", factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level=settings.log_level, access_log=False,

@@ -5,12 +5,21 @@
 #   2. the server (PID 1) runs as a non-root user that owns /data; the image is under
 #      MAX_IMAGE_BYTES; its HEALTHCHECK command passes (and fails when nothing listens);
 #   3. the API key from SENTIMENT_API_KEYS guards the mutating endpoints (401 without, 200 with);
-#   4. SIGTERM: `podman stop` ends the server gracefully (exit status not 137, lifespan shutdown
+#   4. training: upload a synthetic dataset (60 examples, two labels), run a tiny 1-epoch job
+#      with promote "always" in the container's training process until it succeeds (deadline
+#      TRAIN_TIMEOUT_S), then predictions report the job's new model version;
+#   5. SIGTERM: `podman stop` ends the server gracefully (exit status not 137, lifespan shutdown
 #      logged) well before the 10 s kill timeout;
-#   5. persistence: after stop + start, /data/sentiment.db, a marker file and the active model
-#      version are unchanged, and a fresh container on the same named volume sees the marker.
+#   6. persistence: after stop + start, /data/sentiment.db, a marker file, the dataset, the job
+#      record (succeeded, same version), both model versions (bundled and the trained one) and
+#      the active version (the trained one, also in predictions) are unchanged; then rollback:
+#      activating "bundled" serves it again; a fresh container on the same named volume sees the
+#      marker;
+#   7. SIGTERM during start-up (before uvicorn runs): a new container stopped at once exits
+#      within STOP_BUDGET_S, not killed at the timeout.
 # Environment: BASE_URL (from the check), CONTAINER_NAME, API_KEY; podman configured by the check
-# (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF are exported there). Exits non-zero on any failure.
+# (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF are exported there). Exits non-zero on any failure,
+# with a line starting "FAIL:".
 set -euo pipefail
 
 : "${BASE_URL:?BASE_URL is set by container-check.sh}"
@@ -19,6 +28,7 @@ API_KEY=${API_KEY:-ci-key}
 MAX_IMAGE_BYTES=${MAX_IMAGE_BYTES:-1000000000}
 STOP_BUDGET_S=${STOP_BUDGET_S:-8}       # podman stop -t 10 would SIGKILL at 10 s
 READY_TIMEOUT_S=${READY_TIMEOUT_S:-120}
+TRAIN_TIMEOUT_S=${TRAIN_TIMEOUT_S:-120} # queue + train + save of the tiny job
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
@@ -52,6 +62,31 @@ predict_positive() {
   ok "POST /v1/predict -> $body"
 }
 active_version() { curl -fsS "$BASE_URL/v1/models" | json_get active_version; }
+# call METHOD PATH CODES [curl args...]: print the response body; fail unless the HTTP status
+# matches CODES (a pattern such as 200 or '20[01]'). Use as: body=$(call ...) || exit 1
+call() {
+  local out code
+  out=$(curl -sS --max-time 30 -w '\n%{http_code}' -X "$1" "$BASE_URL$2" "${@:4}") \
+    || fail "$1 $2: no response"
+  code=${out##*$'\n'}
+  out=${out%$'\n'*}
+  [[ $code =~ ^($3)$ ]] || fail "$1 $2 answered $code, expected $3: $out"
+  printf '%s\n' "$out"
+}
+auth=(-H "Authorization: Bearer $API_KEY")
+# predict_version VERSION: predictions report VERSION within 10 s (a worker process follows an
+# activation made elsewhere within SENTIMENT_VERSION_POLL_S)
+predict_version() {
+  local body version deadline=$((SECONDS + 10))
+  while :; do
+    body=$(call POST /v1/predict 200 -H 'Content-Type: application/json' -d '{"text": "a good film"}') || exit 1
+    version=$(json_get model_version <<<"$body") || fail "no model_version in $body"
+    [[ $version == "$1" ]] && break
+    ((SECONDS < deadline)) || fail "predictions report model_version $version, expected $1: $body"
+    sleep 0.5
+  done
+  ok "predictions report model_version $1"
+}
 
 # ---------------------------------------------------------------- 1. prediction
 predict_positive
@@ -90,7 +125,49 @@ code=$(status POST /v1/models/bundled/activate -H "Authorization: Bearer $API_KE
 [[ $code == 200 ]] || fail "activate with the key answered $code, expected 200"
 ok "mutating endpoints need the key (401 without, 200 with)"
 
-# ---------------------------------------------------------------- 4 + 5. stop, start, persistence
+# ---------------------------------------------------------------- 4. training
+# 60 distinct short texts: "good" ones labelled positive, "bad" ones negative.
+dataset=$(python3 -c '
+import csv, io
+out = io.StringIO()
+w = csv.writer(out, lineterminator="\n")
+w.writerow(["text", "label"])
+nouns = ["film", "movie", "story", "cast", "script", "ending"]
+adverbs = ["really", "truly", "very", "so", "quite"]
+for label, word in (("positive", "good"), ("negative", "bad")):
+    for i in range(30):
+        w.writerow([f"a {adverbs[i % 5]} {word} {nouns[i % 6]}, {word} take {i}", label])
+print(out.getvalue(), end="")')
+body=$(call POST /v1/datasets '20[01]' "${auth[@]}" -F "file=@-;filename=ci-train.csv;type=text/csv" \
+  <<<"$dataset") || exit 1
+dataset_id=$(json_get id <<<"$body")
+examples=$(json_get examples <<<"$body")
+[[ $examples == 60 ]] || fail "dataset $dataset_id has $examples examples, expected 60: $body"
+ok "POST /v1/datasets -> dataset $dataset_id (60 examples)"
+
+job_request=$(printf '{"dataset_id": "%s", "config": {"embedding_dim": 8, "hidden_size": 8, "epochs": 1}, "promote": "always"}' "$dataset_id")
+body=$(call POST /v1/train-jobs 202 "${auth[@]}" -H 'Content-Type: application/json' -d "$job_request") || exit 1
+job_id=$(json_get id <<<"$body")
+deadline=$((SECONDS + TRAIN_TIMEOUT_S))
+while :; do
+  body=$(call GET "/v1/train-jobs/$job_id" 200) || exit 1
+  state=$(json_get state <<<"$body")
+  case $state in
+    succeeded) break ;;
+    queued | running) ;;
+    *) fail "training job $job_id ended $state: $body" ;;
+  esac
+  ((SECONDS < deadline)) || fail "training job $job_id still $state after ${TRAIN_TIMEOUT_S}s: $body"
+  sleep 1
+done
+trained=$(json_get model_version <<<"$body")
+[[ -n $trained && $trained != None && $trained != bundled ]] \
+  || fail "job $job_id succeeded without a new model version: $body"
+ok "training job $job_id succeeded in the container -> model version $trained"
+predict_version "$trained"
+[[ $(active_version) == "$trained" ]] || fail "GET /v1/models: active_version is not $trained after promote always"
+
+# ---------------------------------------------------------------- 5 + 6. stop, start, persistence
 volume=$(podman inspect -f '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Name}}{{end}}{{end}}' "$CONTAINER_NAME")
 [[ -n $volume ]] || fail "/data is not a volume"
 in_container test -s /data/sentiment.db || fail "no /data/sentiment.db"
@@ -115,11 +192,43 @@ in_container test -s /data/sentiment.db || fail "/data/sentiment.db is gone afte
 version_after=$(active_version)
 [[ $version_after == "$version_before" ]] \
   || fail "active version was $version_before before the restart, $version_after after"
+[[ $version_after == "$trained" ]] || fail "active version after the restart is $version_after, not $trained"
+predict_version "$trained"
+body=$(call GET "/v1/datasets/$dataset_id" 200) || exit 1
+[[ $(json_get examples <<<"$body") == 60 ]] || fail "dataset $dataset_id changed after a restart: $body"
+body=$(call GET "/v1/train-jobs/$job_id" 200) || exit 1
+[[ $(json_get state <<<"$body") == succeeded && $(json_get model_version <<<"$body") == "$trained" ]] \
+  || fail "job $job_id is no longer succeeded with version $trained after a restart: $body"
+body=$(call GET /v1/models 200) || exit 1
+versions=$(python3 -c 'import json, sys; print(" ".join(sorted(m["version"] for m in json.load(sys.stdin)["models"])))' <<<"$body")
+[[ " $versions " == *" bundled "* && " $versions " == *" $trained "* ]] \
+  || fail "GET /v1/models after a restart lists [$versions], expected bundled and $trained: $body"
+ok "restart kept /data (sentiment.db, marker), dataset $dataset_id, job $job_id, versions [$versions] and the active version ($version_after)"
+
+# Rollback to the bundled model.
+body=$(call POST /v1/models/bundled/activate 200 "${auth[@]}") || exit 1
+[[ $(active_version) == bundled ]] || fail "active_version is not bundled after activating it"
+predict_version bundled
 predict_positive
-ok "restart kept /data (sentiment.db, marker) and the active version ($version_after)"
+ok "rollback: POST /v1/models/bundled/activate serves bundled again"
 
 # A new container on the same volume (what an upgrade does) sees the same data.
 seen=$(podman run --rm --no-healthcheck --network none -v "$volume:/data" "$image" cat /data/ci-marker)
 [[ $seen == "$marker" ]] || fail "a new container on volume $volume does not see the marker"
 ok "a new container on volume $volume sees the same data"
+
+# ---------------------------------------------------------------- 7. SIGTERM during start-up
+# Stopped while python is still importing torch / loading the model (before uvicorn installs its
+# handlers): PID 1 must not ignore SIGTERM. No volume: the image's anonymous /data is enough.
+trap '[[ -n ${early:-} ]] && podman rm -f -v "$early" >/dev/null 2>&1; true' EXIT
+early=$(podman run -d --no-healthcheck --network none -e SENTIMENT_API_KEYS=unused "$image")
+sleep 1
+started=$(date +%s%N)
+podman stop -t 10 "$early" >/dev/null
+stop_ms=$((($(date +%s%N) - started) / 1000000))
+exit_code=$(podman inspect -f '{{.State.ExitCode}}' "$early")
+podman rm -f -v "$early" >/dev/null
+[[ $exit_code != 137 ]] || fail "SIGTERM during start-up ignored: killed (exit 137) after ${stop_ms} ms"
+((stop_ms < STOP_BUDGET_S * 1000)) || fail "podman stop during start-up took ${stop_ms} ms"
+ok "SIGTERM during start-up: stopped in ${stop_ms} ms, exit status $exit_code"
 echo "docker smoke test passed"

@@ -181,8 +181,11 @@ stop_ms=$((($(date +%s%N) - started) / 1000000))
 exit_code=$(podman inspect -f '{{.State.ExitCode}}' "$CONTAINER_NAME")
 [[ $exit_code != 137 ]] || fail "the server was killed (exit 137) after ${stop_ms} ms: SIGTERM ignored"
 ((stop_ms < STOP_BUDGET_S * 1000)) || fail "podman stop took ${stop_ms} ms"
-podman logs --tail 20 "$CONTAINER_NAME" 2>&1 | grep -q 'Application shutdown complete' \
-  || fail "no 'Application shutdown complete' in the log after SIGTERM"
+# The log is read whole first: `podman logs | grep -q` fails under pipefail whenever grep exits at
+# the match before podman has written everything (podman then gets EPIPE).
+stop_log=$(podman logs --tail 20 "$CONTAINER_NAME" 2>&1)
+grep -q 'Application shutdown complete' <<<"$stop_log" \
+  || fail "no 'Application shutdown complete' in the log after SIGTERM; last lines: $stop_log"
 ok "SIGTERM: graceful shutdown in ${stop_ms} ms, exit status $exit_code"
 
 podman start "$CONTAINER_NAME" >/dev/null

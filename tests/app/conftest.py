@@ -9,22 +9,10 @@ from __future__ import annotations
 import os
 
 import pytest
-import torch
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread():
-    """Train the session's tiny bundle on one intra-op thread: on a busy 2-core machine two threads
-    spin against each other and the other processes (measured: 1.8 s with one thread, 77 s with two).
-    The service itself runs SENTIMENT_INFERENCE_THREADS (1) threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

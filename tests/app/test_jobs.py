@@ -134,16 +134,17 @@ def test_limits_and_bad_references(tiny_bundle_path, tmp_path, monkeypatch):
         assert r.status_code == 422 and "at most 3" in r.json()["message"]
         r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "config": {"epochs": 1, "time_limit_s": 61}})
         assert r.status_code == 422 and "time_limit_s" in r.json()["message"]
-        r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": "missing"})
+        r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": "missing", "config": {"epochs": 1}})
         assert r.status_code == 404 and r.json()["details"][0]["field"] == "dataset_id"
         single = client.post("/v1/datasets", headers=AUTH, json={"examples": [{"text": "a", "label": "x"},
                                                                               {"text": "b", "label": "x"}]}).json()
-        r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": single["id"]})
+        r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": single["id"], "config": {"epochs": 1}})
         assert r.status_code == 422 and "only one class" in r.json()["message"]
         unseen = client.post("/v1/datasets", headers=AUTH, json={"examples": [{"text": "a", "label": "zzz"}]}).json()
-        r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "eval_dataset_id": unseen["id"]})
+        r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "eval_dataset_id": unseen["id"],
+                                                                 "config": {"epochs": 1}})
         assert r.status_code == 422 and "examples.jsonl:1" in r.json()["message"]
-        r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"]})
+        r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "config": {"epochs": 1}})
         assert r.status_code == 429 and r.json()["error"] == "queue_full"
         assert client.get("/v1/train-jobs").json() == []
 

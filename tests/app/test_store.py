@@ -28,5 +28,5 @@ def test_transaction_rolls_back_on_error(tmp_path):
     store = Store(tmp_path / "s.db")
     with pytest.raises(ZeroDivisionError), store.connect() as db:
         db.execute("INSERT INTO state (key, value) VALUES ('a', 'b')")
-        1 / 0
+        raise ZeroDivisionError
     assert store.get_state("a") is None

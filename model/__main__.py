@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
 
@@ -145,7 +146,13 @@ def cmd_train(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    command = "python -m model " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if result.rank != 0:  # under torchrun every rank holds the same model; rank 0 saves it
+        return 0
+    launcher = "python -m model"
+    if result.world_size > 1:
+        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", result.world_size))
+        launcher = f"torchrun --nnodes={result.world_size // per_node} --nproc_per_node={per_node} -m model"
+    command = launcher + " " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     save_bundle(args.out, result.model, result.tokenizer, result.tokenizer_config,
                 training=result.training_metadata(), card=render_card(result, command),
                 overwrite=args.overwrite)

@@ -1,10 +1,13 @@
 """The training loop: backpropagation through time with AdamW, clipping, early stopping and
 temperature calibration. ``train()`` is a function; the CLI in ``__main__`` is a thin wrapper.
+Started by ``torchrun``, it trains with DistributedDataParallel (see ``distributed``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import math
 import random
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from . import embeddings
+from . import distributed, embeddings
 from .config import ModelConfig, TokenizerConfig, TrainConfig
 from .data import Dataset, check_training_data, stratified_split
 from .inference import batched_logits, pad_batch
@@ -61,6 +64,8 @@ class TrainResult:
     elapsed_s: float = 0.0
     calibration: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
+    world_size: int = 1  # training processes; each took ``steps`` steps on its own batches
+    rank: int = 0  # this process's rank: only rank 0 should save or report
 
     def training_metadata(self) -> dict:
         return {
@@ -75,6 +80,7 @@ class TrainResult:
             "data": self.data,
             "parameters": count_parameters(self.model),
             "trainable_parameters": count_parameters(self.model, trainable_only=True),
+            "world_size": self.world_size,
         }
 
 
@@ -114,16 +120,36 @@ def train(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
-    """Train a classifier. ``pretrained`` is ``"minilm"`` or the path of a word-vector text file."""
-    arch = dataclasses.replace(model_config or ModelConfig())
-    tok_cfg = dataclasses.replace(tokenizer_config or TokenizerConfig())
+    """Train a classifier. ``pretrained`` is ``"minilm"`` or the path of a word-vector text file.
+
+    Under ``torchrun`` every process calls this with the same arguments: each trains a DDP replica
+    on its share of every epoch's batches (``batch_size`` is per process), takes the same early
+    stopping decisions, and returns the same model; ``progress`` is called on rank 0 only.
+    """
     cfg = (train_config or TrainConfig()).validate()
     t0 = time.perf_counter()
+    world, device = distributed.join(resolve_device(cfg.device))
+    try:
+        return _train(train_data, dev_data, model_config, tokenizer_config, cfg, pretrained,
+                      progress if world.rank == 0 else None, should_stop, world, device, t0)
+    finally:
+        world.leave()
+
+
+def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfig, pretrained,
+           progress, should_stop, world: distributed.World, device: torch.device, t0: float) -> TrainResult:
+    arch = dataclasses.replace(model_config or ModelConfig())
+    tok_cfg = dataclasses.replace(tokenizer_config or TokenizerConfig())
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
 
+    if world.active:  # a rank started with other files or flags would train a different model
+        world.check_same("data or settings", {
+            "train data": _fingerprint(train_data), "dev data": dev_data is not None and _fingerprint(dev_data),
+            "model config": arch.to_dict(), "tokenizer config": vars(tok_cfg), "pretrained": pretrained,
+            "train config": {k: v for k, v in cfg.to_dict().items() if k not in ("threads", "device")},
+        })
     labels_raw = check_training_data(train_data, dev_data)
     if dev_data is None:
         train_data, dev_data = stratified_split(train_data, cfg.dev_fraction, cfg.seed)
@@ -135,7 +161,11 @@ def train(
     if pretrained == "minilm":
         tok_cfg.kind = "wordpiece"
         wordpiece_file = embeddings.minilm_tokenizer_file()
-    tokenizer = build_tokenizer(tok_cfg, train_data.texts, wordpiece_file)
+    if world.rank == 0:
+        tokenizer = build_tokenizer(tok_cfg, train_data.texts, wordpiece_file)
+    if world.active:  # every rank encodes with rank 0's vocabulary, token for token
+        text = world.object_from_rank0(tokenizer.tokenizer.to_str() if world.rank == 0 else None)
+        tokenizer = TextTokenizer.from_str(text, tok_cfg.max_length)
     arch.labels, arch.vocab_size = names, tokenizer.vocab_size
     arch.pad_id, arch.unk_id = tokenizer.pad_id, tokenizer.unk_id
     arch.validate()
@@ -143,6 +173,10 @@ def train(
     if pretrained:
         _load_pretrained(model, tokenizer, pretrained)
     model.to(device)
+    net = world.wrap(model)  # what training steps call; evaluation and saving use ``model``
+    if world.active:
+        # Each rank its own dropout masks; the batch order comes from ``rng`` below, shared.
+        torch.manual_seed(cfg.seed + world.rank)
 
     train_ids = tokenizer.encode_batch(train_data.texts)
     dev_ids = tokenizer.encode_batch(dev_data.texts)
@@ -159,7 +193,12 @@ def train(
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
     rng = random.Random(cfg.seed)
-    steps_per_epoch = math.ceil(len(train_ids) / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(train_ids) / cfg.batch_size) // world.size
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"{len(train_ids)} training examples in batches of {cfg.batch_size} make fewer batches than "
+            f"the {world.size} processes; lower the batch size or start fewer processes"
+        )
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
@@ -167,19 +206,21 @@ def train(
     best_acc, best_epoch, best_state, bad_epochs = -1.0, 0, None, 0
     step, tokens, stopped_early = 0, 0, False
     loop_t0 = time.perf_counter()
-    log.info("training %s: %d examples, %d dev, %d steps", arch.cell, len(train_ids), len(dev_ids), total_steps)
+    log.info("training %s: %d examples, %d dev, %d steps, %d process(es)", arch.cell, len(train_ids),
+             len(dev_ids), total_steps, world.size)
+    check_stop = world.any(should_stop is not None)  # every rank takes part in the vote, or none
 
     for epoch in range(1, cfg.epochs + 1):
-        model.train()
+        net.train()
         epoch_t0, epoch_loss, epoch_n = time.perf_counter(), 0.0, 0
-        for batch in length_bucketed_batches(lengths, cfg.batch_size, rng):
-            if should_stop is not None and should_stop():
+        for batch in world.shard(length_bucketed_batches(lengths, cfg.batch_size, rng)):
+            if check_stop and world.any(should_stop is not None and should_stop()):
                 raise TrainingCancelled(f"cancelled at epoch {epoch}, step {step}")
             ids, lens = pad_batch([train_ids[i] for i in batch], arch.pad_id)
-            logits = model(ids.to(device), lens)
+            logits = net(ids.to(device), lens)
             loss = loss_fn(logits, train_y[batch].to(device))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # backpropagation through time over the packed sequences
+            loss.backward()  # backpropagation through time; under DDP also averages the gradients
             # Clip the global gradient norm: recurrent nets occasionally produce exploding
             # gradients on long sequences, and one such step can wreck the weights.
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -204,8 +245,9 @@ def train(
             "seconds": round(epoch_s, 2), "tokens_per_s": round(tokens / (time.perf_counter() - loop_t0), 1),
         })
         log.info("epoch %d: %s", epoch, history[-1])
-        if report["accuracy"] > best_acc:
-            best_acc, best_epoch, bad_epochs = report["accuracy"], epoch, 0
+        accuracy = world.from_rank0(report["accuracy"])  # so every rank stops at the same epoch
+        if accuracy > best_acc:
+            best_acc, best_epoch, bad_epochs = accuracy, epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             bad_epochs += 1
@@ -240,7 +282,12 @@ def train(
             "dev_source": "split" if dev_data.source == train_data.source else "given",
             "label_counts": train_data.label_counts(), "pretrained": pretrained,
         },
+        world_size=world.size, rank=world.rank,
     )
+
+
+def _fingerprint(data: Dataset) -> str:
+    return hashlib.sha256(json.dumps([data.texts, data.labels]).encode()).hexdigest()
 
 
 def _evaluate_logits(model, seqs, cfg: TrainConfig, pad_id: int, device) -> torch.Tensor:

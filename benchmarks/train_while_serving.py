@@ -61,7 +61,7 @@ def row(name: str, r: dict) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--connections", type=int, default=4, help="concurrent clients (light load)")
-    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     p.add_argument("--examples", type=int, default=67349, help="training examples to upload")
     p.add_argument("--wrk", default=None)
     args = p.parse_args()

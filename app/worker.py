@@ -9,6 +9,7 @@ killed server never leaves a training process behind.
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import shutil
@@ -154,7 +155,7 @@ def run(job_id: str, parent_pid: int) -> int:
                        "VALUES (?, ?, 'job', ?, ?, '{}', ?, ?)",
                        (version, str(settings.data_dir / "models" / version), job_id, job["dataset_id"], now(), seq))
             db.execute("UPDATE jobs SET state = 'succeeded', model_version = ?, result = ?, finished_at = ? "
-                       "WHERE id = ?", (version, _json(outcome), now(), job_id))
+                       "WHERE id = ?", (version, json.dumps(outcome), now(), job_id))
             if promotion["promote"]:  # the serving processes follow the recorded active version
                 db.execute("INSERT INTO state (key, value) VALUES (?, ?) "
                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (ACTIVE_KEY, version))
@@ -173,12 +174,6 @@ def run(job_id: str, parent_pid: int) -> int:
         log.exception("job %s failed", job_id)
         store.update("jobs", "id", job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=now())
         return 1
-
-
-def _json(value) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 def main(argv: list[str]) -> int:

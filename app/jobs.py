@@ -61,6 +61,12 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def _public(job: dict) -> dict:
+    job.pop("pid", None)  # an implementation detail of this machine
+    job["cancel_requested"] = bool(job["cancel_requested"])
+    return job
+
+
 class JobService:
     """What the routes call: submit, read, list, cancel."""
 
@@ -103,13 +109,11 @@ class JobService:
         job = self.store.one("SELECT * FROM jobs WHERE id = ?", job_id)
         if job is None:
             raise JobError(404, "not_found", f"training job {job_id!r} not found")
-        job.pop("pid", None)
-        job["cancel_requested"] = bool(job["cancel_requested"])
-        return job
+        return _public(job)
 
     def list(self, limit: int = 100) -> list[dict]:
-        rows = self.store.all("SELECT id FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?", limit)
-        return [self.get(r["id"]) for r in rows]
+        rows = self.store.all("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?", limit)
+        return [_public(r) for r in rows]
 
     def cancel(self, job_id: str) -> dict:
         job = self.get(job_id)
@@ -153,14 +157,12 @@ class JobRunner:
                 shutil.rmtree(partial_dir(self.settings, job["id"]), ignore_errors=True)
                 log.warning("job %s was interrupted by a server stop", job["id"])
         models = self.settings.data_dir / "models"
-        known = {r["version"] for r in self.store.all("SELECT version FROM models")}
+        keep = {r["version"] for r in self.store.all("SELECT version FROM models")}
+        keep |= {partial_dir(self.settings, r["id"]).name  # jobs another worker process is training
+                 for r in self.store.all("SELECT id, pid FROM jobs WHERE state = 'running'") if pid_alive(r["pid"])}
         for entry in models.iterdir() if models.exists() else ():
-            busy = any(entry.name == f".job-{j}.partial" for j in self._live_job_ids())
-            if entry.is_dir() and entry.name not in known and not busy:
+            if entry.is_dir() and entry.name not in keep:
                 shutil.rmtree(entry, ignore_errors=True)
-
-    def _live_job_ids(self) -> list[str]:
-        return [r["id"] for r in self.store.all("SELECT id, pid FROM jobs WHERE state = 'running'") if pid_alive(r["pid"])]
 
     def start(self) -> None:
         self.recover()

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from model import Prediction
 
+from .background import cancel_and_wait
 from .metrics import Metrics
 from .registry import LoadedModel
 
@@ -50,12 +51,7 @@ class Batcher:
         self.task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self.task)
         _fail([future for _, future, _ in self.queue], BatcherStopped("the service is shutting down"))
         self.queue.clear()
         await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown)  # a running batch ends

@@ -22,6 +22,7 @@ from pathlib import Path
 from model import DataError
 from model.data import check_training_data
 
+from .background import cancel_and_wait
 from .config import Settings
 from .datasets import DatasetStore
 from .metrics import Metrics
@@ -170,12 +171,7 @@ class JobRunner:
 
     async def stop(self) -> None:
         """Graceful shutdown: stop training processes and record their jobs as interrupted."""
-        if self.task is not None:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self.task)
         for run in list(self.running.values()):
             run.process.send_signal(signal.SIGTERM)
         for run in list(self.running.values()):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import torch
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from .background import cancel_and_wait
 from .batching import Batcher
 from .datasets import DatasetStore
 from .jobs import JobRunner, JobService
@@ -68,8 +69,6 @@ async def lifespan(app: FastAPI):
         yield
     finally:
         await runner.stop()
-        follower.cancel()
-        with suppress(asyncio.CancelledError):
-            await follower
+        await cancel_and_wait(follower)
         if app.state.batcher is not None:
             await app.state.batcher.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from model import BundleError, Predictor
 from model.bundle import read_config
@@ -129,12 +128,3 @@ class ModelRegistry:
             self.current = self.load(version)
         log.info("now serving model version %s (activated elsewhere)", version)
         return True
-
-    # -- new versions (written by training jobs) --------------------------------------------
-    def next_version(self) -> tuple[str, int]:
-        row = self.store.one("SELECT COALESCE(MAX(seq), 0) AS seq FROM models")
-        seq = row["seq"] + 1
-        return f"v{seq}", seq
-
-    def version_path(self, version: str) -> Path:
-        return self.models_dir / version

@@ -12,8 +12,6 @@ from model import Dataset, parse_dataset
 
 from .store import Store, now
 
-FORMAT_BY_SUFFIX = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
-
 
 class DatasetInUse(Exception):
     pass

@@ -8,7 +8,10 @@ from pathlib import PurePath
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from ..datasets import FORMAT_BY_SUFFIX, public
+from model import DataError
+from model.data import FORMATS, detect_format
+
+from ..datasets import public
 from ..deps import require_key
 from ..errors import ApiError
 from ..responses import JSONResponse
@@ -57,8 +60,13 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str, s
         if upload is None or isinstance(upload, str):
             raise ApiError(422, "missing_file", "multipart field 'file' with the dataset is required", "file")
         filename = PurePath(upload.filename or "upload").name
-        fmt = form.get("format") or FORMAT_BY_SUFFIX.get(PurePath(filename).suffix.lower())
-        if fmt not in ("csv", "tsv", "jsonl"):
+        fmt = form.get("format")
+        if not fmt:
+            try:
+                fmt = detect_format(filename)
+            except DataError:
+                fmt = None
+        if fmt not in FORMATS:
             raise ApiError(422, "unknown_format",
                            f"cannot tell the format of {filename!r}; name it .csv, .tsv or .jsonl or send 'format'",
                            "format")

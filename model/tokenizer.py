@@ -54,6 +54,8 @@ class TextTokenizer:
         self.max_length = max_length
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length)
+        # User text that spells a special token ("<pad>", "[UNK]") is text, not that token.
+        tokenizer.encode_special_tokens = True
         self.pad_id = self._special_id(PAD, "[PAD]")
         self.unk_id = self._special_id(UNK, "[UNK]")
 

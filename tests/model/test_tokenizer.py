@@ -128,3 +128,12 @@ def test_any_text_encodes_to_known_ids_within_max_length(word_tokenizer, text):
     assert 1 <= len(ids) <= 32
     assert all(0 <= i < word_tokenizer.vocab_size for i in ids)
     assert word_tokenizer.pad_id not in ids
+
+
+def test_text_spelling_a_special_token_is_plain_text(word_tokenizer, tmp_path):
+    (ids,) = word_tokenizer.encode_batch(["<pad> <unk>"])
+    assert word_tokenizer.pad_id not in ids
+    assert len(word_tokenizer.tokenize("<pad>")) == 3  # "<", "pad", ">": split like any text
+    word_tokenizer.save(tmp_path / "t.json")
+    reloaded = TextTokenizer.load(tmp_path / "t.json", 32)
+    assert reloaded.encode_batch(["<pad>"]) == word_tokenizer.encode_batch(["<pad>"])

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 
 import torch
 from torch import nn
 
 
 def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[batch, longest]`` ids padded with ``pad_id``, and the lengths (one tensor op per batch, not per row)."""
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
     ids = torch.full((len(seqs), int(lengths.max())), pad_id, dtype=torch.long)
-    for row, seq in enumerate(seqs):
-        ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    ids[torch.arange(ids.shape[1]) < lengths.unsqueeze(1)] = torch.tensor(list(chain.from_iterable(seqs)), dtype=torch.long)
     return ids, lengths
 
 

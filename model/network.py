@@ -71,18 +71,24 @@ class SentimentRNN(nn.Module):
         """
         embedded = self.dropout(self.embedding(ids))
         packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        outputs, hidden = self.rnn(packed)
-        pooled = self._pool(outputs, hidden, lengths, ids.shape[1])
-        return self.classifier(self.dropout(pooled))
+        packed_outputs, hidden = self.rnn(packed)
+        h_n = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM: (h_n, c_n)
+        last = torch.cat([h_n[-2], h_n[-1]], dim=1) if self.config.bidirectional else h_n[-1]
+        outputs = None
+        if self.config.pooling != "last":
+            outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=ids.shape[1])
+        return self.head(outputs, last, lengths)
 
-    def _pool(self, packed_outputs, hidden, lengths: torch.Tensor, total: int) -> torch.Tensor:
+    def head(self, outputs: torch.Tensor | None, last: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Pooling and classifier: ``outputs`` [batch, time, features] (zeros past each length;
+        unused by ``last`` pooling), ``last`` [batch, features] the final states -> logits."""
+        return self.classifier(self.dropout(self._pool(outputs, last, lengths)))
+
+    def _pool(self, outputs, last: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         pooling = self.config.pooling
         if pooling == "last":
-            h_n = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM: (h_n, c_n)
-            if self.config.bidirectional:
-                return torch.cat([h_n[-2], h_n[-1]], dim=1)
-            return h_n[-1]
-        outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=total)
+            return last
+        total = outputs.shape[1]
         mask = torch.arange(total, device=outputs.device)[None, :] < lengths.to(outputs.device)[:, None]
         if pooling == "mean":
             summed = (outputs * mask.unsqueeze(-1)).sum(dim=1)

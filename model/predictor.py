@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from .bundle import Bundle, load_bundle
+from .fast_rnn import FastRNN
 from .inference import batched_logits
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ class Predictor:
     many threads at once.
     """
 
-    def __init__(self, bundle: Bundle, batch_size: int = 128, quantize: bool = False):
+    def __init__(self, bundle: Bundle, batch_size: int = 128, quantize: bool = False, fast: bool = True):
         self.bundle = bundle
         self.labels = list(bundle.config.labels)
         self.batch_size = batch_size
@@ -45,6 +47,28 @@ class Predictor:
         model = bundle.model.eval()
         self.model = quantize_dynamic(model) if quantize else model
         self.model.config = bundle.config
+        # The fast path (``FastRNN``) is built on first use: it holds a table of input projections
+        # (vocabulary x directions x gates x hidden floats) that a process which never predicts,
+        # such as the web server when the model runs in its own process, need not pay for.
+        self.fast = fast and not quantize
+        self._fast_model: FastRNN | None = None
+        self._lock = threading.Lock()
+
+    def runtime_model(self) -> nn.Module:
+        """The module ``predict`` runs: the fast path unless turned off (or quantised)."""
+        if not self.fast:
+            return self.model
+        if self._fast_model is None:
+            with self._lock:
+                if self._fast_model is None:
+                    fast = FastRNN(self.model)
+                    fast.config = self.bundle.config
+                    self._fast_model = fast
+        return self._fast_model
+
+    def warm_up(self) -> None:
+        """Build what the first prediction would build, and run one, so that it is not slow."""
+        self.predict_proba(["warm up"])
 
     @classmethod
     def load(cls, path: str | Path, **kwargs) -> Predictor:
@@ -56,13 +80,18 @@ class Predictor:
             raise TypeError("predict takes a list of texts, not a single string")
         seqs = self.bundle.tokenizer.encode_batch(list(texts)) if texts else []
         with torch.inference_mode():
-            logits = batched_logits(self.model, seqs, self.batch_size, self.bundle.config.pad_id)
+            logits = batched_logits(self.runtime_model(), seqs, self.batch_size, self.bundle.config.pad_id)
             return torch.softmax(logits / self.temperature, dim=1)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        probs = self.predict_proba(texts)
-        out = []
-        for row in probs.tolist():
-            best = max(range(len(row)), key=row.__getitem__)
-            out.append(Prediction(self.labels[best], row[best], dict(zip(self.labels, row))))
-        return out
+        return to_predictions(self.labels, self.predict_proba(texts).tolist())
+
+
+def to_predictions(labels: Sequence[str], rows: Sequence[Sequence[float]]) -> list[Prediction]:
+    """One ``Prediction`` per row of class probabilities (in ``labels`` order)."""
+    out = []
+    indices = range(len(labels))
+    for row in rows:
+        best = max(indices, key=row.__getitem__)
+        out.append(Prediction(labels[best], row[best], dict(zip(labels, row))))
+    return out

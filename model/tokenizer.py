@@ -75,8 +75,10 @@ class TextTokenizer:
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids per text; a text with no tokens becomes ``[unk]`` so every length is >= 1."""
-        encodings = self.tokenizer.encode_batch(list(texts))
-        return [enc.ids or [self.unk_id] for enc in encodings]
+        # encode_batch_fast (tokenizers >= 0.21) skips character offsets, which are never used here
+        # (~15% faster); the token ids are the same.
+        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+        return [enc.ids or [self.unk_id] for enc in encode(list(texts))]
 
     def save(self, path: str | Path) -> None:
         self.tokenizer.save(str(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -35,8 +36,8 @@ def quantize_dynamic(model: nn.Module) -> nn.Module:
 class Predictor:
     """Predicts labels and class probabilities for lists of texts.
 
-    ``predict`` only reads the model (under ``torch.inference_mode``), so one predictor can serve
-    many threads at once.
+    ``predict`` only reads the model (under ``torch.inference_mode``), so one predictor can be
+    shared by threads (on the fast path their model calls take turns; see ``__init__``).
     """
 
     def __init__(self, bundle: Bundle, batch_size: int = 128, quantize: bool = False, fast: bool = True):
@@ -53,6 +54,11 @@ class Predictor:
         self.fast = fast and not quantize
         self._fast_model: FastRNN | None = None
         self._lock = threading.Lock()
+        # The fast path is many small tensor operations, each handing the interpreter lock over
+        # and back: threads running it at once slow each other down (8 threads made half the
+        # sentences/s of one), so callers take turns. The nn.LSTM path is one long operation per
+        # batch and runs concurrently.
+        self._turns = threading.Lock() if self.fast else contextlib.nullcontext()
 
     def runtime_model(self) -> nn.Module:
         """The module ``predict`` runs: the fast path unless turned off (or quantised)."""
@@ -79,7 +85,7 @@ class Predictor:
         if isinstance(texts, str):
             raise TypeError("predict takes a list of texts, not a single string")
         seqs = self.bundle.tokenizer.encode_batch(list(texts)) if texts else []
-        with torch.inference_mode():
+        with self._turns, torch.inference_mode():
             logits = batched_logits(self.runtime_model(), seqs, self.batch_size, self.bundle.config.pad_id)
             return torch.softmax(logits / self.temperature, dim=1)
 

@@ -80,11 +80,18 @@ class Predictor:
     def load(cls, path: str | Path, **kwargs) -> Predictor:
         return cls(load_bundle(path), **kwargs)
 
-    def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
-        """[len(texts), classes] calibrated probabilities, in input order."""
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text (what ``predict_proba_ids`` takes)."""
         if isinstance(texts, str):
             raise TypeError("predict takes a list of texts, not a single string")
-        seqs = self.bundle.tokenizer.encode_batch(list(texts)) if texts else []
+        return self.bundle.tokenizer.encode_batch(list(texts)) if texts else []
+
+    def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
+        """[len(texts), classes] calibrated probabilities, in input order."""
+        return self.predict_proba_ids(self.encode(texts))
+
+    def predict_proba_ids(self, seqs: Sequence[Sequence[int]]) -> torch.Tensor:
+        """``predict_proba`` for texts already encoded by ``encode`` (each non-empty)."""
         with self._turns, torch.inference_mode():
             logits = batched_logits(self.runtime_model(), seqs, self.batch_size, self.bundle.config.pad_id)
             return torch.softmax(logits / self.temperature, dim=1)

@@ -12,6 +12,8 @@ off, English contractions kept as ``n't`` / ``'s``, each CJK character its own t
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -58,6 +60,7 @@ class TextTokenizer:
         tokenizer.encode_special_tokens = True
         self.pad_id = self._special_id(PAD, "[PAD]")
         self.unk_id = self._special_id(UNK, "[UNK]")
+        self._ascii = AsciiBertWordPiece.for_tokenizer(tokenizer, max_length)
 
     def _special_id(self, *names: str) -> int:
         for name in names:
@@ -77,8 +80,22 @@ class TextTokenizer:
         """Token ids per text; a text with no tokens becomes ``[unk]`` so every length is >= 1."""
         # encode_batch_fast (tokenizers >= 0.21) skips character offsets, which are never used here
         # (~15% faster); the token ids are the same.
-        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
-        return [enc.ids or [self.unk_id] for enc in encode(list(texts))]
+        texts = list(texts)
+        out: list[list[int] | None] = [None] * len(texts)
+        rest = []  # indices of the texts the tokenizers library encodes
+        if self._ascii is not None:
+            for i, text in enumerate(texts):
+                if text.isascii():
+                    out[i] = self._ascii.encode(text)
+                else:
+                    rest.append(i)
+        else:
+            rest = range(len(texts))
+        if rest:
+            encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+            for i, enc in zip(rest, encode([texts[i] for i in rest])):
+                out[i] = enc.ids
+        return [ids or [self.unk_id] for ids in out]
 
     def save(self, path: str | Path) -> None:
         self.tokenizer.save(str(path))
@@ -90,6 +107,66 @@ class TextTokenizer:
     @classmethod
     def from_str(cls, data: str, max_length: int) -> TextTokenizer:
         return cls(Tokenizer.from_str(data), max_length)
+
+
+_ASCII_PUNCT = re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+class AsciiBertWordPiece:
+    """The BERT WordPiece pipeline for ASCII text, in a few Python steps and a per-word cache.
+
+    For the pretrained WordPiece tokenizer (NFKC + BERT normaliser, BERT pre-tokeniser), on ASCII
+    text the normalisers only drop control characters and lowercase, and the pre-tokeniser splits
+    on whitespace and isolates each ASCII punctuation mark. Those two steps are one regex each;
+    each resulting word's WordPiece ids come from the library's own model (``model.tokenize``),
+    cached. Same ids as the library for every ASCII text (the tests compare them on random text;
+    all 67,777 ASCII SST-2 sentences agree), ~6x faster: 9 vs 57 us per sentence, which matters
+    when the server tokenises every request. Other text, and other tokenizers, take the
+    library's path.
+    """
+
+    SPLIT = re.compile(rf"[^\s{_ASCII_PUNCT}]+|[{_ASCII_PUNCT}]")
+    # BERT's clean_text drops Cc characters other than \t \n \r (which become spaces)
+    CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    MAX_CACHED_WORDS = 200_000
+
+    def __init__(self, model, lowercase: bool, max_length: int):
+        self.model = model
+        self.lowercase = lowercase
+        self.max_length = max_length
+        self.cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: Tokenizer, max_length: int) -> AsciiBertWordPiece | None:
+        """An instance when ``tokenizer`` is exactly that pipeline, else None."""
+        spec = json.loads(tokenizer.to_str())
+        normalizer, pre = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}
+        steps = normalizer.get("normalizers", []) if normalizer.get("type") == "Sequence" else [normalizer]
+        kinds = [step.get("type") for step in steps]
+        bert = steps[-1] if kinds in (["BertNormalizer"], ["NFKC", "BertNormalizer"]) else None
+        if (bert is None or not bert.get("clean_text") or spec["model"].get("type") != "WordPiece"
+                or pre.get("type") != "BertPreTokenizer" or spec.get("post_processor") is not None
+                or not all(t.get("special") for t in spec.get("added_tokens", []))):
+            return None
+        return cls(tokenizer.model, bool(bert.get("lowercase")), max_length)
+
+    def encode(self, text: str) -> list[int]:
+        text = self.CONTROL.sub("", text)
+        if self.lowercase:
+            text = text.lower()
+        ids: list[int] = []
+        cache = self.cache
+        for word in self.SPLIT.findall(text):
+            word_ids = cache.get(word)
+            if word_ids is None:
+                word_ids = [token.id for token in self.model.tokenize(word)]
+                if len(cache) >= self.MAX_CACHED_WORDS:
+                    cache.clear()  # bounded, whatever the input
+                cache[word] = word_ids
+            ids.extend(word_ids)
+            if len(ids) >= self.max_length:
+                break
+        return ids[: self.max_length]
 
 
 def build_tokenizer(

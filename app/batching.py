@@ -1,8 +1,8 @@
 """A small dynamic batcher: concurrent predict requests share one model call.
 
 Requests join a queue. One task takes the oldest waiting request plus everything else queued, up
-to ``max_batch_size`` texts, and runs the model on them in a single inference thread, so the event
-loop never blocks. It waits for more requests only while the oldest one has waited less than
+to ``max_batch_size`` texts, and runs the model on them in the model process (``run``, see
+``model_process.py``) or else in a single inference thread, so the event loop never blocks. It waits for more requests only while the oldest one has waited less than
 ``max_wait`` and the batch is not full: under load, requests pile up while the previous batch
 runs and the next batch starts at once; when idle, a lone request waits at most ``max_wait``.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from model import Prediction
@@ -27,6 +27,7 @@ from .registry import LoadedModel
 log = logging.getLogger(__name__)
 
 Result = tuple[str, list[Prediction]]
+Runner = Callable[[LoadedModel, list[str]], Awaitable[list[Prediction]]]
 
 
 class BatcherStopped(RuntimeError):
@@ -35,8 +36,9 @@ class BatcherStopped(RuntimeError):
 
 class Batcher:
     def __init__(self, get_model: Callable[[], LoadedModel], max_batch_size: int, max_wait_s: float,
-                 metrics: Metrics):
+                 metrics: Metrics, run: Runner | None = None, in_flight: int = 1):
         self.get_model = get_model  # read when a batch starts, so an activation applies to the next batch
+        self.run = run  # e.g. the model process; None: the predictor, in this process's inference thread
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self.metrics = metrics
@@ -46,12 +48,20 @@ class Batcher:
         self.queued = 0
         self.task: asyncio.Task | None = None
         self._wakeup: asyncio.Future | None = None  # set while the batch task sleeps
+        # Batches handed to the model at once. With 2, the next batch already waits at the model
+        # while one runs, so the model does not sit idle while the event loop answers the last
+        # batch and forms the next.
+        self.in_flight = in_flight
+        self.running: set[asyncio.Task] = set()
+        self._slot: asyncio.Future | None = None  # set while the batch task waits for a free slot
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
 
     async def stop(self) -> None:
         await cancel_and_wait(self.task)
+        for task in list(self.running):  # their requests get BatcherStopped
+            await cancel_and_wait(task)
         _fail([future for _, future, _ in self.queue], BatcherStopped("the service is shutting down"))
         self.queue.clear()
         await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown)  # a running batch ends
@@ -94,6 +104,13 @@ class Batcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            if len(self.running) >= self.in_flight:
+                self._slot = slot = loop.create_future()
+                try:
+                    await slot
+                finally:
+                    self._slot = None
+                continue
             if not self.queue:
                 await self._wait(loop, None)
                 continue
@@ -105,13 +122,23 @@ class Batcher:
                         continue  # woken early by a new arrival that did not fill the batch: wait on
             items = self._take()
             if items:
-                await self._run_batch(loop, items)
+                task = loop.create_task(self._run_batch(loop, items), name="batch")
+                self.running.add(task)
+                task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task) -> None:
+        self.running.discard(task)
+        if self._slot is not None and not self._slot.done():
+            self._slot.set_result(None)
 
     async def _run_batch(self, loop: asyncio.AbstractEventLoop, items: list[tuple[list[str], asyncio.Future]]) -> None:
         texts = [t for batch, _ in items for t in batch] if len(items) > 1 else items[0][0]
         loaded = self.get_model()
         try:
-            predictions = await loop.run_in_executor(self.executor, loaded.predictor.predict, texts)
+            if self.run is not None:
+                predictions = await self.run(loaded, texts)
+            else:
+                predictions = await loop.run_in_executor(self.executor, loaded.predictor.predict, texts)
         except asyncio.CancelledError:  # stop() while this batch ran: its requests get an answer too
             _fail([future for _, future in items], BatcherStopped("the service is shutting down"))
             raise
@@ -119,7 +146,8 @@ class Batcher:
             log.exception("batch of %d texts failed", len(texts))
             _fail([future for _, future in items], exc)
             return
-        self.metrics.batch_size.observe(len(texts))
+        if self.run is None:  # a runner reports its own model calls (the model process merges batches)
+            self.metrics.batch_size.observe(len(texts))
         start = 0
         for batch, future in items:
             if not future.done():

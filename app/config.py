@@ -31,7 +31,12 @@ class Settings(BaseSettings):
     # Inference
     batching: bool = Field(True, description="merge concurrent requests into batches")
     max_batch_size: int = Field(64, ge=1, le=4096)
-    max_wait_ms: float = Field(2.0, ge=0.0, le=1000.0)
+    max_wait_ms: float = Field(0.5, ge=0.0, le=1000.0, description="how long a small batch waits for more requests "
+                               "(at the model process, or the inference thread); under load batches start at once")
+    batches_in_flight: int = Field(16, ge=1, le=1024, description="with the model process: batches sent to it "
+                                   "before it answers the first; it merges the waiting ones into one model call")
+    inference_process: bool = Field(True, description="with batching on, run the model in a process of its own, "
+                                    "so that it and the event loop each get a core")
     inference_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads for prediction")
     quantize: bool = Field(False, description="int8 dynamic quantisation of recurrent and linear layers")
 

@@ -1,10 +1,11 @@
-"""Start-up and shut-down: load the active model once, start the batcher (and the job runner)."""
+"""Start-up and shut-down: load the active model once, start the model process, the batcher and the job runner."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
+import os
 from contextlib import asynccontextmanager
 
 import torch
@@ -15,6 +16,7 @@ from .background import cancel_and_wait
 from .batching import Batcher
 from .datasets import DatasetStore
 from .jobs import JobRunner, JobService
+from .model_process import ModelProcess
 from .registry import ModelRegistry
 from .store import Store
 
@@ -45,6 +47,9 @@ async def _follow_activations(app: FastAPI) -> None:
 async def lifespan(app: FastAPI):
     settings = app.state.settings
     torch.set_num_threads(settings.inference_threads)
+    # The server tokenises each batch (a few dozen short texts) itself: HF tokenizers' thread pool
+    # costs more CPU there than it saves, CPU the model process on the other core needs.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     registry = open_registry(settings)
     loaded = await run_in_threadpool(registry.load_active)
     log.info("serving model version %s (%s)", loaded.version, ", ".join(loaded.predictor.labels))
@@ -52,9 +57,26 @@ async def lifespan(app: FastAPI):
     app.state.store = registry.store
     app.state.metrics.set_active(loaded.version)
     app.state.batcher = None
-    if settings.batching:
-        app.state.batcher = Batcher(lambda: registry.current, settings.max_batch_size,
-                                    settings.max_wait_ms / 1000, app.state.metrics)
+    model_process = None
+    if settings.batching and settings.inference_process:
+        model_process = ModelProcess(settings, on_restart=app.state.metrics.model_process_restarts.inc,
+                                     on_model_call=app.state.metrics.batch_size.observe)
+        await model_process.start(loaded)
+        loop = asyncio.get_running_loop()
+        # Activations run in worker threads (never on the loop): they wait there for the child.
+        registry.prepare = lambda new: asyncio.run_coroutine_threadsafe(model_process.prepare(new), loop).result()
+        registry.on_swap = model_process.served
+    app.state.model_process = model_process
+    if model_process is not None:
+        # Requests go to the model process as they come (no wait, several batches in flight): it
+        # merges whatever waits for it into one model call.
+        app.state.batcher = Batcher(lambda: registry.current, settings.max_batch_size, 0.0, app.state.metrics,
+                                    run=model_process.predict, in_flight=settings.batches_in_flight)
+    elif settings.batching:
+        # One inference thread; the next batch waits at it while one runs.
+        app.state.batcher = Batcher(lambda: registry.current, settings.max_batch_size, settings.max_wait_ms / 1000,
+                                    app.state.metrics, in_flight=2)
+    if app.state.batcher is not None:
         app.state.batcher.start()
     app.state.datasets = DatasetStore(registry.store, settings.data_dir / "datasets")
     app.state.jobs = JobService(settings, registry.store, app.state.datasets)
@@ -72,3 +94,5 @@ async def lifespan(app: FastAPI):
         await cancel_and_wait(follower)
         if app.state.batcher is not None:
             await app.state.batcher.stop()
+        if model_process is not None:
+            await model_process.stop()

@@ -20,6 +20,8 @@ class Metrics:
         self.predictions = Counter("sentiment_predictions_total", "Texts classified", ["model_version", "label"], registry=r)
         self.batch_size = Histogram("sentiment_batch_size", "Texts per model call", buckets=BATCH_BUCKETS, registry=r)
         self.model_info = Gauge("sentiment_active_model", "1 for the model version being served", ["version"], registry=r)
+        self.model_process_restarts = Counter("sentiment_model_process_restarts",
+                                              "Model processes started again after one died", registry=r)
         self.jobs = Gauge("sentiment_train_jobs", "Training jobs by state", ["state"], registry=r)
         self._predicted: dict[tuple[str, str], object] = {}
 

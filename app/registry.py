@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from model import BundleError, Predictor
@@ -31,6 +32,7 @@ class VersionNotFound(LookupError):
 class LoadedModel:
     version: str
     predictor: Predictor
+    path: str | None = None  # the bundle's directory
 
 
 class ModelRegistry:
@@ -40,6 +42,10 @@ class ModelRegistry:
         self.models_dir = settings.data_dir / "models"
         self.current: LoadedModel | None = None
         self._lock = threading.Lock()  # one activation at a time
+        # Called (in the activating thread) with a loaded version before it is served; raising
+        # stops the activation. The model process uses it to load the version too.
+        self.prepare: Callable[[LoadedModel], None] | None = None
+        self.on_swap: Callable[[LoadedModel], None] | None = None  # after it is served
 
     def bootstrap(self) -> None:
         """Record the bundled model as version ``bundled`` (its path may change between runs)."""
@@ -94,7 +100,13 @@ class ModelRegistry:
     def load(self, version: str) -> LoadedModel:
         row = self._row(version)
         predictor = Predictor.load(row["path"], quantize=self.settings.quantize)
-        return LoadedModel(version, predictor)
+        return LoadedModel(version, predictor, row["path"])
+
+    def _serve(self, loaded: LoadedModel) -> None:
+        """Make ``loaded`` the served model (the caller holds the lock and has prepared it)."""
+        self.current = loaded
+        if self.on_swap is not None:
+            self.on_swap(loaded)
 
     def load_active(self) -> LoadedModel:
         """At start-up: the recorded active version (the bundled one if none was chosen)."""
@@ -112,8 +124,10 @@ class ModelRegistry:
     def activate(self, version: str) -> LoadedModel:
         with self._lock:
             loaded = self.load(version)  # raises before anything changes
+            if self.prepare is not None:
+                self.prepare(loaded)
             self.store.set_state(ACTIVE_KEY, version)
-            self.current = loaded
+            self._serve(loaded)
         log.info("activated model version %s", version)
         return loaded
 
@@ -125,6 +139,9 @@ class ModelRegistry:
         with self._lock:
             if self.current is not None and version == self.current.version:
                 return False
-            self.current = self.load(version)
+            loaded = self.load(version)
+            if self.prepare is not None:
+                self.prepare(loaded)
+            self._serve(loaded)
         log.info("now serving model version %s (activated elsewhere)", version)
         return True

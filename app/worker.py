@@ -8,7 +8,6 @@ killed server never leaves a training process behind.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from model.card import render_card
 from model.data import stratified_split
 from model.evaluate import evaluate
 
+from .children import die_with_parent
 from .config import Settings
 from .datasets import DatasetStore
 from .jobs import partial_dir
@@ -32,16 +32,6 @@ from .store import Store, now
 
 log = logging.getLogger("app.worker")
 WRITE_EVERY_S = 0.5
-
-
-def die_with_parent(parent_pid: int) -> None:
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass  # not Linux: the getppid() check in should_stop still notices
-    if os.getppid() != parent_pid:
-        sys.exit(3)
 
 
 class Reporter:

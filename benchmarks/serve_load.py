@@ -7,9 +7,12 @@ latency, errors and the predict/healthz ratio. ``/healthz`` is the ceiling of th
 this machine, so the ratio shows what the model and the predict path cost on top of it; both
 run in the same process start, one after the other, so background load affects both alike.
 
-    python benchmarks/serve_load.py                        # batching as configured (on)
-    python benchmarks/serve_load.py --compare-batching     # batcher on and off, one after the other
-    python benchmarks/serve_load.py --model-speed          # also: in-process sentences/s by batch size
+    python benchmarks/serve_load.py                  # the default set-up: batcher + model process
+    python benchmarks/serve_load.py --compare        # that, the model in a server thread, no batcher
+    python benchmarks/serve_load.py --model-speed    # also: the model alone, sentences/s by batch size
+
+For each predict run it also prints the CPU the server process and its model process used
+(from /proc), per request: where the time goes.
 
 wrk must be on PATH (``apt-get install -y wrk``; ``--install-wrk`` does that on Debian/Ubuntu).
 """
@@ -200,10 +203,36 @@ def format_row(name: str, r: dict) -> str:
             f"p99 {r['p99_ms']:>6.1f} ms   non-2xx {r['non_2xx']}   socket errors {r['socket_errors']}")
 
 
-def bench_server(args, wrk: str, batching: bool, workdir: Path, scripts: dict[str, Path]) -> dict:
+MODES = {
+    "process": "batcher on, model in its own process (default)",
+    "thread": "batcher on, model in a thread of the server process",
+    "off": "batcher off, each request runs the model in the server's thread pool",
+}
+
+
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system CPU seconds of ``pid`` and of each of its children, by pid (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            out[entry] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def bench_server(args, wrk: str, mode: str, workdir: Path, scripts: dict[str, Path]) -> dict:
+    batching = mode != "off"
     env = {
-        "SENTIMENT_DATA_DIR": str(workdir / f"data-{'on' if batching else 'off'}"),
+        "SENTIMENT_DATA_DIR": str(workdir / f"data-{mode}"),
         "SENTIMENT_BATCHING": "true" if batching else "false",
+        "SENTIMENT_INFERENCE_PROCESS": "true" if mode == "process" else "false",
         "SENTIMENT_LOG_LEVEL": "warning",
         "SENTIMENT_QUANTIZE": "true" if args.quantize else "false",
         "SENTIMENT_INFERENCE_THREADS": str(args.inference_threads),
@@ -212,7 +241,8 @@ def bench_server(args, wrk: str, batching: bool, workdir: Path, scripts: dict[st
     }
     if args.model_dir:
         env["SENTIMENT_MODEL_DIR"] = str(args.model_dir)
-    server = Server(env, workdir / f"server-{'on' if batching else 'off'}.log")
+    server = Server(env, workdir / f"server-{mode}.log")
+    pid = server.process.pid
     try:
         results: dict[str, list[dict]] = {"healthz": [], "predict": []}
         for name, path in (("healthz", "/healthz"), ("predict", "/v1/predict")) if args.warmup else ():  # warm up
@@ -220,8 +250,14 @@ def bench_server(args, wrk: str, batching: bool, workdir: Path, scripts: dict[st
         before = server.metric("sentiment_batch_size")
         for _ in range(args.rounds):
             for name, path in (("healthz", "/healthz"), ("predict", "/v1/predict")):
-                results[name].append(run_wrk(wrk, server.url + path, scripts[name], args.connections,
-                                             args.wrk_threads, args.duration))
+                cpu_before = cpu_seconds(pid)
+                result = run_wrk(wrk, server.url + path, scripts[name], args.connections, args.wrk_threads,
+                                 args.duration)
+                cpu_after = cpu_seconds(pid)
+                used = {p: cpu_after[p] - cpu_before.get(p, 0.0) for p in cpu_after}
+                result["cpu_server_us"] = used.pop(str(pid), 0.0) / max(result["requests"], 1) * 1e6
+                result["cpu_children_us"] = sum(used.values()) / max(result["requests"], 1) * 1e6
+                results[name].append(result)
         after = server.metric("sentiment_batch_size")
         if server.process.poll() is not None:
             sys.exit(f"error: the server died during the run:\n{server.log_tail()}")
@@ -229,19 +265,20 @@ def bench_server(args, wrk: str, batching: bool, workdir: Path, scripts: dict[st
         server.stop()
     batches = after.get("_count", 0) - before.get("_count", 0)
     texts = after.get("_sum", 0) - before.get("_sum", 0)
-    return {"batching": batching, "rounds": results, "mean_batch": texts / batches if batches else None}
+    return {"mode": mode, "batching": batching, "rounds": results, "mean_batch": texts / batches if batches else None}
 
 
 def report(result: dict) -> None:
-    label = "on" if result["batching"] else "off"
     mean_batch = f"{result['mean_batch']:.1f} texts" if result["mean_batch"] else "n/a"
-    print(f"\nbatching {label} (mean batch during the measured predict runs: {mean_batch})")
+    print(f"\n{MODES[result['mode']]} (mean batch during the measured predict runs: {mean_batch})")
     for i, (h, p) in enumerate(zip(result["rounds"]["healthz"], result["rounds"]["predict"]), 1):
         if len(result["rounds"]["healthz"]) > 1:
             print(f" round {i}")
         print(format_row("/healthz", h))
         print(format_row("/v1/predict", p))
-        print(f"  ratio predict/healthz requests/s: {p['rps'] / h['rps']:.2f}")
+        print(f"  ratio predict/healthz requests/s: {p['rps'] / h['rps']:.2f}; CPU per predict request: "
+              f"server process {p['cpu_server_us']:.0f} us, model process {p['cpu_children_us']:.0f} us "
+              f"(/healthz: {h['cpu_server_us']:.0f} us)")
 
 
 def model_speed(args, sentences: list[str]) -> None:
@@ -262,14 +299,16 @@ def model_speed(args, sentences: list[str]) -> None:
 
     torch.set_num_threads(args.inference_threads)
     predictors = {}
-    for name, quantize in (("fp32", False), ("int8", True)):
+    for name, options in (("fast", {}), ("nn.LSTM", {"fast": False}), ("int8", {"quantize": True})):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's deprecation notice for its int8 kernels
-            predictors[name] = Predictor.load(args.model_dir or BUNDLED_MODEL_DIR, quantize=quantize)
+            predictors[name] = Predictor.load(args.model_dir or BUNDLED_MODEL_DIR, **options)
     rounds = 5
-    print(f"\nmodel alone, in process ({args.inference_threads} torch thread(s); fp32 and int8 alternate, "
-          f"{rounds} rounds of {args.model_seconds / rounds:g} s each, medians):")
-    print("  batch   " + "".join(f"{name}: sentences/s  CPU us/sentence   " for name in predictors))
+    print(f"\nmodel alone, in process ({args.inference_threads} torch thread(s); fast: the fp32 fast path the "
+          f"service runs (model/fast_rnn.py), nn.LSTM: the fp32 module over packed sequences, int8: dynamic "
+          f"quantisation of the module; they alternate, {rounds} rounds of {args.model_seconds / rounds:g} s "
+          f"each, medians):")
+    print("  batch   " + "".join(f"{name:>8}: sentences/s  CPU us/sentence   " for name in predictors))
     i = 0
     for batch_size in BATCH_SIZES:
         rates: dict[str, list[float]] = {name: [] for name in predictors}
@@ -298,12 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load on each path first (0: none)")
     p.add_argument("--rounds", type=int, default=1, help="healthz/predict pairs to measure")
     p.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (they share the CPUs with the server)")
-    p.add_argument("--batching", choices=("on", "off"), default="on", help="SENTIMENT_BATCHING")
-    p.add_argument("--compare-batching", action="store_true", help="run with the batcher on, then off")
+    p.add_argument("--mode", choices=tuple(MODES), default="process",
+                   help="; ".join(f"{k}: {v}" for k, v in MODES.items()))
+    p.add_argument("--compare", action="store_true", help="run every mode, one after the other")
     p.add_argument("--quantize", action="store_true", help="SENTIMENT_QUANTIZE (int8 dynamic quantisation)")
     p.add_argument("--inference-threads", type=int, default=1, help="SENTIMENT_INFERENCE_THREADS")
     p.add_argument("--max-batch-size", type=int, default=64, help="SENTIMENT_MAX_BATCH_SIZE")
-    p.add_argument("--max-wait-ms", type=float, default=2.0, help="SENTIMENT_MAX_WAIT_MS")
+    p.add_argument("--max-wait-ms", type=float, default=0.5, help="SENTIMENT_MAX_WAIT_MS")
     p.add_argument("--model-dir", type=Path, help="SENTIMENT_MODEL_DIR (default: the bundled model)")
     p.add_argument("--sentences", type=Path, default=DEV_TSV, help="TSV whose last column is the text")
     p.add_argument("--model-speed", action="store_true", help="also time the model alone at batch sizes 1-64")
@@ -325,9 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         scripts = {"healthz": workdir / "healthz.lua", "predict": workdir / "predict.lua"}
         scripts["healthz"].write_text(LUA_REPORT)
         scripts["predict"].write_text(predict_script(sentences))
-        modes = [True, False] if args.compare_batching else [args.batching == "on"]
-        for batching in modes:
-            results.append(bench_server(args, wrk, batching, workdir, scripts))
+        for mode in MODES if args.compare else [args.mode]:
+            results.append(bench_server(args, wrk, mode, workdir, scripts))
             report(results[-1])
     if args.model_speed:
         model_speed(args, sentences)

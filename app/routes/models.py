@@ -6,6 +6,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..deps import require_key
+from ..errors import ApiError
+from ..model_process import ModelProcessError, ModelProcessGone
 from ..schemas import ERROR_RESPONSES, ModelInfo, ModelList
 
 router = APIRouter(tags=["models"])
@@ -28,6 +30,11 @@ async def get_model(version: str, request: Request):
              summary="Serve this version from now on (rollback = activate an earlier one)")
 async def activate_model(version: str, request: Request):
     state = request.app.state
-    loaded = await run_in_threadpool(state.registry.activate, version)
+    try:
+        loaded = await run_in_threadpool(state.registry.activate, version)
+    except ModelProcessGone as exc:
+        raise ApiError(503, "model_restarting", f"{exc}; try again", headers={"Retry-After": "1"}) from None
+    except ModelProcessError as exc:  # the server process loaded it, the model process did not
+        raise ApiError(409, "model_unavailable", f"the model process cannot load {version}: {exc}") from None
     state.metrics.set_active(loaded.version)
     return await run_in_threadpool(state.registry.describe, version)

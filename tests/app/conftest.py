@@ -24,10 +24,17 @@ def clean_environ(monkeypatch):
 
 @pytest.fixture
 def make_settings(tiny_bundle_path, tmp_path):
-    """``make_settings(**overrides) -> Settings`` serving the tiny bundle from a fresh data dir."""
+    """``make_settings(**overrides) -> Settings`` serving the tiny bundle from a fresh data dir.
+
+    These apps run the model in the server process's inference thread
+    (``inference_process=False``): a model process costs ~2 s to start (importing torch) and
+    would multiply the suite's time. ``test_model_process.py`` and the end-to-end tests, whose
+    real servers use the default settings, cover the model process.
+    """
 
     def make(**overrides) -> Settings:
-        return Settings(**({"model_dir": tiny_bundle_path, "data_dir": tmp_path / "data"} | overrides))
+        defaults = {"model_dir": tiny_bundle_path, "data_dir": tmp_path / "data", "inference_process": False}
+        return Settings(**(defaults | overrides))
 
     return make
 

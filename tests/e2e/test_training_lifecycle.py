@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 
@@ -24,6 +25,22 @@ def _gone(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def _model_processes(parent: int) -> list[int]:
+    """The server's model process(es): ``python -m app.inference_worker`` children of ``parent``."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if ppid == parent and b"app.inference_worker" in command:
+            found.append(int(entry))
+    return found
 
 
 def _predict_version(http) -> str:
@@ -114,6 +131,8 @@ def test_sigkill_mid_training_then_restart(tiny_bundle_path, tmp_path):
             assert r.status_code == 202, r.text
             long = r.json()
             wait_for(lambda: _job(http, long["id"])["progress"].get("step", 0) > 3, 90, what="long job to train")
+            model_processes = _model_processes(server.process.pid)
+            assert len(model_processes) == 1
     finally:
         server.process.kill()  # SIGKILL: no shutdown handler runs
         server.stop()
@@ -121,6 +140,7 @@ def test_sigkill_mid_training_then_restart(tiny_bundle_path, tmp_path):
     (pid,) = db.execute("SELECT pid FROM jobs WHERE id = ?", (long["id"],)).fetchone()
     db.close()
     wait_for(lambda: _gone(pid), 30, what="the orphaned training process to die with its server")
+    wait_for(lambda: _gone(model_processes[0]), 30, what="the model process to die with its server")
 
     with running_server(data_dir=data_dir, model_dir=tiny_bundle_path, api_keys=KEY) as server, \
             httpx.Client(base_url=server.url, timeout=30) as http:

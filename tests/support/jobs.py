@@ -50,5 +50,7 @@ def wait_job(client, job_id: str, states=("succeeded", "failed", "cancelled", "i
 def make_settings(model_dir, data_dir, **overrides):
     from app.config import Settings
 
-    values = {"model_dir": model_dir, "data_dir": data_dir, "api_keys": KEY, "version_poll_s": 0.2} | overrides
+    # The model in the server's inference thread, as in tests/app/conftest.py (start-up time).
+    values = {"model_dir": model_dir, "data_dir": data_dir, "api_keys": KEY, "version_poll_s": 0.2,
+              "inference_process": False} | overrides
     return Settings(**values)

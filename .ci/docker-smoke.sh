@@ -2,7 +2,8 @@
 # Smoke test of the running container, called by ../shared/tools/container-check.sh (SMOKE_SCRIPT)
 # once GET /readyz answers. Checks, in order:
 #   1. POST /v1/predict answers with the bundled model (model_version, label "positive");
-#   2. the server (PID 1) runs as a non-root user that owns /data; the image is under
+#   2. the server (PID 1) runs as a non-root user that owns /data, and so does its model
+#      process (one, a child of PID 1); the image is under
 #      MAX_IMAGE_BYTES; its HEALTHCHECK command passes (and fails when nothing listens);
 #   3. the API key from SENTIMENT_API_KEYS guards the mutating endpoints (401 without, 200 with);
 #   4. training: upload a synthetic dataset (60 examples, two labels), run a tiny 1-epoch job
@@ -98,6 +99,19 @@ read -r _ ruid euid _ <<<"$uids"
 data_owner=$(in_container stat -c %u /data)
 [[ $data_owner == "$euid" ]] || fail "/data is owned by uid $data_owner, the server runs as $euid"
 ok "server runs as uid $euid and owns /data"
+# The model process (python -m app.inference_worker): one, a child of the server, same user.
+model_procs=$(in_container python3 -c '
+import os
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        command = open(f"/proc/{pid}/cmdline", "rb").read()
+        status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines())
+    except OSError:
+        continue
+    if b"app.inference_worker" in command:
+        print(status["PPid"].split()[0], status["Uid"].split()[1])') || fail "cannot list the container's processes"
+[[ $model_procs == "1 $euid" ]] || fail "expected one model process, child of PID 1, uid $euid; found: '$model_procs'"
+ok "the model process runs beside the server (parent PID 1, uid $euid)"
 
 image=$(podman inspect -f '{{.Image}}' "$CONTAINER_NAME")
 size=$(podman image inspect -f '{{.Size}}' "$image")

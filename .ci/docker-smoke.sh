@@ -108,7 +108,7 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines())
     except OSError:
         continue
-    if b"app.inference_worker" in command:
+    if b"app.inference_worker" in command.split(b"\0"):  # an argument, not part of this script
         print(status["PPid"].split()[0], status["Uid"].split()[1])') || fail "cannot list the container's processes"
 [[ $model_procs == "1 $euid" ]] || fail "expected one model process, child of PID 1, uid $euid; found: '$model_procs'"
 ok "the model process runs beside the server (parent PID 1, uid $euid)"

@@ -1,9 +1,10 @@
 """A small dynamic batcher: concurrent predict requests share one model call.
 
 Requests join a queue. One task takes the oldest waiting request plus everything else queued, up
-to ``max_batch_size`` texts, and runs the model on them in the model process (``run``, see
-``model_process.py``) or else in a single inference thread, so the event loop never blocks. It waits for more requests only while the oldest one has waited less than
-``max_wait`` and the batch is not full: under load, requests pile up while the previous batch
+to ``max_batch_size`` texts, and hands them to ``run`` (the model process, see
+``model_process.py``) or else to a single inference thread, so the event loop never blocks. It
+waits for more requests only while the oldest one has waited less than ``max_wait`` and the
+batch is not full: under load, requests pile up while the previous batch
 runs and the next batch starts at once; when idle, a lone request waits at most ``max_wait``.
 
 The per-request cost is an append and a future; the waiting, the thread hand-off and the

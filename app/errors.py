@@ -17,6 +17,7 @@ from model import BundleError, DataError
 
 from .datasets import DatasetInUse
 from .jobs import JobError
+from .model_process import ModelProcessGone
 from .registry import VersionNotFound
 from .responses import JSONResponse
 
@@ -97,6 +98,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def data_error(request: Request, exc: DataError):
         details = [{"line": exc.line, "message": exc.reason}]
         return JSONResponse(error_body("invalid_dataset", str(exc), details), 422)
+
+    @app.exception_handler(ModelProcessGone)
+    async def model_process_gone(request: Request, exc: ModelProcessGone):
+        return JSONResponse(error_body("model_restarting", f"{exc}; it is being restarted, try again"), 503,
+                            headers={"Retry-After": "1"})
 
     @app.exception_handler(BundleError)
     async def bundle_error(request: Request, exc: BundleError):

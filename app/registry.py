@@ -102,6 +102,13 @@ class ModelRegistry:
         predictor = Predictor.load(row["path"], quantize=self.settings.quantize)
         return LoadedModel(version, predictor, row["path"])
 
+    def _load_prepared(self, version: str) -> LoadedModel:
+        """``load``, then ``prepare``: both raise before anything changes."""
+        loaded = self.load(version)
+        if self.prepare is not None:
+            self.prepare(loaded)
+        return loaded
+
     def _serve(self, loaded: LoadedModel) -> None:
         """Make ``loaded`` the served model (the caller holds the lock and has prepared it)."""
         self.current = loaded
@@ -123,9 +130,7 @@ class ModelRegistry:
 
     def activate(self, version: str) -> LoadedModel:
         with self._lock:
-            loaded = self.load(version)  # raises before anything changes
-            if self.prepare is not None:
-                self.prepare(loaded)
+            loaded = self._load_prepared(version)
             self.store.set_state(ACTIVE_KEY, version)
             self._serve(loaded)
         log.info("activated model version %s", version)
@@ -139,9 +144,6 @@ class ModelRegistry:
         with self._lock:
             if self.current is not None and version == self.current.version:
                 return False
-            loaded = self.load(version)
-            if self.prepare is not None:
-                self.prepare(loaded)
-            self._serve(loaded)
+            self._serve(self._load_prepared(version))
         log.info("now serving model version %s (activated elsewhere)", version)
         return True

@@ -67,9 +67,7 @@ class Predictor:
         if self._fast_model is None:
             with self._lock:
                 if self._fast_model is None:
-                    fast = FastRNN(self.model)
-                    fast.config = self.bundle.config
-                    self._fast_model = fast
+                    self._fast_model = FastRNN(self.model)  # its config is the model's
         return self._fast_model
 
     def warm_up(self) -> None:

@@ -32,8 +32,8 @@ async def activate_model(version: str, request: Request):
     state = request.app.state
     try:
         loaded = await run_in_threadpool(state.registry.activate, version)
-    except ModelProcessGone as exc:
-        raise ApiError(503, "model_restarting", f"{exc}; try again", headers={"Retry-After": "1"}) from None
+    except ModelProcessGone:
+        raise  # 503, by the app's error handler
     except ModelProcessError as exc:  # the server process loaded it, the model process did not
         raise ApiError(409, "model_unavailable", f"the model process cannot load {version}: {exc}") from None
     state.metrics.set_active(loaded.version)

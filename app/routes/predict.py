@@ -22,7 +22,6 @@ from starlette.requests import ClientDisconnect
 from ..batching import BatcherStopped
 from ..deps import predict_auth, require_json
 from ..errors import ApiError
-from ..model_process import ModelProcessGone
 from ..responses import JSONResponse
 from ..schemas import ERROR_RESPONSES, PredictRequest, PredictResponse
 
@@ -116,9 +115,6 @@ async def predict(request: Request):
             version, predictions = await batcher.predict(texts)
         except BatcherStopped as exc:
             raise ApiError(503, "shutting_down", str(exc), headers={"Retry-After": "1"}) from None
-        except ModelProcessGone as exc:
-            raise ApiError(503, "model_restarting", f"{exc}; it is being restarted, try again",
-                           headers={"Retry-After": "1"}) from None
     else:
         loaded = registry.current
         predictions = await run_in_threadpool(loaded.predictor.predict, texts)

@@ -99,7 +99,7 @@ read -r _ ruid euid _ <<<"$uids"
 data_owner=$(in_container stat -c %u /data)
 [[ $data_owner == "$euid" ]] || fail "/data is owned by uid $data_owner, the server runs as $euid"
 ok "server runs as uid $euid and owns /data"
-# The model process (python -m app.inference_worker): one, a child of the server, same user.
+# The model process (python -m app.serving.model_process): one, a child of the server, same user.
 model_procs=$(in_container python3 -c '
 import os
 for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -108,10 +108,20 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines())
     except OSError:
         continue
-    if b"app.inference_worker" in command.split(b"\0"):  # an argument, not part of this script
+    if b"app.serving.model_process" in command.split(b"\0"):  # an argument, not part of this script
         print(status["PPid"].split()[0], status["Uid"].split()[1])') || fail "cannot list the container's processes"
 [[ $model_procs == "1 $euid" ]] || fail "expected one model process, child of PID 1, uid $euid; found: '$model_procs'"
 ok "the model process runs beside the server (parent PID 1, uid $euid)"
+# Only the model process holds torch: the server maps no torch library and stays small.
+server_mem=$(in_container python3 -c '
+import os
+maps = open("/proc/1/maps").read()
+rss_kb = next(int(line.split()[1]) for line in open("/proc/1/status") if line.startswith("VmRSS:"))
+print(int("libtorch" in maps), rss_kb // 1024)') || fail "cannot read the server's memory map"
+read -r server_torch server_rss_mb <<<"$server_mem"
+[[ $server_torch == 0 ]] || fail "the server process (PID 1) maps a torch library"
+((server_rss_mb < 200)) || fail "the server process holds $server_rss_mb MB (RSS), over 200 MB"
+ok "the server process maps no torch library and holds $server_rss_mb MB"
 
 image=$(podman inspect -f '{{.Image}}' "$CONTAINER_NAME")
 size=$(podman image inspect -f '{{.Size}}' "$image")

@@ -27,7 +27,7 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     # As PID 1 in a container, SIGTERM with no handler is ignored: `docker stop` during start-up
-    # (importing torch, the model load below: seconds) would wait for its kill timeout. Exit at
+    # (imports, the model check below: a second or more) would wait for its kill timeout. Exit at
     # once instead, until uvicorn takes over; hence also the imports here rather than at the top.
     # The previous handler comes back before uvicorn.run, because uvicorn restores the handler it
     # found and re-raises the signal after a graceful shutdown (exit status as before: 0 or -15).
@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
     from pydantic import ValidationError
 
-    from model import BundleError
+    from model.bundle import BundleError
 
-    from .config import Settings
     from .lifespan import open_registry
+    from .settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m app", description="Serve the sentiment model over HTTP.")
     parser.add_argument("--local-key", action="store_true",
@@ -52,14 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         problems = "; ".join(f"SENTIMENT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         log.error("invalid settings: %s", problems)
         return 2
-    try:  # fail fast with one clear line instead of a half-alive server
+    try:  # fail fast with one clear line instead of a half-alive server (the model process
+        # checks the weights when it loads them: a bad weights file also stops start-up)
         open_registry(settings).load_active()
     except (BundleError, LookupError, OSError) as exc:
         log.error("cannot start: model does not load: %s", exc)
         return 1
     if args.local_key and not settings.keys():
         key = local_key(settings.data_dir)
-        os.environ["SENTIMENT_API_KEYS"] = key  # worker processes read their settings from here
+        os.environ["SENTIMENT_API_KEYS"] = key  # uvicorn's worker processes read their settings from here
         # Printed for the person at the terminal, never logged.
         print(f"API key for local use (stored in {settings.data_dir / 'local-api-key'}):\n  {key}\n"
               f"Send it as: -H 'Authorization: Bearer {key}'", flush=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from .config import Settings
-from .errors import BodyLimitMiddleware, install_error_handlers
+from .http.errors import install_error_handlers
+from .http.middleware import BodyLimitMiddleware, MetricsMiddleware
+from .http.routes import datasets, health, jobs, models, predict
 from .lifespan import lifespan
-from .metrics import Metrics, MetricsMiddleware
-from .routes import datasets, health, jobs, models, predict
+from .metrics import Metrics
+from .settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

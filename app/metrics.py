@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -35,46 +33,3 @@ class Metrics:
     def set_active(self, version: str) -> None:
         self.model_info.clear()
         self.model_info.labels(version=version).set(1)
-
-
-class MetricsMiddleware:
-    """Pure ASGI middleware (no per-request task overhead) counting requests by route template.
-
-    The labelled children are looked up once per (method, route, status) and kept: prometheus
-    ``labels()`` takes a lock and builds a key on every call. Routes are templates and unknown
-    paths share "unmatched", so the cache stays as small as the label sets themselves.
-    """
-
-    def __init__(self, app, metrics: Metrics):
-        self.app = app
-        self.metrics = metrics
-        self._counters: dict[tuple[str, str, int], object] = {}
-        self._histograms: dict[tuple[str, str], object] = {}
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_status(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            elapsed = time.perf_counter() - start
-            path = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = scope["method"]
-            counter = self._counters.get((method, path, status))
-            if counter is None:
-                counter = self._counters[method, path, status] = self.metrics.requests.labels(method, path, str(status))
-            histogram = self._histograms.get((method, path))
-            if histogram is None:
-                histogram = self._histograms[method, path] = self.metrics.latency.labels(method, path)
-            counter.inc()
-            histogram.observe(elapsed)

@@ -1,7 +1,8 @@
 """Job, dataset and model-version records in SQLite (WAL mode) inside the data directory.
 
-Each call opens a short transaction on a per-thread connection; the training worker process
-opens its own ``Store`` on the same file.
+Both halves of the service use it: serving reads versions and the active one, training writes
+datasets, jobs and new versions. Each call opens a short transaction on a per-thread
+connection; the training process opens its own ``Store`` on the same file.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ CREATE TABLE IF NOT EXISTS models (
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """,
+    # 2: a job's time limit is part of the request, not of its hyperparameters
+    "ALTER TABLE jobs ADD COLUMN time_limit_s REAL",
 ]
+
+BUNDLED = "bundled"  # the version name of the model shipped with the service
+ACTIVE_KEY = "active_version"  # the state row naming the version every server process serves
 
 JSON_COLUMNS = {"summary", "config", "progress", "result", "metrics"}
 
@@ -107,6 +113,13 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in values)
         with self.connect() as db:
             return db.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", (*values.values(), key_value)).rowcount
+
+    # -- the active version ---------------------------------------------------------------
+    def active_version(self) -> str:
+        return self.get_state(ACTIVE_KEY) or BUNDLED
+
+    def set_active_version(self, version: str) -> None:
+        self.set_state(ACTIVE_KEY, version)
 
     # -- key/value state -------------------------------------------------------------------
     def get_state(self, key: str) -> str | None:

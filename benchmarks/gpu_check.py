@@ -43,7 +43,7 @@ def check_cudnn_matches_cpu(tf32: bool) -> tuple[list[str], float]:
         for bidirectional in (True, False):
             for pooling in ("last", "mean", "max", "attention"):
                 cfg = ModelConfig(labels=["a", "b", "c"], vocab_size=500, cell=cell, bidirectional=bidirectional,
-                                  pooling=pooling, num_layers=2, embedding_dim=32, hidden_size=48, dropout=0.0)
+                                  pooling=pooling, layers=2, embedding_dim=32, hidden_size=48, dropout=0.0)
                 net = SentimentRNN(cfg).eval()
                 with torch.no_grad():
                     cpu = net(ids, lengths)
@@ -92,8 +92,8 @@ def main() -> int:
     summary["max_diff_fp32"], summary["max_diff_tf32"] = worst, worst_tf32
     print(f"with TF32 on (PyTorch's cuDNN default) the largest difference is {worst_tf32:.1e}: "
           "fine for predictions, which is why the float32 check above turns it off")
-    result = train(synthetic(600, 1), synthetic(200, 2), ModelConfig(embedding_dim=16, hidden_size=16),
-                   TokenizerConfig(), TrainConfig(epochs=4, device="cuda", seed=1))
+    result = train(synthetic(600, 1), synthetic(200, 2), ModelConfig(embedding_dim=16, hidden_size=16, pooling="max"),
+                   TokenizerConfig(tokenizer="word"), TrainConfig(pretrained=None, epochs=4, device="cuda", seed=1))
     summary["synthetic_dev_accuracy"] = result.metrics["accuracy"]
     print(f"synthetic task on CUDA: dev accuracy {result.metrics['accuracy']:.3f}")
     if result.metrics["accuracy"] < 0.9:
@@ -104,9 +104,10 @@ def main() -> int:
         for batch_size in (64, 256):
             t0 = time.perf_counter()
             r = train(train_data, dev_data, ModelConfig(embedding_dim=128, hidden_size=128, pooling="attention",
-                                                         label_aliases={"0": "negative", "1": "positive"}),
-                      TokenizerConfig(), TrainConfig(epochs=args.epochs, patience=args.epochs, device="cuda",
-                                                     batch_size=batch_size, learning_rate=2e-3 * batch_size / 64))
+                                                         label_names={"0": "negative", "1": "positive"}),
+                      TokenizerConfig(tokenizer="word"),
+                      TrainConfig(pretrained=None, epochs=args.epochs, patience=args.epochs, device="cuda",
+                                  batch_size=batch_size, learning_rate=2e-3 * batch_size / 64))
             wall = time.perf_counter() - t0
             key = f"sst2_cuda_batch{batch_size}"
             summary[key] = {"dev_accuracy": r.metrics["accuracy"], "seconds_per_epoch": [h["seconds"] for h in r.history],

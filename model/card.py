@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .train import TrainResult
+from .training import TrainResult
 
 
 def render_card(result: TrainResult, command: str, notes: str = "") -> str:
@@ -14,11 +14,11 @@ def render_card(result: TrainResult, command: str, notes: str = "") -> str:
         "## Architecture",
         f"- {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()}"
         + (f" ({m.nonlinearity})" if m.cell == "rnn" else "")
-        + f", {m.num_layers} layer(s), hidden {m.hidden_size}, {m.pooling} pooling",
+        + f", {m.layers} layer(s), hidden {m.hidden_size}, {m.pooling} pooling",
         f"- embeddings: {m.vocab_size} tokens x {m.embedding_dim}"
         + (" (frozen)" if m.freeze_embeddings else "")
-        + (f", initialised from {result.data.get('pretrained')}" if result.data.get("pretrained") else ""),
-        f"- tokenizer: {tok.kind}, lowercase={tok.lowercase}, max_length={tok.max_length}",
+        + _pretrained(result.data),
+        f"- tokenizer: {tok.tokenizer}, lowercase={tok.lowercase}, max_length={tok.max_length}",
         f"- labels: {', '.join(m.labels)}; parameters: {meta['parameters']:,} "
         f"({meta['trainable_parameters']:,} trainable); temperature {m.temperature:.3f}",
         "",
@@ -54,3 +54,10 @@ def render_card(result: TrainResult, command: str, notes: str = "") -> str:
     if notes:
         lines += ["", notes.strip()]
     return "\n".join(lines) + "\n"
+
+
+def _pretrained(data: dict) -> str:
+    name, source = data.get("pretrained"), data.get("pretrained_source")
+    if not name:
+        return ""
+    return f", initialised from {name}" + (f" ({source})" if source and source != name else "")

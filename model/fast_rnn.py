@@ -49,7 +49,7 @@ class FastRNN(nn.Module):
         self.model = model  # pooling and classifier layers are used as they are
         self.layers: list[dict[str, torch.Tensor]] = []
         with torch.no_grad():
-            for layer in range(config.num_layers):
+            for layer in range(config.layers):
                 self.layers.append(self._layer_weights(model.rnn, layer))
             first = self.layers[0]
             table_bytes = config.vocab_size * first["w_ih"].shape[0] * 4

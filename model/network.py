@@ -21,9 +21,9 @@ class SentimentRNN(nn.Module):
         self.rnn = rnn_cls(
             config.embedding_dim,
             config.hidden_size,
-            num_layers=config.num_layers,
+            num_layers=config.layers,
             bidirectional=config.bidirectional,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            dropout=config.dropout if config.layers > 1 else 0.0,
             batch_first=True,
             **extra,
         )

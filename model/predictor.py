@@ -6,7 +6,6 @@ import contextlib
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,15 +14,9 @@ from torch import nn
 from .bundle import Bundle, load_bundle
 from .fast_rnn import FastRNN
 from .inference import batched_logits
+from .prediction import Prediction, to_predictions
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Prediction:
-    label: str
-    score: float  # probability of ``label``
-    probabilities: dict[str, float]
 
 
 def quantize_dynamic(model: nn.Module) -> nn.Module:
@@ -96,13 +89,3 @@ class Predictor:
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         return to_predictions(self.labels, self.predict_proba(texts).tolist())
-
-
-def to_predictions(labels: Sequence[str], rows: Sequence[Sequence[float]]) -> list[Prediction]:
-    """One ``Prediction`` per row of class probabilities (in ``labels`` order)."""
-    out = []
-    indices = range(len(labels))
-    for row in rows:
-        best = max(indices, key=row.__getitem__)
-        out.append(Prediction(labels[best], row[best], dict(zip(labels, row))))
-    return out

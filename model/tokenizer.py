@@ -1,6 +1,6 @@
 """Text to token ids, built on Hugging Face ``tokenizers`` and saved as one JSON file.
 
-Three kinds share one normaliser and pre-tokeniser (NFKC, optional lowercasing, punctuation split
+Three tokenizers share one normaliser and pre-tokeniser (NFKC, optional lowercasing, punctuation split
 off, English contractions kept as ``n't`` / ``'s``, each CJK character its own token, emoji kept):
 
 * ``word``: a word-level vocabulary built from the training texts (min frequency, max size);
@@ -174,9 +174,9 @@ def build_tokenizer(
 ) -> TextTokenizer:
     """Train a word or BPE tokenizer on ``texts``, or load a pretrained WordPiece one."""
     config.validate()
-    if config.kind == "wordpiece":
+    if config.tokenizer == "wordpiece":
         if wordpiece_file is None:
-            raise ValueError("tokenizer kind 'wordpiece' needs a pretrained tokenizer.json")
+            raise ValueError("tokenizer 'wordpiece' needs a pretrained tokenizer.json")
         tok = Tokenizer.from_file(str(wordpiece_file))
         tok.post_processor = None  # no [CLS]/[SEP]: the RNN reads the plain token sequence
         tok.normalizer = normalizers.Sequence(
@@ -184,16 +184,16 @@ def build_tokenizer(
         )
         return TextTokenizer(tok, config.max_length)
     special = [PAD, UNK]
-    if config.kind == "word":
+    if config.tokenizer == "word":
         tok = Tokenizer(WordLevel(unk_token=UNK))
         trainer = WordLevelTrainer(
-            vocab_size=config.vocab_size, min_frequency=config.min_frequency,
+            vocab_size=config.max_vocab_size, min_frequency=config.min_frequency,
             special_tokens=special, show_progress=False,
         )
     else:
         tok = Tokenizer(BPE(unk_token=UNK, continuing_subword_prefix="##"))
         trainer = BpeTrainer(
-            vocab_size=config.vocab_size, min_frequency=config.min_frequency,
+            vocab_size=config.max_vocab_size, min_frequency=config.min_frequency,
             special_tokens=special, continuing_subword_prefix="##", show_progress=False,
         )
     tok.normalizer = _normalizer(config.lowercase)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from model import Dataset, ModelConfig, TokenizerConfig, TrainConfig, save_bundle, train
+from model import Dataset, save_bundle, train
+from model.config import configs_from_values
 
 FILLER = tuple(f"w{i}" for i in range(12))
 LABEL_NAMES = {"0": "negative", "1": "positive"}
@@ -43,32 +44,17 @@ def negation_dataset(n: int, seed: int, source: str = "<memory>", **kwargs) -> D
     return Dataset(texts, labels, source, lines=list(range(2, n + 2)))
 
 
-def train_tiny(
-    train_data: Dataset,
-    dev_data: Dataset | None = None,
-    *,
-    tokenizer_config=None,
-    pretrained=None,
-    progress=None,
-    should_stop=None,
-    **overrides,
-):
-    """``model.train`` with tiny defaults; keyword overrides go to ModelConfig or TrainConfig."""
-    model_fields = set(ModelConfig.__dataclass_fields__)
-    model_kw = {"embedding_dim": 16, "hidden_size": 16, "dropout": 0.0}
-    train_kw = {"epochs": 8, "batch_size": 16, "learning_rate": 1e-2, "patience": 8, "seed": 1, "device": "cpu"}
-    for key, value in overrides.items():
-        (model_kw if key in model_fields else train_kw)[key] = value
-    return train(
-        train_data,
-        dev_data,
-        ModelConfig(**model_kw),
-        tokenizer_config or TokenizerConfig(max_length=64),
-        TrainConfig(**train_kw),
-        pretrained=pretrained,
-        progress=progress,
-        should_stop=should_stop,
-    )
+# Small and fast: a word vocabulary learnt from the data, random embeddings, no dropout.
+TINY = {
+    "embedding_dim": 16, "hidden_size": 16, "dropout": 0.0, "pooling": "max", "tokenizer": "word", "max_length": 64,
+    "pretrained": None, "epochs": 8, "batch_size": 16, "learning_rate": 1e-2, "patience": 8, "seed": 1, "device": "cpu",
+}
+
+
+def train_tiny(train_data: Dataset, dev_data: Dataset | None = None, *, progress=None, should_stop=None, **overrides):
+    """``model.train`` with the ``TINY`` hyperparameters; keyword overrides are hyperparameters too."""
+    configs = configs_from_values({**TINY, **overrides})
+    return train(train_data, dev_data, *configs, progress=progress, should_stop=should_stop)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -85,7 +71,7 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def tiny_result():
     """A bidirectional LSTM trained on the negation task; labels "negative"/"positive"."""
-    return train_tiny(negation_dataset(300, seed=1), negation_dataset(100, seed=2), label_aliases=LABEL_NAMES)
+    return train_tiny(negation_dataset(300, seed=1), negation_dataset(100, seed=2), label_names=LABEL_NAMES)
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ def test_two_commands_are_make_targets_and_ci_runs_the_test_one():
 
 
 def test_every_setting_is_documented():
-    from app.config import Settings
+    from app.settings import Settings
 
     for name in Settings.model_fields:
         assert f"SENTIMENT_{name.upper()}" in README, f"SENTIMENT_{name.upper()} is not in the README"

@@ -11,8 +11,9 @@ import os
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
 from app.main import create_app
+from app.settings import Settings
+from tests.support.settings import make_settings as support_settings
 
 
 @pytest.fixture(autouse=True)
@@ -24,17 +25,12 @@ def clean_environ(monkeypatch):
 
 @pytest.fixture
 def make_settings(tiny_bundle_path, tmp_path):
-    """``make_settings(**overrides) -> Settings`` serving the tiny bundle from a fresh data dir.
-
-    These apps run the model in the server process's inference thread
-    (``inference_process=False``): a model process costs ~2 s to start (importing torch) and
-    would multiply the suite's time. ``test_model_process.py`` and the end-to-end tests, whose
-    real servers use the default settings, cover the model process.
-    """
+    """``make_settings(**overrides) -> Settings`` serving the tiny bundle from a fresh data dir
+    (``tests.support.settings.make_settings``: the test key, the model in an inference thread)."""
 
     def make(**overrides) -> Settings:
-        defaults = {"model_dir": tiny_bundle_path, "data_dir": tmp_path / "data", "inference_process": False}
-        return Settings(**(defaults | overrides))
+        model_dir = overrides.pop("model_dir", tiny_bundle_path)
+        return support_settings(model_dir, overrides.pop("data_dir", tmp_path / "data"), **overrides)
 
     return make
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.server import ServerProcess, start_server
+from tests.support.server import ServerProcess, start_server
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from model import Predictor
-from tests.conftest import negation_examples
+from tests.support.data import negation_examples
 
 N_REQUESTS = 64
 

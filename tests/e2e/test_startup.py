@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.e2e.server import ROOT, server_env
+from tests.support.server import ROOT, server_env
 
 
 def run_app(env: dict[str, str]) -> subprocess.CompletedProcess:

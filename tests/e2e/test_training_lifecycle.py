@@ -3,44 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 
 import httpx
 
-from tests.e2e.server import running_server, start_server
-from tests.support.jobs import AUTH, KEY, TINY_CONFIG, csv_bytes, wait_for
+from tests.support.api import TINY_CONFIG
+from tests.support.data import csv_bytes
+from tests.support.processes import children, is_alive
+from tests.support.server import running_server, start_server
+from tests.support.settings import AUTH, KEY
+from tests.support.waiting import wait_for
 
 
 def _job(http, job_id):
     r = http.get(f"/v1/train-jobs/{job_id}")
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
-def _model_processes(parent: int) -> list[int]:
-    """The server's model process(es): ``python -m app.inference_worker`` children of ``parent``."""
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                command = f.read()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if ppid == parent and b"app.inference_worker" in command:
-            found.append(int(entry))
-    return found
 
 
 def _predict_version(http) -> str:
@@ -131,7 +110,7 @@ def test_sigkill_mid_training_then_restart(tiny_bundle_path, tmp_path):
             assert r.status_code == 202, r.text
             long = r.json()
             wait_for(lambda: _job(http, long["id"])["progress"].get("step", 0) > 3, 90, what="long job to train")
-            model_processes = _model_processes(server.process.pid)
+            model_processes = children(server.process.pid, "app.serving.model_process")
             assert len(model_processes) == 1
     finally:
         server.process.kill()  # SIGKILL: no shutdown handler runs
@@ -139,8 +118,8 @@ def test_sigkill_mid_training_then_restart(tiny_bundle_path, tmp_path):
     db = sqlite3.connect(data_dir / "sentiment.db")
     (pid,) = db.execute("SELECT pid FROM jobs WHERE id = ?", (long["id"],)).fetchone()
     db.close()
-    wait_for(lambda: _gone(pid), 30, what="the orphaned training process to die with its server")
-    wait_for(lambda: _gone(model_processes[0]), 30, what="the model process to die with its server")
+    wait_for(lambda: not is_alive(pid), 30, what="the orphaned training process to die with its server")
+    wait_for(lambda: not is_alive(model_processes[0]), 30, what="the model process to die with its server")
 
     with running_server(data_dir=data_dir, model_dir=tiny_bundle_path, api_keys=KEY) as server, \
             httpx.Client(base_url=server.url, timeout=30) as http:

@@ -141,7 +141,7 @@ def truncate_weights(bundle: Path) -> None:
 
 
 def swap_tokenizer(bundle: Path) -> None:
-    other = build_tokenizer(TokenizerConfig(), ["a completely different and smaller vocabulary"])
+    other = build_tokenizer(TokenizerConfig(tokenizer="word"), ["a completely different and smaller vocabulary"])
     other.save(bundle / "tokenizer.json")
     update_checksum(bundle, "tokenizer.json")
 
@@ -179,7 +179,7 @@ CORRUPTIONS = {
     "checksums not a mapping": (lambda b: edit_config(b, lambda c: c.update(files=[])), "'files' must map"),
     "model section missing": (lambda b: edit_config(b, lambda c: c.pop("model")), "invalid model config"),
     "bad tokenizer settings": (
-        lambda b: edit_config(b, lambda c: c["tokenizer"].update(kind="morse")),
+        lambda b: edit_config(b, lambda c: c["tokenizer"].update(tokenizer="morse")),
         "invalid model config",
     ),
     "weights edited": (
@@ -230,6 +230,24 @@ def test_path_that_is_not_a_bundle_folder(tmp_path, where):
 def test_bundle_is_readable_by_everyone(tiny_bundle_path):
     assert tiny_bundle_path.stat().st_mode & 0o777 == 0o755
     assert {p.stat().st_mode & 0o777 for p in tiny_bundle_path.iterdir()} == {0o644}
+
+
+def test_bundle_written_before_the_renames_loads(tiny_result, tiny_bundle_path, tmp_path):
+    """config.json of earlier versions: num_layers, label_aliases; tokenizer kind, vocab_size."""
+    bundle = copy_bundle(tiny_bundle_path, tmp_path)
+
+    def old_keys(config):
+        model, tokenizer = config["model"], config["tokenizer"]
+        model["num_layers"], model["label_aliases"] = model.pop("layers"), model.pop("label_names")
+        tokenizer["kind"], tokenizer["vocab_size"] = tokenizer.pop("tokenizer"), tokenizer.pop("max_vocab_size")
+
+    edit_config(bundle, old_keys)  # config.json itself is not checksummed
+    assert "num_layers" in read_config(bundle)["model"]
+    loaded = load_bundle(bundle)
+    assert loaded.config == tiny_result.model_config
+    assert loaded.config.label_names == {"0": "negative", "1": "positive"}
+    assert loaded.tokenizer_config == tiny_result.tokenizer_config
+    assert torch.equal(logits(loaded.model, loaded.tokenizer), logits(tiny_result.model, tiny_result.tokenizer))
 
 
 def test_shipped_bundle_loads_and_predicts():

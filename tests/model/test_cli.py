@@ -2,11 +2,16 @@
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from model import ModelConfig, TokenizerConfig, TrainConfig
+from model.__main__ import build_parser, reproduce_command
+from model.config import HYPERPARAMETERS, hyperparameter_values
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -20,8 +25,14 @@ TINY = [
     "8",
     "--batch-size",
     "16",
-    "--lr",
+    "--learning-rate",
     "0.01",
+    "--pooling",
+    "max",
+    "--tokenizer",
+    "word",
+    "--pretrained",
+    "none",
     "--patience",
     "8",
     "--threads",
@@ -88,6 +99,7 @@ def test_train_prints_a_summary_and_writes_a_bundle(trained):
     assert {"config.json", "tokenizer.json", "model.safetensors", "README.md"} <= {p.name for p in out.iterdir()}
     card = (out / "README.md").read_text()
     assert "python -m model train --train train.tsv" in card
+    assert "--learning-rate 0.01" in card and "--label-names 0=negative,1=positive" in card
     assert "labels: negative, positive" in card
 
 
@@ -161,3 +173,47 @@ def test_evaluate_with_a_broken_bundle_fails_with_one_line(tmp_path):
     (tmp_path / "dev.tsv").write_text("label\tsentence\n1\tgood\n", encoding="utf-8")
     proc = run_cli("evaluate", "--model", "notabundle", "--data", "dev.tsv", cwd=tmp_path)
     assert_one_line_error(proc, "notabundle", "missing config.json")
+
+
+def parse_train(*flags: str):
+    return build_parser().parse_args(["train", "--train", "x.tsv", "--out", "y", *flags])
+
+
+def test_every_hyperparameter_is_a_flag_of_the_same_name_and_default(capsys):
+    args = parse_train()
+    defaults = hyperparameter_values(ModelConfig(), TokenizerConfig(), TrainConfig())
+    assert {hp.name: getattr(args, hp.name) for hp in HYPERPARAMETERS} == defaults
+    with pytest.raises(SystemExit):
+        parse_train("--help")
+    help_text = capsys.readouterr().out
+    for hp in HYPERPARAMETERS:
+        assert f"--{hp.name.replace('_', '-')} " in help_text, hp.name
+    assert "width of the recurrent state, per direction (default: 128)" in " ".join(help_text.split())
+
+
+def test_flags_parse_into_hyperparameter_values():
+    args = parse_train("--label-names", "0=negative, 1=positive", "--pretrained", "none", "--threads", "none",
+                       "--max-steps", "3", "--no-bidirectional", "--learning-rate", "0.01", "--layers", "2")
+    assert args.label_names == {"0": "negative", "1": "positive"}
+    assert args.pretrained is None and args.threads is None and args.max_steps == 3
+    assert not args.bidirectional and args.learning_rate == 0.01 and args.layers == 2
+    assert parse_train("--pretrained", "vectors.txt").pretrained == "vectors.txt"
+
+
+def test_reproduce_command_parses_back_to_the_same_values():
+    args = parse_train("--dev", "dev.tsv", "--label-names", "0=neg,1=pos", "--no-calibrate", "--threads", "2",
+                       "--pretrained", "none", "--tokenizer", "bpe")
+    values = {hp.name: getattr(args, hp.name) for hp in HYPERPARAMETERS}
+    command = reproduce_command("python -m model", args, values)
+    assert command.startswith("python -m model train --train x.tsv --dev dev.tsv --out y")
+    assert "--device" not in command  # run-time options only when set
+    words = shlex.split(command.replace("\\\n", " "))[4:]
+    again = build_parser().parse_args(["train", *words])
+    assert {hp.name: getattr(again, hp.name) for hp in HYPERPARAMETERS} == values
+
+
+def test_a_bad_flag_value_fails_with_one_line(tmp_path):
+    proc = run_cli("train", "--train", "x.tsv", "--out", "out", "--layers", "9", cwd=tmp_path)
+    assert_one_line_error(proc, "layers must be between 1 and 8; got 9")
+    proc = run_cli("train", "--train", "x.tsv", "--out", "out", "--tokenizer", "word", cwd=tmp_path)
+    assert_one_line_error(proc, "pretrained 'minilm' needs tokenizer 'wordpiece'")

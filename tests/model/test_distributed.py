@@ -15,12 +15,12 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from model import ModelConfig, TokenizerConfig, TrainConfig, load_bundle, train
+from model import ModelConfig, TokenizerConfig, TrainConfig, embeddings, load_bundle, train
 from model.distributed import World
 from model.predictor import Predictor
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--embedding-dim", "8", "--hidden-size", "8", "--batch-size", "16", "--lr", "0.01", "--seed", "1",
+TINY = ["--embedding-dim", "8", "--hidden-size", "8", "--batch-size", "16", "--learning-rate", "0.01", "--seed", "1",
         "--threads", "1", "--device", "cpu", "--quiet"]
 
 
@@ -44,7 +44,8 @@ def workdir(tmp_path_factory, make_examples) -> Path:
 
 def test_torchrun_trains_one_bundle_on_two_processes(workdir):
     proc = torchrun("-m", "model", "train", "--train", "train.tsv", "--dev", "dev.tsv", "--out", "bundle",
-                    "--epochs", "2", "--patience", "2", "--freeze-embeddings", *TINY, cwd=workdir)
+                    "--epochs", "2", "--patience", "2", "--tokenizer", "wordpiece", "--pretrained", "minilm",
+                    "--freeze-embeddings", *TINY, cwd=workdir)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)  # one line: only rank 0 prints
     assert summary["n"] == 100 and summary["out"] == "bundle"
@@ -53,6 +54,7 @@ def test_torchrun_trains_one_bundle_on_two_processes(workdir):
     # 300 examples make 19 batches of 16; each rank takes 9 of them (one dropped) per epoch.
     assert bundle.training["steps"] == 2 * 9
     assert bundle.training["trainable_parameters"] < bundle.training["parameters"]  # frozen embeddings
+    assert bundle.training["data"]["pretrained_source"] == embeddings.minilm().name
     assert "torchrun --nnodes=1 --nproc_per_node=2 -m model train" in (workdir / "bundle" / "README.md").read_text()
     predictions = Predictor(bundle).predict(["w1 good w2", "w3 not good"])
     assert [p.label for p in predictions] and all(0.5 <= p.score <= 1 for p in predictions)
@@ -66,9 +68,9 @@ RANK_SCRIPT = """
     dist.init_process_group("gloo")  # train() joins a group that the caller made, and keeps it
     rank = dist.get_rank()
     data, dev = load_dataset("train.tsv"), load_dataset("dev.tsv")
-    arch, tok = ModelConfig(embedding_dim=8, hidden_size=8, dropout=0.2, pooling="attention"), TokenizerConfig()
+    arch, tok = ModelConfig(embedding_dim=8, hidden_size=8, dropout=0.2, pooling="attention"), TokenizerConfig(tokenizer="word")
     def cfg(**kw):
-        return TrainConfig(**{"batch_size": 16, "learning_rate": 0.01, "seed": 1, "device": "cpu", **kw})
+        return TrainConfig(**{"pretrained": None, "batch_size": 16, "learning_rate": 0.01, "seed": 1, "device": "cpu", **kw})
     out, calls, reports = {}, [], []
     def should_stop():  # only rank 1 asks to stop, before its third step
         calls.append(1)
@@ -127,8 +129,8 @@ DEVICES = [
 @pytest.mark.parametrize("device", DEVICES)
 def test_ddp_in_a_world_of_one_matches_plain_training(task_data, device):
     """The DDP path (wrap, shard, votes, broadcasts) changes nothing when there is one rank."""
-    arch, tok = ModelConfig(embedding_dim=8, hidden_size=8, dropout=0.0), TokenizerConfig(max_length=64)
-    cfg = TrainConfig(epochs=2, batch_size=16, learning_rate=0.01, seed=1, device=device)
+    arch, tok = ModelConfig(embedding_dim=8, hidden_size=8, dropout=0.0), TokenizerConfig(tokenizer="word", max_length=64)
+    cfg = TrainConfig(pretrained=None, epochs=2, batch_size=16, learning_rate=0.01, seed=1, device=device)
     plain = train(*task_data, arch, tok, cfg, should_stop=lambda: False)
     backend = "nccl" if device == "cuda" else "gloo"
     dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)

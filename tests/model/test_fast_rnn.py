@@ -14,7 +14,7 @@ CASES = list(itertools.product(["lstm", "gru", "rnn"], [True, False], ["last", "
 
 def random_model(cell: str, bidirectional: bool, pooling: str, layers: int, **extra) -> SentimentRNN:
     config = ModelConfig(labels=["a", "b", "c"], vocab_size=50, embedding_dim=12, hidden_size=10, cell=cell,
-                         bidirectional=bidirectional, pooling=pooling, num_layers=layers, **extra)
+                         bidirectional=bidirectional, pooling=pooling, layers=layers, **extra)
     model = SentimentRNN(config).eval()
     with torch.no_grad():
         for param in model.parameters():  # away from the initialisation (zero biases, ...)

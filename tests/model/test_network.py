@@ -9,7 +9,8 @@ WORDS = [f"w{i}" for i in range(40)]
 
 
 def tiny_config(**overrides) -> ModelConfig:
-    values = {"labels": ["neg", "pos", "mixed"], "vocab_size": 42, "embedding_dim": 16, "hidden_size": 16}
+    values = {"labels": ["neg", "pos", "mixed"], "vocab_size": 42, "embedding_dim": 16, "hidden_size": 16,
+              "freeze_embeddings": False}
     values.update(overrides)
     return ModelConfig(**values)
 
@@ -23,10 +24,10 @@ def random_ids(generator: torch.Generator, length: int) -> torch.Tensor:
 @pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])
 def test_predictions_do_not_depend_on_padding(pooling, bidirectional, cell):
     torch.manual_seed(0)
-    config = tiny_config(cell=cell, pooling=pooling, bidirectional=bidirectional, num_layers=2, dropout=0.5)
-    tokenizer = build_tokenizer(TokenizerConfig(), [" ".join(WORDS)])
+    config = tiny_config(cell=cell, pooling=pooling, bidirectional=bidirectional, layers=2, dropout=0.5)
+    tokenizer = build_tokenizer(TokenizerConfig(tokenizer="word"), [" ".join(WORDS)])
     config.vocab_size = tokenizer.vocab_size
-    bundle = Bundle(SentimentRNN(config).eval(), tokenizer, config, TokenizerConfig())
+    bundle = Bundle(SentimentRNN(config).eval(), tokenizer, config, TokenizerConfig(tokenizer="word"))
     predictor = Predictor(bundle, batch_size=64)
     short = "w3 w17 w5"
     long_texts = [" ".join(WORDS * 3), " ".join(reversed(WORDS * 2))]
@@ -96,7 +97,7 @@ def test_invalid_config_fails_and_lists_what_is_allowed(overrides, message):
 
 
 def test_config_dict_round_trip():
-    config = tiny_config(cell="gru", pooling="attention", label_aliases={"0": "neg"})
+    config = tiny_config(cell="gru", pooling="attention", label_names={"0": "neg"})
     assert ModelConfig.from_dict(config.to_dict()) == config
 
 

@@ -18,7 +18,7 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def word_tokenizer() -> TextTokenizer:
-    return build_tokenizer(TokenizerConfig(max_length=32), CORPUS)
+    return build_tokenizer(TokenizerConfig(tokenizer="word", max_length=32), CORPUS)
 
 
 def test_save_and_load_gives_identical_ids(word_tokenizer, tmp_path):
@@ -81,13 +81,13 @@ def test_nfkc_normalisation(word_tokenizer):
 
 
 def test_lowercase_option():
-    cased = build_tokenizer(TokenizerConfig(lowercase=False), ["Good good"])
+    cased = build_tokenizer(TokenizerConfig(tokenizer="word", lowercase=False), ["Good good"])
     assert cased.tokenize("Good good") == ["Good", "good"]
     assert len(set(cased.encode_batch(["Good good"])[0])) == 2
 
 
 def test_long_text_is_truncated_to_max_length():
-    tok = build_tokenizer(TokenizerConfig(max_length=5), ["a b c d e f g"])
+    tok = build_tokenizer(TokenizerConfig(tokenizer="word", max_length=5), ["a b c d e f g"])
     assert tok.encode_batch(["a b c d e f g " * 100]) == [tok.encode_batch(["a b c d e"])[0]]
 
 
@@ -100,12 +100,12 @@ def test_unknown_word_maps_to_unk(word_tokenizer):
 
 
 def test_min_frequency_drops_rare_words():
-    tok = build_tokenizer(TokenizerConfig(min_frequency=2), ["common rare", "common"])
+    tok = build_tokenizer(TokenizerConfig(tokenizer="word", min_frequency=2), ["common rare", "common"])
     assert tok.tokenize("common rare") == ["common", "<unk>"]
 
 
 def test_bpe_splits_unseen_words_into_known_pieces():
-    tok = build_tokenizer(TokenizerConfig(kind="bpe", vocab_size=60), ["lower lowest newer newest"] * 20)
+    tok = build_tokenizer(TokenizerConfig(tokenizer="bpe", max_vocab_size=60), ["lower lowest newer newest"] * 20)
     ids = tok.encode_batch(["nest"])[0]  # never seen whole; "n", "##e", "##s", "##t" were
     assert tok.unk_id not in ids
     assert len(ids) > 1
@@ -113,12 +113,12 @@ def test_bpe_splits_unseen_words_into_known_pieces():
 
 def test_wordpiece_needs_a_pretrained_file():
     with pytest.raises(ValueError, match="wordpiece"):
-        build_tokenizer(TokenizerConfig(kind="wordpiece"), ["text"])
+        build_tokenizer(TokenizerConfig(tokenizer="wordpiece"), ["text"])
 
 
-def test_unknown_kind_lists_the_choices():
+def test_unknown_tokenizer_lists_the_choices():
     with pytest.raises(ValueError, match="word, bpe, wordpiece"):
-        build_tokenizer(TokenizerConfig(kind="sentencepiece"), ["text"])
+        build_tokenizer(TokenizerConfig(tokenizer="sentencepiece"), ["text"])
 
 
 @settings(max_examples=200, deadline=None)

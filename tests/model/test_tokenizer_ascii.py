@@ -15,7 +15,7 @@ WORDS = ["the", "movie", "good", "bad", "not", "don", "fun", "##ny", "##s", "##i
 
 
 def bert_wordpiece(lowercase: bool = True, max_length: int = 64) -> TextTokenizer:
-    """A small tokenizer built like the pretrained one (``build_tokenizer(kind="wordpiece")``)."""
+    """A small tokenizer built like the pretrained one (``build_tokenizer`` with tokenizer "wordpiece")."""
     pieces = list(string.ascii_letters + string.digits + string.punctuation)
     vocab = ["[PAD]", "[UNK]", *WORDS, *pieces, *(f"##{p}" for p in string.ascii_letters + string.digits)]
     tok = Tokenizer(WordPiece({t: i for i, t in enumerate(dict.fromkeys(vocab))}, unk_token="[UNK]",
@@ -58,7 +58,7 @@ def test_the_word_cache_stays_bounded(monkeypatch):
 def test_other_tokenizers_take_the_library_path():
     texts = ["a good movie", "a bad movie"] * 5
     for kind in ("word", "bpe"):
-        tok = build_tokenizer(TokenizerConfig(kind=kind, vocab_size=60), texts)
+        tok = build_tokenizer(TokenizerConfig(tokenizer=kind, max_vocab_size=60), texts)
         assert tok._ascii is None
     plain = bert_wordpiece()
     plain.tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()

@@ -1,0 +1,103 @@
+"""Datasets: upload (multipart file or JSON examples), list, show, delete."""
+
+from __future__ import annotations
+
+import json
+from pathlib import PurePath
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from model.data import FORMATS, DataError, detect_format
+
+from ...errors import InvalidInput, NotFound
+from ...training.datasets import public
+from ..deps import require_key
+from ..errors import HttpError
+from ..responses import JSONResponse
+from ..schemas.common import ERROR_RESPONSES
+from ..schemas.datasets import DatasetOut, ExamplesUpload
+
+router = APIRouter(tags=["datasets"])
+
+UPLOAD_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "CSV, TSV or JSONL file"},
+                    "text_column": {"type": "string", "default": "text"},
+                    "label_column": {"type": "string", "default": "label"},
+                    "format": {"type": "string", "enum": ["csv", "tsv", "jsonl"],
+                               "description": "default: from the file name"},
+                },
+            }},
+            "application/json": {"schema": ExamplesUpload.model_json_schema()},
+        },
+    }
+}
+
+
+async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str, str | None, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        body = ExamplesUpload.model_validate_json(await request.body())  # a ValidationError is a 422
+        raw = "\n".join(json.dumps({"text": e.text, "label": str(e.label)}) for e in body.examples).encode()
+        return raw, "examples.jsonl", "jsonl", "text", "label"
+    if content_type != "multipart/form-data":
+        raise HttpError(415, "unsupported_media_type",
+                       "upload a file as multipart/form-data (field 'file') or JSON {\"examples\": [...]}")
+    async with request.form(max_files=1, max_fields=10, max_part_size=limit) as form:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidInput("multipart field 'file' with the dataset is required", code="missing_file", field="file")
+        filename = PurePath(upload.filename or "upload").name
+        fmt = form.get("format")
+        if not fmt:
+            try:
+                fmt = detect_format(filename)
+            except DataError:
+                fmt = None
+        if fmt not in FORMATS:
+            raise InvalidInput(f"cannot tell the format of {filename!r}; name it .csv, .tsv or .jsonl or send 'format'",
+                               code="unknown_format", field="format")
+        raw = await upload.read(limit + 1)
+        if len(raw) > limit:
+            raise HttpError(413, "payload_too_large", f"dataset is larger than {limit} bytes (SENTIMENT_MAX_DATASET_BYTES)")
+        text_column = str(form.get("text_column") or "text")
+        label_column = str(form.get("label_column") or "label")
+    return raw, filename, fmt, text_column, label_column
+
+
+@router.post("/v1/datasets", status_code=201, response_model=DatasetOut, responses=ERROR_RESPONSES,
+             dependencies=[Depends(require_key)], openapi_extra=UPLOAD_DOC,
+             summary="Upload a labelled dataset (validated; the same content twice is one dataset)")
+async def upload_dataset(request: Request):
+    state = request.app.state
+    raw, filename, fmt, text_column, label_column = await _read_upload(request, state.settings.max_dataset_bytes)
+    record, created = await run_in_threadpool(state.datasets.add, raw, filename, fmt, text_column, label_column)
+    return JSONResponse(public(record), status_code=201 if created else 200)
+
+
+@router.get("/v1/datasets", response_model=list[DatasetOut], responses=ERROR_RESPONSES)
+async def list_datasets(request: Request):
+    records = await run_in_threadpool(request.app.state.datasets.list)
+    return JSONResponse([public(r) for r in records])
+
+
+@router.get("/v1/datasets/{dataset_id}", response_model=DatasetOut, responses=ERROR_RESPONSES)
+async def get_dataset(dataset_id: str, request: Request):
+    record = await run_in_threadpool(request.app.state.datasets.get, dataset_id)
+    if record is None:
+        raise NotFound(f"dataset {dataset_id!r} not found")
+    return JSONResponse(public(record))
+
+
+@router.delete("/v1/datasets/{dataset_id}", status_code=204, responses=ERROR_RESPONSES,
+               dependencies=[Depends(require_key)])
+async def delete_dataset(dataset_id: str, request: Request):
+    if not await run_in_threadpool(request.app.state.datasets.delete, dataset_id):
+        raise NotFound(f"dataset {dataset_id!r} not found")
+    return JSONResponse(None, status_code=204)

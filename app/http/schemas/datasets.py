@@ -1,0 +1,39 @@
+"""Datasets: the JSON upload body and the stored dataset as the API shows it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+
+class Example(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: StrictStr
+    label: StrictStr | int
+
+
+class ExamplesUpload(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"examples": [
+            {"text": "loved every minute", "label": "positive"},
+            {"text": "a tedious mess", "label": "negative"},
+        ]}]},
+    )
+    examples: list[Example] = Field(min_length=1)
+
+
+class DatasetOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    filename: str
+    format: str
+    text_column: str
+    label_column: str
+    size_bytes: int
+    examples: int
+    label_counts: dict[str, int]
+    duplicate_texts: int
+    conflicting_texts: int
+    length_chars: dict[str, float]
+    length_words: dict[str, float]
+    created_at: float

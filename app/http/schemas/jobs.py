@@ -1,0 +1,80 @@
+"""Training jobs: the request (its ``config`` is generated from the model package's one
+hyperparameter declaration, ``model.config.HYPERPARAMETERS``) and the job as the API shows it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
+
+from model.config import HYPERPARAMETERS, Hyperparameter
+
+
+def _annotation(hp: Hyperparameter) -> Any:
+    if hp.choices:
+        kind: Any = Literal[hp.choices]
+    elif hp.type is dict:
+        kind = dict[StrictStr, StrictStr]
+    else:
+        kind = hp.type
+    return kind | None if hp.nullable else kind
+
+
+def _field(hp: Hyperparameter) -> Any:
+    limits = {}
+    if hp.minimum is not None:
+        limits["ge"] = hp.minimum
+    if hp.maximum is not None:
+        limits["le"] = hp.maximum
+    default = hp.default
+    if isinstance(default, dict):
+        return Field(default_factory=dict, description=hp.help)
+    return Field(default, description=hp.help, **limits)
+
+
+def _config_model() -> type[BaseModel]:
+    fields = {hp.name: (_annotation(hp), _field(hp)) for hp in HYPERPARAMETERS if hp.http}
+    return create_model(
+        "TrainJobConfig",
+        __config__=ConfigDict(extra="forbid", strict=False),
+        __doc__="Hyperparameters (the same names, defaults and ranges as `python -m model train`); "
+                "unknown keys are refused.",
+        **fields,
+    )
+
+
+TrainJobConfig = _config_model()
+
+
+class TrainJobRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"dataset_id": "3f2a9c0d1b2e4f56", "config": {"cell": "gru", "epochs": 3},
+                                         "promote": "if_better"}]},
+    )
+    dataset_id: StrictStr = Field(description="the training data (POST /v1/datasets)")
+    eval_dataset_id: StrictStr | None = Field(None, description="dev data for early stopping, calibration and "
+                                              "promotion; default: a stratified split of the dataset")
+    config: TrainJobConfig = Field(default_factory=TrainJobConfig, description="hyperparameters")  # type: ignore[valid-type]
+    promote: Literal["never", "if_better", "always"] = Field(
+        "never", description="after training: never activate the new version, activate it if it is more accurate "
+                             "than the active one on the eval set, or always")
+    time_limit_s: float | None = Field(None, gt=0, description="stop the job after this many seconds; "
+                                       "at most SENTIMENT_JOB_TIMEOUT_S")
+
+
+class TrainJobOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+    dataset_id: str
+    eval_dataset_id: str | None
+    config: dict[str, Any]
+    promote: str
+    progress: dict[str, Any]
+    result: dict[str, Any]
+    model_version: str | None
+    error: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None

@@ -1,0 +1,50 @@
+"""What the server's child processes (the model process, the training process) share.
+
+A child is started with the parent's validated settings, serialised as JSON (see
+``Settings.to_child`` / ``Settings.from_child``): it never reads ``SENTIMENT_*`` variables on its
+own, so ``create_app(Settings(...))`` governs its children as well as itself.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Be killed when the parent dies (Linux PR_SET_PDEATHSIG); exit now if it already has."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the training process's getppid() check still notices
+    if os.getppid() != parent_pid:
+        sys.exit(3)
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True while process ``pid`` runs (a zombie, dead but not yet reaped, is not alive)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return not os.path.isdir("/proc")  # no /proc (not Linux): kill(0) said it exists
+
+
+def child_environment() -> dict[str, str]:
+    """The environment for a child: the parent's, minus every ``SENTIMENT_*`` variable (the
+    child gets its settings from the parent), with the tokenizers library's thread pool off
+    (it costs more CPU than it saves on the small batches the service tokenises)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    return env

@@ -1,0 +1,30 @@
+"""The wire format between a server process and its model process (stdin/stdout pipes).
+
+Every message is a frame: ``length:u32 id:u32 kind:u8`` (little-endian) then ``length`` bytes
+of payload. The server numbers its requests; each reply carries the number of its request.
+
+Requests (server -> model process):
+  ``S`` settings: the server's validated settings as JSON (``Settings.to_child``), the first
+        frame, unanswered;
+  ``L`` load ``{"version", "path", "keep": [versions]}``: load a bundle (in a thread, so
+        predictions go on meanwhile) and drop every loaded version not in ``keep``;
+  ``P`` predict ``{"version", "ids", "t"}``: token ids from the version's tokenizer, which the
+        server runs; ``t``: the server's ``time.monotonic()`` when the request came in.
+Replies (model process -> server):
+  ``O`` ok (JSON); ``P`` ``CALL`` (texts in the model call, first reply of that call) then the
+  probabilities (float32, texts x labels); ``E`` error (UTF-8 text).
+"""
+
+from __future__ import annotations
+
+import struct
+
+HEADER = struct.Struct("<IIB")
+CALL = struct.Struct("<IB")  # starts a prediction reply: texts in the model call, first reply of it
+
+SETTINGS, LOAD, PREDICT = b"S", b"L", b"P"
+OK, PROBABILITIES, ERROR = b"O", b"P", b"E"
+
+
+def frame(request_id: int, kind: bytes, payload: bytes) -> bytes:
+    return HEADER.pack(len(payload), request_id, kind[0]) + payload

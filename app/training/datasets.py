@@ -1,0 +1,94 @@
+"""Uploaded datasets: validated with the model package's loader, stored by content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import statistics
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from model.data import Dataset, parse_dataset
+
+from ..errors import Conflict
+from ..store import Store, now
+
+
+class DatasetInUse(Conflict):
+    code = "dataset_in_use"
+
+
+def summarize(data: Dataset) -> dict:
+    lengths = [len(t) for t in data.texts]
+    words = [len(t.split()) for t in data.texts]
+    labels_by_text: dict[str, set[str]] = defaultdict(set)
+    counts = Counter(data.texts)
+    for text, label in zip(data.texts, data.labels):
+        labels_by_text[text].add(label)
+    return {
+        "examples": len(data),
+        "label_counts": data.label_counts(),
+        "duplicate_texts": sum(1 for c in counts.values() if c > 1),
+        "conflicting_texts": sum(1 for labels in labels_by_text.values() if len(labels) > 1),
+        "length_chars": _stats(lengths),
+        "length_words": _stats(words),
+    }
+
+
+def _stats(values: list[int]) -> dict:
+    return {"min": min(values), "mean": round(statistics.fmean(values), 2),
+            "median": statistics.median(values), "max": max(values)}
+
+
+class DatasetStore:
+    def __init__(self, store: Store, root: Path):
+        self.store = store
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def add(self, raw: bytes, filename: str, fmt: str, text_column: str | None, label_column: str) -> tuple[dict, bool]:
+        """Validate and store; returns (record, created). Raises DataError before writing anything."""
+        data = parse_dataset(raw, fmt, filename, text_column, label_column)
+        resolved_text = data.text_column
+        digest = hashlib.sha256(raw + f"\0{fmt}\0{resolved_text}\0{label_column}".encode()).hexdigest()
+        dataset_id = digest[:16]
+        existing = self.get(dataset_id)
+        if existing is not None:
+            return existing, False
+        path = self.root / f"{dataset_id}.{fmt}"
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_bytes(raw)
+        os.replace(tmp, path)  # atomic: a reader never sees half a file
+        record = dict(id=dataset_id, filename=filename, format=fmt, path=str(path), text_column=resolved_text,
+                      label_column=label_column, size_bytes=len(raw), summary=summarize(data), created_at=now())
+        self.store.insert("datasets", **record)
+        return self.get(dataset_id), True
+
+    def get(self, dataset_id: str) -> dict | None:
+        return self.store.one("SELECT * FROM datasets WHERE id = ?", dataset_id)
+
+    def list(self) -> list[dict]:
+        return self.store.all("SELECT * FROM datasets ORDER BY created_at DESC")
+
+    def load(self, record: dict) -> Dataset:
+        raw = Path(record["path"]).read_bytes()
+        return parse_dataset(raw, record["format"], record["filename"], record["text_column"], record["label_column"])
+
+    def delete(self, dataset_id: str) -> bool:
+        record = self.get(dataset_id)
+        if record is None:
+            return False
+        busy = self.store.one(
+            "SELECT id FROM jobs WHERE state IN ('queued', 'running') AND (dataset_id = ? OR eval_dataset_id = ?)",
+            dataset_id, dataset_id)
+        if busy is not None:
+            raise DatasetInUse(f"dataset {dataset_id} is used by job {busy['id']}, which has not finished")
+        self.store.execute("DELETE FROM datasets WHERE id = ?", dataset_id)
+        Path(record["path"]).unlink(missing_ok=True)
+        return True
+
+
+def public(record: dict) -> dict:
+    out = {k: v for k, v in record.items() if k != "path"}
+    out.update(out.pop("summary"))
+    return out

@@ -1,0 +1,91 @@
+"""Training jobs: the queue in SQLite and what the routes call (submit, read, list, cancel).
+
+``runner.JobRunner`` claims queued jobs and runs each in a training process
+(``training_process.py``); the server process never trains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from model.data import check_training_data
+
+from ..errors import Conflict, LimitExceeded, NotFound, TooBusy
+from ..settings import Settings
+from ..store import Store, now
+from .datasets import DatasetStore
+
+TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
+STATES = ("queued", "running", *TERMINAL)
+
+
+def partial_dir(settings: Settings, job_id: str) -> Path:
+    """Where a job's training process writes its bundle before it is renamed into a version."""
+    return settings.data_dir / "models" / f".job-{job_id}.partial"
+
+
+def _public(job: dict) -> dict:
+    job.pop("pid", None)  # an implementation detail of this machine
+    job["cancel_requested"] = bool(job["cancel_requested"])
+    return job
+
+
+class JobService:
+    """What the routes call: submit, read, list, cancel."""
+
+    def __init__(self, settings: Settings, store: Store, datasets: DatasetStore):
+        self.settings, self.store, self.datasets = settings, store, datasets
+        self.wake = asyncio.Event()
+
+    def submit(self, dataset_id: str, eval_dataset_id: str | None, config: dict, promote: str,
+               time_limit_s: float | None = None) -> dict:
+        """Queue a job; ``config`` holds validated hyperparameters (model.config names)."""
+        if config["epochs"] > self.settings.max_epochs:
+            raise LimitExceeded(f"epochs is {config['epochs']}; the server allows at most "
+                                f"{self.settings.max_epochs} (SENTIMENT_MAX_EPOCHS)", field="config.epochs")
+        if time_limit_s is not None and time_limit_s > self.settings.job_timeout_s:
+            raise LimitExceeded(f"time_limit_s is {time_limit_s}; at most "
+                                f"{self.settings.job_timeout_s} (SENTIMENT_JOB_TIMEOUT_S)", field="time_limit_s")
+        train = self._dataset(dataset_id, "dataset_id")
+        dev = self._dataset(eval_dataset_id, "eval_dataset_id") if eval_dataset_id else None
+        check_training_data(self.datasets.load(train), self.datasets.load(dev) if dev else None)
+        queued = self.store.one("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'")["n"]
+        if queued >= self.settings.max_queued_jobs:
+            raise TooBusy(f"{queued} jobs are already queued; the server allows "
+                          f"{self.settings.max_queued_jobs} (SENTIMENT_MAX_QUEUED_JOBS); try again later",
+                          code="queue_full")
+        job_id = uuid.uuid4().hex[:12]
+        self.store.insert("jobs", id=job_id, state="queued", dataset_id=dataset_id,
+                          eval_dataset_id=eval_dataset_id, config=config, promote=promote,
+                          time_limit_s=time_limit_s, progress={}, result={}, created_at=now())
+        self.wake.set()
+        return self.get(job_id)
+
+    def _dataset(self, dataset_id: str, field: str) -> dict:
+        record = self.datasets.get(dataset_id)
+        if record is None:
+            raise NotFound(f"dataset {dataset_id!r} not found", field=field)
+        return record
+
+    def get(self, job_id: str) -> dict:
+        job = self.store.one("SELECT * FROM jobs WHERE id = ?", job_id)
+        if job is None:
+            raise NotFound(f"training job {job_id!r} not found")
+        return _public(job)
+
+    def list(self, limit: int = 100) -> list[dict]:
+        rows = self.store.all("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?", limit)
+        return [_public(r) for r in rows]
+
+    def cancel(self, job_id: str) -> dict:
+        job = self.get(job_id)
+        if job["state"] in TERMINAL:
+            raise Conflict(f"job {job_id} has already finished ({job['state']})", code="job_finished")
+        if self.store.execute("UPDATE jobs SET state = 'cancelled', finished_at = ?, error = ? "
+                              "WHERE id = ? AND state = 'queued'", now(), "cancelled before it started", job_id):
+            return self.get(job_id)
+        self.store.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", job_id)
+        self.wake.set()
+        return self.get(job_id)

@@ -1,0 +1,170 @@
+"""The job runner: claims queued jobs and trains each in a training process of its own.
+
+The server process never trains. ``JobRunner`` claims queued jobs (atomically, so several uvicorn
+workers can share one queue), starts ``python -m app.training.training_process JOB_ID`` at low
+CPU priority with the server's settings on its stdin, and watches it: a crash, an out-of-memory
+kill, a cancel or a time-out only ends that process, and the job records what happened. A job
+left ``running`` by a server that died is ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ..background import cancel_and_wait
+from ..metrics import Metrics
+from ..processes import child_environment, pid_alive
+from ..settings import Settings
+from ..store import now
+from .jobs import STATES, JobService, partial_dir
+
+log = logging.getLogger(__name__)
+
+CANCEL_GRACE_S = 5.0
+
+
+@dataclass
+class _Running:
+    job_id: str
+    process: subprocess.Popen
+    started: float
+    time_limit: float
+    cancel_seen_at: float | None = None
+
+
+class JobRunner:
+    """Runs in the API process's event loop; owns the training processes it started."""
+
+    def __init__(self, settings: Settings, service: JobService, metrics: Metrics,
+                 on_promotion: Callable[[], Awaitable[None]] | None = None):
+        self.settings, self.service, self.store = settings, service, service.store
+        self.metrics = metrics
+        # Called after a job activated its new version: the server then serves it at once,
+        # rather than at its next periodic check of the active version.
+        self.on_promotion = on_promotion
+        self.running: dict[str, _Running] = {}
+        self.task: asyncio.Task | None = None
+        self.log_dir = settings.data_dir / "jobs"
+
+    def recover(self) -> None:
+        """At start-up: jobs whose training process is gone are interrupted; stray partial files go."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for job in self.store.all("SELECT id, pid FROM jobs WHERE state = 'running'"):
+            if not pid_alive(job["pid"]):
+                self.store.update("jobs", "id", job["id"], state="interrupted", finished_at=now(),
+                                  error="the server stopped while this job was running (crash or restart); "
+                                        "submit it again to retrain")
+                shutil.rmtree(partial_dir(self.settings, job["id"]), ignore_errors=True)
+                log.warning("job %s was interrupted by a server stop", job["id"])
+        models = self.settings.data_dir / "models"
+        keep = {r["version"] for r in self.store.all("SELECT version FROM models")}
+        keep |= {partial_dir(self.settings, r["id"]).name  # jobs another worker process is training
+                 for r in self.store.all("SELECT id, pid FROM jobs WHERE state = 'running'") if pid_alive(r["pid"])}
+        for entry in models.iterdir() if models.exists() else ():
+            if entry.is_dir() and entry.name not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def start(self) -> None:
+        self.recover()
+        self.task = asyncio.get_running_loop().create_task(self._loop(), name="job-runner")
+
+    async def stop(self) -> None:
+        """Graceful shutdown: stop training processes and record their jobs as interrupted."""
+        await cancel_and_wait(self.task)
+        for run in list(self.running.values()):
+            run.process.send_signal(signal.SIGTERM)
+        for run in list(self.running.values()):
+            try:
+                await asyncio.to_thread(run.process.wait, CANCEL_GRACE_S)
+            except subprocess.TimeoutExpired:
+                run.process.kill()
+                await asyncio.to_thread(run.process.wait)
+            self.store.execute("UPDATE jobs SET state = 'interrupted', finished_at = ?, error = ? "
+                               "WHERE id = ? AND state = 'running'", now(),
+                               "the server shut down while this job was running; submit it again to retrain",
+                               run.job_id)
+            shutil.rmtree(partial_dir(self.settings, run.job_id), ignore_errors=True)
+        self.running.clear()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except Exception:
+                log.exception("job runner tick failed")
+            try:
+                await asyncio.wait_for(self.service.wake.wait(), 0.25)
+            except TimeoutError:
+                pass
+            self.service.wake.clear()
+
+    async def _tick(self) -> None:
+        for run in list(self.running.values()):
+            await self._watch(run)
+        while len(self.running) < self.settings.max_running_jobs and self._claim_next():
+            pass
+        counts = {r["state"]: r["n"] for r in self.store.all("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")}
+        for state in STATES:
+            self.metrics.jobs.labels(state).set(counts.get(state, 0))
+
+    def _claim_next(self) -> bool:
+        job = self.store.one("SELECT id, time_limit_s FROM jobs WHERE state = 'queued' ORDER BY created_at, rowid LIMIT 1")
+        if job is None:
+            return False
+        # The claim is one UPDATE ... WHERE state = 'queued': only one worker process can win it.
+        if not self.store.execute("UPDATE jobs SET state = 'running', started_at = ?, pid = NULL "
+                                  "WHERE id = ? AND state = 'queued'", now(), job["id"]):
+            return True
+        log_file = open(self.log_dir / f"{job['id']}.log", "ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.training.training_process", job["id"], str(os.getpid())],
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, env=child_environment(),
+        )
+        log_file.close()
+        with process.stdin:  # the settings, then end of input
+            process.stdin.write(self.settings.to_child().encode())
+        self.store.update("jobs", "id", job["id"], pid=process.pid)
+        limit = job["time_limit_s"] or self.settings.job_timeout_s
+        self.running[job["id"]] = _Running(job["id"], process, now(), min(limit, self.settings.job_timeout_s))
+        log.info("job %s started in process %d", job["id"], process.pid)
+        return True
+
+    async def _watch(self, run: _Running) -> None:
+        code = run.process.poll()
+        if code is None:
+            job = self.store.one("SELECT cancel_requested FROM jobs WHERE id = ?", run.job_id)
+            if job and job["cancel_requested"]:
+                run.cancel_seen_at = run.cancel_seen_at or now()
+                if now() - run.cancel_seen_at > CANCEL_GRACE_S:  # the training process did not stop by itself
+                    run.process.kill()
+            elif now() - run.started > run.time_limit + CANCEL_GRACE_S:
+                run.process.kill()
+            return
+        del self.running[run.job_id]
+        shutil.rmtree(partial_dir(self.settings, run.job_id), ignore_errors=True)
+        job = self.store.one("SELECT state, cancel_requested, result, model_version FROM jobs WHERE id = ?", run.job_id)
+        if job["state"] == "running":  # the process died without recording an outcome
+            if job["cancel_requested"]:
+                state, error = "cancelled", "cancelled by request"
+            elif now() - run.started > run.time_limit:
+                state, error = "failed", f"time limit of {run.time_limit:.0f} s exceeded"
+            else:
+                why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+                if code == -signal.SIGKILL:
+                    why += " (out of memory?)"
+                state, error = "failed", f"training process ended unexpectedly ({why}); see jobs/{run.job_id}.log in the data directory"
+            self.store.update("jobs", "id", run.job_id, state=state, error=error, finished_at=now())
+            log.warning("job %s %s: %s", run.job_id, state, error)
+            return
+        if job["state"] == "succeeded" and job["result"].get("promotion", {}).get("promote"):
+            if self.on_promotion is not None:
+                await self.on_promotion()
+        log.info("job %s finished: %s", run.job_id, job["state"])

@@ -1,0 +1,168 @@
+"""The training process: ``python -m app.training.training_process JOB_ID PARENT_PID``.
+
+Started by ``runner.JobRunner`` with the server's settings on its stdin; reads its job from
+SQLite, turns the job's hyperparameters into the model package's configs (the same function the
+CLI uses, so the same values train the same model), trains with ``model.train``, writes progress
+back, and on success writes the bundle aside and renames it into place as a new version, in the
+same transaction that records the version. It dies with its parent (PR_SET_PDEATHSIG), so a
+killed server never leaves a training process behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+
+import torch
+
+from model import Predictor, TrainingCancelled, save_bundle, train
+from model.card import render_card
+from model.config import configs_from_values
+from model.data import stratified_split
+from model.evaluate import evaluate
+
+from ..processes import die_with_parent
+from ..settings import Settings
+from ..store import ACTIVE_KEY, Store, now
+from .datasets import DatasetStore
+from .jobs import partial_dir
+
+log = logging.getLogger("app.training.training_process")
+WRITE_EVERY_S = 0.5
+
+
+class Reporter:
+    """Progress into SQLite (throttled) and the stop conditions: cancel, time limit, parent gone."""
+
+    def __init__(self, store: Store, job_id: str, parent_pid: int, time_limit: float):
+        self.store, self.job_id, self.parent_pid = store, job_id, parent_pid
+        self.deadline = time.monotonic() + time_limit
+        self.time_limit = time_limit
+        self.last_write = self.last_check = 0.0
+        self.epochs: list[dict] = []
+        self.reason: str | None = None
+        self.terminated = False
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, *_):
+        self.terminated = True
+
+    def progress(self, p) -> None:
+        if p.stage == "epoch":
+            self.epochs.append(p.dev)
+        if p.stage == "epoch" or time.monotonic() - self.last_write >= WRITE_EVERY_S:
+            self.last_write = time.monotonic()
+            self.store.update("jobs", "id", self.job_id, progress={
+                "epoch": p.epoch, "epochs": p.epochs, "step": p.step, "total_steps": p.total_steps,
+                "percent": round(100 * p.step / max(p.total_steps, 1), 1), "eta_s": round(p.eta_s, 1),
+                "elapsed_s": round(p.elapsed_s, 1), "loss": p.loss, "tokens_per_s": round(p.tokens_per_s),
+                "epochs_done": self.epochs,
+            })
+
+    def should_stop(self) -> bool:
+        if self.terminated:
+            self.reason = "interrupted"
+        elif time.monotonic() > self.deadline:
+            self.reason = "time_limit"
+        elif os.getppid() != self.parent_pid:
+            self.reason = "interrupted"
+        elif time.monotonic() - self.last_check >= WRITE_EVERY_S:
+            self.last_check = time.monotonic()
+            row = self.store.one("SELECT cancel_requested FROM jobs WHERE id = ?", self.job_id)
+            if row and row["cancel_requested"]:
+                self.reason = "cancelled"
+        return self.reason is not None
+
+
+def decide_promotion(promote: str, new_metrics: dict, store: Store, dev) -> dict:
+    active = store.active_version()
+    decision = {"policy": promote, "active_version": active, "new_accuracy": new_metrics["accuracy"]}
+    if promote == "never":
+        return decision | {"promote": False, "reason": "promote is 'never'"}
+    if promote == "always":
+        return decision | {"promote": True, "reason": "promote is 'always'"}
+    row = store.one("SELECT path FROM models WHERE version = ?", active)
+    try:
+        active_metrics = evaluate(Predictor.load(row["path"]), dev)
+    except Exception as exc:  # different labels, or an unreadable bundle: never swap blindly
+        return decision | {"promote": False, "reason": f"active model cannot be scored on the eval set: {exc}"}
+    better = new_metrics["accuracy"] > active_metrics["accuracy"]
+    return decision | {
+        "promote": better, "active_accuracy": active_metrics["accuracy"],
+        "reason": "new model is more accurate on the eval set" if better else "active model is at least as accurate",
+    }
+
+
+def run(settings: Settings, job_id: str, parent_pid: int) -> int:
+    torch.set_num_threads(settings.training_threads)
+    store = Store(settings.data_dir / "sentiment.db")
+    datasets = DatasetStore(store, settings.data_dir / "datasets")
+    job = store.one("SELECT * FROM jobs WHERE id = ?", job_id)
+    if job is None or job["state"] != "running":
+        log.error("job %s is not running here", job_id)
+        return 1
+    time_limit = min(job["time_limit_s"] or settings.job_timeout_s, settings.job_timeout_s)
+    reporter = Reporter(store, job_id, parent_pid, time_limit)
+    partial = partial_dir(settings, job_id)
+    try:
+        train_data = datasets.load(datasets.get(job["dataset_id"]))
+        model_config, tok_config, train_config = configs_from_values(job["config"] | {"threads": settings.training_threads})
+        if job["eval_dataset_id"]:
+            dev_data = datasets.load(datasets.get(job["eval_dataset_id"]))
+        else:
+            train_data, dev_data = stratified_split(train_data, train_config.dev_fraction, train_config.seed)
+        result = train(train_data, dev_data, model_config, tok_config, train_config,
+                       progress=reporter.progress, should_stop=reporter.should_stop)
+        promotion = decide_promotion(job["promote"], result.metrics, store, dev_data)
+        meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"]}
+        card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})")
+        save_bundle(partial, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card,
+                    overwrite=True)
+        outcome = {"metrics": result.metrics, "history": result.history, "best_epoch": result.best_epoch,
+                   "calibration": result.calibration, "train_seconds": round(result.elapsed_s, 2),
+                   "promotion": promotion}
+        with store.connect() as db:  # version number, rename and records: all or nothing
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM models").fetchone()[0]
+            version = f"v{seq}"
+            os.rename(partial, settings.data_dir / "models" / version)
+            db.execute("INSERT INTO models (version, path, source, job_id, dataset_id, metrics, created_at, seq) "
+                       "VALUES (?, ?, 'job', ?, ?, '{}', ?, ?)",
+                       (version, str(settings.data_dir / "models" / version), job_id, job["dataset_id"], now(), seq))
+            db.execute("UPDATE jobs SET state = 'succeeded', model_version = ?, result = ?, finished_at = ? "
+                       "WHERE id = ?", (version, json.dumps(outcome), now(), job_id))
+            if promotion["promote"]:  # the serving processes follow the recorded active version
+                db.execute("INSERT INTO state (key, value) VALUES (?, ?) "
+                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (ACTIVE_KEY, version))
+        log.info("job %s succeeded: version %s, dev accuracy %.4f", job_id, version, result.metrics["accuracy"])
+        return 0
+    except TrainingCancelled:
+        shutil.rmtree(partial, ignore_errors=True)
+        state, error = {
+            "cancelled": ("cancelled", "cancelled by request"),
+            "time_limit": ("failed", f"time limit of {time_limit:.0f} s exceeded"),
+        }.get(reporter.reason, ("interrupted", "the server shut down while this job was running"))
+        store.update("jobs", "id", job_id, state=state, error=error, finished_at=now())
+        return 0
+    except Exception as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        log.exception("job %s failed", job_id)
+        store.update("jobs", "id", job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=now())
+        return 1
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    job_id, parent_pid = argv[1], int(argv[2])
+    die_with_parent(parent_pid)
+    settings = Settings.from_child(sys.stdin.buffer.read())
+    os.nice(10)  # training yields the CPU to the server process answering predictions
+    return run(settings, job_id, parent_pid)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

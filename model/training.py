@@ -1,0 +1,333 @@
+"""The training loop: backpropagation through time with AdamW, clipping, early stopping and
+temperature calibration. ``train()`` is a function; the CLI in ``__main__`` is a thin wrapper.
+Started by ``torchrun``, it trains with DistributedDataParallel (see ``distributed``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from . import distributed, embeddings
+from .config import HYPERPARAMETERS, ModelConfig, TokenizerConfig, TrainConfig, check_compatible, check_hyperparameters
+from .data import Dataset, check_training_data, stratified_split
+from .inference import batched_logits, pad_batch
+from .metrics import classification_report, expected_calibration_error, fit_temperature
+from .network import SentimentRNN, count_parameters
+from .tokenizer import TextTokenizer, build_tokenizer
+
+log = logging.getLogger(__name__)
+
+# Options of the machine a run happens on, not of the model: recorded apart from the train config,
+# so that two runs that differ only in these record the same train config.
+RUNTIME_OPTIONS = tuple(hp.name for hp in HYPERPARAMETERS if not hp.http)
+
+
+class TrainingCancelled(Exception):
+    """Raised inside ``train()`` when ``should_stop()`` answers True."""
+
+
+@dataclass
+class Progress:
+    """One report to the progress callback: after every step (``stage="step"``) and epoch."""
+
+    stage: str  # "step" | "epoch"
+    epoch: int
+    epochs: int
+    step: int
+    total_steps: int
+    loss: float
+    tokens_per_s: float
+    elapsed_s: float
+    eta_s: float
+    dev: dict | None = None  # dev metrics, on "epoch" reports
+
+
+@dataclass
+class TrainResult:
+    model: SentimentRNN
+    tokenizer: TextTokenizer
+    model_config: ModelConfig
+    train_config: TrainConfig
+    tokenizer_config: TokenizerConfig
+    metrics: dict  # dev metrics of the kept (best) epoch, after calibration
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    steps: int = 0
+    stopped_early: bool = False
+    elapsed_s: float = 0.0
+    calibration: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    world_size: int = 1  # training processes; each took ``steps`` steps on its own batches
+    rank: int = 0  # this process's rank: only rank 0 should save or report
+
+    def training_metadata(self) -> dict:
+        config = self.train_config.to_dict()
+        return {
+            "train_config": {k: v for k, v in config.items() if k not in RUNTIME_OPTIONS},
+            "runtime": {k: config[k] for k in RUNTIME_OPTIONS},
+            "metrics": self.metrics,
+            "history": self.history,
+            "best_epoch": self.best_epoch,
+            "steps": self.steps,
+            "stopped_early": self.stopped_early,
+            "train_seconds": round(self.elapsed_s, 2),
+            "calibration": self.calibration,
+            "data": self.data,
+            "parameters": count_parameters(self.model),
+            "trainable_parameters": count_parameters(self.model, trainable_only=True),
+            "world_size": self.world_size,
+        }
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar-length examples, so little time goes to padding."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def train(
+    train_data: Dataset,
+    dev_data: Dataset | None = None,
+    model_config: ModelConfig | None = None,
+    tokenizer_config: TokenizerConfig | None = None,
+    train_config: TrainConfig | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train a classifier; the configs passed in are not changed (the result holds the used ones).
+
+    Under ``torchrun`` every process calls this with the same arguments: each trains a DDP replica
+    on its share of every epoch's batches (``batch_size`` is per process), takes the same early
+    stopping decisions, and returns the same model; ``progress`` is called on rank 0 only.
+    """
+    cfg = (train_config or TrainConfig()).validate()
+    t0 = time.perf_counter()
+    world, device = distributed.join(resolve_device(cfg.device))
+    try:
+        return _train(train_data, dev_data, model_config, tokenizer_config, cfg,
+                      progress if world.rank == 0 else None, should_stop, world, device, t0)
+    finally:
+        world.leave()
+
+
+def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfig,
+           progress, should_stop, world: distributed.World, device: torch.device, t0: float) -> TrainResult:
+    arch = dataclasses.replace(model_config or ModelConfig())
+    tok_cfg = dataclasses.replace(tokenizer_config or TokenizerConfig()).validate()
+    check_hyperparameters(arch)
+    check_compatible(tok_cfg, cfg)
+    pretrained = cfg.pretrained
+    if not pretrained:
+        arch.freeze_embeddings = False  # nothing to keep: random embeddings are trained (recorded so)
+    minilm = embeddings.minilm() if pretrained == "minilm" or tok_cfg.tokenizer == "wordpiece" else None
+    if pretrained == "minilm":
+        minilm.check_dim(arch.embedding_dim)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+
+    if world.active:  # a rank started with other files or flags would train a different model
+        world.check_same("data or settings", {
+            "train data": _fingerprint(train_data), "dev data": dev_data is not None and _fingerprint(dev_data),
+            "model config": arch.to_dict(), "tokenizer config": tok_cfg.to_dict(),
+            "train config": {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_OPTIONS},
+        })
+    labels_raw = check_training_data(train_data, dev_data)
+    if dev_data is None:
+        train_data, dev_data = stratified_split(train_data, cfg.dev_fraction, cfg.seed)
+    names = [arch.label_names.get(raw, raw) for raw in labels_raw]
+    label_index = {raw: i for i, raw in enumerate(labels_raw)}
+
+    if world.rank == 0:
+        tokenizer = build_tokenizer(tok_cfg, train_data.texts, minilm and minilm.tokenizer_file)
+    if world.active:  # every rank encodes with rank 0's vocabulary, token for token
+        text = world.object_from_rank0(tokenizer.tokenizer.to_str() if world.rank == 0 else None)
+        tokenizer = TextTokenizer.from_str(text, tok_cfg.max_length)
+    arch.labels, arch.vocab_size = names, tokenizer.vocab_size
+    arch.pad_id, arch.unk_id = tokenizer.pad_id, tokenizer.unk_id
+    arch.validate()
+    model = SentimentRNN(arch)
+    if pretrained:
+        _load_pretrained(model, tokenizer, pretrained, minilm)
+    model.to(device)
+    net = world.wrap(model)  # what training steps call; evaluation and saving use ``model``
+    if world.active:
+        # Each rank its own dropout masks; the batch order comes from ``rng`` below, shared.
+        torch.manual_seed(cfg.seed + world.rank)
+
+    train_ids = tokenizer.encode_batch(train_data.texts)
+    dev_ids = tokenizer.encode_batch(dev_data.texts)
+    train_y = torch.tensor([label_index[y] for y in train_data.labels])
+    dev_y = torch.tensor([label_index[y] for y in dev_data.labels])
+    lengths = [len(s) for s in train_ids]
+
+    weights = None
+    if cfg.class_weights:
+        counts = torch.bincount(train_y, minlength=len(names)).float()
+        weights = (counts.sum() / (len(names) * counts.clamp(min=1))).to(device)
+    loss_fn = nn.CrossEntropyLoss(weight=weights)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+    rng = random.Random(cfg.seed)
+    steps_per_epoch = math.ceil(len(train_ids) / cfg.batch_size) // world.size
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"{len(train_ids)} training examples in batches of {cfg.batch_size} make fewer batches than "
+            f"the {world.size} processes; lower the batch size or start fewer processes"
+        )
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    history: list[dict] = []
+    best_acc, best_epoch, best_state, bad_epochs = -1.0, 0, None, 0
+    step, tokens, stopped_early = 0, 0, False
+    loop_t0 = time.perf_counter()
+    log.info("training %s: %d examples, %d dev, %d steps, %d process(es)", arch.cell, len(train_ids),
+             len(dev_ids), total_steps, world.size)
+    check_stop = world.any(should_stop is not None)  # every rank takes part in the vote, or none
+
+    for epoch in range(1, cfg.epochs + 1):
+        net.train()
+        epoch_t0, epoch_loss, epoch_n = time.perf_counter(), 0.0, 0
+        for batch in world.shard(length_bucketed_batches(lengths, cfg.batch_size, rng)):
+            if check_stop and world.any(should_stop is not None and should_stop()):
+                raise TrainingCancelled(f"cancelled at epoch {epoch}, step {step}")
+            ids, lens = pad_batch([train_ids[i] for i in batch], arch.pad_id)
+            logits = net(ids.to(device), lens)
+            loss = loss_fn(logits, train_y[batch].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # backpropagation through time; under DDP also averages the gradients
+            # Clip the global gradient norm: recurrent nets occasionally produce exploding
+            # gradients on long sequences, and one such step can wreck the weights.
+            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            step += 1
+            tokens += int(lens.sum())
+            epoch_loss += loss.item() * len(batch)
+            epoch_n += len(batch)
+            if progress is not None:
+                elapsed = time.perf_counter() - loop_t0
+                progress(Progress("step", epoch, cfg.epochs, step, total_steps, loss.item(),
+                                  tokens / max(elapsed, 1e-9), elapsed,
+                                  elapsed / step * (total_steps - step)))
+            if cfg.max_steps and step >= cfg.max_steps:
+                break
+        dev_logits = _evaluate_logits(model, dev_ids, cfg, arch.pad_id, device)
+        report = classification_report(dev_logits, dev_y, names)
+        epoch_s = time.perf_counter() - epoch_t0
+        history.append({
+            "epoch": epoch, "train_loss": epoch_loss / max(epoch_n, 1), "dev_loss": report["loss"],
+            "dev_accuracy": report["accuracy"], "dev_macro_f1": report["macro_f1"],
+            "seconds": round(epoch_s, 2), "tokens_per_s": round(tokens / (time.perf_counter() - loop_t0), 1),
+        })
+        log.info("epoch %d: %s", epoch, history[-1])
+        accuracy = world.from_rank0(report["accuracy"])  # so every rank stops at the same epoch
+        if accuracy > best_acc:
+            best_acc, best_epoch, bad_epochs = accuracy, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        if progress is not None:
+            elapsed = time.perf_counter() - loop_t0
+            progress(Progress("epoch", epoch, cfg.epochs, step, total_steps, history[-1]["train_loss"],
+                              tokens / max(elapsed, 1e-9), elapsed,
+                              elapsed / step * (total_steps - step), dev=history[-1]))
+        if cfg.max_steps and step >= cfg.max_steps:
+            break
+        if bad_epochs >= cfg.patience:
+            stopped_early = epoch < cfg.epochs
+            break
+
+    model.load_state_dict(best_state)
+    dev_logits = _evaluate_logits(model, dev_ids, cfg, arch.pad_id, device)
+    calibration = {"temperature": 1.0, "ece_before": expected_calibration_error(dev_logits, dev_y)}
+    if cfg.calibrate:
+        calibration["temperature"] = fit_temperature(dev_logits, dev_y)
+    arch.temperature = calibration["temperature"]
+    calibration["ece_after"] = expected_calibration_error(dev_logits / arch.temperature, dev_y)
+    metrics = classification_report(dev_logits / arch.temperature, dev_y, names)
+    model.cpu().eval()
+    elapsed = time.perf_counter() - t0
+    return TrainResult(
+        model=model, tokenizer=tokenizer, model_config=arch, train_config=cfg,
+        tokenizer_config=tok_cfg, metrics=metrics, history=history, best_epoch=best_epoch,
+        steps=step, stopped_early=stopped_early, elapsed_s=elapsed, calibration=calibration,
+        data={
+            "train_sha256": train_data.sha256, "dev_sha256": dev_data.sha256,
+            "train_examples": len(train_data), "dev_examples": len(dev_data),
+            "dev_source": "split" if dev_data.source == train_data.source else "given",
+            "label_counts": train_data.label_counts(), "pretrained": pretrained,
+            "pretrained_source": minilm.name if pretrained == "minilm" else pretrained,
+        },
+        world_size=world.size, rank=world.rank,
+    )
+
+
+def _fingerprint(data: Dataset) -> str:
+    return hashlib.sha256(json.dumps([data.texts, data.labels]).encode()).hexdigest()
+
+
+def _evaluate_logits(model, seqs, cfg: TrainConfig, pad_id: int, device) -> torch.Tensor:
+    model.eval()
+    try:
+        with torch.no_grad():
+            return batched_logits(model, seqs, cfg.eval_batch_size, pad_id, device)
+    finally:
+        model.train()
+
+
+def _load_pretrained(model: SentimentRNN, tokenizer: TextTokenizer, pretrained: str,
+                     minilm: embeddings.MiniLM | None) -> None:
+    dim = model.config.embedding_dim
+    if pretrained == "minilm":
+        vectors, known = minilm.vectors(), None
+        if vectors.shape[0] != tokenizer.vocab_size:
+            raise ValueError("MiniLM vectors do not match the MiniLM vocabulary")
+    else:
+        vocab = tokenizer.tokenizer.get_vocab()
+        vectors, found = embeddings.read_word_vectors(pretrained, vocab)
+        known = vectors.abs().sum(dim=1) > 0
+        log.info("pretrained vectors found for %d of %d tokens", found, len(vocab))
+        if found == 0:
+            raise ValueError(f"{pretrained}: no token of the vocabulary has a vector")
+    vectors = embeddings.fit_dimension(vectors, dim, known)
+    if known is not None:  # tokens without a vector keep their random initialisation
+        vectors = torch.where(known[:, None], vectors, model.embedding.weight.detach())
+    vectors[model.config.pad_id] = 0.0
+    if model.config.freeze_embeddings:
+        # Frozen vectors are stored as float16 in the bundle; round now so that a saved and
+        # reloaded model gives exactly the logits it gave here.
+        vectors = vectors.half().float()
+    model.load_embeddings(vectors)

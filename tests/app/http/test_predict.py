@@ -1,0 +1,145 @@
+"""POST /v1/predict: answers, order, limits, auth, readiness, and the event loop staying free."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from model import Prediction, Predictor
+from tests.support.fakes import served
+
+TEXTS = ["w1 good w2", "w3 not good", "bad w4 w5 w6", "w7 not bad not", "good"]
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_bundle_path) -> Predictor:
+    return Predictor.load(tiny_bundle_path)
+
+
+def as_json(p: Prediction) -> dict:
+    return {"label": p.label, "score": p.score, "probabilities": p.probabilities}
+
+
+@pytest.mark.parametrize("batching", [True, False])
+def test_one_text_gives_the_models_prediction(make_client, predictor, batching):
+    client = make_client(batching=batching)
+    r = client.post("/v1/predict", json={"text": TEXTS[1]})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == {"model_version": "bundled", "predictions": [as_json(predictor.predict([TEXTS[1]])[0])]}
+
+
+@pytest.mark.parametrize("batching", [True, False])
+def test_texts_are_answered_in_order(make_client, predictor, batching):
+    client = make_client(batching=batching)
+    r = client.post("/v1/predict", json={"texts": TEXTS})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["predictions"] == [as_json(p) for p in predictor.predict(TEXTS)]
+    # order really is the input order: the same texts reversed come back reversed
+    r = client.post("/v1/predict", json={"texts": TEXTS[::-1]})
+    assert [p["label"] for p in r.json()["predictions"]] == [p["label"] for p in body["predictions"]][::-1]
+
+
+def test_prediction_shape(client):
+    (p,) = client.post("/v1/predict", json={"text": "w1 not bad"}).json()["predictions"]
+    assert set(p["probabilities"]) == {"negative", "positive"}
+    assert p["score"] == max(p["probabilities"].values())
+    assert p["label"] == max(p["probabilities"], key=p["probabilities"].get)
+    assert sum(p["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_charset_in_content_type_is_accepted(client):
+    r = client.post("/v1/predict", content=b'{"text": "good"}', headers={"content-type": "application/json; charset=utf-8"})
+    assert r.status_code == 200, r.text
+
+
+def test_limits_come_from_settings(make_client):
+    client = make_client(max_texts_per_request=3, max_text_chars=12)
+    assert client.post("/v1/predict", json={"texts": ["good"] * 3}).status_code == 200
+    assert client.post("/v1/predict", json={"text": "x" * 12}).status_code == 200
+    r = client.post("/v1/predict", json={"texts": ["good"] * 4})
+    assert r.status_code == 422
+    assert r.json()["error"] == "too_many_texts" and r.json()["details"][0]["field"] == "texts"
+    r = client.post("/v1/predict", json={"texts": ["good", "x" * 13]})
+    assert r.status_code == 422
+    assert r.json()["error"] == "text_too_long" and r.json()["details"][0]["field"] == "texts[1]"
+
+
+def test_key_required_when_configured(make_client):
+    client = make_client(predict_requires_key=True, api_keys="k1,k2")
+    r = client.post("/v1/predict", json={"text": "good"})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert client.post("/v1/predict", json={"text": "good"}, headers={"Authorization": "Bearer nope"}).status_code == 403
+    assert client.post("/v1/predict", json={"text": "good"}, headers={"Authorization": "Bearer k2"}).status_code == 200
+
+
+def test_no_key_needed_by_default(make_client):
+    client = make_client(api_keys="k1")
+    assert client.post("/v1/predict", json={"text": "good"}).status_code == 200
+
+
+def test_not_ready_before_the_model_is_loaded(make_settings):
+    client = TestClient(create_app(make_settings()))  # no `with`: the lifespan never runs
+    assert client.get("/healthz").status_code == 200
+    r = client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["error"] == "not_ready"
+    r = client.post("/v1/predict", json={"text": "good"})
+    assert r.status_code == 503
+    assert r.json()["error"] == "not_ready"
+
+
+class BlockingPredictor:
+    """Holds the inference thread until released, to catch inference running on the event loop."""
+
+    labels = ["negative", "positive"]
+
+    def __init__(self):
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def predict(self, texts):
+        self.started.set()
+        assert self.release.wait(30), "never released"
+        return [Prediction("positive", 1.0, {"negative": 0.0, "positive": 1.0}) for _ in texts]
+
+
+@pytest.mark.parametrize("batching", [True, False])
+def test_inference_does_not_block_the_event_loop(make_client, batching):
+    client = make_client(batching=batching)
+    blocking = BlockingPredictor()
+    client.app.state.registry.current = served("blocking", blocking)
+    results = {}
+    predicting = threading.Thread(target=lambda: results.setdefault("predict", client.post("/v1/predict", json={"text": "x"})))
+    predicting.start()
+    try:
+        assert blocking.started.wait(10), "the prediction never reached the model"
+        health = threading.Thread(target=lambda: results.setdefault("healthz", client.get("/healthz")))
+        health.start()
+        health.join(10)
+        assert "healthz" in results, "/healthz did not answer while a prediction was running"
+        assert "predict" not in results
+    finally:
+        blocking.release.set()
+        predicting.join(10)
+    assert results["predict"].status_code == 200
+    assert results["predict"].json()["model_version"] == "blocking"
+
+
+def test_a_failing_model_gives_a_generic_500_that_leaks_nothing(make_settings):
+    class Broken:
+        labels = ["negative", "positive"]
+
+        def predict(self, texts):
+            raise RuntimeError("secret internals")
+
+    with TestClient(create_app(make_settings()), raise_server_exceptions=False) as client:
+        client.app.state.registry.current = served("broken", Broken())
+        r = client.post("/v1/predict", json={"text": "good"})
+        assert r.status_code == 500
+        assert r.json() == {"error": "internal_error", "message": "internal server error"}
+        assert client.get("/readyz").status_code == 200  # one bad batch does not stop the service

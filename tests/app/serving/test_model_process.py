@@ -1,0 +1,146 @@
+"""The model in its own process (``SENTIMENT_INFERENCE_PROCESS``, on by default).
+
+The other API tests run the model in the server's thread for speed (see conftest.py); these
+start the real child process. The end-to-end tests use it too (real servers, default settings).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+
+import pytest
+
+from app.store import now
+from model import Predictor, load_bundle
+from tests.support.processes import is_alive
+from tests.support.settings import AUTH, KEY
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client(inference_process=True, api_keys=KEY)
+
+
+def test_predictions_come_from_a_separate_process_and_match_the_predictor(client, tiny_bundle_path, make_examples):
+    child = client.app.state.model_process.pid
+    assert child != os.getpid() and is_alive(child)
+    texts, _ = make_examples(30, seed=11)
+    r = client.post("/v1/predict", json={"texts": texts})
+    assert r.status_code == 200, r.text
+    expected = Predictor(load_bundle(tiny_bundle_path)).predict(texts)
+    got = r.json()["predictions"]
+    assert [p["label"] for p in got] == [p.label for p in expected]
+    for answer, local in zip(got, expected):
+        assert answer["probabilities"] == pytest.approx(local.probabilities, abs=1e-6)
+        assert answer["score"] == pytest.approx(local.score, abs=1e-6)
+
+
+def test_a_killed_model_process_fails_its_batch_with_503_and_is_replaced(client):
+    process = client.app.state.model_process
+    first = process.pid
+    os.kill(first, signal.SIGSTOP)  # frozen: the next batch waits in it, then it dies under the batch
+    result = {}
+    request = threading.Thread(target=lambda: result.setdefault("r", client.post("/v1/predict", json={"text": "good"})))
+    request.start()
+    wait_for(lambda: process.pending, 10, what="the batch to reach the model process")
+    os.kill(first, signal.SIGKILL)
+    request.join(30)
+    r = result["r"]
+    assert r.status_code == 503 and r.json()["error"] == "model_restarting"
+    assert r.headers["retry-after"] == "1"
+
+    # A new process starts at once; until it is ready, requests get 503 straight away, not held.
+    killed_at = time.monotonic()
+    r = wait_for(lambda: (r := client.post("/v1/predict", json={"text": "good"})).status_code != 503 and r,
+                 10, what="a prediction from the new model process")
+    assert r.status_code == 200, r.text
+    assert time.monotonic() - killed_at < 3.0
+    assert process.pid != first and is_alive(process.pid)
+    assert "sentiment_model_process_restarts_total 1.0" in client.get("/metrics").text
+
+
+def test_requests_while_the_model_process_restarts_get_503_at_once(client):
+    process = client.app.state.model_process
+    process.ready = False  # as between a child's death and its replacement being ready
+    try:
+        started = time.monotonic()
+        r = client.post("/v1/predict", json={"text": "good"})
+        assert r.status_code == 503 and r.json()["error"] == "model_restarting"
+        assert r.headers["retry-after"] == "1" and time.monotonic() - started < 1.0
+        assert client.get("/readyz").status_code == 503
+    finally:
+        process.ready = True
+    assert client.post("/v1/predict", json={"text": "good"}).status_code == 200
+
+
+def test_activation_loads_the_version_in_the_model_process_before_serving_it(client, tiny_bundle_path):
+    state = client.app.state
+    path = state.settings.data_dir / "models" / "v1"
+    shutil.copytree(tiny_bundle_path, path)
+    state.store.insert("models", version="v1", path=str(path), source="training", metrics={}, created_at=now(), seq=1)
+    assert set(state.model_process.loaded) == {"bundled"}
+
+    r = client.post("/v1/models/v1/activate", headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert set(state.model_process.loaded) == {"bundled", "v1"}  # the previous one stays until the next swap
+    assert client.post("/v1/predict", json={"text": "good"}).json()["model_version"] == "v1"
+
+    r = client.post("/v1/models/bundled/activate", headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert set(state.model_process.loaded) == {"v1", "bundled"}
+    assert client.post("/v1/predict", json={"text": "good"}).json()["model_version"] == "bundled"
+
+
+def test_a_version_the_model_process_cannot_load_is_not_activated(client, tiny_bundle_path):
+    state = client.app.state
+    path = state.settings.data_dir / "models" / "v1"
+    shutil.copytree(tiny_bundle_path, path)
+    state.store.insert("models", version="v1", path=str(path), source="training", metrics={}, created_at=now(), seq=1)
+    original = state.registry.load
+
+    def load_then_break(version):  # the server process loads it; the model process will not
+        loaded = original(version)
+        shutil.rmtree(path)
+        return loaded
+
+    state.registry.load = load_then_break
+    r = client.post("/v1/models/v1/activate", headers=AUTH)
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == "model_unavailable" and "model process cannot load v1" in r.json()["message"]
+    assert state.registry.active_version() == "bundled"
+    r = client.post("/v1/predict", json={"text": "good"})
+    assert r.status_code == 200 and r.json()["model_version"] == "bundled"
+
+
+def test_the_model_process_stops_with_the_app(make_client):
+    client = make_client(inference_process=True)
+    pid = client.app.state.model_process.pid
+    client.__exit__(None, None, None)
+    assert not is_alive(pid)
+
+
+def test_requests_waiting_together_share_one_model_call(make_client, make_examples):
+    client = make_client(inference_process=True, max_wait_ms=300)  # a small batch waits for company
+    texts, _ = make_examples(12, seed=3)
+    answers = {}
+
+    def ask(i):
+        answers[i] = client.post("/v1/predict", json={"text": texts[i]})
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(answers[i].status_code == 200 for i in range(len(texts)))
+    alone = Predictor(load_bundle(client.app.state.registry.current.path)).predict(texts)
+    assert [answers[i].json()["predictions"][0]["label"] for i in range(len(texts))] == [p.label for p in alone]
+    metrics = client.get("/metrics").text
+    calls = float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("sentiment_batch_size_count")))
+    total = float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("sentiment_batch_size_sum")))
+    assert total == len(texts) and calls < len(texts) / 2  # merged at the model process

@@ -1,0 +1,120 @@
+"""POST/GET/DELETE /v1/datasets: validation with line numbers, content-hash identity, summaries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from tests.support.api import upload
+from tests.support.data import csv_bytes
+from tests.support.settings import AUTH, make_settings
+
+
+@pytest.fixture
+def client(tiny_bundle_path, tmp_path, monkeypatch):
+    for name in [n for n in __import__("os").environ if n.startswith("SENTIMENT_")]:
+        monkeypatch.delenv(name)
+    settings = make_settings(tiny_bundle_path, tmp_path / "data", max_dataset_bytes=64 * 1024)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_upload_csv_summarises_and_stores_by_content(client, tmp_path):
+    r = client.post("/v1/datasets", headers=AUTH, files={"file": ("train.csv", csv_bytes(200))})
+    assert r.status_code == 201, r.text
+    ds = r.json()
+    assert ds["examples"] == 200
+    assert set(ds["label_counts"]) == {"neg", "pos"} and sum(ds["label_counts"].values()) == 200
+    assert ds["length_words"]["min"] >= 3 and ds["length_chars"]["max"] > ds["length_chars"]["min"]
+    assert (tmp_path / "data" / "datasets" / f"{ds['id']}.csv").read_bytes() == csv_bytes(200)
+    again = client.post("/v1/datasets", headers=AUTH, files={"file": ("copy.csv", csv_bytes(200))})
+    assert again.status_code == 200 and again.json()["id"] == ds["id"]
+    assert [d["id"] for d in client.get("/v1/datasets").json()] == [ds["id"]]
+    assert client.get(f"/v1/datasets/{ds['id']}").json()["examples"] == 200
+
+
+def test_summary_counts_duplicates_and_conflicting_labels(client):
+    body = {"examples": [{"text": "fine film", "label": "pos"}, {"text": "fine film", "label": "pos"},
+                         {"text": "odd film", "label": "pos"}, {"text": "odd film", "label": "neg"},
+                         {"text": "bad film", "label": "neg"}]}
+    r = client.post("/v1/datasets", headers=AUTH, json=body)
+    assert r.status_code == 201, r.text
+    ds = r.json()
+    assert ds["examples"] == 5 and ds["duplicate_texts"] == 2 and ds["conflicting_texts"] == 1
+    assert ds["label_counts"] == {"neg": 2, "pos": 3}
+
+
+def test_tsv_and_jsonl_with_custom_columns(client):
+    tsv = b"sentence\tpolarity\nnice one\t1\nawful one\t0\n"
+    r = client.post("/v1/datasets", headers=AUTH, files={"file": ("d.tsv", tsv)},
+                    data={"text_column": "sentence", "label_column": "polarity"})
+    assert r.status_code == 201, r.text
+    assert r.json()["text_column"] == "sentence" and r.json()["label_column"] == "polarity"
+    jsonl = b'{"review": "nice", "stars": "5"}\n{"review": "bad", "stars": "1"}\n'
+    r = client.post("/v1/datasets", headers=AUTH, files={"file": ("d.jsonl", jsonl)},
+                    data={"text_column": "review", "label_column": "stars"})
+    assert r.status_code == 201 and r.json()["label_counts"] == {"1": 1, "5": 1}
+
+
+BAD_UPLOADS = [
+    ("empty.csv", b"", "empty.csv:1", "empty"),
+    ("nolabel.csv", b"text,stars\ngood,1\n", "nolabel.csv:1", "label"),
+    ("blank.csv", b"text,label\ngood,pos\n   ,neg\n", "blank.csv:3", "empty text"),
+    ("bytes.csv", b"text,label\ngood,pos\nbad \xff,neg\n", "bytes.csv:3", "UTF-8"),
+    ("fields.tsv", b"text\tlabel\ngood\tpos\tx\n", "fields.tsv:2", "fields"),
+    ("broken.jsonl", b'{"text": "a", "label": "x"}\n{"text": \n', "broken.jsonl:2", "JSON"),
+]
+
+
+@pytest.mark.parametrize("name,content,where,why", BAD_UPLOADS, ids=[b[0] for b in BAD_UPLOADS])
+def test_malformed_upload_is_422_with_line_and_stores_nothing(client, tmp_path, name, content, where, why):
+    r = client.post("/v1/datasets", headers=AUTH, files={"file": (name, content)})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["error"] == "invalid_dataset"
+    assert where in body["message"] and why in body["message"]
+    assert body["details"][0]["line"] == int(where.split(":")[1])
+    assert client.get("/v1/datasets").json() == []
+    assert list((tmp_path / "data" / "datasets").iterdir()) == []
+
+
+@pytest.mark.parametrize("files,data,json_body,status,error", [
+    ({"file": ("x.txt", b"text,label\na,b\n")}, None, None, 422, "unknown_format"),
+    ({"other": ("x.csv", b"text,label\na,b\n")}, None, None, 422, "missing_file"),
+    (None, None, {"examples": []}, 422, "validation_error"),
+    (None, None, {"examples": [{"text": "a", "label": "b", "extra": 1}]}, 422, "validation_error"),
+    (None, None, {"examples": [{"text": "  ", "label": "b"}]}, 422, "invalid_dataset"),
+])
+def test_bad_upload_requests(client, files, data, json_body, status, error):
+    r = client.post("/v1/datasets", headers=AUTH, files=files, data=data, json=json_body)
+    assert r.status_code == status, r.text
+    assert r.json()["error"] == error
+
+
+def test_wrong_content_type_is_415(client):
+    r = client.post("/v1/datasets", headers=AUTH | {"content-type": "text/csv"}, content=b"text,label\n")
+    assert r.status_code == 415 and r.json()["error"] == "unsupported_media_type"
+
+
+def test_dataset_over_the_size_limit_is_413(client):
+    big = b"text,label\n" + b"".join(b"x" * 60 + b",pos\n" for _ in range(1500))
+    r = client.post("/v1/datasets", headers=AUTH, files={"file": ("big.csv", big)})
+    assert r.status_code == 413, r.text
+    assert r.json()["error"] == "payload_too_large"
+    assert client.get("/v1/datasets").json() == []
+
+
+def test_delete_dataset(client, tmp_path):
+    ds = upload(client)
+    assert client.delete(f"/v1/datasets/{ds['id']}", headers=AUTH).status_code == 204
+    assert client.get(f"/v1/datasets/{ds['id']}").status_code == 404
+    assert client.delete(f"/v1/datasets/{ds['id']}", headers=AUTH).status_code == 404
+    assert list((tmp_path / "data" / "datasets").iterdir()) == []
+
+
+def test_unknown_dataset_is_404_json(client):
+    r = client.get("/v1/datasets/nope")
+    assert r.status_code == 404 and json.loads(r.text)["error"] == "not_found"

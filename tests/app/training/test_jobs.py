@@ -1,0 +1,167 @@
+"""Training jobs through the API (TestClient, real worker processes, real SQLite)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from tests.support.api import TINY_CONFIG, job_state, upload, wait_job
+from tests.support.data import csv_bytes
+from tests.support.settings import AUTH
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client(max_epochs=500)
+
+
+def submit(client, dataset_id, status=202, **body):
+    r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": dataset_id, **body})
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+def test_job_trains_in_another_process_and_records_metrics(client, tmp_path):
+    ds = upload(client, csv_bytes(200))
+    job = submit(client, ds["id"], config=TINY_CONFIG | {"cell": "gru"})
+    assert job["state"] == "queued" and job["promote"] == "never"
+    done = wait_job(client, job["id"])
+    assert done["state"] == "succeeded", done
+    assert done["model_version"] == "v1"
+    assert len(done["progress"]["epochs_done"]) == 2 and done["progress"]["percent"] == 100.0
+    assert done["result"]["promotion"] == {"policy": "never", "active_version": "bundled", "promote": False,
+                                           "new_accuracy": done["result"]["metrics"]["accuracy"],
+                                           "reason": "promote is 'never'"}
+    listed = client.get("/v1/models").json()
+    assert listed["active_version"] == "bundled"
+    v1 = next(m for m in listed["models"] if m["version"] == "v1")
+    assert v1["status"] == "ready" and v1["job_id"] == job["id"] and v1["labels"] == ["neg", "pos"]
+    assert v1["config"]["model"]["cell"] == "gru"
+    models_dir = tmp_path / "data" / "models"
+    assert sorted(p.name for p in models_dir.iterdir()) == ["v1"]  # nothing partial left behind
+    assert client.get("/v1/train-jobs").json()[0]["id"] == job["id"]
+
+
+def test_promote_if_better_records_decision_and_both_scores(client):
+    ds = upload(client, csv_bytes(200))
+    first = wait_job(client, submit(client, ds["id"], config=TINY_CONFIG, promote="always")["id"])
+    assert first["state"] == "succeeded" and first["result"]["promotion"]["promote"] is True
+    wait_for(lambda: client.post("/v1/predict", json={"text": "w1 good"}).json()["model_version"] == "v1",
+             what="v1 to serve")
+    second = wait_job(client, submit(client, ds["id"], config=TINY_CONFIG | {"epochs": 1, "learning_rate": 1e-6},
+                                     promote="if_better")["id"])
+    decision = second["result"]["promotion"]
+    assert decision["policy"] == "if_better" and decision["active_version"] == "v1"
+    assert decision["new_accuracy"] <= decision["active_accuracy"]
+    assert decision["promote"] is False
+    assert client.get("/v1/models").json()["active_version"] == "v1"
+
+
+def test_cancel_running_job_stops_it_and_removes_partial_files(client, tmp_path):
+    ds = upload(client, csv_bytes(400))
+    job = submit(client, ds["id"], config=TINY_CONFIG | {"epochs": 400, "patience": 400})
+    wait_for(lambda: job_state(client, job["id"])["progress"].get("step", 0) > 5, what="training to start")
+    r = client.post(f"/v1/train-jobs/{job['id']}/cancel", headers=AUTH)
+    assert r.status_code == 202 and r.json()["cancel_requested"] is True
+    done = wait_job(client, job["id"], timeout=10)
+    assert done["state"] == "cancelled" and done["model_version"] is None
+    assert [p.name for p in (tmp_path / "data" / "models").iterdir()] == []
+    assert client.post(f"/v1/train-jobs/{job['id']}/cancel", headers=AUTH).status_code == 409
+    assert client.post("/v1/predict", json={"text": "w1 good"}).json()["model_version"] == "bundled"
+
+
+def test_queued_job_cancels_at_once(make_client):
+    client = make_client(max_running_jobs=1)
+    ds = upload(client, csv_bytes(300))
+    running = submit(client, ds["id"], config=TINY_CONFIG | {"epochs": 50, "patience": 50})
+    queued = submit(client, ds["id"], config=TINY_CONFIG)
+    r = client.post(f"/v1/train-jobs/{queued['id']}/cancel", headers=AUTH)
+    assert r.status_code == 202 and r.json()["state"] == "cancelled"
+    client.post(f"/v1/train-jobs/{running['id']}/cancel", headers=AUTH)
+    assert wait_job(client, running["id"])["state"] == "cancelled"
+
+
+def test_killed_training_process_fails_the_job_and_keeps_serving(client, tmp_path):
+    ds = upload(client, csv_bytes(400))
+    job = submit(client, ds["id"], config=TINY_CONFIG | {"epochs": 400, "patience": 400}, promote="always")
+    wait_for(lambda: job_state(client, job["id"])["progress"].get("step", 0) > 2, what="training to start")
+    pid = client.app.state.store.one("SELECT pid FROM jobs WHERE id = ?", job["id"])["pid"]
+    os.kill(pid, signal.SIGKILL)  # what the kernel's OOM killer does
+    done = wait_job(client, job["id"])
+    assert done["state"] == "failed" and "signal 9" in done["error"]
+    r = client.post("/v1/predict", json={"text": "w1 good"})
+    assert r.status_code == 200 and r.json()["model_version"] == "bundled"
+    assert [m["version"] for m in client.get("/v1/models").json()["models"]] == ["bundled"]
+    assert list((tmp_path / "data" / "models").iterdir()) == []
+
+
+def test_time_limit_fails_the_job(client):
+    ds = upload(client, csv_bytes(400))
+    job = submit(client, ds["id"], config=TINY_CONFIG | {"epochs": 400, "patience": 400}, time_limit_s=1)
+    done = wait_job(client, job["id"])
+    assert done["state"] == "failed" and "time limit" in done["error"]
+
+
+@pytest.mark.parametrize("config,field,message", [
+    ({"cell": "transformer"}, "config.cell", "'rnn', 'lstm' or 'gru'"),
+    ({"epochs": 0}, "config.epochs", "greater than or equal to 1"),
+    ({"learning_rate": 50}, "config.learning_rate", "less than or equal to 10"),
+    ({"dropout": -0.1}, "config.dropout", "greater than or equal to 0"),
+    ({"shiny": True}, "config.shiny", "unknown field"),
+])
+def test_invalid_hyperparameters_are_422_with_field(client, config, field, message):
+    ds = upload(client)
+    r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "config": config})
+    assert r.status_code == 422, r.text
+    detail = r.json()["details"][0]
+    assert detail["field"] == field and message in detail["message"]
+
+
+def test_limits_and_bad_references(make_client):
+    client = make_client(max_epochs=3, max_queued_jobs=0, job_timeout_s=60)
+    ds = upload(client)
+    r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "config": {"epochs": 4}})
+    assert r.status_code == 422 and "at most 3" in r.json()["message"]
+    r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "config": {"epochs": 1}, "time_limit_s": 61})
+    assert r.status_code == 422 and "time_limit_s" in r.json()["message"]
+    r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": "missing", "config": {"epochs": 1}})
+    assert r.status_code == 404 and r.json()["details"][0]["field"] == "dataset_id"
+    single = client.post("/v1/datasets", headers=AUTH, json={"examples": [{"text": "a", "label": "x"},
+                                                                          {"text": "b", "label": "x"}]}).json()
+    r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": single["id"], "config": {"epochs": 1}})
+    assert r.status_code == 422 and "only one class" in r.json()["message"]
+    unseen = client.post("/v1/datasets", headers=AUTH, json={"examples": [{"text": "a", "label": "zzz"}]}).json()
+    r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "eval_dataset_id": unseen["id"],
+                                                             "config": {"epochs": 1}})
+    assert r.status_code == 422 and "examples.jsonl:1" in r.json()["message"]
+    r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "config": {"epochs": 1}})
+    assert r.status_code == 429 and r.json()["error"] == "queue_full"
+    assert client.get("/v1/train-jobs").json() == []
+
+
+def test_dataset_used_by_an_unfinished_job_cannot_be_deleted(make_client):
+    client = make_client()
+    ds = upload(client, csv_bytes(300))
+    job = submit(client, ds["id"], config=TINY_CONFIG | {"epochs": 50, "patience": 50})
+    r = client.delete(f"/v1/datasets/{ds['id']}", headers=AUTH)
+    assert r.status_code == 409 and job["id"] in r.json()["message"]
+    client.post(f"/v1/train-jobs/{job['id']}/cancel", headers=AUTH)
+    wait_job(client, job["id"])
+    assert client.delete(f"/v1/datasets/{ds['id']}", headers=AUTH).status_code == 204
+
+
+def test_sse_streams_progress_until_the_job_ends(client):
+    ds = upload(client, csv_bytes(200))
+    job = submit(client, ds["id"], config=TINY_CONFIG)
+    events = []
+    with client.stream("GET", f"/v1/train-jobs/{job['id']}/events") as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                events.append(line.removeprefix("event: "))
+    assert events[-1] == "end" and events.count("end") == 1 and "progress" in events
+    assert job_state(client, job["id"])["state"] == "succeeded"
+    assert client.get("/v1/train-jobs/nope/events").status_code == 404

@@ -1,0 +1,104 @@
+"""One declaration per hyperparameter: defaults, ranges and names come from the dataclass fields."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from model import ModelConfig, TokenizerConfig, TrainConfig, load_bundle
+from model.config import HYPERPARAMETERS, Hyperparameter, configs_from_values, hyperparameter_values
+
+BUNDLED = Path(__file__).resolve().parents[2] / "model" / "bundled" / "sst2"
+INTERNAL = {"labels", "vocab_size", "pad_id", "unk_id", "temperature", "eval_batch_size"}
+
+
+def test_every_field_is_a_hyperparameter_or_internal():
+    names = [hp.name for hp in HYPERPARAMETERS]
+    assert len(names) == len(set(names))  # one name, whichever config holds it
+    fields = {f.name for cls in (ModelConfig, TokenizerConfig, TrainConfig) for f in dataclasses.fields(cls)}
+    assert fields == set(names) | INTERNAL
+    assert [hp.name for hp in HYPERPARAMETERS if hp.section == "tokenizer"] == [
+        f.name for f in dataclasses.fields(TokenizerConfig)
+    ]  # declaration order
+
+
+def test_hyperparameters_describe_their_fields():
+    by_name = {hp.name: hp for hp in HYPERPARAMETERS}
+    assert by_name["layers"] == Hyperparameter("layers", "model", int, 1, "stacked recurrent layers", 1, 8)
+    assert by_name["label_names"].type is dict and by_name["label_names"].default == {}
+    assert by_name["pretrained"].choices == ("minilm",) and by_name["pretrained"].nullable
+    assert by_name["max_steps"].nullable and not by_name["epochs"].nullable
+    assert {hp.name for hp in HYPERPARAMETERS if not hp.http} == {"threads", "device"}
+    assert all(hp.help for hp in HYPERPARAMETERS)
+
+
+def test_defaults_are_the_bundled_models_recipe():
+    bundle = load_bundle(BUNDLED)  # written before the renames: config.json has the old keys
+    recorded = dict(bundle.training["train_config"], pretrained=bundle.training["data"]["pretrained"])
+    train = TrainConfig(**{k: v for k, v in recorded.items() if k not in ("threads", "device")})
+    recipe = hyperparameter_values(bundle.config, bundle.tokenizer_config, train)
+    defaults = hyperparameter_values(ModelConfig(), TokenizerConfig(), TrainConfig())
+    assert recipe.pop("label_names") == {"0": "negative", "1": "positive"}  # the data's labels, not a default
+    assert recipe == {k: v for k, v in defaults.items() if k != "label_names"}
+
+
+def test_configs_from_values_fills_in_defaults_and_inverts():
+    model, tokenizer, train = configs_from_values({"layers": 2, "tokenizer": "bpe", "pretrained": None})
+    assert (model.layers, tokenizer.tokenizer, train.pretrained) == (2, "bpe", None)
+    assert model.hidden_size == ModelConfig().hidden_size and train.epochs == TrainConfig().epochs
+    values = hyperparameter_values(model, tokenizer, train)
+    assert configs_from_values(values) == (model, tokenizer, train)
+
+
+def test_configs_from_values_rejects_unknown_names_and_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) 'lr', 'num_layers'; valid names: cell, .*"
+                                         r"learning_rate.*device"):
+        configs_from_values({"lr": 0.1, "num_layers": 2})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"layers": 9}, "layers must be between 1 and 8; got 9"),
+        ({"embedding_dim": 0}, "embedding_dim must be between 1 and 4096; got 0"),
+        ({"dropout": 0.95}, "dropout must be between 0.0 and 0.9; got 0.95"),
+        ({"max_length": 100_001}, "max_length must be between 1 and 100000"),
+        ({"learning_rate": 0.0}, "learning_rate must be between"),
+        ({"max_steps": 0}, "max_steps must be between 1 and"),
+        ({"threads": 0}, "threads must be between 1 and 512"),
+        ({"cell": "transformer"}, "cell must be one of rnn, lstm, gru; got 'transformer'"),
+        ({"tokenizer": "morse"}, "tokenizer must be one of word, bpe, wordpiece; got 'morse'"),
+        ({"device": "tpu"}, "device must be one of auto, cpu, cuda; got 'tpu'"),
+        ({"epochs": "6"}, "epochs must be an integer; got '6'"),
+        ({"bidirectional": 1}, "bidirectional must be true or false; got 1"),
+        ({"epochs": None}, "epochs must not be null"),
+        ({"label_names": {"0": 1}}, "label_names must be an object mapping raw labels to names"),
+        ({"pretrained": "no/such/vectors.txt"}, "pretrained must be one of minilm, none or the path of a word-vector"),
+        ({"tokenizer": "word"}, "pretrained 'minilm' needs tokenizer 'wordpiece'; got tokenizer 'word'"),
+    ],
+)
+def test_configs_from_values_rejects_bad_values_naming_the_field(values, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        configs_from_values(values)
+
+
+def test_pretrained_may_be_an_existing_vector_file(tmp_path):
+    path = tmp_path / "vectors.txt"
+    path.write_text("good 1 2\n")
+    _, _, train = configs_from_values({"pretrained": str(path), "tokenizer": "word"})
+    assert train.pretrained == str(path)
+
+
+def test_a_float_hyperparameter_accepts_an_integer():
+    _, _, train = configs_from_values({"learning_rate": 1, "max_grad_norm": 5})
+    assert train.learning_rate == 1
+
+
+def test_legacy_keys_are_read_under_their_new_names():
+    model = ModelConfig.from_dict({"labels": ["a", "b"], "vocab_size": 10, "num_layers": 2,
+                                   "label_aliases": {"0": "a"}})
+    assert (model.layers, model.label_names) == (2, {"0": "a"})
+    tokenizer = TokenizerConfig.from_dict({"kind": "bpe", "vocab_size": 500, "lowercase": False})
+    assert (tokenizer.tokenizer, tokenizer.max_vocab_size, tokenizer.lowercase) == ("bpe", 500, False)
+    with pytest.raises(ValueError, match="both 'num_layers'.*and 'layers'"):
+        ModelConfig.from_dict({"labels": ["a", "b"], "vocab_size": 10, "num_layers": 2, "layers": 2})

@@ -75,7 +75,7 @@ call() {
   printf '%s\n' "$out"
 }
 auth=(-H "Authorization: Bearer $API_KEY")
-# predict_version VERSION: predictions report VERSION within 10 s (a worker process follows an
+# predict_version VERSION: predictions report VERSION within 10 s (a server process follows an
 # activation made elsewhere within SENTIMENT_VERSION_POLL_S)
 predict_version() {
   local body version deadline=$((SECONDS + 10))

@@ -55,7 +55,7 @@ def _start_serving(app: FastAPI, registry: ModelRegistry) -> None:
     model_process = app.state.model_process
     if model_process is not None:
         loop = asyncio.get_running_loop()
-        # Activations run in worker threads (never on the loop): they wait there for the child.
+        # Activations run in threadpool threads (never on the loop): they wait there for the child.
         registry.prepare = lambda new: asyncio.run_coroutine_threadsafe(model_process.prepare(new), loop).result()
         registry.on_swap = model_process.served
         # Requests go to the model process as they come (no wait, several batches in flight): it

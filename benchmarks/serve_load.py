@@ -292,8 +292,8 @@ def model_speed(args, sentences: list[str]) -> None:
     import warnings
 
     import torch
-    from app.config import BUNDLED_MODEL_DIR
 
+    from app.settings import BUNDLED_MODEL_DIR
     from model import Predictor
     from model.evaluate import evaluate_file
 

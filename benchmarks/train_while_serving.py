@@ -2,7 +2,7 @@
 
 Starts ``python -m app``, measures ``POST /v1/predict`` under light load (a few concurrent
 single-text clients, wrk) while idle, then uploads a training set, starts a job, and measures the
-same load again while the job trains in its worker process; prints p50/p95/p99 for both and the
+same load again while the job trains in its training process; prints p50/p95/p99 for both and the
 ratio, then cancels the job.
 
     python benchmarks/train_while_serving.py [--connections 4] [--duration 10]

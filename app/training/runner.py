@@ -66,7 +66,7 @@ class JobRunner:
                 log.warning("job %s was interrupted by a server stop", job["id"])
         models = self.settings.data_dir / "models"
         keep = {r["version"] for r in self.store.all("SELECT version FROM models")}
-        keep |= {partial_dir(self.settings, r["id"]).name  # jobs another worker process is training
+        keep |= {partial_dir(self.settings, r["id"]).name  # jobs another server process is training
                  for r in self.store.all("SELECT id, pid FROM jobs WHERE state = 'running'") if pid_alive(r["pid"])}
         for entry in models.iterdir() if models.exists() else ():
             if entry.is_dir() and entry.name not in keep:
@@ -119,7 +119,7 @@ class JobRunner:
         job = self.store.one("SELECT id, time_limit_s FROM jobs WHERE state = 'queued' ORDER BY created_at, rowid LIMIT 1")
         if job is None:
             return False
-        # The claim is one UPDATE ... WHERE state = 'queued': only one worker process can win it.
+        # The claim is one UPDATE ... WHERE state = 'queued': only one server process can win it.
         if not self.store.execute("UPDATE jobs SET state = 'running', started_at = ?, pid = NULL "
                                   "WHERE id = ? AND state = 'queued'", now(), job["id"]):
             return True

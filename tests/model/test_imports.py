@@ -12,6 +12,25 @@ def test_importing_model_does_not_import_web_code():
     assert proc.stdout.strip() == "[]"
 
 
+def test_importing_model_and_reading_bundles_does_not_import_torch():
+    """The web server tokenises and reads bundle configs; only its model process needs torch."""
+    code = ("import sys, model, model.bundle, model.data, model.config, model.tokenizer, model.prediction; "
+            "from model import DataError, BundleError, Prediction; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_the_public_names_resolve_to_what_they_name():
+    import model
+    from model import Predictor, train
+
+    assert callable(train) and train.__module__ == "model.training"
+    assert Predictor.__module__ == "model.predictor"
+    assert sorted(model.__all__) == sorted(set(model.__all__))
+
+
 def test_public_api():
     import model
 

@@ -1,4 +1,4 @@
-"""Training jobs through the API (TestClient, real worker processes, real SQLite)."""
+"""Training jobs through the API (TestClient, real training processes, real SQLite)."""
 
 from __future__ import annotations
 

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from model.bundle import BundleError
 
+    from .errors import ServiceError, StoreError
     from .lifespan import open_registry
     from .settings import Settings
 
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     try:  # fail fast with one clear line instead of a half-alive server (the model process
         # checks the weights when it loads them: a bad weights file also stops start-up)
         open_registry(settings).load_active()
+    except (StoreError, ServiceError) as exc:  # the records cannot be opened or written
+        log.error("cannot start: %s", exc)
+        return 1
     except (BundleError, LookupError, OSError) as exc:
         log.error("cannot start: model does not load: %s", exc)
         return 1
@@ -68,10 +72,17 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("no API key configured: training, dataset and activation endpoints will refuse "
                     "requests until SENTIMENT_API_KEYS is set")
     signal.signal(signal.SIGTERM, previous_sigterm)
+    from functools import partial
+
+    from .http.protocol import HttpProtocol
+
     uvicorn.run(
         "app.main:create_app", factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level=settings.log_level, access_log=False,
         timeout_graceful_shutdown=30,
+        # httptools with a header deadline and JSON answers to unparsable requests (a partial
+        # pickles, so the worker processes of SENTIMENT_WORKERS get it too)
+        http=partial(HttpProtocol, header_timeout_s=settings.header_timeout_s),
     )
     return 0
 

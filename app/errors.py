@@ -10,6 +10,11 @@ and optionally the ``field`` of the request it is about.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class ServiceError(Exception):
     """Base type: ``code`` says what kind of problem, ``message`` what exactly, ``field`` where."""
@@ -59,3 +64,46 @@ class Unavailable(ServiceError):
 
     code = "unavailable"
     retry_after_s = 1
+
+
+class InsufficientStorage(ServiceError):
+    """The data volume is full: nothing was stored (HTTP 507)."""
+
+    code = "insufficient_storage"
+
+
+class StorageNotWritable(Unavailable):
+    """The data directory cannot be written (permissions, a read-only mount)."""
+
+    code = "storage_not_writable"
+
+
+class StoreError(Exception):
+    """The records cannot be opened at all (a corrupt file, or a schema newer than this release):
+    the service does not start."""
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+@contextmanager
+def storage_errors(doing: str) -> Iterator[None]:
+    """Turn the operating system's and SQLite's storage failures while ``doing`` something into
+    ``InsufficientStorage`` / ``StorageNotWritable``, with a message that names no server path."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise InsufficientStorage(f"no space left on the data volume while {doing}") from exc
+        if exc.errno in _READ_ONLY:
+            raise StorageNotWritable(f"the data directory is not writable ({exc.strerror.lower()}) "
+                                     f"while {doing}") from exc
+        raise
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if "full" in text:
+            raise InsufficientStorage(f"no space left on the data volume while {doing}") from exc
+        if "readonly" in text or "read-only" in text or "disk i/o error" in text or "unable to open" in text:
+            raise StorageNotWritable(f"the data directory is not writable ({text}) while {doing}") from exc
+        raise

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .background import cancel_and_wait
 from .serving.batcher import Batcher
-from .serving.model_process import ModelProcess
+from .serving.model_process.client import ModelProcess
 from .serving.registry import ModelRegistry
 from .settings import Settings
 from .store import Store
@@ -90,6 +90,7 @@ async def lifespan(app: FastAPI):
         await app.state.model_process.start(loaded)
     _start_serving(app, registry)
     app.state.datasets = DatasetStore(registry.store, settings.data_dir / "datasets")
+    app.state.upload_slots = asyncio.Semaphore(1)
     app.state.jobs = JobService(settings, registry.store, app.state.datasets)
     runner = JobRunner(settings, app.state.jobs, app.state.metrics, on_promotion=lambda: _sync_active_version(app))
     runner.start()

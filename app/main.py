@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from .http.errors import install_error_handlers
-from .http.middleware import BodyLimitMiddleware, MetricsMiddleware
+from .http.middleware import BodyLimitMiddleware, ObservabilityMiddleware
+from .http.rate_limit import RateLimits
 from .http.routes import datasets, health, jobs, models, predict
 from .lifespan import lifespan
 from .metrics import Metrics
@@ -27,8 +28,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     upload_limit = settings.max_dataset_bytes + 64 * 1024  # room for the multipart envelope
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       overrides={"/v1/datasets": max(upload_limit, settings.max_body_bytes)})
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+                       overrides={"/v1/datasets": max(upload_limit, settings.max_body_bytes)},
+                       body_timeout_s=settings.body_timeout_s)
+    app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics, access_log=settings.access_log)
+    app.state.rate_limits = RateLimits(settings)  # counted in this process; the checks are in http/deps.py
     for module in (predict, models, datasets, jobs, health):
         app.include_router(module.router)
     return app

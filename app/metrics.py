@@ -21,6 +21,8 @@ class Metrics:
         self.model_process_restarts = Counter("sentiment_model_process_restarts",
                                               "Model processes started again after one died", registry=r)
         self.jobs = Gauge("sentiment_train_jobs", "Training jobs by state", ["state"], registry=r)
+        self.storage_writable = Gauge("sentiment_storage_writable",
+                                      "1 when the data directory could be written at the last /readyz", registry=r)
         self._predicted: dict[tuple[str, str], object] = {}
 
     def count_predictions(self, version: str, labels: list[str]) -> None:

@@ -6,6 +6,9 @@ The server process reads them (``Settings()``); its children get them from it, s
 
 from __future__ import annotations
 
+import hashlib
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -15,7 +18,8 @@ BUNDLED_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "bundled"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", extra="forbid", frozen=True)
+    # hide_input_in_errors: a rejected SENTIMENT_API_KEYS must not print the keys in the error
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", extra="forbid", frozen=True, hide_input_in_errors=True)
 
     # Where things live
     model_dir: Path = Field(BUNDLED_MODEL_DIR, description="bundle served as the read-only 'bundled' version")
@@ -45,7 +49,8 @@ class Settings(BaseSettings):
     quantize: bool = Field(False, description="int8 dynamic quantisation of recurrent and linear layers")
 
     # Auth
-    api_keys: SecretStr = Field(SecretStr(""), description="comma-separated keys for mutating endpoints")
+    api_keys: SecretStr = Field(SecretStr(""), description="keys and their scopes: comma-separated "
+                                "[ID=]KEY[:SCOPE[+SCOPE...]] entries (a plain KEY has every scope)")
     predict_requires_key: bool = False
 
     # Training jobs
@@ -57,13 +62,53 @@ class Settings(BaseSettings):
     training_threads: int = Field(1, ge=1, le=256, description="torch threads inside the training process")
     version_poll_s: float = Field(1.0, gt=0, description="how often a server process checks for a newly activated version")
 
+    # Access control
+    rate_limit_predict: str = Field("", description="predict requests per key (or client address without one), "
+                                    "e.g. '100/second'; empty or '0': no limit. Counted in each server process")
+    rate_limit_write: str = Field("120/minute", description="requests per key to the endpoints that change state "
+                                  "(datasets, jobs, activation); empty or '0': no limit. Counted in each server process")
+    access_log: bool = Field(True, description="one JSON line per request on standard output (logger app.access)")
+
+    # Slow clients
+    header_timeout_s: float = Field(10.0, gt=0, le=3600, description="a request's headers must be complete this long "
+                                    "after its first byte (a connection's first request: after it opened); else 408")
+    body_timeout_s: float = Field(30.0, gt=0, le=86400, description="a request's body must be complete this long "
+                                  "after its headers; else 408 (a 50 MiB upload in 30 s needs 1.7 MB/s)")
+
     @field_validator("model_dir", "data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    def keys(self) -> set[str]:
-        return {k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()}
+    @field_validator("api_keys")
+    @classmethod
+    def _key_entries(cls, value: SecretStr) -> SecretStr:
+        parse_api_keys(value.get_secret_value())  # a ValueError names the entry, never the key
+        return value
+
+    @field_validator("rate_limit_predict", "rate_limit_write")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        parse_rate_limit(value)
+        return value
+
+    def keys(self) -> tuple[ApiKey, ...]:
+        """The configured keys (validated with the settings; empty when none is configured)."""
+        return parse_api_keys(self.api_keys.get_secret_value())
+
+    def rate_limit(self, name: str) -> tuple[int, int] | None:
+        """``(requests, window_s)`` of ``rate_limit_<name>``; ``None`` when that limit is off."""
+        return parse_rate_limit(getattr(self, f"rate_limit_{name}"))
+
+    def public_text(self, text: str) -> str:
+        """``text`` with server paths made relative: files in the data directory by their path
+        inside it (``models/v5/config.json``), the bundled model's by ``bundled/...``. Responses and
+        job records pass messages through this, so they never show where the server keeps things."""
+        for root, name in ((self.data_dir, ""), (self.model_dir, "bundled")):
+            prefix = str(root)
+            text = text.replace(prefix + "/", f"{name}/" if name else "").replace(prefix, name or ".")
+        return text
 
     def to_child(self) -> str:
         """These settings as JSON for a child process; API keys stay in the server process."""
@@ -74,3 +119,78 @@ class Settings(BaseSettings):
         """The settings a parent sent (``to_child``). ``model_validate_json`` validates without
         reading the environment, unlike ``Settings()``."""
         return cls.model_validate_json(text)
+
+
+# Access control: the grammar of SENTIMENT_API_KEYS and of the rate limits, read once with the settings.
+
+SCOPES = {  # scope -> what it allows, in the words of a 403 and the README
+    "predict": "POST /v1/predict, when SENTIMENT_PREDICT_REQUIRES_KEY is set",
+    "train": "uploading datasets, submitting and cancelling training jobs",
+    "admin": "activating a model version, deleting a dataset",
+}
+_KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_KEY = re.compile(r"[\x21-\x7e]+")  # what a bearer token can carry: printable ASCII, no spaces
+_RATE = re.compile(r"(\d+)\s*(?:/|per)\s*(\d*)\s*(second|minute|hour|day)s?", re.IGNORECASE)
+_UNIT_S = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One configured key: the id that logs and errors show, the SHA-256 of the key (the key itself
+    is not kept), and its scopes."""
+
+    id: str
+    digest: bytes = field(repr=False)
+    scopes: frozenset[str]
+
+
+def parse_api_keys(text: str) -> tuple[ApiKey, ...]:
+    """``SENTIMENT_API_KEYS``: comma-separated ``[ID=]KEY[:SCOPE[+SCOPE...]]`` entries.
+
+    A plain ``KEY`` has every scope (the format before scopes existed). Without ``ID=`` the id is
+    ``key-`` and the first 8 hex digits of the key's SHA-256. The id is what comes before the
+    first ``=`` when that is a valid id and a key follows (so a base64 key ending in ``=`` stays
+    one key), the scopes what follows the last ``:``; a key that itself contains ``=`` or ``:``
+    is written with both, ``ops=a:b=c:admin``. Errors name the entry, never the key.
+    """
+    keys: list[ApiKey] = []
+    seen: dict[bytes, int] = {}
+    for number, entry in enumerate(text.split(","), start=1):
+        entry = entry.strip()
+        if not entry:
+            continue
+        key_id, equals, rest = entry.partition("=")
+        if not (equals and _KEY_ID.fullmatch(key_id) and rest and not rest.startswith("=")):
+            key_id, rest = "", entry
+        key, colon, scope_text = rest.rpartition(":") if ":" in rest else (rest, "", "")
+        where = f"entry {number}" + (f" (id {key_id!r})" if key_id else "")
+        if not key or not _KEY.fullmatch(key):
+            raise ValueError(f"{where}: the key is empty or not printable ASCII without spaces; "
+                             f"entries are [ID=]KEY[:SCOPE[+SCOPE...]], the ID matching {_KEY_ID.pattern}")
+        scopes = frozenset(scope_text.split("+")) if colon else frozenset(SCOPES)
+        unknown = sorted(scopes - SCOPES.keys())
+        if unknown:
+            raise ValueError(f"{where}: unknown scope {unknown[0]!r}; scopes are {', '.join(sorted(SCOPES))} "
+                             "(joined with '+', after the key's last ':')")
+        digest = hashlib.sha256(key.encode()).digest()
+        key_id = key_id or f"key-{digest.hex()[:8]}"
+        if digest in seen:
+            raise ValueError(f"{where}: the same key as entry {seen[digest]}")
+        if any(k.id == key_id for k in keys):
+            raise ValueError(f"{where}: the key id {key_id!r} is used twice")
+        seen[digest] = number
+        keys.append(ApiKey(key_id, digest, scopes))
+    return tuple(keys)
+
+
+def parse_rate_limit(text: str) -> tuple[int, int] | None:
+    """``"100/second"``, ``"60 per minute"``, ``"10/5 minutes"`` -> ``(requests, window_s)``;
+    ``""`` or ``"0"`` -> ``None`` (no limit)."""
+    text = text.strip()
+    if text in ("", "0"):
+        return None
+    match = _RATE.fullmatch(text)
+    if not match or int(match[1]) < 1 or match[2] == "0":
+        raise ValueError(f"{text!r} is not a rate limit: write N/UNIT or N/M UNITs with N >= 1 and UNIT one of "
+                         f"{', '.join(_UNIT_S)} (e.g. '100/second', '10/5 minutes'), or '0' or nothing for no limit")
+    return int(match[1]), int(match[2] or 1) * _UNIT_S[match[3].lower()]

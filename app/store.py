@@ -11,8 +11,12 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from .errors import StoreError, storage_errors
 
 # Each entry moves the database one schema version up (PRAGMA user_version); append, never edit,
 # so that a volume written by an older release is upgraded in place.
@@ -60,15 +64,34 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._check_file()
         self._migrate()
 
-    def _migrate(self) -> None:
-        db = self._connection()
-        with self.connect():
+    def _check_file(self) -> None:
+        """Refuse a file that is not a SQLite database, or whose schema is newer than this release
+        knows, before anything writes to it (opening it as usual would switch it to WAL mode)."""
+        if not self.path.exists():
+            return
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return  # cannot even be opened read-only: the normal open below says why
+        try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise RuntimeError(f"{self.path} has schema version {version}, newer than this release "
-                                   f"understands ({len(MIGRATIONS)}); upgrade the service")
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise StoreError(f"{self.path.name} in the data directory is not a usable SQLite database "
+                                 f"({exc}); restore it from a backup or move it away to start afresh") from None
+            return
+        finally:
+            db.close()
+        if version > len(MIGRATIONS):
+            raise StoreError(f"{self.path.name} in the data directory has schema version {version}, newer than "
+                             f"this release understands ({len(MIGRATIONS)}); upgrade the service")
+
+    def _migrate(self) -> None:
+        with self.connect("upgrading the records") as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
             for number in range(version, len(MIGRATIONS)):
                 for statement in MIGRATIONS[number].split(";"):
                     if statement.strip():
@@ -78,35 +101,54 @@ class Store:
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            with storage_errors("opening the records"):
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
         return db
 
-    def connect(self) -> _Transaction:
-        return _Transaction(self._connection())
+    @contextmanager
+    def connect(self, doing: str = "writing the records") -> Iterator[sqlite3.Connection]:
+        """``with store.connect() as db``: one write transaction (BEGIN IMMEDIATE ... COMMIT,
+        ROLLBACK on error). A full or read-only volume is ``InsufficientStorage`` /
+        ``StorageNotWritable``, for the body's file operations too."""
+        db = self._connection()
+        with storage_errors(doing):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     # -- generic helpers -------------------------------------------------------------------
     def one(self, sql: str, *args) -> dict[str, Any] | None:
-        with self.connect() as db:
-            return _decode(db.execute(sql, args).fetchone())
+        """Reads run on their own (autocommit): they need no write lock, and work on a read-only volume."""
+        return _decode(self._connection().execute(sql, args).fetchone())
 
     def all(self, sql: str, *args) -> list[dict[str, Any]]:
-        with self.connect() as db:
-            return [_decode(r) for r in db.execute(sql, args).fetchall()]
+        return [_decode(r) for r in self._connection().execute(sql, args).fetchall()]
 
     def execute(self, sql: str, *args) -> int:
         with self.connect() as db:
             return db.execute(sql, args).rowcount
 
-    def insert(self, table: str, **values) -> None:
+    def insert(self, table: str, on_conflict_ignore: bool = False, db: sqlite3.Connection | None = None,
+               **values) -> int:
+        """Insert one row (in ``db``'s open transaction, if given); with ``on_conflict_ignore`` an
+        existing key is kept. Returns the number of rows inserted (0 or 1)."""
         values = {k: json.dumps(v) if k in JSON_COLUMNS else v for k, v in values.items()}
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
+        sql = f"{'INSERT OR IGNORE' if on_conflict_ignore else 'INSERT'} INTO {table} ({cols}) VALUES ({marks})"
+        if db is not None:
+            return db.execute(sql, tuple(values.values())).rowcount
         with self.connect() as db:
-            db.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(values.values()))
+            return db.execute(sql, tuple(values.values())).rowcount
 
     def update(self, table: str, key: str, key_value: Any, **values) -> int:
         values = {k: json.dumps(v) if k in JSON_COLUMNS else v for k, v in values.items()}
@@ -129,20 +171,6 @@ class Store:
     def set_state(self, key: str, value: str) -> None:
         self.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                      key, value)
-
-
-class _Transaction:
-    """``with store.connect() as db``: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
-
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type, *_):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def now() -> float:

@@ -22,6 +22,15 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", default=None, help="text column (default: 'text' or 'sentence')")
     p.add_argument("--label-column", default="label")
     p.add_argument("--format", choices=("tsv", "csv", "jsonl"), default=None, help="default: from the file extension")
+    p.add_argument("--columns", type=_column_names, default=None, metavar="NAME,...",
+                   help="column names of a CSV/TSV file without a header row, e.g. text,label")
+
+
+def _column_names(spec: str) -> list[str]:
+    names = [name.strip() for name in spec.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, e.g. text,label; got {spec!r}")
+    return names
 
 
 SECTION_TITLES = {"model": "network", "tokenizer": "tokenizer", "train": "optimisation"}
@@ -114,6 +123,7 @@ def reproduce_command(launcher: str, args: argparse.Namespace, values: dict) -> 
     words = [["--train", args.train]] + [[flag, value] for flag, value in (
         ("--dev", args.dev), ("--out", args.out), ("--text-column", args.text_column),
         ("--label-column", args.label_column if args.label_column != "label" else None), ("--format", args.format),
+        ("--columns", ",".join(args.columns) if args.columns else None),
     ) if value is not None]
     for hp in HYPERPARAMETERS:
         value = values[hp.name]
@@ -141,7 +151,7 @@ def cmd_train(args) -> int:
         raise ValueError(f"--out {args.out} already exists (pass --overwrite to replace it)")
     values = {hp.name: getattr(args, hp.name) for hp in HYPERPARAMETERS}
     model_config, tok_config, train_config = configs_from_values(values)
-    data_kw = dict(text_column=args.text_column, label_column=args.label_column, fmt=args.format)
+    data_kw = dict(text_column=args.text_column, label_column=args.label_column, fmt=args.format, columns=args.columns)
     train_data = load_dataset(args.train, **data_kw)
     dev_data = load_dataset(args.dev, **data_kw) if args.dev else None
 
@@ -190,7 +200,7 @@ def cmd_evaluate(args) -> int:
 
     predictor = Predictor.load(args.model, batch_size=args.batch_size)
     report = evaluate_file(predictor, args.data, text_column=args.text_column,
-                           label_column=args.label_column, fmt=args.format)
+                           label_column=args.label_column, fmt=args.format, columns=args.columns)
     print(json.dumps(report))
     return 0
 

@@ -149,13 +149,14 @@ def load_tokenizer(path: str | Path, verify: bool = True) -> tuple[TextTokenizer
     """
     path = Path(path)
     config = read_config(path)
-    _check_files(path, config, verify)
+    check_files(path, config, verify)
     model_config, tok_config = _configs(path, config)
     tokenizer = _tokenizer(path, tok_config, model_config)
     return tokenizer, config
 
 
-def _check_files(path: Path, config: dict, verify: bool) -> None:
+def check_files(path: Path, config: dict, verify: bool = True) -> None:
+    """Every file that ``config.json`` lists is there and (``verify``) has its recorded SHA-256."""
     files = config.get("files", {})
     if not isinstance(files, dict):
         raise BundleError(f"{path / CONFIG_FILE}: 'files' must map file names to SHA-256 digests")
@@ -194,7 +195,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
 
     path = Path(path)
     config = read_config(path)
-    _check_files(path, config, verify)
+    check_files(path, config, verify)
     model_config, tok_config = _configs(path, config)
     tokenizer = _tokenizer(path, tok_config, model_config)
     try:

@@ -1,11 +1,15 @@
 """Reading and validating labelled text datasets (TSV, CSV, JSONL).
 
 Every problem is a ``DataError`` whose message starts with ``file:line:`` so a user can jump
-straight to it.
+straight to it. No row is lost silently: TSV has no quoting (the csv module's quoting once merged
+234 rows of a 28,098-row file of Chinese reviews whose texts held ASCII quotes); CSV keeps RFC 4180
+quoting but a row with the wrong field count or an unbalanced quote is an error, not a merge; and
+blank lines, the only rows skipped, are counted in ``Dataset.dropped``.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -36,6 +40,9 @@ class Dataset:
     lines: list[int] = field(default_factory=list)  # source line of each example
     sha256: str = ""
     text_column: str = ""  # the column the texts were read from
+    rows_read: int = 0  # rows in the file (not the header); rows_read - len(self) were dropped:
+    dropped: dict[str, int] = field(default_factory=dict)  # why, e.g. {"blank_lines": 2}
+    encoding: str = ""  # what the bytes were decoded as: "utf-8", "utf-16", "gb18030"...
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -51,6 +58,7 @@ class Dataset:
             [self.lines[i] for i in indices] if self.lines else [],
             self.sha256,
             self.text_column,
+            encoding=self.encoding,
         )
 
 
@@ -69,8 +77,10 @@ def load_dataset(
     label_column: str = "label",
     fmt: str | None = None,
     name: str | None = None,
+    columns: list[str] | None = None,
 ) -> Dataset:
-    """Read a labelled dataset file. ``text_column=None`` takes ``text`` or else ``sentence``."""
+    """Read a labelled dataset file. ``text_column=None`` takes ``text`` or else ``sentence``;
+    ``columns`` names the columns of a CSV/TSV file that has no header row."""
     path = Path(path)
     source = name or str(path)
     try:
@@ -79,7 +89,7 @@ def load_dataset(
         raise DataError(source, None, "no such file") from None
     except IsADirectoryError:
         raise DataError(source, None, "is a directory, not a file") from None
-    return parse_dataset(raw, fmt or detect_format(name or path), source, text_column, label_column)
+    return parse_dataset(raw, fmt or detect_format(name or path), source, text_column, label_column, columns)
 
 
 def parse_dataset(
@@ -88,22 +98,24 @@ def parse_dataset(
     source: str,
     text_column: str | None = None,
     label_column: str = "label",
+    columns: list[str] | None = None,
 ) -> Dataset:
     if fmt not in FORMATS:
         raise DataError(source, None, f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(source, line, f"invalid UTF-8 byte 0x{raw[exc.start]:02x}; save the file as UTF-8") from None
+    content, encoding = decode_text(raw, source)
     if not content.strip():
         raise DataError(source, 1, "file is empty")
-    rows = _jsonl_rows(content, source) if fmt == "jsonl" else _delimited_rows(content, fmt, source)
+    if fmt == "jsonl":
+        if columns:
+            raise DataError(source, None, "columns is for CSV and TSV files; each JSONL line names its own fields")
+        table = _jsonl_table(content, source)
+    else:
+        table = _delimited_table(content, fmt, source, _check_columns(columns, source) if columns else None)
+    if not table.rows:
+        raise DataError(source, 1, "no examples (only a header?)")
+    text_key = _pick_text_column(table, text_column, label_column, source, fmt, columns)
     texts, labels, lines = [], [], []
-    text_key = None
-    for line, row in rows:
-        if text_key is None:
-            text_key = _pick_text_column(row, text_column, label_column, source, line, fmt)
+    for line, row in table.rows:
         text, label = row.get(text_key), row.get(label_column)
         if text is None or label is None:
             missing = text_key if text is None else label_column
@@ -116,32 +128,177 @@ def parse_dataset(
         texts.append(text)
         labels.append(label)
         lines.append(line)
-    if not texts:
-        raise DataError(source, 1, "no examples (only a header?)")
-    return Dataset(texts, labels, source, lines, hashlib.sha256(raw).hexdigest(), text_key)
+    if table.spans:
+        _check_quoted_spans(table, content, label_column, set(labels), source)
+    dropped = {"blank_lines": table.blank_lines} if table.blank_lines else {}
+    return Dataset(texts, labels, source, lines, hashlib.sha256(raw).hexdigest(), text_key,
+                   rows_read=len(table.rows) + table.blank_lines, dropped=dropped, encoding=encoding)
 
 
-def _pick_text_column(row: dict, text_column, label_column, source, line, fmt) -> str:
-    columns = list(row)
-    where = 1 if fmt != "jsonl" else line
+# Tried on a file that is not UTF-8, in this order: a byte order mark says what the file is.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "utf-32"), (codecs.BOM_UTF32_BE, "utf-32-be", "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16"), (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16"),
+)
+# Without a BOM, charset-normalizer's guess is taken only when it is one of these multi-byte encodings
+# (Chinese, Japanese and Korean Excel's "CSV", UTF-16 without a BOM): random bytes rarely decode in
+# them, so "it decodes the whole file" means something. A single-byte code page decodes any bytes, and
+# on small files the detector's pick among them is a guess (measured: cp1006 for one stray 0xff, cp852
+# for damaged UTF-8, cp1250 for French cp1252 text), so those files are refused rather than garbled.
+# Ties go to the earlier entry (one short GBK line scores the same as cp949); GBK and GB2312 decode as
+# GB18030, their superset.
+_DETECTED = {"gb18030": "gb18030", "gbk": "gb18030", "gb2312": "gb18030", "big5": "big5", "big5hkscs": "big5hkscs",
+             "cp950": "cp950", "cp932": "cp932", "shift_jis": "shift_jis", "euc_jp": "euc_jp", "cp949": "cp949",
+             "euc_kr": "euc_kr", "utf_16_le": "utf-16-le", "utf_16_be": "utf-16-be",
+             "utf_32_le": "utf-32-le", "utf_32_be": "utf-32-be"}
+
+
+def decode_text(raw: bytes, source: str) -> tuple[str, str]:
+    """The file's text and the encoding it was read with (``utf-8``, ``utf-16``, ``gb18030``...)."""
+    text, encoding, _, _ = _decode(raw, source)
+    return text, encoding
+
+
+def _decode(raw: bytes, source: str) -> tuple[str, str, bytes, str]:
+    """(text, encoding's name, byte order mark, codec of the bytes after the BOM)."""
+    utf8_bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
+    try:
+        return raw[len(utf8_bom):].decode("utf-8"), "utf-8", utf8_bom, "utf-8"
+    except UnicodeDecodeError as exc:
+        bad = exc.start + len(utf8_bom)
+    if not utf8_bom:  # with a UTF-8 BOM, a bad byte is damage, not another encoding
+        bom, codec, name = next((m for m in _BOMS if raw.startswith(m[0])), (b"", None, None))
+        codec = codec or _detect(raw)
+        if codec is not None:
+            try:
+                return raw[len(bom):].decode(codec), name or codec, bom, codec
+            except UnicodeDecodeError as exc:
+                if bom:
+                    line = raw[len(bom):len(bom) + exc.start].decode(codec).count("\n") + 1
+                    raise DataError(source, line, f"the file starts with a {name} byte order mark but is not "
+                                                  f"valid {name}; save it as UTF-8") from None
+    line = raw[:bad].count(b"\n") + 1
+    raise DataError(source, line, f"invalid UTF-8 byte 0x{raw[bad]:02x} (and not UTF-16 or a Chinese, Japanese or "
+                                  "Korean encoding either); save the file as UTF-8")
+
+
+def _detect(raw: bytes) -> str | None:
+    """charset-normalizer's best guess among ``_DETECTED``, or None."""
+    damaged = raw.decode("utf-8", errors="replace")
+    bad = damaged.count("\ufffd")
+    valid_non_ascii = len(damaged) - len(damaged.encode("ascii", errors="ignore")) - bad
+    if valid_non_ascii > bad:  # mostly valid UTF-8 text: a damaged UTF-8 file, not another encoding
+        return None
+    from charset_normalizer import from_bytes  # imported only for files that are not UTF-8
+
+    # The first MiB, cut after a line break (and the NULs that end one in UTF-16/32-LE), is enough to
+    # tell, and the whole file is decoded anyway: 0.07 s instead of 1.7 s for 32 MB of GB18030.
+    end = raw.rfind(b"\n", 0, 1 << 20) + 1 if len(raw) > 1 << 20 else len(raw)
+    while raw[end:end + 1] == b"\0":
+        end += 1
+    order = list(_DETECTED)
+    matches = [m for m in from_bytes(raw[:end] or raw) if m.encoding in _DETECTED]
+    if not matches:
+        return None
+    best = min(matches, key=lambda m: (m.chaos, -m.coherence, order.index(m.encoding)))
+    return _DETECTED[best.encoding]
+
+
+def with_header_row(raw: bytes, fmt: str, source: str, columns: list[str], text_column: str | None = None,
+                    label_column: str = "label") -> bytes:
+    """A CSV/TSV file without a header row, validated with ``columns`` and returned with them written as
+    its first line, in its own encoding and line ending: the file then describes itself wherever it goes.
+    Errors name the lines of ``raw``."""
+    parse_dataset(raw, fmt, source, text_column, label_column, columns)
+    text, _, bom, codec = _decode(raw, source)
+    end = text.find("\n")
+    newline = "\r\n" if end > 0 and text[end - 1] == "\r" else "\n"
+    header = ("\t" if fmt == "tsv" else ",").join(_check_columns(columns, source)) + newline
+    return bom + header.encode(codec) + raw[len(bom):]
+
+
+@dataclass
+class _Table:
+    rows: list[tuple[int, dict]]  # (line where the row starts, column -> value)
+    header: list[str] | None = None  # CSV/TSV: the names; None for JSONL
+    first_row: list[str] | None = None  # the header row's values, as read (for "looks like data")
+    blank_lines: int = 0
+    spans: list[tuple[int, int]] = field(default_factory=list)  # CSV rows running over several lines
+
+
+def _check_columns(columns: list[str], source: str) -> list[str]:
+    names = [str(c).strip() for c in columns]
+    if not all(names) or len(set(names)) != len(names) or any(set(n) & set(',\t"\r\n') for n in names):
+        raise DataError(source, None, f"columns must be distinct names without commas, tabs or quotes; got {columns}")
+    return names
+
+
+def _pick_text_column(table: _Table, text_column, label_column, source, fmt, columns) -> str:
+    row = table.rows[0][1]
+    names = table.header if table.header is not None else list(row)
+    where = None if columns else 1 if fmt != "jsonl" else table.rows[0][0]
     candidates = (text_column,) if text_column else DEFAULT_TEXT_COLUMNS
-    text_key = next((c for c in candidates if c in row), None)
+    text_key = next((c for c in candidates if c in names), None)
+    if text_key is not None and label_column in names:
+        return text_key
+    if fmt != "jsonl" and not columns and _looks_like_data(table, {*candidates, label_column}):
+        shown = ", ".join(repr(v) for v in table.first_row)
+        example = "text,label" if fmt == "csv" else "text<TAB>label"
+        raise DataError(source, 1, f"the first row ({shown}) looks like data, not a header: add a header row such as "
+                                   f"'{example}', or pass the column names (columns=text,label)")
     if text_key is None:
         wanted = text_column or " or ".join(repr(c) for c in DEFAULT_TEXT_COLUMNS)
-        raise DataError(source, where, f"missing text column {wanted!r}; columns are {columns}")
-    if label_column not in row:
-        raise DataError(source, where, f"missing label column {label_column!r}; columns are {columns}")
-    return text_key
+        raise DataError(source, where, f"missing text column {wanted!r}; columns are {names}")
+    raise DataError(source, where, f"missing label column {label_column!r}; columns are {names}")
 
 
-def _delimited_rows(content: str, fmt: str, source: str):
-    delimiter = "\t" if fmt == "tsv" else ","
-    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except csv.Error as exc:
-        raise DataError(source, 1, f"cannot parse header: {exc}") from None
-    header = [h.strip() for h in header]
+def _looks_like_data(table: _Table, wanted: set[str]) -> bool:
+    """A header names each column once; data repeats itself: the first row is taken for data when none
+    of its values is a column name we look for and one of them (a label, typically) recurs below it
+    in the same column."""
+    first = [v.strip() for v in table.first_row]
+    if {v.lower() for v in first} & {w.lower() for w in wanted}:
+        return False
+    return any(value and any(row.get(name, "").strip() == value for _, row in table.rows)
+               for name, value in zip(table.header, first))
+
+
+def _delimited_table(content: str, fmt: str, source: str, columns: list[str] | None) -> _Table:
+    table = _Table([], header=columns)
+    header_names = {n.lower() for n in (*(columns or ()), *DEFAULT_TEXT_COLUMNS, "label")}
+    records = _tsv_records(content) if fmt == "tsv" else _csv_records(content, source, table)
+    delimiter = "tab" if fmt == "tsv" else "comma"
+    for first_line, values in records:
+        if not any(v.strip() for v in values):
+            table.blank_lines += 1  # a blank line (or only separators): nothing to read
+            continue
+        if table.header is None:
+            table.header, table.first_row = [v.strip() for v in values], values
+            continue
+        if columns and not table.rows and {v.strip().lower() for v in values} & header_names:
+            shown = ", ".join(repr(v) for v in values)
+            raise DataError(source, first_line, f"the first row ({shown}) is a header, but columns were given "
+                                                "for a file without one: remove that row or the columns")
+        if len(values) != len(table.header):
+            too_many = fmt == "tsv" and len(values) > len(table.header)
+            hint = " (TSV has no quoting: a text with a tab needs CSV)" if too_many else ""
+            raise DataError(source, first_line, f"expected {len(table.header)} {delimiter}-separated fields, "
+                                                f"found {len(values)}{hint}")
+        table.rows.append((first_line, dict(zip(table.header, values))))
+    return table
+
+
+def _tsv_records(content: str):
+    """TSV is one row per line (LF, CRLF or CR) and fields split on tabs, with no quoting at all: a
+    review's own quotes (书的"包装"很好) are text, as in SST-2 and GLUE files."""
+    for number, line in enumerate(io.StringIO(content, newline=""), start=1):
+        yield number, line.rstrip("\r\n").split("\t")
+
+
+def _csv_records(content: str, source: str, table: _Table):
+    """RFC 4180: a quoted field may hold commas, doubled quotes and line breaks. ``strict`` turns text
+    after a closing quote and a quote left open at the end into errors instead of merged rows."""
+    reader = csv.reader(io.StringIO(content, newline=""), strict=True)
     while True:
         first_line = reader.line_num + 1  # a quoted field may span lines: report where it starts
         try:
@@ -149,22 +306,56 @@ def _delimited_rows(content: str, fmt: str, source: str):
         except StopIteration:
             return
         except csv.Error as exc:
-            raise DataError(source, first_line, f"malformed {fmt.upper()} row: {exc}") from None
-        if not any(v.strip() for v in values):
-            continue  # blank line
-        if len(values) != len(header):
-            raise DataError(
-                source, first_line,
-                f"expected {len(header)} fields ({delimiter!r}-separated), found {len(values)}",
-            )
-        yield first_line, dict(zip(header, values))
+            if "end of data" in str(exc):
+                why = "a quoted field starts here and never ends"
+            elif "field limit" in str(exc):
+                why = f"a field starts here and runs on for more than {csv.field_size_limit():,} characters"
+            elif "expected after" in str(exc):
+                why = f"a quoted field starts here and its closing quote, on line {reader.line_num}, is followed by text"
+            else:
+                raise DataError(source, first_line, f"malformed CSV row: {exc}") from None
+            raise DataError(source, first_line, f"{why}: the '\"' here is probably unbalanced; {_QUOTE_FIX}") from None
+        if reader.line_num > first_line:
+            table.spans.append((first_line, reader.line_num))
+        yield first_line, values
 
 
-def _jsonl_rows(content: str, source: str):
+_QUOTE_FIX = 'inside a quoted field write a quote as "", and quote a field that contains quotes ("say ""hi""")'
+
+
+def _check_quoted_spans(table: _Table, content: str, label_column: str, labels: set[str], source: str) -> None:
+    """Strict CSV still reads a stray opening quote as a field that swallows the next rows when a later
+    quote happens to close it cleanly. Such a field's first line, and some line inside it, each look
+    like a row of the file (the header's number of fields, a known label); a review with a line break
+    does not."""
+    lines = io.StringIO(content, newline="").readlines()
+    at = table.header.index(label_column)
+
+    def looks_like_row(number: int) -> bool:
+        values = lines[number - 1].rstrip("\r\n").split(",")
+        return len(values) == len(table.header) and values[at].strip() in labels
+
+    for first, last in table.spans:
+        if not looks_like_row(first):
+            continue
+        swallowed = next((n for n in range(first + 1, last + 1) if looks_like_row(n)), None)
+        if swallowed is not None:
+            row = lines[swallowed - 1].strip()
+            raise DataError(source, first, f"a quoted field starts here and runs to line {last}, swallowing line "
+                                           f"{swallowed} ({row!r}), which looks like a row of its own: the '\"' here "
+                                           f"is probably unbalanced; {_QUOTE_FIX}")
+
+
+def _jsonl_table(content: str, source: str) -> _Table:
     # Split on "\n" only: str.splitlines() also breaks on U+2028, U+0085, form feeds..., which
     # json.dumps(ensure_ascii=False) leaves raw inside strings. A trailing "\r" is JSON whitespace.
-    for number, text in enumerate(content.split("\n"), start=1):
+    table = _Table([])
+    lines = content.split("\n")
+    if not lines[-1].strip():
+        lines.pop()  # what follows the last line break is not a line
+    for number, text in enumerate(lines, start=1):
         if not text.strip():
+            table.blank_lines += 1
             continue
         try:
             row = json.loads(text)
@@ -172,7 +363,8 @@ def _jsonl_rows(content: str, source: str):
             raise DataError(source, number, f"invalid JSON: {exc.msg}") from None
         if not isinstance(row, dict):
             raise DataError(source, number, "each line must be a JSON object")
-        yield number, row
+        table.rows.append((number, row))
+    return table
 
 
 def check_training_data(train: Dataset, dev: Dataset | None = None) -> list[str]:

@@ -76,14 +76,19 @@ class TextTokenizer:
     def tokenize(self, text: str) -> list[str]:
         return self.tokenizer.encode(text).tokens
 
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids per text; a text with no tokens becomes ``[unk]`` so every length is >= 1."""
+    def encode_batch(self, texts: Sequence[str], library_only: bool = False) -> list[list[int]]:
+        """Token ids per text; a text with no tokens becomes ``[unk]`` so every length is >= 1.
+
+        ``library_only``: skip the pure-Python ASCII path. The library (Rust) releases the
+        interpreter lock while it works, so a big batch encoded in a thread this way leaves the
+        calling process's other threads (an event loop) running; the ids are the same.
+        """
         # encode_batch_fast (tokenizers >= 0.21) skips character offsets, which are never used here
         # (~15% faster); the token ids are the same.
         texts = list(texts)
         out: list[list[int] | None] = [None] * len(texts)
         rest = []  # indices of the texts the tokenizers library encodes
-        if self._ascii is not None:
+        if self._ascii is not None and not library_only:
             for i, text in enumerate(texts):
                 if text.isascii():
                     out[i] = self._ascii.encode(text)
@@ -128,7 +133,10 @@ class AsciiBertWordPiece:
     SPLIT = re.compile(rf"[^\s{_ASCII_PUNCT}]+|[{_ASCII_PUNCT}]")
     # BERT's clean_text drops Cc characters other than \t \n \r (which become spaces)
     CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-    MAX_CACHED_WORDS = 200_000
+    # Bounded, whatever the input: the frequent words of a language fit (SST-2's 872 dev sentences
+    # use ~4,000 distinct words), and a server fed made-up words stays within ~2 MB for it
+    # (200,000 words grew a server process by 46 MB, +53 %, in benchmarks/soak.py).
+    MAX_CACHED_WORDS = 8_192
 
     def __init__(self, model, lowercase: bool, max_length: int):
         self.model = model

@@ -1,12 +1,11 @@
 """Fixtures shared by every test package: synthetic labelled data and a tiny trained bundle.
 
 The bundle is trained once per session in about a second (embedding 16, hidden 16) on a task the
-data generator makes up, so tests never read real datasets.
+data generator makes up (``tests/support/data.py``), so tests never read real datasets.
 """
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
@@ -14,35 +13,8 @@ import torch
 
 from model import Dataset, save_bundle, train
 from model.config import configs_from_values
-
-FILLER = tuple(f"w{i}" for i in range(12))
-LABEL_NAMES = {"0": "negative", "1": "positive"}
-
-
-def negation_examples(n: int, seed: int, filler: tuple[str, ...] = FILLER) -> tuple[list[str], list[str]]:
-    """Texts with one of "good"/"bad", negated when "not" comes right before it.
-
-    Label "1" when the sentiment word is "good" xor negated. Half the un-negated texts end in a
-    stray "not", so counting words gets about 75%: a model must read the order to do better.
-    """
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for _ in range(n):
-        good, negated = rng.random() < 0.5, rng.random() < 0.5
-        words = rng.choices(filler, k=rng.randint(2, 6))
-        at = rng.randint(0, len(words))
-        words[at:at] = (["not"] if negated else []) + ["good" if good else "bad"]
-        if not negated and rng.random() < 0.5:
-            words.append("not")
-        texts.append(" ".join(words))
-        labels.append("1" if good != negated else "0")
-    return texts, labels
-
-
-def negation_dataset(n: int, seed: int, source: str = "<memory>", **kwargs) -> Dataset:
-    texts, labels = negation_examples(n, seed, **kwargs)
-    return Dataset(texts, labels, source, lines=list(range(2, n + 2)))
-
+from tests.support.data import LABEL_NAMES, negation_dataset, negation_examples
+from tests.support.server import ServerProcess, start_server
 
 # Small and fast: a word vocabulary learnt from the data, random embeddings, no dropout.
 TINY = {
@@ -103,3 +75,23 @@ def make_examples():
 def tiny_train():
     """``tiny_train(train_data, dev_data, **overrides)``: ``model.train`` with tiny defaults."""
     return train_tiny
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """``serve(**start_server_kwargs) -> ServerProcess``: a real server (``python -m app`` in a
+    subprocess, ``tests/support/server.py``); every server started is stopped afterwards.
+
+    ``data_dir`` defaults to a fresh ``tmp_path / "data"``.
+    """
+    started: list[ServerProcess] = []
+
+    def _serve(**kwargs) -> ServerProcess:
+        kwargs.setdefault("data_dir", tmp_path / "data")
+        server = start_server(**kwargs)
+        started.append(server)
+        return server
+
+    yield _serve
+    for server in started:
+        server.stop()

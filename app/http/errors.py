@@ -19,13 +19,15 @@ from starlette.requests import ClientDisconnect
 from model.bundle import BundleError
 from model.data import DataError
 
-from ..errors import Conflict, InvalidInput, NotFound, ServiceError, TooBusy, Unavailable
+from ..errors import Conflict, InsufficientStorage, InvalidInput, NotFound, ServiceError, TooBusy, Unavailable
+from .allowed_methods import allowed_methods
 from .responses import JSONResponse
 
 log = logging.getLogger(__name__)
 
 # Domain error type -> status code; the first base class found in an error's MRO wins.
-STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, TooBusy: 429, Unavailable: 503}
+STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, TooBusy: 429, Unavailable: 503,
+          InsufficientStorage: 507}
 
 
 class HttpError(ServiceError):
@@ -79,10 +81,13 @@ def _validation_response(errors: list[dict]) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    public = app.state.settings.public_text  # messages name no server path
+
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError):
-        details = [{"field": exc.field, "message": exc.message}] if exc.field else None
-        message = f"{exc.field}: {exc.message}" if exc.field else exc.message
+        text = public(exc.message)
+        details = [{"field": exc.field, "message": text}] if exc.field else None
+        message = f"{exc.field}: {text}" if exc.field else text
         headers = getattr(exc, "headers", None)
         if isinstance(exc, Unavailable):
             headers = {"Retry-After": str(exc.retry_after_s)} | (headers or {})
@@ -102,7 +107,12 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail)
         if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's "error parsing the body"
             code, message = "invalid_body", f"request body is not valid UTF-8 JSON ({exc.__cause__.reason} at byte {exc.__cause__.start})"
-        return JSONResponse(error_body(code, message), exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:  # Allow lists every method of the path, not only the first route's
+            allow = ", ".join(allowed_methods(request.app, request.scope))
+            headers = (headers or {}) | {"Allow": allow}
+            message = f"{request.method} is not allowed here; allowed: {allow}"
+        return JSONResponse(error_body(code, message), exc.status_code, headers=headers)
 
     @app.exception_handler(DataError)
     async def data_error(request: Request, exc: DataError):
@@ -112,7 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BundleError)
     async def bundle_error(request: Request, exc: BundleError):
         log.error("model bundle error: %s", exc)
-        return JSONResponse(error_body("model_unavailable", str(exc)), 409)
+        return JSONResponse(error_body("model_unavailable", public(str(exc))), 409)
 
     @app.exception_handler(ClientDisconnect)
     async def client_disconnected(request: Request, exc: ClientDisconnect):  # nobody is left to read it

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.bundle import BundleError, load_tokenizer, read_config
+from model.bundle import BundleError, check_files, load_tokenizer, read_config
 
 from ..errors import NotFound
 from ..settings import Settings
@@ -42,8 +42,8 @@ class ServedVersion:
     tokenizer: Any  # model.tokenizer.TextTokenizer
     predictor: Any = None  # model.Predictor, only when the model runs in this process
 
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer.encode_batch(texts)
+    def encode(self, texts: list[str], library_only: bool = False) -> list[list[int]]:
+        return self.tokenizer.encode_batch(texts, library_only=library_only)
 
 
 class ModelRegistry:
@@ -55,6 +55,7 @@ class ModelRegistry:
         self.in_process = (not (settings.batching and settings.inference_process)) if in_process is None else in_process
         self.current: ServedVersion | None = None
         self._lock = threading.Lock()  # one activation at a time
+        self._verified: dict[str, tuple] = {}  # bundle path -> its files' (size, mtime) when checksums matched
         # Called (in the activating thread) with a loaded version before it is served; raising
         # stops the activation. The model process uses it to load the version too.
         self.prepare: Callable[[ServedVersion], None] | None = None
@@ -97,8 +98,9 @@ class ModelRegistry:
         }
         try:
             config = read_config(row["path"])
+            self._verify(Path(row["path"]), config)
         except BundleError as exc:
-            return {**info, "status": "unavailable", "error": str(exc)}
+            return {**info, "status": "unavailable", "error": self.settings.public_text(str(exc))}
         training = config.get("training", {})
         metrics = training.get("metrics", {})
         return {
@@ -108,6 +110,17 @@ class ModelRegistry:
             "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "n") if k in metrics} | row["metrics"],
             "bundle_created_at": config.get("created_at"),
         }
+
+    def _verify(self, path: Path, config: dict) -> None:
+        """Checksums of the bundle's files, computed again only when a file's size or time changed
+        (versions never change once published, so a listing hashes each bundle once)."""
+        try:
+            stamp = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(path.iterdir()))
+        except OSError as exc:
+            raise BundleError(f"{path}: cannot be read ({exc.strerror})") from None
+        if self._verified.get(str(path)) != stamp:
+            check_files(path, config)
+            self._verified[str(path)] = stamp
 
     # -- loading and activation -------------------------------------------------------------
     def load(self, version: str) -> ServedVersion:

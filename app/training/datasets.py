@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import statistics
 from collections import Counter, defaultdict
@@ -10,8 +11,11 @@ from pathlib import Path
 
 from model.data import Dataset, parse_dataset
 
-from ..errors import Conflict
+from ..errors import Conflict, storage_errors
+from ..storage import sweep_partials, written_aside
 from ..store import Store, now
+
+log = logging.getLogger(__name__)
 
 
 class DatasetInUse(Conflict):
@@ -26,7 +30,10 @@ def summarize(data: Dataset) -> dict:
     for text, label in zip(data.texts, data.labels):
         labels_by_text[text].add(label)
     return {
+        "rows_read": data.rows_read,  # rows in the file; those not among the examples are in "dropped"
         "examples": len(data),
+        "dropped": data.dropped,
+        "encoding": data.encoding,
         "label_counts": data.label_counts(),
         "duplicate_texts": sum(1 for c in counts.values() if c > 1),
         "conflicting_texts": sum(1 for labels in labels_by_text.values() if len(labels) > 1),
@@ -44,10 +51,29 @@ class DatasetStore:
     def __init__(self, store: Store, root: Path):
         self.store = store
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        with storage_errors("creating the datasets folder"):
+            root.mkdir(parents=True, exist_ok=True)
+        self.sweep()
+
+    def sweep(self) -> None:
+        """Remove what failed or killed uploads left: temporary files, and files without a record.
+        Under the write lock: an upload renames its file and records it in one transaction, so
+        no file without a record is one that is still being stored."""
+        for name in sweep_partials(self.root):
+            log.warning("removed %s, left by an upload that did not finish", name)
+        with self.store.connect("cleaning up the datasets folder") as db:
+            recorded = {row[0] for row in db.execute("SELECT path FROM datasets")}
+            for file in self.root.iterdir():
+                if file.is_file() and str(file) not in recorded and not file.name.endswith(".partial"):
+                    file.unlink(missing_ok=True)
+                    log.warning("removed %s, an upload stopped before it was recorded", file.name)
 
     def add(self, raw: bytes, filename: str, fmt: str, text_column: str | None, label_column: str) -> tuple[dict, bool]:
-        """Validate and store; returns (record, created). Raises DataError before writing anything."""
+        """Validate and store; returns (record, created). Raises DataError before writing anything.
+
+        Content-addressed and idempotent: the same bytes read the same way are one dataset,
+        however many uploads of it arrive at once (each writes its own temporary file; the
+        renames put identical bytes in place; the first row inserted wins)."""
         data = parse_dataset(raw, fmt, filename, text_column, label_column)
         resolved_text = data.text_column
         digest = hashlib.sha256(raw + f"\0{fmt}\0{resolved_text}\0{label_column}".encode()).hexdigest()
@@ -56,13 +82,14 @@ class DatasetStore:
         if existing is not None:
             return existing, False
         path = self.root / f"{dataset_id}.{fmt}"
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_bytes(raw)
-        os.replace(tmp, path)  # atomic: a reader never sees half a file
         record = dict(id=dataset_id, filename=filename, format=fmt, path=str(path), text_column=resolved_text,
                       label_column=label_column, size_bytes=len(raw), summary=summarize(data), created_at=now())
-        self.store.insert("datasets", **record)
-        return self.get(dataset_id), True
+        # The slow part (writing the bytes) outside the lock; the rename and the record in one
+        # transaction, so that the file and its record appear together.
+        with written_aside(path, raw, "storing the dataset") as tmp, self.store.connect("storing the dataset") as db:
+            os.replace(tmp, path)
+            created = self.store.insert("datasets", on_conflict_ignore=True, db=db, **record) == 1
+        return self.get(dataset_id), created
 
     def get(self, dataset_id: str) -> dict | None:
         return self.store.one("SELECT * FROM datasets WHERE id = ?", dataset_id)
@@ -84,7 +111,8 @@ class DatasetStore:
         if busy is not None:
             raise DatasetInUse(f"dataset {dataset_id} is used by job {busy['id']}, which has not finished")
         self.store.execute("DELETE FROM datasets WHERE id = ?", dataset_id)
-        Path(record["path"]).unlink(missing_ok=True)
+        with storage_errors("deleting the dataset's file"):  # (a kill before this leaves an orphan: swept)
+            Path(record["path"]).unlink(missing_ok=True)
         return True
 
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..background import cancel_and_wait
+from ..errors import ServiceError, storage_errors
 from ..metrics import Metrics
 from ..processes import child_environment, pid_alive
 from ..settings import Settings
@@ -62,15 +63,28 @@ class JobRunner:
                 self.store.update("jobs", "id", job["id"], state="interrupted", finished_at=now(),
                                   error="the server stopped while this job was running (crash or restart); "
                                         "submit it again to retrain")
-                shutil.rmtree(partial_dir(self.settings, job["id"]), ignore_errors=True)
+                self._remove_partials(job["id"])
                 log.warning("job %s was interrupted by a server stop", job["id"])
         models = self.settings.data_dir / "models"
-        keep = {r["version"] for r in self.store.all("SELECT version FROM models")}
-        keep |= {partial_dir(self.settings, r["id"]).name  # jobs another server process is training
-                 for r in self.store.all("SELECT id, pid FROM jobs WHERE state = 'running'") if pid_alive(r["pid"])}
-        for entry in models.iterdir() if models.exists() else ():
-            if entry.is_dir() and entry.name not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
+        # Under the write lock: a training process renames its bundle into a version and records
+        # it in one transaction, so a folder without a record here is one that will never get one.
+        with self.store.connect("cleaning up the models folder") as db:
+            keep = {r[0] for r in db.execute("SELECT version FROM models")}
+            training = [partial_dir(self.settings, r[0]).name  # jobs another server process is training
+                        for r in db.execute("SELECT id, pid FROM jobs WHERE state = 'running'") if pid_alive(r[1])]
+            for entry in models.iterdir() if models.exists() else ():
+                # (a bundle being saved is first written to ".<its folder name>.<random>.partial")
+                busy = any(entry.name == name or entry.name.startswith(f".{name}.") for name in training)
+                if entry.is_dir() and entry.name not in keep and not busy:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    log.warning("removed models/%s, left by a training process that did not finish", entry.name)
+
+    def _remove_partials(self, job_id: str) -> None:
+        """A job's unfinished bundle: its folder, and the one ``save_bundle`` was writing aside."""
+        folder = partial_dir(self.settings, job_id)
+        for entry in folder.parent.glob(f".{folder.name}.*") if folder.parent.is_dir() else ():
+            shutil.rmtree(entry, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
     def start(self) -> None:
         self.recover()
@@ -91,7 +105,7 @@ class JobRunner:
                                "WHERE id = ? AND state = 'running'", now(),
                                "the server shut down while this job was running; submit it again to retrain",
                                run.job_id)
-            shutil.rmtree(partial_dir(self.settings, run.job_id), ignore_errors=True)
+            self._remove_partials(run.job_id)
         self.running.clear()
 
     async def _loop(self) -> None:
@@ -123,12 +137,20 @@ class JobRunner:
         if not self.store.execute("UPDATE jobs SET state = 'running', started_at = ?, pid = NULL "
                                   "WHERE id = ? AND state = 'queued'", now(), job["id"]):
             return True
-        log_file = open(self.log_dir / f"{job['id']}.log", "ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.training.training_process", job["id"], str(os.getpid())],
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, env=child_environment(),
-        )
-        log_file.close()
+        try:
+            with storage_errors("opening the job's log"):
+                log_file = open(self.log_dir / f"{job['id']}.log", "ab")
+            with log_file:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "app.training.training_process", job["id"], str(os.getpid())],
+                    stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, env=child_environment(),
+                )
+        except (ServiceError, OSError) as exc:  # e.g. a full or read-only data volume
+            reason = self.settings.public_text(getattr(exc, "message", None) or str(exc))
+            self.store.update("jobs", "id", job["id"], state="failed", finished_at=now(),
+                              error=f"the training process could not start: {reason}")
+            log.error("job %s could not start: %s", job["id"], reason)
+            return True
         with process.stdin:  # the settings, then end of input
             process.stdin.write(self.settings.to_child().encode())
         self.store.update("jobs", "id", job["id"], pid=process.pid)
@@ -149,7 +171,7 @@ class JobRunner:
                 run.process.kill()
             return
         del self.running[run.job_id]
-        shutil.rmtree(partial_dir(self.settings, run.job_id), ignore_errors=True)
+        self._remove_partials(run.job_id)
         job = self.store.one("SELECT state, cancel_requested, result, model_version FROM jobs WHERE id = ?", run.job_id)
         if job["state"] == "running":  # the process died without recording an outcome
             if job["cancel_requested"]:

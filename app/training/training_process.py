@@ -26,6 +26,7 @@ from model.config import configs_from_values
 from model.data import stratified_split
 from model.evaluate import evaluate
 
+from ..errors import ServiceError, storage_errors
 from ..processes import die_with_parent
 from ..settings import Settings
 from ..store import ACTIVE_KEY, Store, now
@@ -121,12 +122,13 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
         promotion = decide_promotion(job["promote"], result.metrics, store, dev_data)
         meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"]}
         card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})")
-        save_bundle(partial, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card,
-                    overwrite=True)
+        with storage_errors("saving the new model version"):
+            save_bundle(partial, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card,
+                        overwrite=True)
         outcome = {"metrics": result.metrics, "history": result.history, "best_epoch": result.best_epoch,
                    "calibration": result.calibration, "train_seconds": round(result.elapsed_s, 2),
                    "promotion": promotion}
-        with store.connect() as db:  # version number, rename and records: all or nothing
+        with store.connect("recording the new model version") as db:  # number, rename and records: all or nothing
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM models").fetchone()[0]
             version = f"v{seq}"
             os.rename(partial, settings.data_dir / "models" / version)
@@ -151,7 +153,8 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
     except Exception as exc:
         shutil.rmtree(partial, ignore_errors=True)
         log.exception("job %s failed", job_id)
-        store.update("jobs", "id", job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=now())
+        reason = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+        store.update("jobs", "id", job_id, state="failed", error=settings.public_text(reason), finished_at=now())
         return 1
 
 

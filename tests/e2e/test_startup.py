@@ -43,3 +43,38 @@ def test_invalid_setting_exits_with_one_clear_line(tiny_bundle_path, tmp_path):
     assert "Traceback" not in output
     (line,) = [line for line in output.splitlines() if line.strip()]
     assert "invalid settings" in line and "SENTIMENT_MAX_WAIT_MS" in line
+
+
+def _one_error_line(proc: subprocess.CompletedProcess) -> str:
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, output
+    return errors[0]
+
+
+def test_a_corrupt_database_exits_with_one_clear_line(tiny_bundle_path, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sentiment.db").write_bytes(b"garbage, not SQLite " * 500)
+    line = _one_error_line(run_app(server_env(data, model_dir=tiny_bundle_path)))
+    assert "cannot start" in line and "sentiment.db" in line and "not a usable SQLite database" in line
+
+
+def test_a_newer_database_exits_with_one_clear_line_and_is_not_changed(tiny_bundle_path, tmp_path):
+    import sqlite3
+
+    from app.store import MIGRATIONS
+
+    data = tmp_path / "data"
+    data.mkdir()
+    db = sqlite3.connect(data / "sentiment.db")
+    db.execute("CREATE TABLE newer (x)")
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    db.close()
+    before = (data / "sentiment.db").read_bytes()
+    line = _one_error_line(run_app(server_env(data, model_dir=tiny_bundle_path)))
+    assert "newer than this release" in line and "upgrade" in line
+    assert (data / "sentiment.db").read_bytes() == before
+    assert sorted(p.name for p in data.iterdir()) == ["sentiment.db"]  # no -wal / -shm: never opened for writing

@@ -115,6 +115,19 @@ def test_evaluate_prints_metrics_json(trained, workdir):
     assert sum(map(sum, report["confusion_matrix"])) == 100
 
 
+def test_evaluate_reads_a_headerless_gbk_file_with_columns(trained, workdir):
+    _, out = trained
+    rows = (workdir / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:]  # no "label<TAB>sentence" line
+    (workdir / "dev-noheader.tsv").write_bytes("\n".join(rows).encode("gbk"))
+    proc = run_cli("evaluate", "--model", str(out), "--data", "dev-noheader.tsv", cwd=workdir)
+    assert_one_line_error(proc, "dev-noheader.tsv:1: the first row (", "looks like data, not a header")
+    proc = run_cli("evaluate", "--model", str(out), "--data", "dev-noheader.tsv", "--columns", "label,sentence",
+                   cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    expected = run_cli("evaluate", "--model", str(out), "--data", "dev.tsv", cwd=workdir)
+    assert json.loads(proc.stdout) == json.loads(expected.stdout)
+
+
 def test_predict_prints_one_json_line_per_text(trained, workdir):
     _, out = trained
     texts = ["w1 good w2", "w1 not good", "映画 😀"]
@@ -148,6 +161,9 @@ BAD_INPUTS = {
     "missing label column": ("sentence\tstars\ngood\t1\n", "bad.tsv:1: missing label column 'label'"),
     "empty file": ("", "bad.tsv:1: file is empty"),
     "single class": ("label\tsentence\n1\tgood\n1\tgreat\n1\tfine\n", "bad.tsv:4: only one class"),
+    "no header row": ("good film\t1\nbad film\t0\nfine\t1\n", "bad.tsv:1: the first row ('good film', '1') looks like"),
+    "a quote is text in TSV, a tab is not": ('text\tlabel\n"fine"\t1\na\ttab\t0\n',
+                                            "bad.tsv:3: expected 2 tab-separated fields, found 3"),
 }
 
 
@@ -210,6 +226,14 @@ def test_reproduce_command_parses_back_to_the_same_values():
     words = shlex.split(command.replace("\\\n", " "))[4:]
     again = build_parser().parse_args(["train", *words])
     assert {hp.name: getattr(again, hp.name) for hp in HYPERPARAMETERS} == values
+
+
+def test_columns_flag_parses_and_is_reproduced():
+    args = parse_train("--columns", "label, sentence")
+    assert args.columns == ["label", "sentence"]
+    values = {hp.name: getattr(args, hp.name) for hp in HYPERPARAMETERS}
+    assert "--columns label,sentence" in reproduce_command("python -m model", args, values)
+    assert parse_train().columns is None
 
 
 def test_a_bad_flag_value_fails_with_one_line(tmp_path):

@@ -1,4 +1,5 @@
 import csv
+import hashlib
 import io
 import json
 from collections import Counter
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model import DataError, Dataset, load_dataset, parse_dataset
-from model.data import check_training_data, detect_format, stratified_split
+from model.data import check_training_data, detect_format, stratified_split, with_header_row
 
 
 def parse(text: str | bytes, fmt: str = "tsv", source: str = "data.tsv", **kwargs) -> Dataset:
@@ -70,12 +71,14 @@ def test_jsonl_text_with_unicode_line_separators():
 
 
 def write_rows(fmt: str, rows: list[tuple[str, str]]) -> bytes:
-    """The file a spreadsheet or pandas would write: quoted where needed, CRLF line ends."""
+    """The file a spreadsheet or pandas would write: CSV quoted where needed with CRLF line ends,
+    TSV as plain tab-separated lines (no quoting: a quote is text)."""
     if fmt == "jsonl":
         return "".join(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n" for t, y in rows).encode()
+    if fmt == "tsv":
+        return "".join(f"{t}\t{y}\n" for t, y in [("text", "label"), *rows]).encode("utf-8")
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter="\t" if fmt == "tsv" else ",")
-    writer.writerows([("text", "label"), *rows])
+    csv.writer(buffer).writerows([("text", "label"), *rows])
     return buffer.getvalue().encode("utf-8")
 
 
@@ -85,9 +88,121 @@ def write_rows(fmt: str, rows: list[tuple[str, str]]) -> bytes:
     st.sampled_from(["tsv", "csv", "jsonl"]),
 )
 def test_any_text_survives_writing_and_parsing(texts, fmt):
+    if fmt == "tsv":  # a TSV line cannot hold a tab or a line break
+        texts = [t for t in (t.translate({9: " ", 10: " ", 13: " "}) for t in texts) if t.strip()] or ["x"]
     data = parse(write_rows(fmt, [(t, "pos") for t in texts]), fmt, f"data.{fmt}")
     assert data.texts == [t.strip() for t in texts]
     assert data.labels == ["pos"] * len(texts)
+    assert (data.rows_read, data.dropped) == (len(texts), {})
+
+
+REVIEWS = ["\"酒店不错 “", "质量很差", "物流很快", '书的"包装"很好', "太失望了"]
+REVIEW_LABELS = ["positive", "negative", "positive", "positive", "negative"]
+# Issue 10: this file parsed as 2 examples when TSV followed the csv module's quoting rules.
+PRINTF_TSV = "text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(REVIEWS, REVIEW_LABELS))
+
+
+def test_tsv_is_plain_tab_separated_lines():
+    data = parse(PRINTF_TSV)
+    assert data.texts == REVIEWS
+    assert data.labels == REVIEW_LABELS
+    assert data.lines == [2, 3, 4, 5, 6]
+    assert (data.rows_read, data.dropped, data.encoding) == (5, {}, "utf-8")
+    assert parse(PRINTF_TSV.replace("\n", "\r\n")).texts == REVIEWS
+
+
+TRICKY_TEXTS = ['say "hi" twice', '"quoted" start', "中文“引号”和「括号」，句号。", "a, b, and c", "tab\there",
+                "first line\nsecond, line", "ends with a quote\"", '""']
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "tsv"])
+def test_quotes_cjk_punctuation_tabs_commas_and_line_breaks_round_trip(fmt):
+    texts = [t for t in TRICKY_TEXTS if fmt != "tsv" or not {"\t", "\n"} & set(t)]
+    labels = ["pos", "neg"] * (len(texts) // 2) + ["pos"] * (len(texts) % 2)
+    data = parse(write_rows(fmt, list(zip(texts, labels))), fmt, f"data.{fmt}")
+    assert (data.texts, data.labels) == (texts, labels)
+
+
+def test_csv_with_a_line_break_inside_quotes_is_one_row():
+    content = 'text,label\n"Great acting.\nPlot, though: weak",neg\n"fine, ""really""",pos\nok,pos\n'
+    data = parse(content, "csv", "data.csv")
+    assert data.texts == ["Great acting.\nPlot, though: weak", 'fine, "really"', "ok"]
+    assert (data.lines, data.rows_read) == ([2, 4, 5], 3)
+
+
+UNBALANCED_CSV = [
+    # the quote that opens line 2 closes on line 5 and is followed by text
+    ("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(REVIEWS, REVIEW_LABELS)), 2, "closing quote, on line 5"),
+    # it never closes
+    ('text,label\nfine,pos\n"bad start,neg\nok,pos\n', 3, "never ends"),
+    # it closes cleanly three lines later: strict mode sees one long field, the rows inside it give it away
+    ('text,label\nfine,pos\n"stray quote,neg\nnext row,pos\nthe screen is 5",pos\nlast,neg\n', 3,
+     "swallowing line 4 ('next row,pos')"),
+]
+
+
+@pytest.mark.parametrize(("content", "line", "message"), UNBALANCED_CSV)
+def test_an_unbalanced_csv_quote_names_its_line_instead_of_merging_rows(content, line, message):
+    with pytest.raises(DataError, match="probably unbalanced") as info:
+        parse(content, "csv", "reviews.csv")
+    assert str(info.value).startswith(f"reviews.csv:{line}: ")
+    assert message in str(info.value) and '""' in str(info.value)
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+@pytest.mark.parametrize("fmt", ["tsv", "csv"])
+def test_other_encodings_read_the_same_texts_and_say_which(encoding, fmt):
+    rows = [(t, y) for t, y in zip(REVIEWS, REVIEW_LABELS) if fmt == "tsv" or '"' not in t]
+    sep = "\t" if fmt == "tsv" else ","
+    content = "".join(f"{t}{sep}{y}\n" for t, y in [("text", "label"), *rows])
+    data = parse(content.encode(encoding), fmt, f"data.{fmt}")
+    assert data.texts == [t for t, _ in rows] and data.labels == [y for _, y in rows]
+    assert data.encoding == {"gbk": "gb18030", "utf-8-sig": "utf-8"}.get(encoding, encoding)
+    assert data.sha256 == hashlib.sha256(content.encode(encoding)).hexdigest()  # of the bytes as sent
+
+
+def test_damaged_utf8_is_refused_not_guessed_at():
+    content = ("text\tlabel\n" + "很好的一本书\tpos\n" * 20).encode() + b"\xe5\xbe\tneg\n"
+    with pytest.raises(DataError, match="invalid UTF-8 byte 0xe5") as info:
+        parse(content)
+    assert str(info.value).startswith("data.tsv:22: ")
+
+
+def test_blank_lines_are_counted_as_dropped():
+    data = parse("text\tlabel\n\ngood\tpos\n  \n\t\nbad\tneg\n")
+    assert (len(data), data.rows_read, data.dropped) == (2, 5, {"blank_lines": 3})
+    data = parse('{"text": "a", "label": 1}\n\n{"text": "b", "label": 0}\n', "jsonl", "data.jsonl")
+    assert (len(data), data.rows_read, data.dropped) == (2, 3, {"blank_lines": 1})
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_a_file_without_a_header_row_says_so_and_reads_with_columns(fmt):
+    sep = "," if fmt == "csv" else "\t"
+    content = f"a gorgeous movie{sep}1\na tedious mess{sep}0\nwitty{sep}1\n"
+    with pytest.raises(DataError, match=r"the first row \('a gorgeous movie', '1'\) looks like data, not a header"
+                       ) as info:
+        parse(content, fmt, f"data.{fmt}")
+    assert str(info.value).startswith(f"data.{fmt}:1: ") and "columns=text,label" in str(info.value)
+    data = parse(content, fmt, f"data.{fmt}", columns=["text", "label"])
+    assert (data.texts, data.labels, data.lines) == (["a gorgeous movie", "a tedious mess", "witty"], ["1", "0", "1"],
+                                                     [1, 2, 3])
+
+
+def test_columns_refuse_a_file_that_has_a_header_and_jsonl():
+    with pytest.raises(DataError, match="is a header, but columns were given") as info:
+        parse("sentence,label\ngood,1\n", "csv", "data.csv", columns=["text", "label"])
+    assert str(info.value).startswith("data.csv:1: ")
+    with pytest.raises(DataError, match="for CSV and TSV"):
+        parse('{"text": "a", "label": 1}\n', "jsonl", "data.jsonl", columns=["text", "label"])
+
+
+def test_with_header_row_writes_the_header_in_the_files_encoding():
+    raw = "好看\t1\r\n难看\t0\r\n".encode("utf-16")
+    out = with_header_row(raw, "tsv", "x.tsv", ["text", "label"])
+    assert out == raw[:2] + "text\tlabel\r\n".encode("utf-16-le") + raw[2:]
+    assert parse(out).texts == ["好看", "难看"]
+    with pytest.raises(DataError, match="x.tsv:2: expected 2 tab-separated fields"):
+        with_header_row(b"a\t1\nb\n", "tsv", "x.tsv", ["text", "label"])  # lines of the file as sent
 
 
 def test_sha256_identifies_the_bytes():
@@ -105,7 +220,7 @@ def test_sha256_identifies_the_bytes():
         ("", "tsv", 1, "file is empty"),
         ("  \n\n", "csv", 1, "file is empty"),
         ("text\tlabel\n", "tsv", 1, "no examples"),
-        ("text\tlabel\nok\t1\ntoo\tmany\tfields\n", "tsv", 3, "expected 2 fields"),
+        ("text\tlabel\nok\t1\ntoo\tmany\tfields\n", "tsv", 3, "expected 2 tab-separated fields, found 3"),
         ("text,label\nok,1\nshort\n", "csv", 3, "found 1"),
         ('{"text": "ok", "label": 1}\n{"text": "broken", \n', "jsonl", 2, "invalid JSON"),
         ('{"text": "ok", "label": 1}\n["a", "list"]\n', "jsonl", 2, "JSON object"),

@@ -108,11 +108,12 @@ def start_server(
     launcher: str = "app",
     ready_timeout: float = 60.0,
     wait: bool = True,
+    log_dir: Path | None = None,
 ) -> ServerProcess:
     """Start the service; with ``wait`` (default) return once ``/readyz`` answers 200.
 
     ``env`` adds or overrides variables (``{"SENTIMENT_MAX_WAIT_MS": "20"}``). The log goes to
-    ``data_dir.parent / "server-<port>.log"``. The caller must ``stop()`` it (or use
+    ``(log_dir or data_dir.parent) / "server-<port>.log"``. The caller must ``stop()`` it (or use
     ``running_server``).
     """
     data_dir = Path(data_dir)
@@ -125,7 +126,7 @@ def start_server(
                    "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     else:
         raise ValueError(f"launcher must be 'app' or 'uvicorn'; got {launcher!r}")
-    log_path = data_dir.parent / f"server-{port}.log"
+    log_path = Path(log_dir or data_dir.parent) / f"server-{port}.log"
     log_file = open(log_path, "wb")
     process = subprocess.Popen(command, cwd=ROOT, env=server_env(data_dir, model_dir, api_keys, env, port),
                                stdout=log_file, stderr=subprocess.STDOUT)

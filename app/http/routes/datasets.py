@@ -7,15 +7,16 @@ from pathlib import PurePath
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
-from model.data import FORMATS, DataError, detect_format
+from model.data import FORMATS, DataError, detect_format, with_header_row
 
 from ...errors import InvalidInput, NotFound
 from ...training.datasets import public
-from ..deps import require_key
+from ..deps import write_access
 from ..errors import HttpError
 from ..responses import JSONResponse
-from ..schemas.common import ERROR_RESPONSES
+from ..schemas.common import ERROR_RESPONSES, inline_schema
 from ..schemas.datasets import DatasetOut, ExamplesUpload
 
 router = APIRouter(tags=["datasets"])
@@ -27,14 +28,24 @@ UPLOAD_DOC = {
             "multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],
                 "properties": {
-                    "file": {"type": "string", "format": "binary", "description": "CSV, TSV or JSONL file"},
-                    "text_column": {"type": "string", "default": "text"},
+                    "file": {"type": "string", "format": "binary", "description": (
+                        "CSV, TSV or JSONL file. TSV: one example per line, fields split on tabs, no quoting "
+                        "(quotes are text). CSV: RFC 4180, a quoted field may hold commas, line breaks and "
+                        "doubled quotes (\"\"); a row with the wrong field count or an unbalanced quote is "
+                        "a 422 naming file:line, never merged into its neighbours. Encodings: UTF-8 (BOM or "
+                        "not), UTF-16/32 with a BOM, or detected GB18030/GBK, Big5, Shift-JIS, EUC-KR; the "
+                        "summary says which (`encoding`), and how many rows were read (`rows_read`) and "
+                        "skipped and why (`dropped`, e.g. blank lines)")},
+                    "text_column": {"type": "string", "description": "default: 'text', else 'sentence'"},
                     "label_column": {"type": "string", "default": "label"},
+                    "columns": {"type": "string", "example": "text,label", "description": (
+                        "comma-separated column names of a CSV/TSV file without a header row; the stored "
+                        "file gets them as its first line")},
                     "format": {"type": "string", "enum": ["csv", "tsv", "jsonl"],
                                "description": "default: from the file name"},
                 },
             }},
-            "application/json": {"schema": ExamplesUpload.model_json_schema()},
+            "application/json": {"schema": inline_schema(ExamplesUpload)},
         },
     }
 }
@@ -66,18 +77,24 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str, s
         raw = await upload.read(limit + 1)
         if len(raw) > limit:
             raise HttpError(413, "payload_too_large", f"dataset is larger than {limit} bytes (SENTIMENT_MAX_DATASET_BYTES)")
-        text_column = str(form.get("text_column") or "text")
+        text_column = str(form.get("text_column") or "") or None  # None: 'text', else 'sentence', as on the CLI
         label_column = str(form.get("label_column") or "label")
+        columns = str(form.get("columns") or "")  # "text,label": the names of a file with no header row
+    if columns:  # the store keeps the file and reads it again to train: it gets the header row
+        raw = await run_in_threadpool(with_header_row, raw, fmt, filename, columns.split(","), text_column, label_column)
     return raw, filename, fmt, text_column, label_column
 
 
 @router.post("/v1/datasets", status_code=201, response_model=DatasetOut, responses=ERROR_RESPONSES,
-             dependencies=[Depends(require_key)], openapi_extra=UPLOAD_DOC,
+             dependencies=[Depends(write_access("train"))], openapi_extra=UPLOAD_DOC,
              summary="Upload a labelled dataset (validated; the same content twice is one dataset)")
 async def upload_dataset(request: Request):
     state = request.app.state
-    raw, filename, fmt, text_column, label_column = await _read_upload(request, state.settings.max_dataset_bytes)
-    record, created = await run_in_threadpool(state.datasets.add, raw, filename, fmt, text_column, label_column)
+    # One upload read and parsed at a time per server process: a 50 MB file becomes several
+    # hundred MB of Python objects while it is checked, and four at once took the server to 2.2 GB.
+    async with state.upload_slots:
+        raw, filename, fmt, text_column, label_column = await _read_upload(request, state.settings.max_dataset_bytes)
+        record, created = await run_in_threadpool(state.datasets.add, raw, filename, fmt, text_column, label_column)
     return JSONResponse(public(record), status_code=201 if created else 200)
 
 
@@ -96,8 +113,8 @@ async def get_dataset(dataset_id: str, request: Request):
 
 
 @router.delete("/v1/datasets/{dataset_id}", status_code=204, responses=ERROR_RESPONSES,
-               dependencies=[Depends(require_key)])
+               dependencies=[Depends(write_access("admin"))])
 async def delete_dataset(dataset_id: str, request: Request):
     if not await run_in_threadpool(request.app.state.datasets.delete, dataset_id):
         raise NotFound(f"dataset {dataset_id!r} not found")
-    return JSONResponse(None, status_code=204)
+    return Response(status_code=204)  # no body: a JSON "null" here broke keep-alive (Content-Length 4)

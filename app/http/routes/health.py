@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from ...storage import storage_status
 from ..errors import error_body
 from ..responses import JSONResponse
 
@@ -17,8 +19,12 @@ async def healthz():
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="A model is loaded and requests can be served")
+@router.get("/readyz", summary="A model is loaded and requests can be served; the storage's state")
 async def readyz(request: Request):
+    """503 until the model can answer predictions. The data directory's state is reported as
+    ``storage``: when it is full or not writable, predictions still work (the answer stays 200,
+    so a load balancer keeps sending them) but ``status`` is ``degraded`` and uploads, jobs and
+    activations are refused with 507 / 503 until it is fixed."""
     registry = getattr(request.app.state, "registry", None)
     if registry is None or registry.current is None:
         return JSONResponse(error_body("not_ready", "no model loaded yet"), 503)
@@ -26,7 +32,10 @@ async def readyz(request: Request):
     if model_process is not None and not model_process.ready:
         return JSONResponse(error_body("not_ready", "the model process is restarting"), 503,
                             headers={"Retry-After": "1"})
-    return JSONResponse({"status": "ready", "model_version": registry.current.version})
+    storage = await run_in_threadpool(storage_status, request.app.state.settings.data_dir)
+    request.app.state.metrics.storage_writable.set(1 if storage["writable"] else 0)
+    status = "ready" if storage["writable"] else "degraded"
+    return JSONResponse({"status": status, "model_version": registry.current.version, "storage": storage})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

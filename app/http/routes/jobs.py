@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from ...training.jobs import TERMINAL
-from ..deps import require_json, require_key
+from ..deps import require_json, write_access
 from ..responses import JSONResponse
 from ..schemas.common import ERROR_RESPONSES
 from ..schemas.jobs import TrainJobOut, TrainJobRequest
@@ -20,7 +20,7 @@ EVENT_POLL_S = 0.25
 
 
 @router.post("/v1/train-jobs", status_code=202, response_model=TrainJobOut, responses=ERROR_RESPONSES,
-             dependencies=[Depends(require_key), Depends(require_json)],
+             dependencies=[Depends(write_access("train")), Depends(require_json)],
              summary="Queue a training job; it runs in a separate process")
 async def submit_job(body: TrainJobRequest, request: Request):
     job = await run_in_threadpool(request.app.state.jobs.submit, body.dataset_id, body.eval_dataset_id,
@@ -40,7 +40,7 @@ async def get_job(job_id: str, request: Request):
 
 
 @router.post("/v1/train-jobs/{job_id}/cancel", status_code=202, response_model=TrainJobOut,
-             responses=ERROR_RESPONSES, dependencies=[Depends(require_key)],
+             responses=ERROR_RESPONSES, dependencies=[Depends(write_access("train"))],
              summary="Cancel a queued job, or stop a running one within a few seconds")
 async def cancel_job(job_id: str, request: Request):
     job = await run_in_threadpool(request.app.state.jobs.cancel, job_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import require_key
+from ..deps import write_access
 from ..schemas.common import ERROR_RESPONSES
 from ..schemas.models import ModelInfo, ModelList
 
@@ -25,7 +25,7 @@ async def get_model(version: str, request: Request):
 
 
 @router.post("/v1/models/{version}/activate", response_model=ModelInfo, responses=ERROR_RESPONSES,
-             dependencies=[Depends(require_key)],
+             dependencies=[Depends(write_access("admin"))],
              summary="Serve this version from now on (rollback = activate an earlier one)")
 async def activate_model(version: str, request: Request):
     state = request.app.state

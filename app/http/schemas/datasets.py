@@ -30,7 +30,10 @@ class DatasetOut(BaseModel):
     text_column: str
     label_column: str
     size_bytes: int
+    rows_read: int | None = None  # None for datasets stored before these were counted
     examples: int
+    dropped: dict[str, int] | None = None  # rows read but not kept, by reason: {"blank_lines": 2}
+    encoding: str | None = None  # what the file was decoded as: "utf-8", "utf-16", "gb18030"...
     label_counts: dict[str, int]
     duplicate_texts: int
     conflicting_texts: int

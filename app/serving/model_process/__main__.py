@@ -24,7 +24,6 @@ import time
 import orjson
 
 from ...processes import die_with_parent
-from ...settings import Settings
 from .protocol import CALL, ERROR, HEADER, LOAD, OK, PREDICT, PROBABILITIES, SETTINGS, frame
 
 log = logging.getLogger("app.serving.model_process")
@@ -173,15 +172,17 @@ def main(argv: list[str]) -> int:
     if first is None or first[1] != SETTINGS[0]:
         log.error("expected the server's settings as the first frame")
         return 2
-    settings = Settings.from_child(first[2])
+    # The server validated these (Settings.to_child); read as plain JSON, so that this process
+    # does not pay for pydantic's import before it can serve again after a crash.
+    settings = orjson.loads(first[2])
     import torch
 
-    torch.set_num_threads(settings.inference_threads)
+    torch.set_num_threads(settings["inference_threads"])
     # Frames only on the real stdout; anything else that prints goes to the log (stderr).
     writer = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    ModelServer(sys.stdin.fileno(), writer, settings.max_batch_size, settings.max_wait_ms / 1000,
-                settings.quantize).serve()
+    ModelServer(sys.stdin.fileno(), writer, settings["max_batch_size"], settings["max_wait_ms"] / 1000,
+                settings["quantize"]).serve()
     return 0
 
 

@@ -32,8 +32,10 @@ import logging
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
+
 from model.prediction import Prediction, to_predictions
 
 from ...background import cancel_and_wait
@@ -46,6 +48,11 @@ from .protocol import CALL, ERROR, HEADER, LOAD, PREDICT, SETTINGS, frame
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 120.0
+# Requests with more characters than this are tokenised in a thread, by the tokenizers library
+# (which releases the interpreter lock), not on the event loop: one predict of 256 texts x 10,000
+# characters took the loop ~0.7 s. Below it, tokenising inline (~10 us a short text) is cheaper
+# than the hand-off to a thread.
+INLINE_TOKENIZE_CHARS = 8192
 RESTART_BACKOFF_S = 1.0  # between attempts when a new child cannot start
 
 
@@ -75,6 +82,9 @@ class ModelProcess:
         self.current: ServedVersion | None = None  # what predictions use; loaded again after a restart
         self.ready = False  # a child runs and holds ``current``
         self.stopped = False
+        # One thread for big requests: they take turns, so one client's big requests cannot take
+        # every core from the others.
+        self.tokenizing = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
 
     @property
     def pid(self) -> int | None:
@@ -106,6 +116,7 @@ class ModelProcess:
     async def stop(self) -> None:
         self.stopped = True  # no restart after this
         await cancel_and_wait(self.restart_task)
+        self.tokenizing.shutdown(wait=False, cancel_futures=True)
         process, self.process = self.process, None
         self.ready = False
         if process is None:
@@ -128,9 +139,12 @@ class ModelProcess:
             raise ModelProcessGone("the model process is restarting")
         if loaded.version not in self.loaded:  # e.g. the child was restarted mid-activation
             await self._load(loaded)
-        # Tokenising here, on the event loop (~10 us a text on the ASCII path), leaves the model
+        # Tokenising here, in the server (~10 us a text on the ASCII path), leaves the model
         # process, the busier of the two under load, only tensor work.
-        ids = loaded.encode(texts)
+        if sum(map(len, texts)) <= INLINE_TOKENIZE_CHARS:
+            ids = loaded.encode(texts)
+        else:
+            ids = await asyncio.get_running_loop().run_in_executor(self.tokenizing, loaded.encode, texts, True)
         _, payload = await self._request(PREDICT, {"version": loaded.version, "ids": ids, "t": arrived})
         call_texts, first = CALL.unpack_from(payload)
         if first and self.on_model_call is not None:

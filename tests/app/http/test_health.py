@@ -28,7 +28,9 @@ def test_healthz(client):
 def test_readyz_names_the_served_version(client):
     r = client.get("/readyz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ready", "model_version": "bundled"}
+    body = r.json()
+    assert (body["status"], body["model_version"]) == ("ready", "bundled")
+    assert body["storage"]["writable"] is True and body["storage"]["free_bytes"] > 0
 
 
 def test_metrics_is_prometheus_text(client):

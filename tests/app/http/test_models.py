@@ -26,3 +26,39 @@ def test_unknown_version_is_404(client):
     assert r.status_code == 404
     assert r.json()["error"] == "not_found"
     assert "v404" in r.json()["message"]
+
+
+def _add_version(client, source_path, version="v1"):
+    import shutil
+
+    from app.store import now
+
+    state = client.app.state
+    path = state.settings.data_dir / "models" / version
+    shutil.copytree(source_path, path)
+    state.store.insert("models", version=version, path=str(path), source="job", metrics={}, created_at=now(), seq=1)
+    return path
+
+
+def test_a_version_with_a_truncated_weights_file_is_not_ready(client, tiny_bundle_path):
+    path = _add_version(client, tiny_bundle_path)
+    assert client.get("/v1/models/v1").json()["status"] == "ready"
+    weights = path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    body = client.get("/v1/models/v1").json()
+    assert body["status"] == "unavailable" and "checksum mismatch" in body["error"]
+    assert [m["status"] for m in client.get("/v1/models").json()["models"] if m["version"] == "v1"] == ["unavailable"]
+
+
+def test_responses_name_no_server_path(client, tiny_bundle_path):
+    """A broken version's detail and a failed activation name files relative to the data
+    directory, never where the server keeps them."""
+    path = _add_version(client, tiny_bundle_path)
+    (path / "config.json").write_text("{not json")
+    data_dir = str(client.app.state.settings.data_dir)
+    body = client.get("/v1/models/v1").json()
+    assert body["status"] == "unavailable" and "models/v1/config.json" in body["error"]
+    assert data_dir not in body["error"] and not body["error"].startswith("/")
+    r = client.post("/v1/models/v1/activate", headers={"Authorization": "Bearer test-key"})
+    assert r.status_code == 409, r.text
+    assert "models/v1" in r.json()["message"] and data_dir not in r.text

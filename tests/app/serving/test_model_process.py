@@ -144,3 +144,24 @@ def test_requests_waiting_together_share_one_model_call(make_client, make_exampl
     calls = float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("sentiment_batch_size_count")))
     total = float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("sentiment_batch_size_sum")))
     assert total == len(texts) and calls < len(texts) / 2  # merged at the model process
+
+
+def test_big_requests_are_tokenised_off_the_event_loop(client, monkeypatch):
+    """A predict of many long texts must not hold the event loop while it is tokenised (it took
+    /healthz 0.7 s); small ones are tokenised inline, where that is cheapest."""
+    served = client.app.state.registry.current
+    threads = []
+    original = type(served).encode
+
+    def recording(self, texts, library_only=False):
+        threads.append((threading.current_thread().name, library_only))
+        return original(self, texts, library_only)
+
+    monkeypatch.setattr(type(served), "encode", recording)
+    assert client.post("/v1/predict", json={"text": "good"}).status_code == 200
+    big = [("good w1 " * 1250)[:10_000]] * 16
+    r = client.post("/v1/predict", json={"texts": big})
+    assert r.status_code == 200 and len(r.json()["predictions"]) == 16
+    (small_thread, small_library), (big_thread, big_library) = threads
+    assert big_thread.startswith("tokenize") and big_library is True
+    assert not small_thread.startswith("tokenize") and small_library is False

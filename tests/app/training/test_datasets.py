@@ -66,6 +66,9 @@ BAD_UPLOADS = [
     ("bytes.csv", b"text,label\ngood,pos\nbad \xff,neg\n", "bytes.csv:3", "UTF-8"),
     ("fields.tsv", b"text\tlabel\ngood\tpos\tx\n", "fields.tsv:2", "fields"),
     ("broken.jsonl", b'{"text": "a", "label": "x"}\n{"text": \n', "broken.jsonl:2", "JSON"),
+    ("quote.csv", 'text,label\n"酒店不错 “,positive\n质量很差,negative\n书的"包装"很好,positive\n'.encode(),
+     "quote.csv:2", "unbalanced"),
+    ("noheader.csv", b"a gorgeous movie,1\na tedious mess,0\nwitty,1\n", "noheader.csv:1", "looks like data"),
 ]
 
 
@@ -118,3 +121,44 @@ def test_delete_dataset(client, tmp_path):
 def test_unknown_dataset_is_404_json(client):
     r = client.get("/v1/datasets/nope")
     assert r.status_code == 404 and json.loads(r.text)["error"] == "not_found"
+
+
+# Issue 10: with the csv module's quoting rules this TSV parsed as 2 examples, and the upload said 201.
+PRINTF_TSV = 'text\tlabel\n"酒店不错 “\tpositive\n质量很差\tnegative\n物流很快\tpositive\n书的"包装"很好\tpositive\n太失望了\tnegative\n'
+
+
+def test_tsv_upload_keeps_every_line_and_says_how_many_were_read(client):
+    r = client.post("/v1/datasets", headers=AUTH, files={"file": ("reviews.tsv", PRINTF_TSV.encode())})
+    assert r.status_code == 201, r.text
+    ds = r.json()
+    assert (ds["rows_read"], ds["examples"], ds["dropped"], ds["encoding"]) == (5, 5, {}, "utf-8")
+    assert ds["label_counts"] == {"negative": 2, "positive": 3}
+
+
+def test_upload_reports_blank_lines_and_the_encoding(client):
+    content = PRINTF_TSV.replace("质量很差", "\n质量很差").replace("太失望了", "  \n太失望了")
+    r = client.post("/v1/datasets", headers=AUTH, files={"file": ("gbk.tsv", content.encode("gbk"))})
+    assert r.status_code == 201, r.text
+    ds = r.json()
+    assert (ds["rows_read"], ds["examples"], ds["dropped"], ds["encoding"]) == (7, 5, {"blank_lines": 2}, "gb18030")
+    r = client.post("/v1/datasets", headers=AUTH, files={"file": ("u16.tsv", PRINTF_TSV.encode("utf-16"))})
+    assert r.status_code == 201 and r.json()["encoding"] == "utf-16" and r.json()["examples"] == 5
+
+
+def test_multipart_upload_with_a_sentence_column(client):
+    r = client.post("/v1/datasets", headers=AUTH, files={"file": ("sst.tsv", b"sentence\tlabel\nnice one\t1\nawful\t0\n")})
+    assert r.status_code == 201, r.text
+    assert r.json()["text_column"] == "sentence" and r.json()["examples"] == 2
+
+
+def test_headerless_upload_with_columns_stores_the_file_with_its_header(client, tmp_path):
+    raw = b"1,a gorgeous movie\n0,a tedious mess\n1,witty\n"
+    r = client.post("/v1/datasets", headers=AUTH, files={"file": ("plain.csv", raw)}, data={"columns": "label, text"})
+    assert r.status_code == 201, r.text
+    ds = r.json()
+    assert (ds["examples"], ds["rows_read"], ds["label_counts"]) == (3, 3, {"0": 1, "1": 2})
+    stored = tmp_path / "data" / "datasets" / f"{ds['id']}.csv"
+    assert stored.read_bytes() == b"label,text\n" + raw  # re-read later (by training) like any file with a header
+    bad = client.post("/v1/datasets", headers=AUTH, files={"file": ("plain.csv", raw + b"odd,row,here\n")},
+                      data={"columns": "label,text"})
+    assert bad.status_code == 422 and bad.json()["message"].startswith("plain.csv:4: ")  # the line as uploaded

@@ -59,7 +59,7 @@ def test_a_killed_model_process_fails_its_batch_with_503_and_is_replaced(client)
     r = wait_for(lambda: (r := client.post("/v1/predict", json={"text": "good"})).status_code != 503 and r,
                  10, what="a prediction from the new model process")
     assert r.status_code == 200, r.text
-    assert time.monotonic() - killed_at < 3.0
+    assert time.monotonic() - killed_at < 10.0  # the figure: benchmarks/model_restart.py
     assert process.pid != first and is_alive(process.pid)
     assert "sentiment_model_process_restarts_total 1.0" in client.get("/metrics").text
 

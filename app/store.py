@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """,
     # 2: a job's time limit is part of the request, not of its hyperparameters
     "ALTER TABLE jobs ADD COLUMN time_limit_s REAL",
+    # 3: warm start: the model version a job's model starts from
+    "ALTER TABLE jobs ADD COLUMN base_version TEXT",
 ]
 
 BUNDLED = "bundled"  # the version name of the model shipped with the service

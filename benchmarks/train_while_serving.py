@@ -2,10 +2,12 @@
 
 Starts ``python -m app``, measures ``POST /v1/predict`` under light load (a few concurrent
 single-text clients, wrk) while idle, then uploads a training set, starts a job, and measures the
-same load again while the job trains in its training process; prints p50/p95/p99 for both and the
-ratio, then cancels the job.
+same load again while the job trains in its training process; prints p50/p95/p99 for both, the
+ratio and the job's training tokens/s meanwhile, then cancels the job. The job trains the default
+recipe (no ``config``) unless ``--config`` says otherwise; ``--training-threads`` sets
+``SENTIMENT_TRAINING_THREADS``.
 
-    python benchmarks/train_while_serving.py [--connections 4] [--duration 10]
+    python benchmarks/train_while_serving.py [--connections 4] [--duration 10] [--training-threads 2]
 
 Uses ../shared/data/sst2/train.tsv when present (else a synthetic set); wrk must be on PATH.
 """
@@ -63,6 +65,8 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=4, help="concurrent clients (light load)")
     p.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     p.add_argument("--examples", type=int, default=67349, help="training examples to upload")
+    p.add_argument("--config", default="{}", help="the job's hyperparameters, JSON (default: the default recipe)")
+    p.add_argument("--training-threads", default=None, help="SENTIMENT_TRAINING_THREADS (default: the service's)")
     p.add_argument("--wrk", default=None)
     args = p.parse_args()
     wrk = find_wrk(args.wrk, install=False)
@@ -71,8 +75,10 @@ def main() -> int:
         work = Path(tmp)
         script = work / "predict.lua"
         script.write_text(predict_script(sentences))
-        server = Server({"SENTIMENT_DATA_DIR": str(work / "data"), "SENTIMENT_API_KEYS": KEY,
-                         "SENTIMENT_LOG_LEVEL": "warning"}, work / "server.log")
+        env = {"SENTIMENT_DATA_DIR": str(work / "data"), "SENTIMENT_API_KEYS": KEY, "SENTIMENT_LOG_LEVEL": "warning"}
+        if args.training_threads is not None:
+            env["SENTIMENT_TRAINING_THREADS"] = args.training_threads
+        server = Server(env, work / "server.log")
         try:
             url = server.url + "/v1/predict"
             run_wrk(wrk, url, script, args.connections, 1, 2)  # warm-up
@@ -80,7 +86,7 @@ def main() -> int:
             body, ctype = multipart("train.tsv", training_set(args.examples), {"text_column": "sentence"})
             dataset = call("POST", server.url + "/v1/datasets", body, ctype)
             job = call("POST", server.url + "/v1/train-jobs", json.dumps({
-                "dataset_id": dataset["id"], "config": {"epochs": 3, "embedding_dim": 64, "hidden_size": 64},
+                "dataset_id": dataset["id"], "config": json.loads(args.config),
             }).encode(), "application/json")
             deadline = time.monotonic() + 120
             while call("GET", f"{server.url}/v1/train-jobs/{job['id']}")["progress"].get("step", 0) < 5:
@@ -93,8 +99,10 @@ def main() -> int:
         finally:
             server.stop()
     print(f"{args.connections} concurrent single-text clients, {args.duration:g} s each, sentences from {source}")
-    print(f"training job: {dataset['examples']} examples, still {state['state']} at step "
-          f"{state['progress'].get('step')} of {state['progress'].get('total_steps')} after the measurement")
+    print(f"training job: {dataset['examples']} examples, config {args.config}, SENTIMENT_TRAINING_THREADS="
+          f"{args.training_threads or '(default)'}; still {state['state']} at step {state['progress'].get('step')} "
+          f"of {state['progress'].get('total_steps')} after the measurement, "
+          f"{state['progress'].get('tokens_per_s', 0):,} training tokens/s")
     print(row("idle", idle))
     print(row("while training", training))
     print(f"  p99 while training / idle: {training['p99_ms'] / idle['p99_ms']:.2f}  (target: below 3)")

@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dev", help="dev data for early stopping (default: a stratified split of --train)")
     t.add_argument("--out", required=True, help="bundle directory to create")
     t.add_argument("--overwrite", action="store_true", help="replace an existing bundle at --out")
+    t.add_argument("--base-model", metavar="PATH", default=None,
+                   help="warm start: begin from this bundle's tokenizer and weights; its architecture and "
+                        "tokenizer settings replace the network and tokenizer flags (dropout and label names "
+                        "excepted), and a different label set gets a new output layer")
     _add_data_args(t)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_hyperparameter_args(t)
@@ -121,7 +125,8 @@ def reproduce_command(launcher: str, args: argparse.Namespace, values: dict) -> 
     """The train command for the model card, every hyperparameter spelled out (so that it still
     reproduces the model when defaults change), run-time options only when they were set."""
     words = [["--train", args.train]] + [[flag, value] for flag, value in (
-        ("--dev", args.dev), ("--out", args.out), ("--text-column", args.text_column),
+        ("--dev", args.dev), ("--out", args.out), ("--base-model", getattr(args, "base_model", None)),
+        ("--text-column", args.text_column),
         ("--label-column", args.label_column if args.label_column != "label" else None), ("--format", args.format),
         ("--columns", ",".join(args.columns) if args.columns else None),
     ) if value is not None]
@@ -142,7 +147,7 @@ def reproduce_command(launcher: str, args: argparse.Namespace, values: dict) -> 
 def cmd_train(args) -> int:
     from pathlib import Path
 
-    from .bundle import save_bundle
+    from .bundle import load_bundle, save_bundle
     from .card import render_card
     from .data import load_dataset
     from .training import train
@@ -154,6 +159,7 @@ def cmd_train(args) -> int:
     data_kw = dict(text_column=args.text_column, label_column=args.label_column, fmt=args.format, columns=args.columns)
     train_data = load_dataset(args.train, **data_kw)
     dev_data = load_dataset(args.dev, **data_kw) if args.dev else None
+    base = load_bundle(args.base_model) if args.base_model else None
 
     bar = None
     if not args.quiet:
@@ -172,7 +178,8 @@ def cmd_train(args) -> int:
     else:
         progress = None
     try:
-        result = train(train_data, dev_data, model_config, tok_config, train_config, progress=progress)
+        result = train(train_data, dev_data, model_config, tok_config, train_config, progress=progress,
+                       base=base, base_source=args.base_model)
     finally:
         if bar is not None:
             bar.close()
@@ -187,7 +194,8 @@ def cmd_train(args) -> int:
                 training=result.training_metadata(), card=render_card(result, command),
                 overwrite=args.overwrite)
     summary = {k: result.metrics[k] for k in ("accuracy", "macro_f1", "n")}
-    summary.update(out=args.out, best_epoch=result.best_epoch, seconds=round(result.elapsed_s, 1),
+    summary.update(out=args.out, best_epoch=result.best_epoch, stop_reason=result.stop_reason,
+                   seconds=round(result.elapsed_s, 1),
                    temperature=result.calibration["temperature"],
                    ece_before=result.calibration["ece_before"], ece_after=result.calibration["ece_after"])
     print(json.dumps(summary))
@@ -214,7 +222,7 @@ def cmd_predict(args) -> int:
     predictor = Predictor.load(args.model, batch_size=args.batch_size)
     for text, pred in zip(texts, predictor.predict(texts)):
         print(json.dumps({"text": text, "label": pred.label, "score": pred.score,
-                          "probabilities": pred.probabilities}, ensure_ascii=False))
+                          "probabilities": pred.probabilities, "windows": pred.windows}, ensure_ascii=False))
     return 0
 
 

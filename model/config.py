@@ -127,8 +127,9 @@ class TokenizerConfig:
         "wordpiece", "word or bpe: a vocabulary learnt from the training texts; wordpiece: MiniLM's pretrained one",
         choices=TOKENIZERS)
     lowercase: bool = hyperparameter(True, "lowercase texts before tokenizing")
-    max_length: int = hyperparameter(256, "tokens kept per text; longer texts are truncated",
-                                     minimum=1, maximum=100_000)
+    max_length: int = hyperparameter(
+        256, "tokens per window; longer texts are read in overlapping windows (training examples "
+             "are truncated to it)", minimum=1, maximum=100_000)
     min_frequency: int = hyperparameter(1, "word/bpe: least number of times a token must occur to be kept",
                                         minimum=1, maximum=1_000_000)
     max_vocab_size: int = hyperparameter(30_000, "word/bpe: most tokens the learnt vocabulary keeps",

@@ -15,13 +15,18 @@ class Prediction:
     label: str
     score: float  # probability of ``label``
     probabilities: dict[str, float]
+    # overlapping windows of the tokenizer's max_length tokens the text was read in (1: it fit)
+    windows: int = 1
 
 
-def to_predictions(labels: Sequence[str], rows: Sequence[Sequence[float]]) -> list[Prediction]:
-    """One ``Prediction`` per row of class probabilities (in ``labels`` order)."""
+def to_predictions(
+    labels: Sequence[str], rows: Sequence[Sequence[float]], windows: Sequence[int] | None = None
+) -> list[Prediction]:
+    """One ``Prediction`` per row of class probabilities (in ``labels`` order), with each
+    text's window count (None: 1 each)."""
     out = []
     indices = range(len(labels))
-    for row in rows:
+    for i, row in enumerate(rows):
         best = max(indices, key=row.__getitem__)
-        out.append(Prediction(labels[best], row[best], dict(zip(labels, row))))
+        out.append(Prediction(labels[best], row[best], dict(zip(labels, row)), windows[i] if windows else 1))
     return out

@@ -15,6 +15,7 @@ from .bundle import Bundle, load_bundle
 from .fast_rnn import FastRNN
 from .inference import batched_logits
 from .prediction import Prediction, to_predictions
+from .windows import combine_logits, split_windows
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,9 @@ def quantize_dynamic(model: nn.Module) -> nn.Module:
 class Predictor:
     """Predicts labels and class probabilities for lists of texts.
 
-    ``predict`` only reads the model (under ``torch.inference_mode``), so one predictor can be
+    A text longer than the tokenizer's ``max_length`` is read in overlapping windows of that
+    many tokens and their logits averaged (``model.windows``); ``Prediction.windows`` says how
+    many. ``predict`` only reads the model (under ``torch.inference_mode``), so one predictor can be
     shared by threads (on the fast path their model calls take turns; see ``__init__``).
     """
 
@@ -72,10 +75,10 @@ class Predictor:
         return cls(load_bundle(path), **kwargs)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids per text (what ``predict_proba_ids`` takes)."""
+        """Every token id of each text, however long (what ``predict_proba_ids`` takes)."""
         if isinstance(texts, str):
             raise TypeError("predict takes a list of texts, not a single string")
-        return self.bundle.tokenizer.encode_batch(list(texts)) if texts else []
+        return self.bundle.tokenizer.encode_batch(list(texts), truncate=False) if texts else []
 
     def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
         """[len(texts), classes] calibrated probabilities, in input order."""
@@ -83,9 +86,19 @@ class Predictor:
 
     def predict_proba_ids(self, seqs: Sequence[Sequence[int]]) -> torch.Tensor:
         """``predict_proba`` for texts already encoded by ``encode`` (each non-empty)."""
+        return self.predict_windows_ids(seqs)[0]
+
+    def predict_windows_ids(self, seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, list[int]]:
+        """Probabilities as ``predict_proba_ids``, and how many windows each text was read in.
+
+        Every window of every text goes through one ``batched_logits`` call; each text's logits
+        are the mean of its windows', then divided by the temperature, as for a single window.
+        """
+        windows, counts = split_windows(seqs, self.bundle.tokenizer.max_length)
         with self._turns, torch.inference_mode():
-            logits = batched_logits(self.runtime_model(), seqs, self.batch_size, self.bundle.config.pad_id)
-            return torch.softmax(logits / self.temperature, dim=1)
+            logits = batched_logits(self.runtime_model(), windows, self.batch_size, self.bundle.config.pad_id)
+            return torch.softmax(combine_logits(logits, counts) / self.temperature, dim=1), counts
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        return to_predictions(self.labels, self.predict_proba(texts).tolist())
+        probs, windows = self.predict_windows_ids(self.encode(texts))
+        return to_predictions(self.labels, probs.tolist(), windows)

@@ -12,8 +12,10 @@ off, English contractions kept as ``n't`` / ``'s``, each CJK character its own t
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -52,10 +54,11 @@ class TextTokenizer:
     """A ``tokenizers.Tokenizer`` plus the few settings the model needs (pad/unk ids, max length)."""
 
     def __init__(self, tokenizer: Tokenizer, max_length: int):
-        self.tokenizer = tokenizer
+        self.tokenizer = tokenizer  # truncates to ``max_length`` (what training reads)
         self.max_length = max_length
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length)
+        self._untruncated: Tokenizer | None = None  # a copy without truncation, made on first use
         # User text that spells a special token ("<pad>", "[UNK]") is text, not that token.
         tokenizer.encode_special_tokens = True
         self.pad_id = self._special_id(PAD, "[PAD]")
@@ -76,8 +79,14 @@ class TextTokenizer:
     def tokenize(self, text: str) -> list[str]:
         return self.tokenizer.encode(text).tokens
 
-    def encode_batch(self, texts: Sequence[str], library_only: bool = False) -> list[list[int]]:
+    def encode_batch(
+        self, texts: Sequence[str], library_only: bool = False, truncate: bool = True
+    ) -> list[list[int]]:
         """Token ids per text; a text with no tokens becomes ``[unk]`` so every length is >= 1.
+
+        ``truncate``: keep the first ``max_length`` ids of each text (what training reads);
+        ``False`` gives every id, for prediction, which reads a longer text in overlapping
+        windows of ``max_length`` (``model.windows``).
 
         ``library_only``: skip the pure-Python ASCII path. The library (Rust) releases the
         interpreter lock while it works, so a big batch encoded in a thread this way leaves the
@@ -91,16 +100,28 @@ class TextTokenizer:
         if self._ascii is not None and not library_only:
             for i, text in enumerate(texts):
                 if text.isascii():
-                    out[i] = self._ascii.encode(text)
+                    out[i] = self._ascii.encode(text, truncate)
                 else:
                     rest.append(i)
         else:
             rest = range(len(texts))
         if rest:
-            encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+            tokenizer = self.tokenizer if truncate else self._untruncated_tokenizer()
+            encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
             for i, enc in zip(rest, encode([texts[i] for i in rest])):
                 out[i] = enc.ids
         return [ids or [self.unk_id] for ids in out]
+
+    def _untruncated_tokenizer(self) -> Tokenizer:
+        """The same pipeline without truncation: a copy, as the library's setting is per object
+        and other threads may be encoding with this one (two threads may both build it: same
+        result)."""
+        if self._untruncated is None:
+            copy = Tokenizer.from_str(self.tokenizer.to_str())
+            copy.no_truncation()
+            copy.encode_special_tokens = True
+            self._untruncated = copy
+        return self._untruncated
 
     def save(self, path: str | Path) -> None:
         self.tokenizer.save(str(path))
@@ -158,7 +179,9 @@ class AsciiBertWordPiece:
             return None
         return cls(tokenizer.model, bool(bert.get("lowercase")), max_length)
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, truncate: bool = True) -> list[int]:
+        """The ids of ``text``: its first ``max_length`` ones, or with ``truncate=False`` all."""
+        limit = self.max_length if truncate else sys.maxsize
         text = self.CONTROL.sub("", text)
         if self.lowercase:
             text = text.lower()
@@ -172,9 +195,9 @@ class AsciiBertWordPiece:
                     cache.clear()  # bounded, whatever the input
                 cache[word] = word_ids
             ids.extend(word_ids)
-            if len(ids) >= self.max_length:
+            if len(ids) >= limit:
                 break
-        return ids[: self.max_length]
+        return ids[:limit]
 
 
 def build_tokenizer(
@@ -208,3 +231,20 @@ def build_tokenizer(
     tok.pre_tokenizer = _pre_tokenizer()
     tok.train_from_iterator(texts, trainer=trainer)
     return TextTokenizer(tok, config.max_length)
+
+
+def count_tokens(texts: Sequence[str]) -> list[int]:
+    """Tokens per text as the ``word`` and ``bpe`` tokenizers split text before their vocabulary
+    applies (the shared pre-tokeniser): words and punctuation marks, each CJK character one, each
+    emoji one. No vocabulary is needed, so a dataset can be measured before anything trains on it;
+    unlike counting space-separated words, Chinese and Japanese text counts its characters."""
+    encode = getattr(_token_counter(), "encode_batch_fast", _token_counter().encode_batch)
+    return [len(enc.ids) for enc in encode(list(texts))]
+
+
+@functools.cache
+def _token_counter() -> Tokenizer:
+    counter = Tokenizer(WordLevel({UNK: 0}, unk_token=UNK))  # every token is <unk>: only the count matters
+    counter.normalizer = _normalizer(False)
+    counter.pre_tokenizer = _pre_tokenizer()
+    return counter

@@ -14,17 +14,22 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from . import distributed, embeddings
+from . import distributed, embeddings, warm_start
 from .config import HYPERPARAMETERS, ModelConfig, TokenizerConfig, TrainConfig, check_compatible, check_hyperparameters
 from .data import Dataset, check_training_data, stratified_split
 from .inference import batched_logits, pad_batch
 from .metrics import classification_report, expected_calibration_error, fit_temperature
 from .network import SentimentRNN, count_parameters
+from .scripts import script_shares
 from .tokenizer import TextTokenizer, build_tokenizer
+
+if TYPE_CHECKING:
+    from .bundle import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,7 @@ class Progress:
     elapsed_s: float
     eta_s: float
     dev: dict | None = None  # dev metrics, on "epoch" reports
+    stop_reason: str | None = None  # on the last "epoch" report: why training stops there
 
 
 @dataclass
@@ -65,11 +71,13 @@ class TrainResult:
     best_epoch: int = 0
     steps: int = 0
     stopped_early: bool = False
+    stop_reason: str = ""  # "plateau: ...", "max_epochs: ...", "max_steps: ..."
     elapsed_s: float = 0.0
     calibration: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
     world_size: int = 1  # training processes; each took ``steps`` steps on its own batches
     rank: int = 0  # this process's rank: only rank 0 should save or report
+    base: dict | None = None  # warm start: {"source", "weights_sha256", "output_layer": "kept" | "new"}
 
     def training_metadata(self) -> dict:
         config = self.train_config.to_dict()
@@ -81,12 +89,14 @@ class TrainResult:
             "best_epoch": self.best_epoch,
             "steps": self.steps,
             "stopped_early": self.stopped_early,
+            "stop_reason": self.stop_reason,
             "train_seconds": round(self.elapsed_s, 2),
             "calibration": self.calibration,
             "data": self.data,
             "parameters": count_parameters(self.model),
             "trainable_parameters": count_parameters(self.model, trainable_only=True),
             "world_size": self.world_size,
+            "base": self.base,
         }
 
 
@@ -124,8 +134,14 @@ def train(
     train_config: TrainConfig | None = None,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    base: Bundle | None = None,
+    base_source: str | None = None,
 ) -> TrainResult:
     """Train a classifier; the configs passed in are not changed (the result holds the used ones).
+
+    ``base`` (a loaded bundle) warm-starts it: the architecture, tokenizer and weights are the
+    base's, the output layer too when the labels are the same (see ``warm_start``); ``base_source``
+    names the base in the training metadata (default: its path).
 
     Under ``torchrun`` every process calls this with the same arguments: each trains a DDP replica
     on its share of every epoch's batches (``batch_size`` is per process), takes the same early
@@ -136,21 +152,30 @@ def train(
     world, device = distributed.join(resolve_device(cfg.device))
     try:
         return _train(train_data, dev_data, model_config, tokenizer_config, cfg,
-                      progress if world.rank == 0 else None, should_stop, world, device, t0)
+                      progress if world.rank == 0 else None, should_stop, world, device, t0, base, base_source)
     finally:
         world.leave()
 
 
 def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfig,
-           progress, should_stop, world: distributed.World, device: torch.device, t0: float) -> TrainResult:
+           progress, should_stop, world: distributed.World, device: torch.device, t0: float,
+           base: Bundle | None = None, base_source: str | None = None) -> TrainResult:
     arch = dataclasses.replace(model_config or ModelConfig())
     tok_cfg = dataclasses.replace(tokenizer_config or TokenizerConfig()).validate()
     check_hyperparameters(arch)
-    check_compatible(tok_cfg, cfg)
+    base_digest = None
+    if base is not None:  # what the network is comes from the base; its vectors are in its weights
+        arch, tok_cfg = warm_start.base_configs(base, arch)
+        cfg = dataclasses.replace(cfg, pretrained=None)
+        base_digest = warm_start.weights_sha256(base)
+    else:
+        check_compatible(tok_cfg, cfg)
     pretrained = cfg.pretrained
-    if not pretrained:
+    if not pretrained and base is None:
         arch.freeze_embeddings = False  # nothing to keep: random embeddings are trained (recorded so)
-    minilm = embeddings.minilm() if pretrained == "minilm" or tok_cfg.tokenizer == "wordpiece" else None
+    minilm = None
+    if base is None and (pretrained == "minilm" or tok_cfg.tokenizer == "wordpiece"):
+        minilm = embeddings.minilm()
     if pretrained == "minilm":
         minilm.check_dim(arch.embedding_dim)
     if cfg.threads:
@@ -162,23 +187,31 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
             "train data": _fingerprint(train_data), "dev data": dev_data is not None and _fingerprint(dev_data),
             "model config": arch.to_dict(), "tokenizer config": tok_cfg.to_dict(),
             "train config": {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_OPTIONS},
+            "base model": base_digest,
         })
     labels_raw = check_training_data(train_data, dev_data)
     if dev_data is None:
         train_data, dev_data = stratified_split(train_data, cfg.dev_fraction, cfg.seed)
     names = [arch.label_names.get(raw, raw) for raw in labels_raw]
     label_index = {raw: i for i, raw in enumerate(labels_raw)}
+    if base is not None:  # the base's classes keep their order (and its output layer its rows)
+        names, output_layer = warm_start.class_order(names, base)
+        label_index = {raw: names.index(arch.label_names.get(raw, raw)) for raw in labels_raw}
 
-    if world.rank == 0:
+    if base is not None:  # every rank loaded the same base
+        tokenizer = warm_start.base_tokenizer(base)
+    elif world.rank == 0:
         tokenizer = build_tokenizer(tok_cfg, train_data.texts, minilm and minilm.tokenizer_file)
-    if world.active:  # every rank encodes with rank 0's vocabulary, token for token
+    if world.active and base is None:  # every rank encodes with rank 0's vocabulary, token for token
         text = world.object_from_rank0(tokenizer.tokenizer.to_str() if world.rank == 0 else None)
         tokenizer = TextTokenizer.from_str(text, tok_cfg.max_length)
     arch.labels, arch.vocab_size = names, tokenizer.vocab_size
     arch.pad_id, arch.unk_id = tokenizer.pad_id, tokenizer.unk_id
     arch.validate()
-    model = SentimentRNN(arch)
-    if pretrained:
+    model = SentimentRNN(arch)  # a new output layer is initialised here, from the seed
+    if base is not None:
+        warm_start.load_base_weights(model, base, output_layer)
+    elif pretrained:
         _load_pretrained(model, tokenizer, pretrained, minilm)
     model.to(device)
     net = world.wrap(model)  # what training steps call; evaluation and saving use ``model``
@@ -212,7 +245,8 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
         total_steps = min(total_steps, cfg.max_steps)
     history: list[dict] = []
     best_acc, best_epoch, best_state, bad_epochs = -1.0, 0, None, 0
-    step, tokens, stopped_early = 0, 0, False
+    step, tokens, stop_reason = 0, 0, None
+    train_s = 0.0  # seconds in training steps (dev evaluations left out): what tokens/s divides by
     loop_t0 = time.perf_counter()
     log.info("training %s: %d examples, %d dev, %d steps, %d process(es)", arch.cell, len(train_ids),
              len(dev_ids), total_steps, world.size)
@@ -220,7 +254,7 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
 
     for epoch in range(1, cfg.epochs + 1):
         net.train()
-        epoch_t0, epoch_loss, epoch_n = time.perf_counter(), 0.0, 0
+        epoch_t0, epoch_loss, epoch_n, epoch_tokens = time.perf_counter(), 0.0, 0, tokens
         for batch in world.shard(length_bucketed_batches(lengths, cfg.batch_size, rng)):
             if check_stop and world.any(should_stop is not None and should_stop()):
                 raise TrainingCancelled(f"cancelled at epoch {epoch}, step {step}")
@@ -238,19 +272,24 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
             epoch_loss += loss.item() * len(batch)
             epoch_n += len(batch)
             if progress is not None:
-                elapsed = time.perf_counter() - loop_t0
+                now = time.perf_counter()
+                elapsed = now - loop_t0
                 progress(Progress("step", epoch, cfg.epochs, step, total_steps, loss.item(),
-                                  tokens / max(elapsed, 1e-9), elapsed,
+                                  tokens / max(train_s + now - epoch_t0, 1e-9), elapsed,
                                   elapsed / step * (total_steps - step)))
             if cfg.max_steps and step >= cfg.max_steps:
                 break
+        epoch_train_s = time.perf_counter() - epoch_t0
+        train_s += epoch_train_s
         dev_logits = _evaluate_logits(model, dev_ids, cfg, arch.pad_id, device)
         report = classification_report(dev_logits, dev_y, names)
         epoch_s = time.perf_counter() - epoch_t0
         history.append({
             "epoch": epoch, "train_loss": epoch_loss / max(epoch_n, 1), "dev_loss": report["loss"],
             "dev_accuracy": report["accuracy"], "dev_macro_f1": report["macro_f1"],
-            "seconds": round(epoch_s, 2), "tokens_per_s": round(tokens / (time.perf_counter() - loop_t0), 1),
+            # this epoch's: wall time (its dev evaluation included), training tokens per second
+            "seconds": round(epoch_s, 2), "tokens_per_s": round((tokens - epoch_tokens) / max(epoch_train_s, 1e-9), 1),
+            "elapsed_s": round(time.perf_counter() - loop_t0, 2),
         })
         log.info("epoch %d: %s", epoch, history[-1])
         accuracy = world.from_rank0(report["accuracy"])  # so every rank stops at the same epoch
@@ -259,15 +298,19 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             bad_epochs += 1
+        if cfg.max_steps and step >= cfg.max_steps:
+            stop_reason = f"max_steps: reached {step} steps"
+        elif bad_epochs >= cfg.patience and epoch < cfg.epochs:
+            stop_reason = (f"plateau: dev accuracy did not improve for {bad_epochs} epoch{'s' * (bad_epochs > 1)} "
+                           f"(best {best_acc:.3f} at epoch {best_epoch})")
+        elif epoch == cfg.epochs:
+            stop_reason = f"max_epochs: reached {epoch} epochs"
         if progress is not None:
             elapsed = time.perf_counter() - loop_t0
             progress(Progress("epoch", epoch, cfg.epochs, step, total_steps, history[-1]["train_loss"],
-                              tokens / max(elapsed, 1e-9), elapsed,
-                              elapsed / step * (total_steps - step), dev=history[-1]))
-        if cfg.max_steps and step >= cfg.max_steps:
-            break
-        if bad_epochs >= cfg.patience:
-            stopped_early = epoch < cfg.epochs
+                              tokens / max(train_s, 1e-9), elapsed,
+                              elapsed / step * (total_steps - step), dev=history[-1], stop_reason=stop_reason))
+        if stop_reason:
             break
 
     model.load_state_dict(best_state)
@@ -283,15 +326,19 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
     return TrainResult(
         model=model, tokenizer=tokenizer, model_config=arch, train_config=cfg,
         tokenizer_config=tok_cfg, metrics=metrics, history=history, best_epoch=best_epoch,
-        steps=step, stopped_early=stopped_early, elapsed_s=elapsed, calibration=calibration,
+        steps=step, stopped_early=stop_reason.startswith("plateau"), stop_reason=stop_reason, elapsed_s=elapsed,
+        calibration=calibration,
         data={
             "train_sha256": train_data.sha256, "dev_sha256": dev_data.sha256,
             "train_examples": len(train_data), "dev_examples": len(dev_data),
             "dev_source": "split" if dev_data.source == train_data.source else "given",
             "label_counts": train_data.label_counts(), "pretrained": pretrained,
             "pretrained_source": minilm.name if pretrained == "minilm" else pretrained,
+            "scripts": script_shares(train_data.texts),  # what serving warns against (model/scripts.py)
         },
         world_size=world.size, rank=world.rank,
+        base=None if base is None else {"source": base_source or str(base.path), "weights_sha256": base_digest,
+                                        "output_layer": output_layer},
     )
 
 

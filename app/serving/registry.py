@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from model.bundle import BundleError, check_files, load_tokenizer, read_config
+from model.config import TokenizerConfig
+from model.scripts import TrainedScripts, trained_scripts
+from model.windows import count_windows
 
-from ..errors import NotFound
+from ..errors import LimitExceeded, NotFound
 from ..settings import Settings
 from ..store import BUNDLED, Store, now
 
@@ -41,9 +44,21 @@ class ServedVersion:
     labels: list[str]
     tokenizer: Any  # model.tokenizer.TextTokenizer
     predictor: Any = None  # model.Predictor, only when the model runs in this process
+    trained_on: TrainedScripts | None = None  # the scripts it was trained on: predictions warn about others
 
     def encode(self, texts: list[str], library_only: bool = False) -> list[list[int]]:
-        return self.tokenizer.encode_batch(texts, library_only=library_only)
+        """Every token id of each text, not cut at ``max_length``: the model process reads a longer
+        text in overlapping windows of it."""
+        return self.tokenizer.encode_batch(texts, library_only=library_only, truncate=False)
+
+    def check_windows(self, ids: list[list[int]], limit: int) -> None:
+        """Refuse a request whose texts would be read in more than ``limit`` windows (its model time)."""
+        windows = count_windows([len(x) for x in ids], self.tokenizer.max_length)
+        if windows > limit:
+            raise LimitExceeded(
+                f"these texts are read in {windows} windows of {self.tokenizer.max_length} tokens; at most {limit} "
+                "per request (SENTIMENT_MAX_WINDOWS_PER_REQUEST): send fewer or shorter texts per request",
+                code="too_many_windows")
 
 
 class ModelRegistry:
@@ -129,9 +144,17 @@ class ModelRegistry:
             from model import Predictor  # imports torch: only for a server that runs the model itself
 
             predictor = Predictor.load(path, quantize=self.settings.quantize)
-            return ServedVersion(version, path, predictor.labels, predictor.bundle.tokenizer, predictor)
+            bundle = predictor.bundle
+            trained = trained_scripts(bundle.training, bundle.tokenizer_config.tokenizer,
+                                      bundle.tokenizer.tokenizer.get_vocab())
+            return ServedVersion(version, path, predictor.labels, bundle.tokenizer, predictor, trained)
         tokenizer, config = load_tokenizer(path)
-        return ServedVersion(version, path, list(config["model"]["labels"]), tokenizer)
+        # builds the tokenizer's untruncated copy (~40 ms) now, not on the event loop at the
+        # first non-ASCII request (the server sends the model process every id of a text)
+        tokenizer.encode_batch(["warm up"], library_only=True, truncate=False)
+        trained = trained_scripts(config.get("training") or {}, TokenizerConfig.from_dict(config.get("tokenizer", {})).tokenizer,
+                                  tokenizer.tokenizer.get_vocab())
+        return ServedVersion(version, path, list(config["model"]["labels"]), tokenizer, trained_on=trained)
 
     def _load_prepared(self, version: str) -> ServedVersion:
         """``load``, then ``prepare``: both raise before anything changes."""

@@ -10,6 +10,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from model.data import Dataset, parse_dataset
+from model.scripts import script_shares
+from model.tokenizer import count_tokens
 
 from ..errors import Conflict, storage_errors
 from ..storage import sweep_partials, written_aside
@@ -23,6 +25,10 @@ class DatasetInUse(Conflict):
 
 
 def summarize(data: Dataset) -> dict:
+    """What an upload's answer says about the data. Lengths in characters, in tokens (as the
+    ``word``/``bpe`` tokenizers pre-tokenise: a word or punctuation mark, or one CJK character, is
+    one token, so Chinese and Japanese texts are measured too) and in space-separated words (kept
+    for existing clients; a text without spaces is one word), and the letters' scripts."""
     lengths = [len(t) for t in data.texts]
     words = [len(t.split()) for t in data.texts]
     labels_by_text: dict[str, set[str]] = defaultdict(set)
@@ -38,7 +44,9 @@ def summarize(data: Dataset) -> dict:
         "duplicate_texts": sum(1 for c in counts.values() if c > 1),
         "conflicting_texts": sum(1 for labels in labels_by_text.values() if len(labels) > 1),
         "length_chars": _stats(lengths),
+        "length_tokens": _stats(count_tokens(data.texts)),
         "length_words": _stats(words),
+        "scripts": script_shares(data.texts),
     }
 
 

@@ -40,8 +40,9 @@ class JobService:
         self.wake = asyncio.Event()
 
     def submit(self, dataset_id: str, eval_dataset_id: str | None, config: dict, promote: str,
-               time_limit_s: float | None = None) -> dict:
-        """Queue a job; ``config`` holds validated hyperparameters (model.config names)."""
+               time_limit_s: float | None = None, base_version: str | None = None) -> dict:
+        """Queue a job; ``config`` holds validated hyperparameters (model.config names);
+        ``base_version``, a model version the new model starts from (warm start)."""
         if config["epochs"] > self.settings.max_epochs:
             raise LimitExceeded(f"epochs is {config['epochs']}; the server allows at most "
                                 f"{self.settings.max_epochs} (SENTIMENT_MAX_EPOCHS)", field="config.epochs")
@@ -51,6 +52,10 @@ class JobService:
         train = self._dataset(dataset_id, "dataset_id")
         dev = self._dataset(eval_dataset_id, "eval_dataset_id") if eval_dataset_id else None
         check_training_data(self.datasets.load(train), self.datasets.load(dev) if dev else None)
+        if base_version is not None and self.store.one("SELECT version FROM models WHERE version = ?",
+                                                       base_version) is None:
+            raise NotFound(f"model version {base_version!r} not found (GET /v1/models lists them)",
+                           field="base_version")
         queued = self.store.one("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'")["n"]
         if queued >= self.settings.max_queued_jobs:
             raise TooBusy(f"{queued} jobs are already queued; the server allows "
@@ -59,7 +64,8 @@ class JobService:
         job_id = uuid.uuid4().hex[:12]
         self.store.insert("jobs", id=job_id, state="queued", dataset_id=dataset_id,
                           eval_dataset_id=eval_dataset_id, config=config, promote=promote,
-                          time_limit_s=time_limit_s, progress={}, result={}, created_at=now())
+                          time_limit_s=time_limit_s, base_version=base_version, progress={}, result={},
+                          created_at=now())
         self.wake.set()
         return self.get(job_id)
 

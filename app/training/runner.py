@@ -65,6 +65,10 @@ class JobRunner:
                                         "submit it again to retrain")
                 self._remove_partials(job["id"])
                 log.warning("job %s was interrupted by a server stop", job["id"])
+        self._sweep_models()
+
+    def _sweep_models(self) -> None:
+        """Remove model folders that no version record names and no running job is writing."""
         models = self.settings.data_dir / "models"
         # Under the write lock: a training process renames its bundle into a version and records
         # it in one transaction, so a folder without a record here is one that will never get one.
@@ -174,16 +178,22 @@ class JobRunner:
         self._remove_partials(run.job_id)
         job = self.store.one("SELECT state, cancel_requested, result, model_version FROM jobs WHERE id = ?", run.job_id)
         if job["state"] == "running":  # the process died without recording an outcome
+            # (killed between renaming its bundle into a version and recording it: that folder goes)
+            await asyncio.to_thread(self._sweep_models)
             if job["cancel_requested"]:
                 state, error = "cancelled", "cancelled by request"
+                stop_reason = "cancelled: by request (the training process was stopped)"
             elif now() - run.started > run.time_limit:
                 state, error = "failed", f"time limit of {run.time_limit:.0f} s exceeded"
+                stop_reason = f"time_limit: {run.time_limit:.0f} s passed (the training process was stopped)"
             else:
+                stop_reason = None
                 why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
                 if code == -signal.SIGKILL:
                     why += " (out of memory?)"
                 state, error = "failed", f"training process ended unexpectedly ({why}); see jobs/{run.job_id}.log in the data directory"
-            self.store.update("jobs", "id", run.job_id, state=state, error=error, finished_at=now())
+            self.store.update("jobs", "id", run.job_id, state=state, error=error, finished_at=now(),
+                              **({"result": {"stop_reason": stop_reason}} if stop_reason else {}))
             log.warning("job %s %s: %s", run.job_id, state, error)
             return
         if job["state"] == "succeeded" and job["result"].get("promotion", {}).get("promote"):

@@ -20,13 +20,14 @@ import time
 
 import torch
 
-from model import Predictor, TrainingCancelled, save_bundle, train
+from model import Predictor, TrainingCancelled, load_bundle, save_bundle, train
+from model.baseline import fit_baseline
 from model.card import render_card
 from model.config import configs_from_values
 from model.data import stratified_split
 from model.evaluate import evaluate
 
-from ..errors import ServiceError, storage_errors
+from ..errors import NotFound, ServiceError, storage_errors
 from ..processes import die_with_parent
 from ..settings import Settings
 from ..store import ACTIVE_KEY, Store, now
@@ -46,6 +47,8 @@ class Reporter:
         self.time_limit = time_limit
         self.last_write = self.last_check = 0.0
         self.epochs: list[dict] = []
+        self.current: dict = {}  # the progress last written
+        self.extra: dict = {}  # fields every progress write carries: the baseline's dev accuracy
         self.reason: str | None = None
         self.terminated = False
         signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -58,12 +61,22 @@ class Reporter:
             self.epochs.append(p.dev)
         if p.stage == "epoch" or time.monotonic() - self.last_write >= WRITE_EVERY_S:
             self.last_write = time.monotonic()
-            self.store.update("jobs", "id", self.job_id, progress={
+            self.current = {
                 "epoch": p.epoch, "epochs": p.epochs, "step": p.step, "total_steps": p.total_steps,
                 "percent": round(100 * p.step / max(p.total_steps, 1), 1), "eta_s": round(p.eta_s, 1),
-                "elapsed_s": round(p.elapsed_s, 1), "loss": p.loss, "tokens_per_s": round(p.tokens_per_s),
+                "elapsed_s": round(p.elapsed_s, 1), "loss": round(p.loss, 4), "tokens_per_s": round(p.tokens_per_s),
+                "seconds_per_epoch": round(sum(e["seconds"] for e in self.epochs) / len(self.epochs), 2)
+                if self.epochs else None,
                 "epochs_done": self.epochs,
-            })
+            } | self.extra | ({"stop_reason": p.stop_reason} if p.stop_reason else {})
+            self.store.update("jobs", "id", self.job_id, progress=self.current)
+
+    def stop_reason(self, time_limit: float) -> str:
+        """Why ``should_stop`` stopped training, in the words of ``TrainResult.stop_reason``."""
+        why = {"cancelled": "cancelled: by request", "time_limit": f"time_limit: {time_limit:.0f} s passed"}.get(
+            self.reason, "interrupted: the server shut down or restarted")
+        where = self.current
+        return why + (f" (at epoch {where['epoch']}, step {where['step']})" if where else "")
 
     def should_stop(self) -> bool:
         if self.terminated:
@@ -80,27 +93,44 @@ class Reporter:
         return self.reason is not None
 
 
-def decide_promotion(promote: str, new_metrics: dict, store: Store, dev) -> dict:
+def decide_promotion(promote: str, new_metrics: dict, store: Store, dev, baseline_accuracy: float | None = None) -> dict:
+    """Whether the new version becomes the active one, and why (``promote`` values: the job schema's)."""
     active = store.active_version()
     decision = {"policy": promote, "active_version": active, "new_accuracy": new_metrics["accuracy"]}
     if promote == "never":
         return decision | {"promote": False, "reason": "promote is 'never'"}
     if promote == "always":
         return decision | {"promote": True, "reason": "promote is 'always'"}
+    if promote in ("if_better_than_baseline", "if_better_than_both"):  # the floor comes first
+        decision["baseline_accuracy"] = baseline_accuracy
+        if baseline_accuracy is None or not new_metrics["accuracy"] > baseline_accuracy:
+            return decision | {"promote": False, "reason": "the baseline is at least as accurate on the eval set"}
+        if promote == "if_better_than_baseline":
+            return decision | {"promote": True, "reason": "new model is more accurate than the baseline on the eval set"}
     row = store.one("SELECT path FROM models WHERE version = ?", active)
     try:
         active_metrics = evaluate(Predictor.load(row["path"]), dev)
     except Exception as exc:  # different labels, or an unreadable bundle: never swap blindly
         return decision | {"promote": False, "reason": f"active model cannot be scored on the eval set: {exc}"}
     better = new_metrics["accuracy"] > active_metrics["accuracy"]
+    than = " than the active model and the baseline" if promote == "if_better_than_both" else ""
     return decision | {
         "promote": better, "active_accuracy": active_metrics["accuracy"],
-        "reason": "new model is more accurate on the eval set" if better else "active model is at least as accurate",
+        "reason": f"new model is more accurate{than} on the eval set" if better else "active model is at least as accurate",
     }
 
 
+def _base_bundle(store: Store, version: str):
+    """The bundle of the model version a warm-started job begins from."""
+    row = store.one("SELECT path FROM models WHERE version = ?", version)
+    if row is None:
+        raise NotFound(f"base model version {version!r} no longer exists")
+    return load_bundle(row["path"])
+
+
 def run(settings: Settings, job_id: str, parent_pid: int) -> int:
-    torch.set_num_threads(settings.training_threads)
+    threads = settings.training_thread_count()
+    torch.set_num_threads(threads)
     store = Store(settings.data_dir / "sentiment.db")
     datasets = DatasetStore(store, settings.data_dir / "datasets")
     job = store.one("SELECT * FROM jobs WHERE id = ?", job_id)
@@ -112,22 +142,31 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
     partial = partial_dir(settings, job_id)
     try:
         train_data = datasets.load(datasets.get(job["dataset_id"]))
-        model_config, tok_config, train_config = configs_from_values(job["config"] | {"threads": settings.training_threads})
+        model_config, tok_config, train_config = configs_from_values(job["config"] | {"threads": threads})
         if job["eval_dataset_id"]:
             dev_data = datasets.load(datasets.get(job["eval_dataset_id"]))
         else:
             train_data, dev_data = stratified_split(train_data, train_config.dev_fraction, train_config.seed)
+        # The yardstick first (seconds, where the RNN takes minutes), recorded at once so that a user sees it
+        # while the RNN trains; it draws no random numbers, so the RNN's result is the same with or without it.
+        baseline = fit_baseline(train_data, dev_data, model_config.label_names, should_stop=reporter.should_stop)
+        reporter.extra = {"baseline_accuracy": baseline.metrics["accuracy"]}
+        store.update("jobs", "id", job_id, progress=reporter.extra, result={"baseline": baseline.to_dict()})
+        base = _base_bundle(store, job["base_version"]) if job["base_version"] else None
         result = train(train_data, dev_data, model_config, tok_config, train_config,
-                       progress=reporter.progress, should_stop=reporter.should_stop)
-        promotion = decide_promotion(job["promote"], result.metrics, store, dev_data)
+                       progress=reporter.progress, should_stop=reporter.should_stop,
+                       base=base, base_source=job["base_version"])
+        promotion = decide_promotion(job["promote"], result.metrics, store, dev_data, baseline.metrics["accuracy"])
         meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"]}
         card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})")
         with storage_errors("saving the new model version"):
             save_bundle(partial, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card,
                         overwrite=True)
         outcome = {"metrics": result.metrics, "history": result.history, "best_epoch": result.best_epoch,
+                   "stop_reason": result.stop_reason,
                    "calibration": result.calibration, "train_seconds": round(result.elapsed_s, 2),
-                   "promotion": promotion}
+                   "promotion": promotion, "baseline": baseline.to_dict(),
+                   "winner": "rnn" if result.metrics["accuracy"] >= baseline.metrics["accuracy"] else "baseline"}
         with store.connect("recording the new model version") as db:  # number, rename and records: all or nothing
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM models").fetchone()[0]
             version = f"v{seq}"
@@ -148,7 +187,10 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
             "cancelled": ("cancelled", "cancelled by request"),
             "time_limit": ("failed", f"time limit of {time_limit:.0f} s exceeded"),
         }.get(reporter.reason, ("interrupted", "the server shut down while this job was running"))
-        store.update("jobs", "id", job_id, state=state, error=error, finished_at=now())
+        stop_reason = reporter.stop_reason(time_limit)
+        recorded = store.one("SELECT result FROM jobs WHERE id = ?", job_id)["result"]  # e.g. the baseline's
+        store.update("jobs", "id", job_id, state=state, error=error, finished_at=now(),
+                     result=recorded | {"stop_reason": stop_reason}, progress=reporter.current | {"stop_reason": stop_reason})
         return 0
     except Exception as exc:
         shutil.rmtree(partial, ignore_errors=True)

@@ -140,6 +140,15 @@ def test_predict_prints_one_json_line_per_text(trained, workdir):
     assert all(line["score"] == max(line["probabilities"].values()) for line in lines)
 
 
+def test_predict_says_in_how_many_windows_it_read_each_text(trained, workdir):
+    _, out = trained
+    max_length = json.loads((out / "config.json").read_text())["tokenizer"]["max_length"]
+    long_text = "w1 good w2 " * max_length  # three times max_length tokens: 5 windows at half-window steps
+    proc = run_cli("predict", "--model", str(out), "w1 good", long_text, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["windows"] for line in proc.stdout.splitlines()] == [1, 5]
+
+
 def test_predict_reads_stdin(trained, workdir):
     _, out = trained
     proc = run_cli("predict", "--model", str(out), cwd=workdir, stdin="bad w3\nw4 not bad\n")

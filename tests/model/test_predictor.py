@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from model import Prediction, Predictor, load_bundle
+from model.inference import batched_logits, pad_batch
+from model.windows import MAX_WINDOWS
 
 NON_LATIN = [
     "这部电影很好",  # Chinese
@@ -46,12 +48,43 @@ def test_a_single_string_is_refused(predictor):
         predictor.predict("good")
 
 
-def test_very_long_text_is_truncated(predictor):
+def test_a_text_that_fits_is_read_as_before(predictor, make_examples):
+    """Within max_length tokens: one window, and exactly the probabilities of one model call."""
     max_length = predictor.bundle.tokenizer.max_length
-    head = " ".join(["w1", "good"] * (max_length // 2))
-    long_text = head + " not bad" * 50_000
-    probs = predictor.predict_proba([long_text, head])
-    assert torch.allclose(probs[0], probs[1], rtol=0, atol=1e-6)  # everything past max_length tokens is dropped
+    texts, _ = make_examples(20, 5)
+    texts.append(" ".join(["w1", "good"] * (max_length // 2)))  # exactly max_length tokens
+    ids = predictor.bundle.tokenizer.encode_batch(texts)  # truncating, as before
+    assert predictor.encode(texts) == ids
+    with torch.inference_mode():
+        logits = batched_logits(predictor.runtime_model(), ids, predictor.batch_size, predictor.bundle.config.pad_id)
+    assert torch.equal(predictor.predict_proba(texts), torch.softmax(logits / predictor.temperature, dim=1))
+    assert [p.windows for p in predictor.predict(texts)] == [1] * len(texts)
+
+
+def test_a_long_text_is_the_mean_of_its_windows_logits(tiny_bundle_path):
+    bundle = load_bundle(tiny_bundle_path)
+    bundle.config.temperature = 1.7  # applied to the mean, as to one window's logits
+    predictor = Predictor(bundle, batch_size=8)
+    text = "w1 good w2 " * 22 + "w3 not good " * 12  # 102 tokens: windows at 0, 19 and 38
+    (ids,) = predictor.encode([text])
+    assert len(ids) == 102
+    (prediction,) = predictor.predict([text])
+    assert prediction.windows == 3
+    with torch.inference_mode():
+        windows = [ids[0:64], ids[19:83], ids[38:102]]
+        logits = predictor.model(*pad_batch(windows, bundle.config.pad_id))  # the network, not the fast path
+    expected = torch.softmax(logits.mean(0) / 1.7, dim=0)
+    assert [prediction.probabilities[label] for label in predictor.labels] == pytest.approx(expected.tolist(), abs=1e-5)
+    short = predictor.predict(["w1 good w2", text, "bad"])
+    assert [p.windows for p in short] == [1, 3, 1]  # texts in a batch keep their own
+    assert short[1].probabilities == pytest.approx(prediction.probabilities, abs=1e-6)
+
+
+def test_very_long_text_is_read_in_at_most_max_windows(predictor):
+    max_length = predictor.bundle.tokenizer.max_length
+    long_text = " ".join(["w1", "good"] * (max_length // 2)) + " not bad" * 50_000
+    (prediction,) = predictor.predict([long_text])
+    assert prediction.windows == MAX_WINDOWS
 
 
 @pytest.mark.parametrize("text", NON_LATIN)

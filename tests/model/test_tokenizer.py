@@ -91,6 +91,13 @@ def test_long_text_is_truncated_to_max_length():
     assert tok.encode_batch(["a b c d e f g " * 100]) == [tok.encode_batch(["a b c d e"])[0]]
 
 
+def test_every_id_when_asked_not_to_truncate():
+    tok = build_tokenizer(TokenizerConfig(tokenizer="word", max_length=5), ["a b c d e f g"])
+    (ids,) = tok.encode_batch(["a b c d e f g " * 100], truncate=False)
+    assert len(ids) == 700 and ids[:7] == tok.encode_batch(["a b c d e f g"], truncate=False)[0]
+    assert tok.encode_batch(["a b c d e f g " * 100]) == [ids[:5]]  # the truncating tokenizer is untouched
+
+
 def test_text_without_tokens_becomes_unk(word_tokenizer):
     assert word_tokenizer.encode_batch(["", "   "]) == [[word_tokenizer.unk_id]] * 2
 

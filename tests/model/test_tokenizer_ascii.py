@@ -63,3 +63,21 @@ def test_other_tokenizers_take_the_library_path():
     plain = bert_wordpiece()
     plain.tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     assert AsciiBertWordPiece.for_tokenizer(plain.tokenizer, 64) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.text(alphabet=st.characters(max_codepoint=127), max_size=120), min_size=1, max_size=5))
+def test_untruncated_ascii_path_equals_the_library_beyond_max_length(texts):
+    """For prediction in windows the server asks for every id (``truncate=False``): the ASCII path
+    goes on past ``max_length`` and still gives the library's ids."""
+    tok = bert_wordpiece(max_length=8)
+    full = tok.encode_batch(texts, truncate=False)
+    assert full == tok.encode_batch(texts, library_only=True, truncate=False)
+    assert [ids[:8] for ids in full] == tok.encode_batch(texts)  # the truncated ids are their start
+
+
+def test_untruncated_ids_go_past_max_length():
+    tok = bert_wordpiece(max_length=8)
+    texts = ["good " * 20, "naïve good " * 10]  # the ASCII path, the library's path
+    assert [len(ids) for ids in tok.encode_batch(texts, truncate=False)] == [20, 60]  # n ##a ##i ##v ##e good
+    assert [len(ids) for ids in tok.encode_batch(texts)] == [8, 8]  # the default still truncates

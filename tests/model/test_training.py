@@ -204,3 +204,36 @@ def test_length_bucketed_batches_cover_every_example_once():
     assert all(len(b) <= 32 for b in batches)
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
     assert spread < 5  # similar lengths together, so padding stays small
+
+
+def test_a_plateau_stops_training_and_says_so(task, tiny_train):
+    reports: list[Progress] = []
+    result = tiny_train(*task, epochs=30, patience=1, learning_rate=2e-2, progress=reports.append)
+    best = max(h["dev_accuracy"] for h in result.history)
+    assert result.stop_reason == (f"plateau: dev accuracy did not improve for 1 epoch "
+                                  f"(best {best:.3f} at epoch {result.best_epoch})")
+    assert result.stopped_early and result.training_metadata()["stop_reason"] == result.stop_reason
+    epochs = [p for p in reports if p.stage == "epoch"]
+    assert [p.stop_reason for p in epochs] == [None] * (len(epochs) - 1) + [result.stop_reason]
+
+
+def test_the_last_epoch_and_max_steps_are_stop_reasons(task, tiny_train):
+    full = tiny_train(*task, epochs=2, patience=5)
+    assert full.stop_reason == "max_epochs: reached 2 epochs" and not full.stopped_early
+    # patience running out on the last epoch is still the end of the epochs, not a plateau
+    assert tiny_train(*task, epochs=2, patience=1, learning_rate=1e-7).stop_reason == "max_epochs: reached 2 epochs"
+    short = tiny_train(*task, max_steps=3)
+    assert short.stop_reason == "max_steps: reached 3 steps" and not short.stopped_early
+
+
+def test_each_epoch_records_its_own_speed(task, tiny_train):
+    reports: list[Progress] = []
+    result = tiny_train(*task, epochs=2, patience=5, progress=reports.append)
+    for h in result.history:
+        assert h["seconds"] > 0 and h["tokens_per_s"] > 0 and h["elapsed_s"] >= h["seconds"] * 0.99
+    assert result.history[1]["elapsed_s"] > result.history[0]["elapsed_s"]
+    assert all(p.tokens_per_s > 0 and p.elapsed_s > 0 for p in reports)
+
+
+def test_the_scripts_of_the_training_text_are_recorded(task, tiny_train):
+    assert tiny_train(*task, max_steps=1).data["scripts"] == {"latin": 1.0}

@@ -24,7 +24,7 @@ EVENT_POLL_S = 0.25
              summary="Queue a training job; it runs in a separate process")
 async def submit_job(body: TrainJobRequest, request: Request):
     job = await run_in_threadpool(request.app.state.jobs.submit, body.dataset_id, body.eval_dataset_id,
-                                  body.config.model_dump(), body.promote, body.time_limit_s)
+                                  body.config.model_dump(), body.promote, body.time_limit_s, body.base_version)
     return JSONResponse(job, status_code=202, headers={"Location": f"/v1/train-jobs/{job['id']}"})
 
 
@@ -47,25 +47,85 @@ async def cancel_job(job_id: str, request: Request):
     return JSONResponse(job, status_code=202)
 
 
+EVENTS_DESCRIPTION = """Server-Sent Events that follow one job until it ends; each event's `data` is one JSON object.
+
+* `snapshot`: first, the job record (as `GET /v1/train-jobs/{id}`).
+* `state`: the state changed: `{"state": "running", "previous": "queued"}` (plus `error` once there is one).
+* `progress`: while it trains, at most two a second: only the progress fields whose value changed since
+  the last event (`epoch`, `step`, `total_steps`, `percent`, `loss`, `eta_s`, `elapsed_s`, `tokens_per_s`
+  (training tokens per second so far), `seconds_per_epoch`, and `stop_reason` with the last epoch).
+* `epoch`: an epoch ended: its metrics (`epoch`, `train_loss`, `dev_loss`, `dev_accuracy`, `dev_macro_f1`,
+  `seconds` (its wall time), `tokens_per_s` (its training tokens per second), `elapsed_s`).
+* `end`: last, once the job has ended (succeeded, failed, cancelled or interrupted): the final job record,
+  with `result.stop_reason`. The stream then closes.
+
+A line starting with `:` is a keep-alive comment, sent after 15 s without an event."""
+PROGRESS_EVERY_S = 0.5  # progress events: at most two a second
+KEEPALIVE_S = 15.0
+
+
+def _event(kind: str, data: dict) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+class _Sent:
+    """What a client of the event stream has been told so far; ``changes`` tells it the rest."""
+
+    def __init__(self, job: dict):
+        self.state = job["state"]
+        self.progress = {k: v for k, v in job["progress"].items() if k != "epochs_done"}
+        self.epochs = len(job["progress"].get("epochs_done", []))
+
+    def changes(self, job: dict, progress_due: bool) -> list[str]:
+        events = []
+        if job["state"] != self.state:
+            change = {"state": job["state"], "previous": self.state}
+            events.append(_event("state", change | ({"error": job["error"]} if job.get("error") else {})))
+            self.state = job["state"]
+        epochs = job["progress"].get("epochs_done", [])
+        events += [_event("epoch", entry) for entry in epochs[self.epochs:]]
+        self.epochs = max(self.epochs, len(epochs))
+        if progress_due and job["state"] not in TERMINAL:  # the end event carries the final progress
+            changed = {k: v for k, v in job["progress"].items() if k != "epochs_done" and self.progress.get(k) != v}
+            if changed:
+                events.append(_event("progress", changed))
+                self.progress.update(changed)
+        return events
+
+
 @router.get("/v1/train-jobs/{job_id}/events", responses=ERROR_RESPONSES | {200: {"content": {"text/event-stream": {}}}},
-            response_class=StreamingResponse, summary="Server-Sent Events with the job's state until it ends")
+            response_class=StreamingResponse, summary="Server-Sent Events: what changes in a job, until it ends",
+            description=EVENTS_DESCRIPTION)
 async def job_events(job_id: str, request: Request):
     service = request.app.state.jobs
     job = await run_in_threadpool(service.get, job_id)  # 404 before the stream starts
 
     async def stream():
         nonlocal job
-        last = None
+        sent = _Sent(job)
+        yield _event("snapshot", job)
+        loop = asyncio.get_running_loop()
+        last_progress = last_event = loop.time()
         while True:
-            snapshot = json.dumps(job, sort_keys=True)
-            if snapshot != last:
-                last = snapshot
-                event = "end" if job["state"] in TERMINAL else "progress"
-                yield f"event: {event}\ndata: {snapshot}\n\n"
-            if job["state"] in TERMINAL or await request.is_disconnected():
+            if job["state"] in TERMINAL:
+                for event in sent.changes(job, progress_due=False):
+                    yield event
+                yield _event("end", job)
+                return
+            if await request.is_disconnected():
                 return
             await asyncio.sleep(EVENT_POLL_S)
             job = await run_in_threadpool(service.get, job_id)
+            due = loop.time() - last_progress >= PROGRESS_EVERY_S
+            events = sent.changes(job, due)
+            if due and any(e.startswith("event: progress") for e in events):
+                last_progress = loop.time()
+            if events:
+                last_event = loop.time()
+            elif loop.time() - last_event >= KEEPALIVE_S:
+                events, last_event = [": keep-alive\n\n"], loop.time()
+            for event in events:
+                yield event
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -37,6 +37,12 @@ class DatasetOut(BaseModel):
     label_counts: dict[str, int]
     duplicate_texts: int
     conflicting_texts: int
-    length_chars: dict[str, float]
-    length_words: dict[str, float]
+    length_chars: dict[str, float] = Field(description="characters per text: min, mean, median, max")
+    length_tokens: dict[str, float] | None = Field(
+        None, description="tokens per text as the word/bpe tokenizers pre-tokenise (a word or punctuation mark, "
+                          "or one CJK character); None for datasets stored before it was counted")
+    length_words: dict[str, float] = Field(description="space-separated words per text (a Chinese, Japanese or "
+                                           "Thai sentence is mostly one: see length_tokens)")
+    scripts: dict[str, float] | None = Field(
+        None, description="share of the letters in each script (latin, han, hiragana, cyrillic...), largest first")
     created_at: float

@@ -56,11 +56,20 @@ class TrainJobRequest(BaseModel):
     eval_dataset_id: StrictStr | None = Field(None, description="dev data for early stopping, calibration and "
                                               "promotion; default: a stratified split of the dataset")
     config: TrainJobConfig = Field(default_factory=TrainJobConfig, description="hyperparameters")  # type: ignore[valid-type]
-    promote: Literal["never", "if_better", "always"] = Field(
-        "never", description="after training: never activate the new version, activate it if it is more accurate "
-                             "than the active one on the eval set, or always")
+    promote: Literal["never", "if_better", "if_better_than_baseline", "if_better_than_both", "always"] = Field(
+        "never", description="what to do with the new version after training (accuracies on the eval set; every "
+                             "job also fits a TF-IDF + logistic regression baseline there, reported as "
+                             "result.baseline): 'never' keeps the active version; 'if_better' activates the new one "
+                             "if it is more accurate than the active one; 'if_better_than_baseline' if it is more "
+                             "accurate than the baseline; 'if_better_than_both' if it is more accurate than both; "
+                             "'always' activates it whatever its accuracy. result.promotion records the decision "
+                             "and its reason")
     time_limit_s: float | None = Field(None, gt=0, description="stop the job after this many seconds; "
                                        "at most SENTIMENT_JOB_TIMEOUT_S")
+    base_version: StrictStr | None = Field(
+        None, description="any served version, bundled included: the new model starts from its tokenizer and "
+                          "weights; a different label set gets a new output layer. Its architecture and tokenizer "
+                          "settings replace those of config (dropout and label_names excepted)")
 
 
 class TrainJobOut(BaseModel):
@@ -71,6 +80,7 @@ class TrainJobOut(BaseModel):
     eval_dataset_id: str | None
     config: dict[str, Any]
     promote: str
+    base_version: str | None = None
     progress: dict[str, Any]
     result: dict[str, Any]
     model_version: str | None

@@ -30,6 +30,17 @@ class PredictionOut(BaseModel):
     label: str = Field(examples=["positive"])
     score: float = Field(description="probability of the predicted label", examples=[0.97])
     probabilities: dict[str, float] = Field(examples=[{"negative": 0.03, "positive": 0.97}])
+    windows: int = Field(
+        1, ge=1, examples=[1],
+        description="how many overlapping windows of the model's max_length tokens the text was read in; "
+                    "see the model's config.tokenizer.max_length",
+    )
+    warnings: list[str] | None = Field(
+        None, description="present when most of the text's letters are in scripts the model was not trained on "
+                          "(the bundled model: English), e.g. Chinese text for an English model: its prediction "
+                          "may mean little", examples=[["the model version 'bundled' was trained on English; this "
+                                                         "text's letters are mostly in other scripts (Han (Chinese "
+                                                         "characters) 100%), so its prediction may mean little"]])
 
 
 class PredictResponse(BaseModel):

@@ -20,11 +20,12 @@ import select
 import sys
 import threading
 import time
+from array import array
 
 import orjson
 
 from ...processes import die_with_parent
-from .protocol import CALL, ERROR, HEADER, LOAD, OK, PREDICT, PROBABILITIES, SETTINGS, frame
+from .protocol import CALL, ERROR, HEADER, LOAD, OK, PREDICT, PROBABILITIES, SETTINGS, WINDOWS_TYPECODE, frame
 
 log = logging.getLogger("app.serving.model_process")
 
@@ -136,7 +137,10 @@ class ModelServer:
             return
         seqs = [ids for _, request_ids in requests for ids in request_ids]
         try:
-            probs = predictor.predict_proba_ids(seqs).float().numpy()
+            # a text longer than the version's max_length is read in windows (model.windows)
+            probs, counts = predictor.predict_windows_ids(seqs)
+            probs = probs.float().numpy()
+            windows = array(WINDOWS_TYPECODE, counts)
         except Exception as exc:  # the server logs it; this process goes on serving
             log.exception("prediction failed")
             message = f"{type(exc).__name__}: {exc}".encode()
@@ -145,8 +149,10 @@ class ModelServer:
         frames, start = [], 0
         for position, (request_id, request_ids) in enumerate(requests):
             end = start + len(request_ids)
-            # texts in this model call, and whether this is its first reply (for the batch-size metric)
-            frames.append(frame(request_id, PROBABILITIES, CALL.pack(len(seqs), position == 0) + probs[start:end].tobytes()))
+            # texts in this model call, and whether this is its first reply (for the batch-size metric);
+            # then each text's window count and its probabilities
+            frames.append(frame(request_id, PROBABILITIES, CALL.pack(len(seqs), position == 0)
+                                + windows[start:end].tobytes() + probs[start:end].tobytes()))
             start = end
         self.reply(b"".join(frames))
 

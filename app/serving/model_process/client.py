@@ -11,8 +11,9 @@ Triton's Python backend do. It also keeps torch out of the server process (~100 
 Each server (uvicorn worker) process starts one ``python -m app.serving.model_process``, sends it
 its settings, talks to it over its stdin/stdout pipes (``protocol.py``; read by the event loop,
 no extra thread), and forwards requests as they come, as token ids; the child batches whatever
-waits for it and answers each request with raw float32 probabilities. The child dies with its
-parent.
+waits for it and answers each request with raw float32 probabilities and each text's window
+count. The ids are every token of each text: the child reads a text longer than the version's
+``max_length`` in overlapping windows (``model/windows.py``). The child dies with its parent.
 
 If the child dies on its own (killed, out of memory), the requests in flight fail with 503
 ``model_restarting`` and a new child is started at once, not at the next request; until it has
@@ -32,6 +33,7 @@ import logging
 import os
 import sys
 import time
+from array import array
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
@@ -43,7 +45,7 @@ from ...errors import Conflict, Unavailable
 from ...processes import child_environment
 from ...settings import Settings
 from ..registry import ServedVersion
-from .protocol import CALL, ERROR, HEADER, LOAD, PREDICT, SETTINGS, frame
+from .protocol import CALL, ERROR, HEADER, LOAD, PREDICT, SETTINGS, WINDOWS_TYPECODE, frame
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ START_TIMEOUT_S = 120.0
 # than the hand-off to a thread.
 INLINE_TOKENIZE_CHARS = 8192
 RESTART_BACKOFF_S = 1.0  # between attempts when a new child cannot start
+WINDOWS_SIZE = array(WINDOWS_TYPECODE).itemsize  # bytes of one text's window count in a reply
 
 
 class ModelProcessError(Conflict):
@@ -145,14 +148,18 @@ class ModelProcess:
             ids = loaded.encode(texts)
         else:
             ids = await asyncio.get_running_loop().run_in_executor(self.tokenizing, loaded.encode, texts, True)
+        loaded.check_windows(ids, self.settings.max_windows_per_request)  # before any model time is spent
         _, payload = await self._request(PREDICT, {"version": loaded.version, "ids": ids, "t": arrived})
         call_texts, first = CALL.unpack_from(payload)
         if first and self.on_model_call is not None:
             self.on_model_call(call_texts)
         labels = self.loaded[loaded.version]
         width = len(labels)
-        flat = memoryview(payload)[CALL.size :].cast("f").tolist()
-        return to_predictions(labels, [flat[i : i + width] for i in range(0, len(flat), width)])
+        view = memoryview(payload)
+        probs_at = CALL.size + WINDOWS_SIZE * len(texts)
+        windows = view[CALL.size : probs_at].cast(WINDOWS_TYPECODE).tolist()
+        flat = view[probs_at:].cast("f").tolist()
+        return to_predictions(labels, [flat[i : i + width] for i in range(0, len(flat), width)], windows)
 
     async def prepare(self, loaded: ServedVersion) -> None:
         """Load ``loaded`` in the child next to the version being served, before a swap."""

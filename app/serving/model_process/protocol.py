@@ -9,10 +9,14 @@ Requests (server -> model process):
   ``L`` load ``{"version", "path", "keep": [versions]}``: load a bundle (in a thread, so
         predictions go on meanwhile) and drop every loaded version not in ``keep``;
   ``P`` predict ``{"version", "ids", "t"}``: token ids from the version's tokenizer, which the
-        server runs; ``t``: the server's ``time.monotonic()`` when the request came in.
+        server runs, every id of each text (not cut at ``max_length``: this process, which knows
+        the version's ``max_length``, reads a longer text in overlapping windows, see
+        ``model/windows.py``); ``t``: the server's ``time.monotonic()`` when the request came in.
 Replies (model process -> server):
-  ``O`` ok (JSON); ``P`` ``CALL`` (texts in the model call, first reply of that call) then the
-  probabilities (float32, texts x labels); ``E`` error (UTF-8 text).
+  ``O`` ok (JSON); ``P`` ``CALL`` (texts in the model call, first reply of that call), then each
+  text's window count (uint16, one per text of the request: 1 for a text within ``max_length``,
+  at most ``model.windows.MAX_WINDOWS``), then the probabilities (float32, texts x labels), both
+  in the machine's byte order (the two processes share it); ``E`` error (UTF-8 text).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import struct
 
 HEADER = struct.Struct("<IIB")
 CALL = struct.Struct("<IB")  # starts a prediction reply: texts in the model call, first reply of it
+WINDOWS_TYPECODE = "H"  # array / memoryview type of the window counts that follow CALL: uint16
 
 SETTINGS, LOAD, PREDICT = b"S", b"L", b"P"
 OK, PROBABILITIES, ERROR = b"O", b"P", b"E"

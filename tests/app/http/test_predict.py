@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from model import Prediction, Predictor
 from tests.support.fakes import served
+from tests.support.long_reviews import BUNDLED, ENDING_MATTERS
 
 TEXTS = ["w1 good w2", "w3 not good", "bad w4 w5 w6", "w7 not bad not", "good"]
 
@@ -20,7 +21,7 @@ def predictor(tiny_bundle_path) -> Predictor:
 
 
 def as_json(p: Prediction) -> dict:
-    return {"label": p.label, "score": p.score, "probabilities": p.probabilities}
+    return {"label": p.label, "score": p.score, "probabilities": p.probabilities, "windows": p.windows}
 
 
 @pytest.mark.parametrize("batching", [True, False])
@@ -42,6 +43,25 @@ def test_texts_are_answered_in_order(make_client, predictor, batching):
     # order really is the input order: the same texts reversed come back reversed
     r = client.post("/v1/predict", json={"texts": TEXTS[::-1]})
     assert [p["label"] for p in r.json()["predictions"]] == [p["label"] for p in body["predictions"]][::-1]
+
+
+@pytest.mark.parametrize("mode", [
+    {"inference_process": True},  # the server tokenises, its model process reads the windows
+    {"inference_process": False},  # the model in the server's inference thread
+    {"batching": False},  # each request on its own
+], ids=["model process", "thread", "no batcher"])
+def test_a_long_review_is_judged_by_its_ending_and_says_in_how_many_windows(make_client, mode):
+    client = make_client(model_dir=BUNDLED, **mode)
+    texts = [text for text, _ in ENDING_MATTERS]
+    r = client.post("/v1/predict", json={"texts": [*texts, "a gorgeous, witty, seductive movie"]})
+    assert r.status_code == 200, r.text
+    got = r.json()["predictions"]
+    assert [p["label"] for p in got] == [label for _, label in ENDING_MATTERS] + ["positive"]
+    assert [p["windows"] >= 2 for p in got] == [True, True, False] and got[2]["windows"] == 1
+    expected = Predictor.load(BUNDLED).predict(texts)
+    assert [p["windows"] for p in got[:2]] == [p.windows for p in expected]
+    for answer, local in zip(got, expected):
+        assert answer["probabilities"] == pytest.approx(local.probabilities, abs=1e-5)
 
 
 def test_prediction_shape(client):
@@ -143,3 +163,26 @@ def test_a_failing_model_gives_a_generic_500_that_leaks_nothing(make_settings):
         assert r.status_code == 500
         assert r.json() == {"error": "internal_error", "message": "internal server error"}
         assert client.get("/readyz").status_code == 200  # one bad batch does not stop the service
+
+
+@pytest.mark.parametrize("inference_process", [True, False], ids=["model process", "thread"])
+def test_text_mostly_in_a_script_the_model_never_saw_gets_a_warning(make_client, inference_process):
+    from app.settings import BUNDLED_MODEL_DIR
+
+    client = make_client(model_dir=BUNDLED_MODEL_DIR, inference_process=inference_process)
+    r = client.post("/v1/predict", json={"texts": ["这部电影非常好看，演员的表演很出色。", "a gorgeous, witty film",
+                                                   "un film très émouvant", "这个movie太boring了"]})
+    assert r.status_code == 200, r.text
+    chinese, english, french, mixed = r.json()["predictions"]
+    assert chinese["warnings"] == [
+        "the model version 'bundled' was trained on English; this text's letters are mostly in other scripts "
+        "(Han (Chinese characters) 100%), so its prediction may mean little"]
+    assert all("warnings" not in p for p in (english, french, mixed))  # mixed: 11 of its 15 letters are Latin
+    r = client.post("/v1/predict", json={"text": "a gorgeous, witty film"})
+    assert "warnings" not in r.json()["predictions"][0]
+
+
+def test_a_model_trained_on_latin_script_text_says_so(client):
+    (p,) = client.post("/v1/predict", json={"text": "Этот фильм очень хороший"}).json()["predictions"]
+    assert p["warnings"] == ["the model version 'bundled' was trained on Latin-script text; this text's letters are "
+                             "mostly in other scripts (Cyrillic 100%), so its prediction may mean little"]

@@ -16,6 +16,7 @@ import pytest
 
 from app.store import now
 from model import Predictor, load_bundle
+from model.windows import MAX_WINDOWS
 from tests.support.processes import is_alive
 from tests.support.settings import AUTH, KEY
 from tests.support.waiting import wait_for
@@ -38,6 +39,21 @@ def test_predictions_come_from_a_separate_process_and_match_the_predictor(client
     for answer, local in zip(got, expected):
         assert answer["probabilities"] == pytest.approx(local.probabilities, abs=1e-6)
         assert answer["score"] == pytest.approx(local.score, abs=1e-6)
+
+
+def test_the_model_process_reads_long_texts_in_windows_and_says_how_many(client, tiny_bundle_path):
+    """The server sends every token id; the model process splits each text by the version's
+    max_length (64 here), caps the windows, and its reply carries each text's count."""
+    texts = ["w1 good w2", "w1 good w2 " * 22 + "w3 not good " * 12, "bad", "good! " * 1666]  # 9,996 chars
+    r = client.post("/v1/predict", json={"texts": texts})
+    assert r.status_code == 200, r.text
+    got = r.json()["predictions"]
+    assert [p["windows"] for p in got] == [1, 3, 1, MAX_WINDOWS]  # 3,332 tokens would be 104 windows
+    expected = Predictor(load_bundle(tiny_bundle_path)).predict(texts)
+    assert [p.windows for p in expected] == [1, 3, 1, MAX_WINDOWS]
+    for answer, local in zip(got, expected):
+        assert answer["label"] == local.label
+        assert answer["probabilities"] == pytest.approx(local.probabilities, abs=1e-6)
 
 
 def test_a_killed_model_process_fails_its_batch_with_503_and_is_replaced(client):
@@ -159,9 +175,9 @@ def test_big_requests_are_tokenised_off_the_event_loop(client, monkeypatch):
 
     monkeypatch.setattr(type(served), "encode", recording)
     assert client.post("/v1/predict", json={"text": "good"}).status_code == 200
-    big = [("good w1 " * 1250)[:10_000]] * 16
+    big = [("good w1 " * 1250)[:2_500]] * 4  # 10,000 characters, within the window budget
     r = client.post("/v1/predict", json={"texts": big})
-    assert r.status_code == 200 and len(r.json()["predictions"]) == 16
+    assert r.status_code == 200 and len(r.json()["predictions"]) == 4
     (small_thread, small_library), (big_thread, big_library) = threads
     assert big_thread.startswith("tokenize") and big_library is True
     assert not small_thread.startswith("tokenize") and small_library is False

@@ -162,3 +162,23 @@ def test_headerless_upload_with_columns_stores_the_file_with_its_header(client, 
     bad = client.post("/v1/datasets", headers=AUTH, files={"file": ("plain.csv", raw + b"odd,row,here\n")},
                       data={"columns": "label,text"})
     assert bad.status_code == 422 and bad.json()["message"].startswith("plain.csv:4: ")  # the line as uploaded
+
+
+def test_summary_measures_chinese_text_in_tokens_and_names_its_scripts(client):
+    examples = [{"text": "这部电影非常好看，演员的表演很出色。", "label": "pos"},
+                {"text": "剧情拖沓，浪费了两个小时。", "label": "neg"},
+                {"text": "这个movie太boring了", "label": "neg"}]
+    r = client.post("/v1/datasets", headers=AUTH, json={"examples": examples})
+    assert r.status_code == 201, r.text
+    ds = r.json()
+    assert ds["length_words"]["median"] == 1  # no spaces: one "word" each, which says nothing
+    assert ds["length_tokens"] == {"min": 6, "mean": 12.33, "median": 13, "max": 18}  # one per character or word
+    assert ds["length_chars"]["max"] == 18
+    assert list(ds["scripts"]) == ["han", "latin"] and ds["scripts"]["han"] > 0.6
+
+
+def test_summary_of_english_text_counts_words_and_punctuation_as_tokens(client):
+    r = client.post("/v1/datasets", headers=AUTH, json={"examples": [{"text": "a gorgeous, witty film", "label": "p"}]})
+    assert r.status_code == 201, r.text
+    assert r.json()["length_tokens"]["max"] == 5 and r.json()["length_words"]["max"] == 4
+    assert r.json()["scripts"] == {"latin": 1.0}

@@ -18,7 +18,7 @@ from tests.support.data import csv_bytes
 from tests.support.settings import AUTH
 
 ROOT = Path(__file__).resolve().parents[3]
-TIMES = {"train_seconds", "seconds", "tokens_per_s"}  # wall-clock figures
+TIMES = {"train_seconds", "seconds", "tokens_per_s", "elapsed_s"}  # wall-clock figures
 IDS = {"job_id", "dataset_id"}  # what the service adds to name the job and its data
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import threading
+import time
 
 import pytest
 
@@ -32,6 +35,11 @@ def test_job_trains_in_another_process_and_records_metrics(client, tmp_path):
     assert done["state"] == "succeeded", done
     assert done["model_version"] == "v1"
     assert len(done["progress"]["epochs_done"]) == 2 and done["progress"]["percent"] == 100.0
+    assert done["result"]["stop_reason"] == done["progress"]["stop_reason"] == "max_epochs: reached 2 epochs"
+    seconds = [e["seconds"] for e in done["progress"]["epochs_done"]]
+    assert done["progress"]["seconds_per_epoch"] == round(sum(seconds) / 2, 2)
+    assert done["progress"]["tokens_per_s"] > 0 and done["progress"]["elapsed_s"] >= 0
+    assert all(e["tokens_per_s"] > 0 and e["elapsed_s"] >= 0 for e in done["result"]["history"])
     assert done["result"]["promotion"] == {"policy": "never", "active_version": "bundled", "promote": False,
                                            "new_accuracy": done["result"]["metrics"]["accuracy"],
                                            "reason": "promote is 'never'"}
@@ -68,6 +76,7 @@ def test_cancel_running_job_stops_it_and_removes_partial_files(client, tmp_path)
     assert r.status_code == 202 and r.json()["cancel_requested"] is True
     done = wait_job(client, job["id"], timeout=10)
     assert done["state"] == "cancelled" and done["model_version"] is None
+    assert done["result"]["stop_reason"].startswith("cancelled: by request")
     assert [p.name for p in (tmp_path / "data" / "models").iterdir()] == []
     assert client.post(f"/v1/train-jobs/{job['id']}/cancel", headers=AUTH).status_code == 409
     assert client.post("/v1/predict", json={"text": "w1 good"}).json()["model_version"] == "bundled"
@@ -103,6 +112,7 @@ def test_time_limit_fails_the_job(client):
     job = submit(client, ds["id"], config=TINY_CONFIG | {"epochs": 400, "patience": 400}, time_limit_s=1)
     done = wait_job(client, job["id"])
     assert done["state"] == "failed" and "time limit" in done["error"]
+    assert done["result"]["stop_reason"].startswith("time_limit: 1 s passed")
 
 
 @pytest.mark.parametrize("config,field,message", [
@@ -153,15 +163,60 @@ def test_dataset_used_by_an_unfinished_job_cannot_be_deleted(make_client):
     assert client.delete(f"/v1/datasets/{ds['id']}", headers=AUTH).status_code == 204
 
 
-def test_sse_streams_progress_until_the_job_ends(client):
-    ds = upload(client, csv_bytes(200))
-    job = submit(client, ds["id"], config=TINY_CONFIG)
-    events = []
-    with client.stream("GET", f"/v1/train-jobs/{job['id']}/events") as r:
+def read_events(client, job_id: str) -> tuple[list[tuple[str, dict]], int]:
+    """The (event type, data) pairs of a job's event stream, and its size in bytes."""
+    events, size, kind = [], 0, None
+    with client.stream("GET", f"/v1/train-jobs/{job_id}/events") as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         for line in r.iter_lines():
+            size += len(line.encode()) + 1
             if line.startswith("event: "):
-                events.append(line.removeprefix("event: "))
-    assert events[-1] == "end" and events.count("end") == 1 and "progress" in events
-    assert job_state(client, job["id"])["state"] == "succeeded"
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line.removeprefix("data: "))))
+    return events, size
+
+
+def test_sse_sends_a_snapshot_then_what_changes_then_the_end(client):
+    ds = upload(client, csv_bytes(200))
+    job = submit(client, ds["id"], config=TINY_CONFIG)
+    events, size = read_events(client, job["id"])
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "snapshot" and kinds[-1] == "end" and kinds.count("snapshot") == kinds.count("end") == 1
+    assert set(kinds) <= {"snapshot", "state", "progress", "epoch", "end"}
+    snapshot, end = events[0][1], events[-1][1]
+    assert snapshot["id"] == job["id"] and snapshot["state"] in ("queued", "running")
+    assert end == job_state(client, job["id"]) and end["state"] == "succeeded"
+    assert end["result"]["stop_reason"] == "max_epochs: reached 2 epochs"
+    # each epoch once, with its metrics; each state change once, the last one to the final state
+    assert [data for kind, data in events if kind == "epoch"] == end["progress"]["epochs_done"]
+    states = [data for kind, data in events if kind == "state"]
+    assert states[-1]["state"] == "succeeded" and all(s["state"] != s["previous"] for s in states)
+    assert [s["state"] for s in states] == (["running", "succeeded"] if snapshot["state"] == "queued" else ["succeeded"])
+    progress = [data for kind, data in events if kind == "progress"]
+    assert all(p and set(p) <= set(end["progress"]) - {"epochs_done"} for p in progress)
+    # lean: the job record twice (snapshot and end), every other event small
+    record = len(json.dumps(end, separators=(",", ":")))
+    assert size < 2 * record + 400 * (len(events) - 2) + 100
     assert client.get("/v1/train-jobs/nope/events").status_code == 404
+
+
+def test_sse_progress_events_carry_only_what_changed_at_most_a_few_a_second(client):
+    ds = upload(client, csv_bytes(400))
+    job = submit(client, ds["id"], config=TINY_CONFIG | {"epochs": 400, "patience": 400})
+    wait_for(lambda: job_state(client, job["id"])["progress"].get("step", 0) > 5, what="training to start")
+    started = time.monotonic()
+    canceller = threading.Timer(2.0, lambda: client.post(f"/v1/train-jobs/{job['id']}/cancel", headers=AUTH))
+    canceller.start()
+    try:
+        events, size = read_events(client, job["id"])
+    finally:
+        canceller.join()
+    seconds = time.monotonic() - started
+    progress = [data for kind, data in events if kind == "progress"]
+    assert 1 <= len(progress) <= 2 * seconds + 1  # at most two a second
+    assert all(not {"epochs_done", "epochs", "total_steps"} & set(p) for p in progress[1:])  # those did not change
+    assert events[-1][0] == "end" and events[-1][1]["state"] == "cancelled"
+    assert events[-1][1]["result"]["stop_reason"].startswith("cancelled: by request")
+    # before: every event was the whole record, some 2 kB here after a few epochs
+    assert size < 2 * len(json.dumps(events[-1][1])) + 400 * (len(events) - 2) + 100

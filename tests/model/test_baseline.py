@@ -1,0 +1,147 @@
+"""The linear baseline (model/baseline.py, model/tfidf.py): accurate where words decide, deterministic,
+language-agnostic, and as good as scikit-learn's pipeline on the same features."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from model import TrainingCancelled
+from model.baseline import BaselineConfig, fit_baseline
+from model.data import Dataset, stratified_split
+from model.tfidf import TOKEN, HashedTfidf
+from tests.support.data import keyword_examples, negation_examples, order_examples
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def split(texts: list[str], labels: list[str], dev_fraction: float = 0.25) -> tuple[Dataset, Dataset]:
+    return stratified_split(Dataset(texts, labels, lines=list(range(2, len(texts) + 2))), dev_fraction, seed=13)
+
+
+def test_separable_keywords_are_learned_and_reported_like_the_rnn():
+    train, dev = split(*keyword_examples(400, seed=1))
+    result = fit_baseline(train, dev, label_names={"0": "negative", "1": "positive"})
+    assert result.metrics["accuracy"] >= 0.97, result.metrics
+    assert result.metrics["labels"] == ["negative", "positive"]  # the RNN's names, via label_names
+    assert result.metrics["n"] == len(dev) == 100
+    assert set(result.metrics) >= {"macro_f1", "per_class", "confusion_matrix", "loss", "ece"}
+    assert result.seconds > 0 and result.c in BaselineConfig().c_grid and result.train_examples == len(train)
+    record = result.to_dict()
+    assert record["metrics"] == result.metrics and [g["c"] for g in record["grid"]] == [1.0, 4.0, 16.0]
+
+
+def test_word_bigrams_read_adjacent_negation_but_not_order():
+    """What a bag of n-grams can and cannot see: "not good" is a bigram; "x ... y" against "y ... x" is not."""
+    assert fit_baseline(*split(*negation_examples(600, seed=2))).metrics["accuracy"] >= 0.9
+    assert fit_baseline(*split(*order_examples(600, seed=2))).metrics["accuracy"] <= 0.65
+
+
+def test_same_data_give_the_same_model():
+    train, dev = split(*keyword_examples(300, seed=4))
+    first, second = fit_baseline(train, dev), fit_baseline(train, dev)
+    assert first.metrics == second.metrics  # loss and ECE included: the same logits to the last bit
+    assert first.grid == second.grid and first.c == second.c
+
+
+def test_features_do_not_depend_on_pythons_hash_seed():
+    """n-grams are hashed with blake2b and FNV-1a, never the per-process salted ``hash()``."""
+    code = ("from model.tfidf import HashedTfidf; x = HashedTfidf().fit_transform(['a fine film!', '很好看的书']); "
+            "print(x.col_indices().tolist(), [round(v, 6) for v in x.values().tolist()])")
+    outputs = {subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env=os.environ | {"PYTHONHASHSEED": seed}, check=True).stdout for seed in ("1", "2")}
+    assert len(outputs) == 1 and next(iter(outputs)).startswith("[")
+
+
+def test_chinese_text_without_word_boundaries_is_learned_from_characters():
+    rng = random.Random(5)
+    filler, positive, negative = "的了是我这本书也很都还", ("好看", "喜欢", "满意", "推荐"), ("难看", "失望", "糟糕", "退货")
+    texts, labels = [], []
+    for _ in range(400):
+        good = rng.random() < 0.5
+        chars = rng.choices(filler, k=rng.randint(3, 8))
+        chars.insert(rng.randint(0, len(chars)), rng.choice(positive if good else negative))
+        texts.append("".join(chars))  # one "word" to the tokenizer: only character n-grams carry signal
+        labels.append("好评" if good else "差评")
+    assert all(len(TOKEN.findall(t)) == 1 for t in texts)
+    result = fit_baseline(*split(texts, labels))
+    assert result.metrics["accuracy"] >= 0.95, result.metrics
+    assert result.metrics["labels"] == ["好评", "差评"]
+
+
+def test_unseen_dev_text_still_gets_a_prediction():
+    vectorizer = HashedTfidf()
+    x = vectorizer.fit_transform(["good film", "bad film"])
+    dev = vectorizer.transform(["qqq", "good"])
+    assert dev.shape == (2, x.shape[1])
+    assert dev.crow_indices().tolist()[:2] == [0, 0]  # nothing known in "qqq": an empty row, not an error
+    row = dev.to_dense()[1]
+    assert torch.isclose(row.norm(), torch.tensor(2.0).sqrt())  # word and character parts, each of norm 1
+
+
+def test_a_long_training_split_is_sampled_to_the_character_budget():
+    train, dev = split(*keyword_examples(400, seed=6))
+    budget = sum(map(len, train.texts)) // 2
+    result = fit_baseline(train, dev, config=BaselineConfig(max_train_chars=budget))
+    assert len(train) // 3 < result.train_examples < len(train)
+    assert result.metrics["accuracy"] >= 0.9
+
+
+@pytest.mark.parametrize("config,message", [
+    (BaselineConfig(char_ngrams=(3, 2)), "char_ngrams must be"),
+    (BaselineConfig(buckets=1000), "power of two"),
+    (BaselineConfig(c_grid=()), "c_grid"),
+    (BaselineConfig(max_train_chars=0), "max_train_chars"),
+])
+def test_invalid_settings_say_what_is_allowed(config, message):
+    with pytest.raises(ValueError, match=message):
+        config.validate()
+
+
+def test_should_stop_cancels_the_fit():
+    train, dev = split(*keyword_examples(200, seed=7))
+    with pytest.raises(TrainingCancelled):
+        fit_baseline(train, dev, should_stop=lambda: True)
+
+
+def weak_cue_examples(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """Each text has three cue words, each from its own class's half of 40 with probability 0.7, among
+    filler: a noisy bag-of-words task (Bayes rate ~78%) where how well a model is fitted shows."""
+    rng = random.Random(seed)
+    cues = {"1": [f"up{i}" for i in range(20)], "0": [f"down{i}" for i in range(20)]}
+    texts, labels = [], []
+    for _ in range(n):
+        label = rng.choice("01")
+        other = "0" if label == "1" else "1"
+        words = rng.choices([f"w{i}" for i in range(30)], k=rng.randint(3, 8))
+        for _ in range(3):
+            words.insert(rng.randint(0, len(words)), rng.choice(cues[label if rng.random() < 0.7 else other]))
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels
+
+
+def test_accuracy_matches_scikit_learns_tfidf_and_logistic_regression():
+    sklearn = pytest.importorskip("sklearn", reason="scikit-learn is the reference: pip install -e '.[dev]'")
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    assert sklearn.__version__
+    train, dev = split(*weak_cue_examples(3000, seed=8), dev_fraction=0.4)
+    config = BaselineConfig(c_grid=(1.0,))
+    ours = fit_baseline(train, dev, config=config).metrics["accuracy"]
+    reference = make_pipeline(
+        make_union(TfidfVectorizer(ngram_range=config.word_ngrams, token_pattern=TOKEN.pattern, sublinear_tf=True),
+                   TfidfVectorizer(analyzer="char", ngram_range=config.char_ngrams, sublinear_tf=True)),
+        LogisticRegression(C=1.0, max_iter=1000),
+    ).fit(train.texts, train.labels)
+    theirs = reference.score(dev.texts, dev.labels)
+    assert 0.65 < theirs < 0.9  # neither trivial nor hopeless, so the comparison means something
+    assert abs(ours - theirs) <= 0.02, (ours, theirs)

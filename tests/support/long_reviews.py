@@ -1,0 +1,32 @@
+"""Reviews longer than the bundled model's window (256 tokens) whose verdict comes last.
+
+The plot summary before each verdict is one that the bundled model, reading it alone, finds
+mildly positive (``TRIP``) or mildly negative (``ERRANDS``): cut at 256 tokens, as texts were
+before they were read in windows, each review is judged the wrong way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BUNDLED = Path(__file__).resolve().parents[2] / "model" / "bundled" / "sst2"
+
+TRIP = (
+    "In the first part of the film, the family drives north to visit relatives, stopping at a diner, a gas "
+    "station and a motel along the highway. The father tells stories about his time in the army, and the "
+    "children play card games in the back seat while the radio plays old songs. "
+)
+ERRANDS = (
+    "Then he drives to the office, parks the car, and takes the elevator to the fourth floor. She calls her "
+    "mother, who tells her about the weather and the neighbours. They meet for lunch at noon and discuss "
+    "the schedule for the following week. "
+)
+NEGATIVE_ENDING = TRIP * 5 + (
+    "But the film itself is dull, lifeless and badly acted: a tedious, incoherent mess "
+    "and the worst thing I have seen this year."
+)
+POSITIVE_ENDING = (
+    ERRANDS * 7 + "In the end, this is a wonderful, moving, beautifully acted film, and an absolute delight."
+)
+# (text, the label its ending gives)
+ENDING_MATTERS = [(NEGATIVE_ENDING, "negative"), (POSITIVE_ENDING, "positive")]

@@ -121,11 +121,11 @@ class Store:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                if db.in_transaction:  # SQLite may have rolled back already (a full disk)
-                    db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite may have rolled back already (a full disk); a failed
+                    db.execute("ROLLBACK")  # COMMIT may leave it open, holding the write lock
                 raise
-            db.execute("COMMIT")
 
     # -- generic helpers -------------------------------------------------------------------
     def one(self, sql: str, *args) -> dict[str, Any] | None:

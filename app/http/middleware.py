@@ -10,6 +10,7 @@ import orjson
 
 from ..metrics import Metrics
 from .access_log import AccessLog, access_line, request_id_from
+from .allowed_methods import METHODS
 from .errors import error_body
 
 
@@ -206,7 +207,8 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             path = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = scope["method"]
+            # a client may send any method token: label the unknown ones alike (bounded metrics)
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
             counter = self._counters.get((method, path, status))
             if counter is None:
                 counter = self._counters[method, path, status] = self.metrics.requests.labels(method, path, str(status))

@@ -37,7 +37,10 @@ class JobService:
 
     def __init__(self, settings: Settings, store: Store, datasets: DatasetStore):
         self.settings, self.store, self.datasets = settings, store, datasets
-        self.wake = asyncio.Event()
+        self.wake = asyncio.Event()  # tells the runner (on the event loop) to look now
+        # submit and cancel run in threadpool threads: asyncio.Event is not thread-safe, so they
+        # set it through the loop (created with the service, inside the lifespan)
+        self._loop = asyncio.get_running_loop()
 
     def submit(self, dataset_id: str, eval_dataset_id: str | None, config: dict, promote: str,
                time_limit_s: float | None = None, base_version: str | None = None) -> dict:
@@ -66,7 +69,7 @@ class JobService:
                           eval_dataset_id=eval_dataset_id, config=config, promote=promote,
                           time_limit_s=time_limit_s, base_version=base_version, progress={}, result={},
                           created_at=now())
-        self.wake.set()
+        self._loop.call_soon_threadsafe(self.wake.set)
         return self.get(job_id)
 
     def _dataset(self, dataset_id: str, field: str) -> dict:
@@ -93,5 +96,5 @@ class JobService:
                               "WHERE id = ? AND state = 'queued'", now(), "cancelled before it started", job_id):
             return self.get(job_id)
         self.store.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", job_id)
-        self.wake.set()
+        self._loop.call_soon_threadsafe(self.wake.set)
         return self.get(job_id)

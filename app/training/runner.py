@@ -138,9 +138,12 @@ class JobRunner:
         if job is None:
             return False
         # The claim is one UPDATE ... WHERE state = 'queued': only one server process can win it.
-        if not self.store.execute("UPDATE jobs SET state = 'running', started_at = ?, pid = NULL "
-                                  "WHERE id = ? AND state = 'queued'", now(), job["id"]):
+        # pid: this server's own until the training process has one, so that another server
+        # process's start-up recovery does not take the job for one whose process died.
+        if not self.store.execute("UPDATE jobs SET state = 'running', started_at = ?, pid = ? "
+                                  "WHERE id = ? AND state = 'queued'", now(), os.getpid(), job["id"]):
             return True
+        process = None
         try:
             with storage_errors("opening the job's log"):
                 log_file = open(self.log_dir / f"{job['id']}.log", "ab")
@@ -149,14 +152,17 @@ class JobRunner:
                     [sys.executable, "-m", "app.training.training_process", job["id"], str(os.getpid())],
                     stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, env=child_environment(),
                 )
+            with process.stdin:  # the settings, then end of input
+                process.stdin.write(self.settings.to_child().encode())
         except (ServiceError, OSError) as exc:  # e.g. a full or read-only data volume
+            if process is not None:  # it started but could not be given its settings
+                process.kill()
+                process.wait()
             reason = self.settings.public_text(getattr(exc, "message", None) or str(exc))
             self.store.update("jobs", "id", job["id"], state="failed", finished_at=now(),
                               error=f"the training process could not start: {reason}")
             log.error("job %s could not start: %s", job["id"], reason)
             return True
-        with process.stdin:  # the settings, then end of input
-            process.stdin.write(self.settings.to_child().encode())
         self.store.update("jobs", "id", job["id"], pid=process.pid)
         limit = job["time_limit_s"] or self.settings.job_timeout_s
         self.running[job["id"]] = _Running(job["id"], process, now(), min(limit, self.settings.job_timeout_s))

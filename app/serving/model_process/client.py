@@ -114,6 +114,9 @@ class ModelProcess:
             process.kill()
             raise ModelProcessError(f"the model process did not load {self.current.version} "
                                     f"within {START_TIMEOUT_S:.0f} s") from None
+        except BaseException:  # it answered with an error (or we are cancelled): it must not linger
+            process.kill()
+            raise
         self.ready = True
 
     async def stop(self) -> None:
@@ -149,11 +152,11 @@ class ModelProcess:
         else:
             ids = await asyncio.get_running_loop().run_in_executor(self.tokenizing, loaded.encode, texts, True)
         loaded.check_windows(ids, self.settings.max_windows_per_request)  # before any model time is spent
+        labels = self.loaded[loaded.version]  # now: an activation may drop it while we wait
         _, payload = await self._request(PREDICT, {"version": loaded.version, "ids": ids, "t": arrived})
         call_texts, first = CALL.unpack_from(payload)
         if first and self.on_model_call is not None:
             self.on_model_call(call_texts)
-        labels = self.loaded[loaded.version]
         width = len(labels)
         view = memoryview(payload)
         probs_at = CALL.size + WINDOWS_SIZE * len(texts)

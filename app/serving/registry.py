@@ -130,7 +130,7 @@ class ModelRegistry:
         """Checksums of the bundle's files, computed again only when a file's size or time changed
         (versions never change once published, so a listing hashes each bundle once)."""
         try:
-            stamp = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(path.iterdir()))
+            stamp = tuple((st.st_size, st.st_mtime_ns) for st in (p.stat() for p in sorted(path.iterdir())))
         except OSError as exc:
             raise BundleError(f"{path}: cannot be read ({exc.strerror})") from None
         if self._verified.get(str(path)) != stamp:

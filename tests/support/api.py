@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from app.training.jobs import TERMINAL
+
 from .data import csv_bytes
 from .settings import AUTH
 from .waiting import wait_for
 
-TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
 # Small enough to train in a second or two on the negation task.
 TINY_CONFIG = {"embedding_dim": 8, "hidden_size": 8, "epochs": 2, "batch_size": 32, "tokenizer": "word",
                "pretrained": None, "pooling": "max"}

@@ -194,7 +194,7 @@ def cmd_train(args) -> int:
                 training=result.training_metadata(), card=render_card(result, command),
                 overwrite=args.overwrite)
     summary = {k: result.metrics[k] for k in ("accuracy", "macro_f1", "n")}
-    summary.update(out=args.out, best_epoch=result.best_epoch, stop_reason=result.stop_reason,
+    summary.update(out=args.out, best_epoch=result.best_epoch, stop_reason=result.stop_reason, chosen=result.choices,
                    seconds=round(result.elapsed_s, 1),
                    temperature=result.calibration["temperature"],
                    ece_before=result.calibration["ece_before"], ece_after=result.calibration["ece_after"])

@@ -116,15 +116,17 @@ def check_hyperparameters(config: ModelConfig | TokenizerConfig | TrainConfig) -
 CELLS = ("rnn", "lstm", "gru")
 NONLINEARITIES = ("tanh", "relu")
 POOLINGS = ("last", "mean", "max", "attention")
-TOKENIZERS = ("word", "bpe", "wordpiece")
+AUTO = "auto"  # tokenizer and pretrained: chosen from the training texts (model/choices.py)
+TOKENIZERS = (AUTO, "word", "bpe", "wordpiece")
 DEVICES = ("auto", "cpu", "cuda")
-PRETRAINED = ("minilm",)
+PRETRAINED = (AUTO, "minilm")
 
 
 @dataclass
 class TokenizerConfig:
     tokenizer: str = hyperparameter(
-        "wordpiece", "word or bpe: a vocabulary learnt from the training texts; wordpiece: MiniLM's pretrained one",
+        AUTO, "word or bpe: a vocabulary learnt from the training texts; wordpiece: MiniLM's pretrained one; "
+        "auto: wordpiece for mostly Latin-script texts, word for Chinese/Japanese, bpe for other scripts",
         choices=TOKENIZERS)
     lowercase: bool = hyperparameter(True, "lowercase texts before tokenizing")
     max_length: int = hyperparameter(
@@ -194,7 +196,8 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     pretrained: str | None = hyperparameter(
-        "minilm", "initial token embeddings: minilm (MiniLM's, with the wordpiece tokenizer), none (random), "
+        AUTO, "initial token embeddings: minilm (MiniLM's, with the wordpiece tokenizer), none (random), "
+        "auto (minilm when the tokenizer is wordpiece, else none), "
         "or on the CLI the path of a GloVe/word2vec text file", choices=PRETRAINED)
     epochs: int = hyperparameter(6, "most passes over the training data", minimum=1, maximum=1000)
     batch_size: int = hyperparameter(64, "examples per optimiser step (per process under torchrun)",
@@ -244,7 +247,7 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = tuple(
 
 def check_compatible(tokenizer: TokenizerConfig, train: TrainConfig) -> None:
     """Settings that are each valid but do not go together."""
-    if train.pretrained == "minilm" and tokenizer.tokenizer != "wordpiece":
+    if train.pretrained == "minilm" and tokenizer.tokenizer not in ("wordpiece", AUTO):
         raise ValueError(
             f"pretrained 'minilm' needs tokenizer 'wordpiece'; got tokenizer {tokenizer.tokenizer!r} "
             "(choose tokenizer 'wordpiece', or pretrained none or a word-vector file)"

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from . import distributed, embeddings, warm_start
+from .choices import choose_for_data
 from .config import HYPERPARAMETERS, ModelConfig, TokenizerConfig, TrainConfig, check_compatible, check_hyperparameters
 from .data import Dataset, check_training_data, stratified_split
 from .inference import batched_logits, pad_batch
@@ -78,6 +79,7 @@ class TrainResult:
     world_size: int = 1  # training processes; each took ``steps`` steps on its own batches
     rank: int = 0  # this process's rank: only rank 0 should save or report
     base: dict | None = None  # warm start: {"source", "weights_sha256", "output_layer": "kept" | "new"}
+    choices: dict = field(default_factory=dict)  # what ``auto`` became: {name: {"value", "reason"}}
 
     def training_metadata(self) -> dict:
         config = self.train_config.to_dict()
@@ -97,6 +99,7 @@ class TrainResult:
             "trainable_parameters": count_parameters(self.model, trainable_only=True),
             "world_size": self.world_size,
             "base": self.base,
+            "chosen": self.choices,
         }
 
 
@@ -170,6 +173,10 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
         base_digest = warm_start.weights_sha256(base)
     else:
         check_compatible(tok_cfg, cfg)
+    # ``auto`` becomes a choice made from the texts' scripts (the same on every rank: the same texts)
+    tok_cfg, cfg, choices = choose_for_data(tok_cfg, cfg, train_data.texts)
+    if choices:
+        log.info("chosen for the data: %s", "; ".join(f"{k} {v['value']}: {v['reason']}" for k, v in choices.items()))
     pretrained = cfg.pretrained
     if not pretrained and base is None:
         arch.freeze_embeddings = False  # nothing to keep: random embeddings are trained (recorded so)
@@ -336,7 +343,7 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
             "pretrained_source": minilm.name if pretrained == "minilm" else pretrained,
             "scripts": script_shares(train_data.texts),  # what serving warns against (model/scripts.py)
         },
-        world_size=world.size, rank=world.rank,
+        world_size=world.size, rank=world.rank, choices=choices,
         base=None if base is None else {"source": base_source or str(base.path), "weights_sha256": base_digest,
                                         "output_layer": output_layer},
     )

@@ -163,7 +163,7 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
             save_bundle(partial, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card,
                         overwrite=True)
         outcome = {"metrics": result.metrics, "history": result.history, "best_epoch": result.best_epoch,
-                   "stop_reason": result.stop_reason,
+                   "stop_reason": result.stop_reason, "chosen": result.choices,
                    "calibration": result.calibration, "train_seconds": round(result.elapsed_s, 2),
                    "promotion": promotion, "baseline": baseline.to_dict(),
                    "winner": "rnn" if result.metrics["accuracy"] >= baseline.metrics["accuracy"] else "baseline"}

@@ -248,5 +248,6 @@ def test_columns_flag_parses_and_is_reproduced():
 def test_a_bad_flag_value_fails_with_one_line(tmp_path):
     proc = run_cli("train", "--train", "x.tsv", "--out", "out", "--layers", "9", cwd=tmp_path)
     assert_one_line_error(proc, "layers must be between 1 and 8; got 9")
-    proc = run_cli("train", "--train", "x.tsv", "--out", "out", "--tokenizer", "word", cwd=tmp_path)
+    proc = run_cli("train", "--train", "x.tsv", "--out", "out", "--tokenizer", "word", "--pretrained", "minilm",
+                   cwd=tmp_path)
     assert_one_line_error(proc, "pretrained 'minilm' needs tokenizer 'wordpiece'")

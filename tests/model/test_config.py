@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from model import ModelConfig, TokenizerConfig, TrainConfig, load_bundle
+from model.choices import choose_for_data
 from model.config import HYPERPARAMETERS, Hyperparameter, configs_from_values, hyperparameter_values
 
 BUNDLED = Path(__file__).resolve().parents[2] / "model" / "bundled" / "sst2"
@@ -26,7 +27,7 @@ def test_hyperparameters_describe_their_fields():
     by_name = {hp.name: hp for hp in HYPERPARAMETERS}
     assert by_name["layers"] == Hyperparameter("layers", "model", int, 1, "stacked recurrent layers", 1, 8)
     assert by_name["label_names"].type is dict and by_name["label_names"].default == {}
-    assert by_name["pretrained"].choices == ("minilm",) and by_name["pretrained"].nullable
+    assert by_name["pretrained"].choices == ("auto", "minilm") and by_name["pretrained"].nullable
     assert by_name["max_steps"].nullable and not by_name["epochs"].nullable
     assert {hp.name for hp in HYPERPARAMETERS if not hp.http} == {"threads", "device"}
     assert all(hp.help for hp in HYPERPARAMETERS)
@@ -37,7 +38,10 @@ def test_defaults_are_the_bundled_models_recipe():
     recorded = dict(bundle.training["train_config"], pretrained=bundle.training["data"]["pretrained"])
     train = TrainConfig(**{k: v for k, v in recorded.items() if k not in ("threads", "device")})
     recipe = hyperparameter_values(bundle.config, bundle.tokenizer_config, train)
-    defaults = hyperparameter_values(ModelConfig(), TokenizerConfig(), TrainConfig())
+    english = ["a gripping, funny film", "the plot goes nowhere"]
+    tokenizer, train, chosen = choose_for_data(TokenizerConfig(), TrainConfig(), english)  # auto, for English
+    assert {name: c["value"] for name, c in chosen.items()} == {"tokenizer": "wordpiece", "pretrained": "minilm"}
+    defaults = hyperparameter_values(ModelConfig(), tokenizer, train)
     assert recipe.pop("label_names") == {"0": "negative", "1": "positive"}  # the data's labels, not a default
     assert recipe == {k: v for k, v in defaults.items() if k != "label_names"}
 
@@ -67,14 +71,14 @@ def test_configs_from_values_rejects_unknown_names_and_lists_the_valid_ones():
         ({"max_steps": 0}, "max_steps must be between 1 and"),
         ({"threads": 0}, "threads must be between 1 and 512"),
         ({"cell": "transformer"}, "cell must be one of rnn, lstm, gru; got 'transformer'"),
-        ({"tokenizer": "morse"}, "tokenizer must be one of word, bpe, wordpiece; got 'morse'"),
+        ({"tokenizer": "morse"}, "tokenizer must be one of auto, word, bpe, wordpiece; got 'morse'"),
         ({"device": "tpu"}, "device must be one of auto, cpu, cuda; got 'tpu'"),
         ({"epochs": "6"}, "epochs must be an integer; got '6'"),
         ({"bidirectional": 1}, "bidirectional must be true or false; got 1"),
         ({"epochs": None}, "epochs must not be null"),
         ({"label_names": {"0": 1}}, "label_names must be an object mapping raw labels to names"),
-        ({"pretrained": "no/such/vectors.txt"}, "pretrained must be one of minilm, none or the path of a word-vector"),
-        ({"tokenizer": "word"}, "pretrained 'minilm' needs tokenizer 'wordpiece'; got tokenizer 'word'"),
+        ({"pretrained": "no/such/vectors.txt"}, "pretrained must be one of auto, minilm, none or the path of a word-vector"),
+        ({"tokenizer": "word", "pretrained": "minilm"}, "pretrained 'minilm' needs tokenizer 'wordpiece'; got tokenizer 'word'"),
     ],
 )
 def test_configs_from_values_rejects_bad_values_naming_the_field(values, message):

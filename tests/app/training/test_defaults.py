@@ -49,7 +49,9 @@ def test_cli_defaults_and_job_defaults_give_identical_bundles(make_client, tmp_p
     assert http == cli
     # ... and those defaults are the declared ones (the bundled model's recipe).
     train_config = cli["training"]["train_config"]
+    chosen = cli["training"]["chosen"]  # ``auto``, for these English texts: the bundled recipe
+    assert {name: c["value"] for name, c in chosen.items()} == {"tokenizer": "wordpiece", "pretrained": "minilm"}
     for hp in HYPERPARAMETERS:
         if hp.section == "train" and hp.http:
-            assert train_config[hp.name] == hp.default, hp.name
+            assert train_config[hp.name] == (chosen[hp.name]["value"] if hp.name in chosen else hp.default), hp.name
     assert (cli["model"]["cell"], cli["model"]["pooling"], cli["tokenizer"]["tokenizer"]) == ("lstm", "attention", "wordpiece")

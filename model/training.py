@@ -23,6 +23,7 @@ from . import distributed, embeddings, warm_start
 from .choices import choose_for_data
 from .config import HYPERPARAMETERS, ModelConfig, TokenizerConfig, TrainConfig, check_compatible, check_hyperparameters
 from .data import Dataset, check_training_data, stratified_split
+from .distill.targets import SoftTargets, distillation_loss
 from .inference import batched_logits, pad_batch
 from .metrics import classification_report, expected_calibration_error, fit_temperature
 from .network import SentimentRNN, count_parameters
@@ -139,12 +140,18 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     base: Bundle | None = None,
     base_source: str | None = None,
+    soft_targets: SoftTargets | None = None,
 ) -> TrainResult:
     """Train a classifier; the configs passed in are not changed (the result holds the used ones).
 
     ``base`` (a loaded bundle) warm-starts it: the architecture, tokenizer and weights are the
     base's, the output layer too when the labels are the same (see ``warm_start``); ``base_source``
     names the base in the training metadata (default: its path).
+
+    ``soft_targets`` (a teacher's logits, one row per training example) make it distillation: the
+    loss is ``distill_alpha`` of the cross-entropy on the labels plus the rest of the mean squared
+    error to those logits (``model.distill.targets``). It needs ``dev_data``: early stopping and
+    calibration stay on gold labels.
 
     Under ``torchrun`` every process calls this with the same arguments: each trains a DDP replica
     on its share of every epoch's batches (``batch_size`` is per process), takes the same early
@@ -155,14 +162,16 @@ def train(
     world, device = distributed.join(resolve_device(cfg.device))
     try:
         return _train(train_data, dev_data, model_config, tokenizer_config, cfg,
-                      progress if world.rank == 0 else None, should_stop, world, device, t0, base, base_source)
+                      progress if world.rank == 0 else None, should_stop, world, device, t0, base, base_source,
+                      soft_targets)
     finally:
         world.leave()
 
 
 def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfig,
            progress, should_stop, world: distributed.World, device: torch.device, t0: float,
-           base: Bundle | None = None, base_source: str | None = None) -> TrainResult:
+           base: Bundle | None = None, base_source: str | None = None,
+           soft_targets: SoftTargets | None = None) -> TrainResult:
     arch = dataclasses.replace(model_config or ModelConfig())
     tok_cfg = dataclasses.replace(tokenizer_config or TokenizerConfig()).validate()
     check_hyperparameters(arch)
@@ -195,8 +204,12 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
             "model config": arch.to_dict(), "tokenizer config": tok_cfg.to_dict(),
             "train config": {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_OPTIONS},
             "base model": base_digest,
+            "soft targets": soft_targets is not None and _tensor_sha256(soft_targets.logits),
         })
     labels_raw = check_training_data(train_data, dev_data)
+    if soft_targets is not None and dev_data is None:
+        raise ValueError("training on a teacher's logits needs a dev set (--dev): a split of the training data "
+                         "would hold augmented texts and teacher labels, not gold ones")
     if dev_data is None:
         train_data, dev_data = stratified_split(train_data, cfg.dev_fraction, cfg.seed)
     names = [arch.label_names.get(raw, raw) for raw in labels_raw]
@@ -230,6 +243,7 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
     dev_ids = tokenizer.encode_batch(dev_data.texts)
     train_y = torch.tensor([label_index[y] for y in train_data.labels])
     dev_y = torch.tensor([label_index[y] for y in dev_data.labels])
+    train_soft = None if soft_targets is None else soft_targets.aligned(len(train_ids), label_index)
     lengths = [len(s) for s in train_ids]
 
     weights = None
@@ -267,7 +281,11 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
                 raise TrainingCancelled(f"cancelled at epoch {epoch}, step {step}")
             ids, lens = pad_batch([train_ids[i] for i in batch], arch.pad_id)
             logits = net(ids.to(device), lens)
-            loss = loss_fn(logits, train_y[batch].to(device))
+            if train_soft is None:
+                loss = loss_fn(logits, train_y[batch].to(device))
+            else:
+                loss = distillation_loss(logits, train_y[batch].to(device), train_soft[batch].to(device),
+                                         cfg.distill_alpha, loss_fn)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # backpropagation through time; under DDP also averages the gradients
             # Clip the global gradient norm: recurrent nets occasionally produce exploding
@@ -342,6 +360,7 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
             "label_counts": train_data.label_counts(), "pretrained": pretrained,
             "pretrained_source": minilm.name if pretrained == "minilm" else pretrained,
             "scripts": script_shares(train_data.texts),  # what serving warns against (model/scripts.py)
+            "soft_targets": soft_targets is not None,  # trained on a teacher's logits (distill_alpha applies)
         },
         world_size=world.size, rank=world.rank, choices=choices,
         base=None if base is None else {"source": base_source or str(base.path), "weights_sha256": base_digest,
@@ -351,6 +370,10 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
 
 def _fingerprint(data: Dataset) -> str:
     return hashlib.sha256(json.dumps([data.texts, data.labels]).encode()).hexdigest()
+
+
+def _tensor_sha256(tensor: torch.Tensor) -> str:
+    return hashlib.sha256(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
 def _evaluate_logits(model, seqs, cfg: TrainConfig, pad_id: int, device) -> torch.Tensor:

@@ -37,3 +37,24 @@ def test_public_api():
     for name in ("Predictor", "load_bundle", "train", "BundleError", "DataError", "parse_dataset", "save_bundle"):
         assert name in model.__all__
         assert hasattr(model, name)
+
+
+def test_only_the_teacher_imports_transformers():
+    """``transformers`` (the optional [distill] extra) is a training-time tool: the service, the CLI's
+    parser, training and the rest of ``model.distill`` never import it; only the teacher does."""
+    import ast
+
+    importers = []
+    for path in sorted([*ROOT.joinpath("app").rglob("*.py"), *ROOT.joinpath("model").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            if any(name.split(".")[0] == "transformers" for name in names):
+                importers.append(str(path.relative_to(ROOT)))
+    assert sorted(set(importers)) == ["model/distill/teacher.py"]
+    code = ("import sys, model, model.__main__, model.training, model.distill.pipeline, app.main; "
+            "model.__main__.build_parser(); app.main.create_app(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'transformers')[:3])")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

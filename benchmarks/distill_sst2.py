@@ -1,0 +1,144 @@
+"""Distil a fine-tuned transformer into the RNN on SST-2, and print what the issue asks for.
+
+Runs the pipeline of ``python -m model distill`` (teacher -> transfer set -> teacher logits ->
+student; ``model/distill/``) on ``train.tsv`` / ``dev.tsv``, then prints, in one run:
+
+1. the teacher's dev accuracy (and its fine-tuning time, on CUDA when there is one);
+2. the student's dev accuracy with distillation and without (the same hyperparameters trained on
+   the gold labels of train.tsv alone), for each of ``--seeds`` (3 by default), mean and range;
+3. in-process sentences/s at batch 1, 16 and 64 (``--threads`` torch threads, 1 by default) of
+   the bundled model (model/bundled/sst2) and of the first seed's student, on the dev sentences.
+
+    python benchmarks/distill_sst2.py                                   # the full run: hours on 2 CPU cores
+    python benchmarks/distill_sst2.py --limit 200 --teacher-epochs 1 \\
+        --augment-per-text 2 --seeds 13 --epochs 1 --min-seconds 0.2   # checks the script (a minute)
+    python benchmarks/distill_sst2.py --hidden-size 64 --cell gru        # any `python -m model train` option
+
+The work folder (``--work-dir``, default a new temporary folder) keeps every stage, so a second
+run with the same data and options skips the teacher and its logits (see the README's
+Distillation section). Needs the ``[distill]`` extra (``pip install -e '.[distill]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
+
+import torch  # noqa: E402
+
+from model import Predictor, load_dataset, train  # noqa: E402
+from model.__main__ import build_parser  # noqa: E402
+from model.config import HYPERPARAMETERS, configs_from_values  # noqa: E402
+from model.distill import pipeline  # noqa: E402
+from model.distill.config import AugmentConfig, TeacherConfig  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sst2"
+BUNDLED = ROOT / "model" / "bundled" / "sst2"
+RECIPE = "--label-names 0=negative,1=positive".split()  # SST-2's labels; the rest are the CLI's defaults
+BATCHES = (1, 16, 64)
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Unrecognised options are student hyperparameters, as for `python -m model train`.")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="holds train.tsv and dev.tsv")
+    parser.add_argument("--work-dir", type=Path, default=None, help="the stages' folder (default: a new temp one)")
+    parser.add_argument("--teacher", type=Path, default=None, help="model folder to fine-tune (default: MiniLM)")
+    parser.add_argument("--teacher-epochs", type=int, default=TeacherConfig().epochs)
+    parser.add_argument("--teacher-batch-size", type=int, default=TeacherConfig().batch_size)
+    parser.add_argument("--teacher-learning-rate", type=float, default=TeacherConfig().learning_rate)
+    parser.add_argument("--augment-per-text", type=int, default=AugmentConfig().per_text)
+    parser.add_argument("--seeds", default="13,14,15", help="student seeds, comma-separated")
+    parser.add_argument("--limit", type=int, default=None, help="first N training and dev examples (smoke tests)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for the speed measurement")
+    parser.add_argument("--min-seconds", type=float, default=2.0, help="time each speed setting this long")
+    return parser.parse_known_args(argv)
+
+
+def limited(data, limit: int | None):
+    return data if limit is None else data.subset(list(range(min(limit, len(data)))))
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.mean(values):.4f} ({min(values):.4f}-{max(values):.4f}, {len(values)} seeds)"
+
+
+def sentences_per_s(predictor: Predictor, texts: list[str], batch: int, min_seconds: float) -> float:
+    predictor.predict(texts[:batch])  # warm-up
+    done, t0 = 0, time.perf_counter()
+    while True:
+        for start in range(0, len(texts) - batch + 1, batch):
+            predictor.predict(texts[start : start + batch])
+            done += batch
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_seconds:
+            return done / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, rest = parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    hp_args = build_parser().parse_args(["train", "--train", "-", "--out", "-", *RECIPE, *rest])
+    values = {hp.name: getattr(hp_args, hp.name) for hp in HYPERPARAMETERS}
+    train_data = limited(load_dataset(args.data_dir / "train.tsv"), args.limit)
+    dev_data = limited(load_dataset(args.data_dir / "dev.tsv"), args.limit)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="distill-sst2-"))
+    source = args.teacher or pipeline.default_teacher_source()
+    teacher_config = TeacherConfig(epochs=args.teacher_epochs, batch_size=args.teacher_batch_size,
+                                   learning_rate=args.teacher_learning_rate)
+    augment_config = AugmentConfig(per_text=args.augment_per_text)
+    print(f"SST-2: {len(train_data)} training, {len(dev_data)} dev sentences; work folder {work}", flush=True)
+
+    command = " ".join(["python benchmarks/distill_sst2.py", *(argv if argv is not None else sys.argv[1:])])
+    summary: dict = {"train_examples": len(train_data), "dev_examples": len(dev_data), "seeds": seeds,
+                     "student_hyperparameters": {k: v for k, v in values.items() if k not in ("threads", "device")}}
+    distilled, gold_only, first_out = [], [], None
+    for seed in seeds:
+        configs = configs_from_values({**values, "seed": seed})
+        out = work / f"student-seed{seed}"
+        result = pipeline.run(train_data, dev_data, out, work, teacher_source=source, teacher_config=teacher_config,
+                              augment_config=augment_config, model_config=configs[0], tokenizer_config=configs[1],
+                              train_config=configs[2], command=command, overwrite=True,
+                              say=lambda message: print(message, flush=True))
+        first_out = first_out or out
+        accuracy = json.loads((out / "config.json").read_text())["training"]["metrics"]["accuracy"]
+        distilled.append(accuracy)
+        plain = train(train_data, dev_data, *configs)
+        gold_only.append(plain.metrics["accuracy"])
+        print(f"seed {seed}: student dev accuracy {accuracy:.4f} distilled, {plain.metrics['accuracy']:.4f} "
+              f"from the labels alone", flush=True)
+    summary.update(teacher_dev_accuracy=result.teacher["dev_accuracy"], teacher_seconds=result.teacher["seconds"],
+                   teacher_device=result.teacher["device"], transfer_examples=result.cache["examples"],
+                   student_distilled=distilled, student_gold_only=gold_only)
+    print(f"teacher ({source}): dev accuracy {result.teacher['dev_accuracy']:.4f}, "
+          f"{result.teacher['seconds']} s on {result.teacher['device']}")
+    print(f"student, distilled ({result.cache['examples']} transfer texts): {spread(distilled)}")
+    print(f"student, labels alone (same size): {spread(gold_only)}")
+
+    torch.set_num_threads(args.threads)
+    texts = dev_data.texts
+    speeds = {}
+    for name, path in (("bundled", BUNDLED), ("student", first_out)):
+        predictor = Predictor.load(path)
+        speeds[name] = {b: round(sentences_per_s(predictor, texts, b, args.min_seconds), 1)
+                        for b in BATCHES if b <= len(texts)}
+    for b in BATCHES:
+        if b in speeds["bundled"]:
+            print(f"sentences/s at batch {b:>2} ({args.threads} thread): bundled {speeds['bundled'][b]:,.0f}, "
+                  f"student {speeds['student'][b]:,.0f} ({speeds['student'][b] / speeds['bundled'][b]:.2f}x)")
+    summary["sentences_per_s"] = speeds
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 # Where the CPU wheel comes from on a machine without a local copy.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: serve test lint install bench-train bench-serve clean
+.PHONY: serve test test-browser lint install bench-train bench-serve clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ serve: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The web page in a real browser alone (tests/browser/test_page.py; `make test` runs it too): Playwright's
+# client (in the dev extra) and a `chromium` on the PATH (Debian: `apt-get install -y chromium`).
+# REQUIRE_BROWSER=1 turns a missing one into a failure instead of a skip.
+test-browser: install
+	REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/browser
 
 lint: install
 	$(BIN)/ruff check model app tests benchmarks

@@ -91,6 +91,7 @@ async def lifespan(app: FastAPI):
     _start_serving(app, registry)
     app.state.datasets = DatasetStore(registry.store, settings.data_dir / "datasets")
     app.state.upload_slots = asyncio.Semaphore(1)
+    app.state.compare_slots = asyncio.Semaphore(1)  # one /v1/models/compare at a time
     app.state.jobs = JobService(settings, registry.store, app.state.datasets)
     runner = JobRunner(settings, app.state.jobs, app.state.metrics, on_promotion=lambda: _sync_active_version(app))
     runner.start()

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from .http.errors import install_error_handlers
 from .http.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from .http.rate_limit import RateLimits
-from .http.routes import datasets, health, jobs, models, predict
+from .http.routes import datasets, explain, health, jobs, models, predict, ui
 from .lifespan import lifespan
 from .metrics import Metrics
 from .settings import Settings
@@ -32,6 +32,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        body_timeout_s=settings.body_timeout_s)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics, access_log=settings.access_log)
     app.state.rate_limits = RateLimits(settings)  # counted in this process; the checks are in http/deps.py
-    for module in (predict, models, datasets, jobs, health):
+    for module in (predict, explain, models, datasets, jobs, health, ui):
         app.include_router(module.router)
     return app

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
                                          "than the window is read in overlapping windows): bounds the model "
                                          "time one request takes (~7 ms a window on one core)")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_explain_words: int = Field(256, ge=1, le=4096, description="most words of one text /v1/explain explains "
+                                   "(each word is one more sequence in its model call); more is a 422")
+    max_compare_examples: int = Field(5000, ge=1, le=1_000_000, description="most examples of a dataset "
+                                      "/v1/models/compare reads, a text longer than the model's window counting "
+                                      "once per window; more is a 422")
 
     # Inference
     batching: bool = Field(True, description="merge concurrent requests into batches")
@@ -75,7 +80,8 @@ class Settings(BaseSettings):
     rate_limit_predict: str = Field("", description="predict requests per key (or client address without one), "
                                     "e.g. '100/second'; empty or '0': no limit. Counted in each server process")
     rate_limit_write: str = Field("120/minute", description="requests per key to the endpoints that change state "
-                                  "(datasets, jobs, activation); empty or '0': no limit. Counted in each server process")
+                                  "(datasets, jobs, activation) and to /v1/models/compare; empty or '0': no limit. "
+                                  "Counted in each server process")
     access_log: bool = Field(True, description="one JSON line per request on standard output (logger app.access)")
 
     # Slow clients
@@ -145,7 +151,7 @@ class Settings(BaseSettings):
 
 SCOPES = {  # scope -> what it allows, in the words of a 403 and the README
     "predict": "POST /v1/predict, when SENTIMENT_PREDICT_REQUIRES_KEY is set",
-    "train": "uploading datasets, submitting and cancelling training jobs",
+    "train": "uploading datasets, submitting and cancelling training jobs, comparing versions on a dataset",
     "admin": "activating a model version, deleting a dataset",
 }
 _KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -100,5 +100,9 @@ class Predictor:
             return torch.softmax(combine_logits(logits, counts) / self.temperature, dim=1), counts
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        probs, windows = self.predict_windows_ids(self.encode(texts))
+        return self.predict_ids(self.encode(texts))
+
+    def predict_ids(self, seqs: Sequence[Sequence[int]]) -> list[Prediction]:
+        """``predict`` for texts already encoded (each non-empty), e.g. an explanation's variants."""
+        probs, windows = self.predict_windows_ids(seqs)
         return to_predictions(self.labels, probs.tolist(), windows)

@@ -112,6 +112,12 @@ class TextTokenizer:
                 out[i] = enc.ids
         return [ids or [self.unk_id] for ids in out]
 
+    def encoding(self, text: str):
+        """The library's ``Encoding`` of ``text``, every token (not truncated): the ids
+        ``encode_batch(..., truncate=False)`` gives (for a text with tokens), each token's
+        character offsets into ``text`` and its word (``word_ids``), for explanations."""
+        return self._untruncated_tokenizer().encode(text)
+
     def _untruncated_tokenizer(self) -> Tokenizer:
         """The same pipeline without truncation: a copy, as the library's setting is per object
         and other threads may be encoding with this one (two threads may both build it: same

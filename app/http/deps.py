@@ -9,6 +9,10 @@ What the checks learn travels in the request's ``state`` (the ASGI scope's): the
 id as ``key_id`` (the access log shows it; the key itself goes nowhere), and the ``RateLimit-*``
 headers as ``response_headers`` (the middleware adds them to the answer, whatever it is).
 
+OpenAPI learns of the keys from ``BEARER``, a security scheme that checks nothing itself (it never
+refuses: ``auto_error=False``): each ``write_access`` check declares it with its scope, so
+``/openapi.json`` names the scheme and the scope per operation and ``/docs`` can send a key.
+
 Keys are compared by their SHA-256 digests with ``hmac.compare_digest``, every configured key
 each time: the time taken says neither which key matched nor how long the keys are.
 """
@@ -19,11 +23,17 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..settings import ApiKey
 from .errors import HttpError
 from .rate_limit import RateLimit
+
+BEARER = HTTPBearer(
+    auto_error=False, scheme_name="bearer",
+    description="an API key from SENTIMENT_API_KEYS, sent as 'Authorization: Bearer <key>'; an operation's "
+                "security requirement names the scope its key needs (predict, train or admin)")
 
 
 def require_json(request: Request) -> None:
@@ -97,7 +107,8 @@ def _count(request: Request, limit: RateLimit, key_id: str | None) -> None:
 def write_access(scope: str) -> Callable[[Request], Awaitable[None]]:
     """The dependency of an endpoint that changes state: a key with ``scope``, then the write limit."""
 
-    async def check(request: Request) -> None:
+    async def check(request: Request,
+                    _: HTTPAuthorizationCredentials | None = Security(BEARER, scopes=[scope])) -> None:
         key = require_scope(request, scope)
         limit = request.app.state.rate_limits.write
         if limit is not None:

@@ -122,7 +122,9 @@ class ModelRegistry:
             **info, "status": "ready", "labels": config["model"]["labels"],
             "config": {"model": config["model"], "tokenizer": config.get("tokenizer", {}),
                        "train": training.get("train_config", {})},
-            "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "n") if k in metrics} | row["metrics"],
+            # dev-set metrics from training (the confusion matrix: rows gold, columns predicted, in ``labels`` order)
+            "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "n", "labels", "confusion_matrix")
+                        if k in metrics} | row["metrics"],
             "bundle_created_at": config.get("created_at"),
         }
 

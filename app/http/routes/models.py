@@ -1,13 +1,17 @@
-"""Model versions: list, show, activate (hot swap / rollback)."""
+"""Model versions: list, show, activate (hot swap / rollback), compare two on a dataset."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import write_access
-from ..schemas.common import ERROR_RESPONSES
+from ...serving.compare import compare_versions
+from ..deps import require_json, write_access
+from ..responses import JSONResponse
+from ..schemas.common import ERROR_RESPONSES, inline_schema
+from ..schemas.compare import CompareRequest, CompareResponse
 from ..schemas.models import ModelInfo, ModelList
+from .predict import decode_body
 
 router = APIRouter(tags=["models"])
 
@@ -32,3 +36,25 @@ async def activate_model(version: str, request: Request):
     loaded = await run_in_threadpool(state.registry.activate, version)
     state.metrics.set_active(loaded.version)
     return await run_in_threadpool(state.registry.describe, version)
+
+
+COMPARE_BODY = {"required": True, "content": {"application/json": {
+    "schema": inline_schema(CompareRequest),
+    "example": CompareRequest.model_config["json_schema_extra"]["examples"][0],
+}}}
+
+
+@router.post("/v1/models/compare", response_model=CompareResponse, responses=ERROR_RESPONSES,
+             dependencies=[Depends(write_access("train"))], openapi_extra={"requestBody": COMPARE_BODY},
+             summary="Two versions side by side on an uploaded dataset: metrics, and the texts they label differently")
+async def compare_models(request: Request):
+    """Each version predicts every example of the dataset (at most SENTIMENT_MAX_COMPARE_EXAMPLES); the answer
+    has each version's accuracy, macro-F1 and confusion matrix, and the first 100 examples the two label
+    differently. Needs a key with the ``train`` scope; counted against SENTIMENT_RATE_LIMIT_WRITE."""
+    require_json(request)
+    body = decode_body(await request.body(), CompareRequest)
+    state = request.app.state
+    async with state.compare_slots:  # one comparison at a time per server process: each is seconds of model time
+        result = await compare_versions(state.registry, state.model_process, state.datasets, body.dataset_id,
+                                        body.versions, state.settings)
+    return JSONResponse(result)

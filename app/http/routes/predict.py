@@ -12,8 +12,11 @@ the body) and errors go through the app's one error policy.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from model.scripts import SAMPLE_CHARS, may_warn, unseen_script_warnings
@@ -60,7 +63,7 @@ REQUEST_BODY = {
 }
 
 
-def _check_limits(texts: list[str], settings, field: str) -> None:
+def check_limits(texts: list[str], settings, field: str) -> None:
     if not texts:
         raise InvalidInput("give at least one text", code="empty_texts", field=field)
     if len(texts) > settings.max_texts_per_request:
@@ -75,7 +78,7 @@ def _check_limits(texts: list[str], settings, field: str) -> None:
                                 code="text_too_long", field=where)
 
 
-def _decode(body: bytes) -> PredictRequest:
+def decode_body(body: bytes, schema: type[BaseModel] = PredictRequest) -> Any:
     """The request, validated straight from the bytes (a ``ValidationError`` is a 422)."""
     if not body.isascii():  # JSON must be UTF-8: say so, with where, rather than "malformed JSON"
         try:
@@ -83,14 +86,15 @@ def _decode(body: bytes) -> PredictRequest:
         except UnicodeDecodeError as bad:
             raise HttpError(400, "invalid_body",
                             f"request body is not valid UTF-8 JSON ({bad.reason} at byte {bad.start})") from None
-    return PredictRequest.model_validate_json(body)
+    return schema.model_validate_json(body)
 
 
 @router.post(
     "/v1/predict",
     response_model=PredictResponse,
     responses=ERROR_RESPONSES,
-    openapi_extra={"requestBody": REQUEST_BODY},
+    # a key is optional (the predict scope, when SENTIMENT_PREDICT_REQUIRES_KEY is set): {} or bearer
+    openapi_extra={"requestBody": REQUEST_BODY, "security": [{}, {"bearer": ["predict"]}]},
     summary="Classify one text or a list of texts",
 )
 async def predict(request: Request):
@@ -100,9 +104,9 @@ async def predict(request: Request):
         raise Unavailable("no model loaded yet", code="not_ready")
     predict_auth(request)
     require_json(request)
-    body = _decode(await request.body())
+    body = decode_body(await request.body())
     texts = body.all_texts()
-    _check_limits(texts, state.settings, "text" if body.text is not None else "texts")
+    check_limits(texts, state.settings, "text" if body.text is not None else "texts")
     if registry.in_process and sum(map(len, texts)) > state.settings.max_windows_per_request:
         # The model runs in this process: count the request's windows before it is batched (the
         # model process's client does this itself). Fewer characters than the budget cannot
@@ -122,13 +126,13 @@ async def predict(request: Request):
         {"label": p.label, "score": p.score, "probabilities": p.probabilities, "windows": p.windows}
         for p in predictions
     ]
-    for answer, warning in zip(answers, await _script_warnings(texts, registry.current, version)):
+    for answer, warning in zip(answers, await script_warnings(texts, registry.current, version)):
         if warning:
             answer["warnings"] = [warning]
     return JSONResponse({"model_version": version, "predictions": answers})
 
 
-async def _script_warnings(texts: list[str], served, version: str) -> list[str | None]:
+async def script_warnings(texts: list[str], served, version: str) -> list[str | None]:
     """A warning for each text mostly in scripts the model was not trained on (``model/scripts.py``).
     ASCII text for a Latin-script model is answered by one quick test (0.5 us a request); other text
     costs 10 us a sentence, 70 us at most (its first 1,000 characters are read), in a thread past

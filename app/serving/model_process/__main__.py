@@ -25,7 +25,7 @@ from array import array
 import orjson
 
 from ...processes import die_with_parent
-from .protocol import CALL, ERROR, HEADER, LOAD, OK, PREDICT, PROBABILITIES, SETTINGS, WINDOWS_TYPECODE, frame
+from .protocol import CALL, DROP, ERROR, HEADER, LOAD, OK, PREDICT, PROBABILITIES, SETTINGS, WINDOWS_TYPECODE, frame
 
 log = logging.getLogger("app.serving.model_process")
 
@@ -62,6 +62,7 @@ class ModelServer:
         self.waiting: list[tuple[int, dict]] = []  # predictions not yet run
         self.waiting_texts = 0
         self.models: dict = {}  # version -> Predictor
+        self.models_lock = threading.Lock()  # the loader thread replaces ``models`` too
         self.write_lock = threading.Lock()  # the loader thread replies too
 
     def reply(self, frames: bytes) -> None:
@@ -92,6 +93,9 @@ class ModelServer:
             self.waiting_texts += len(request["ids"])
         elif kind == LOAD[0]:
             threading.Thread(target=self.load, args=(request_id, request), daemon=True).start()
+        elif kind == DROP[0]:
+            self.keep_only(set(request["keep"]))
+            self.reply(frame(request_id, OK, orjson.dumps({"versions": sorted(self.models)})))
         else:
             self.reply(frame(request_id, ERROR, f"unknown request kind {kind!r}".encode()))
 
@@ -156,6 +160,11 @@ class ModelServer:
             start = end
         self.reply(b"".join(frames))
 
+    def keep_only(self, keep: set[str]) -> None:
+        """Drop every loaded version not in ``keep`` (and its memory: weights and fast-path tables)."""
+        with self.models_lock:
+            self.models = {v: p for v, p in self.models.items() if v in keep}
+
     def load(self, request_id: int, request: dict) -> None:
         from model import Predictor
 
@@ -165,8 +174,9 @@ class ModelServer:
         except Exception as exc:
             self.reply(frame(request_id, ERROR, f"{type(exc).__name__}: {exc}".encode()))
             return
-        keep = set(request["keep"]) | {request["version"]}
-        self.models = {v: p for v, p in self.models.items() if v in keep} | {request["version"]: predictor}
+        with self.models_lock:
+            self.models = self.models | {request["version"]: predictor}
+        self.keep_only(set(request["keep"]) | {request["version"]})
         self.reply(frame(request_id, OK, orjson.dumps({"version": request["version"], "labels": predictor.labels})))
 
 

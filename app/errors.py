@@ -78,6 +78,12 @@ class StorageNotWritable(Unavailable):
     code = "storage_not_writable"
 
 
+class DatabaseUnavailable(Unavailable):
+    """The PostgreSQL server cannot be reached, or is shutting down."""
+
+    code = "database_unavailable"
+
+
 class StoreError(Exception):
     """The records cannot be opened at all (a corrupt file, or a schema newer than this release):
     the service does not start."""
@@ -89,8 +95,9 @@ _READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 @contextmanager
 def storage_errors(doing: str) -> Iterator[None]:
-    """Turn the operating system's and SQLite's storage failures while ``doing`` something into
-    ``InsufficientStorage`` / ``StorageNotWritable``, with a message that names no server path."""
+    """Turn the operating system's and the database's storage failures while ``doing`` something
+    into ``InsufficientStorage`` / ``StorageNotWritable`` (``DatabaseUnavailable`` for a PostgreSQL
+    server that cannot be reached), with a message that names no server path or address."""
     try:
         yield
     except OSError as exc:
@@ -100,10 +107,35 @@ def storage_errors(doing: str) -> Iterator[None]:
             raise StorageNotWritable(f"the data directory is not writable ({exc.strerror.lower()}) "
                                      f"while {doing}") from exc
         raise
-    except sqlite3.OperationalError as exc:
+    except Exception as exc:
+        mapped = _database_error(exc, doing)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+def _database_error(exc: Exception, doing: str) -> ServiceError | None:
+    """The domain error for a driver's exception (sqlite3's or psycopg's, bare or wrapped by
+    SQLAlchemy), or ``None`` when it is not about storage. Duck-typed, so that this module
+    imports neither SQLAlchemy nor psycopg."""
+    if type(exc).__module__.startswith("sqlalchemy") and isinstance(getattr(exc, "orig", None), Exception):
+        exc = exc.orig
+    if isinstance(exc, sqlite3.OperationalError):
         text = str(exc).lower()
         if "full" in text:
-            raise InsufficientStorage(f"no space left on the data volume while {doing}") from exc
+            return InsufficientStorage(f"no space left on the data volume while {doing}")
         if "readonly" in text or "read-only" in text or "disk i/o error" in text or "unable to open" in text:
-            raise StorageNotWritable(f"the data directory is not writable ({text}) while {doing}") from exc
-        raise
+            return StorageNotWritable(f"the data directory is not writable ({text}) while {doing}")
+        return None
+    if not type(exc).__module__.startswith("psycopg"):
+        return None
+    state = getattr(exc, "sqlstate", None) or ""  # PostgreSQL's SQLSTATE; none for client-side failures
+    if state == "53100":  # disk_full
+        return InsufficientStorage(f"no space left on the database's volume while {doing}")
+    if state == "25006":  # read_only_sql_transaction: a standby, or default_transaction_read_only
+        return StorageNotWritable(f"the database is read-only while {doing}")
+    if state.startswith(("08", "57P")) or state == "53300" or (not state and type(exc).__name__ == "OperationalError"):
+        # connection failures, a server shutting down, too many connections: the detail (it may
+        # name the server's address) stays in the log
+        return DatabaseUnavailable(f"the database cannot be reached while {doing}; try again shortly")
+    return None

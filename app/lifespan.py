@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def open_registry(settings: Settings) -> ModelRegistry:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.data_dir / "sentiment.db")
+    store = Store.from_settings(settings)
     registry = ModelRegistry(settings, store)
     registry.bootstrap()
     return registry
@@ -109,3 +109,4 @@ async def lifespan(app: FastAPI):
             await app.state.batcher.stop()
         if app.state.model_process is not None:
             await app.state.model_process.stop()
+        registry.store.close()  # the pooled connections (PostgreSQL's are server resources)

@@ -12,10 +12,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_serializer, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "bundled" / "sst2"
+DATABASE_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
+_CHILD = "child"  # the serialisation context of to_child()
 
 
 class Settings(BaseSettings):
@@ -25,6 +27,9 @@ class Settings(BaseSettings):
     # Where things live
     model_dir: Path = Field(BUNDLED_MODEL_DIR, description="bundle served as the read-only 'bundled' version")
     data_dir: Path = Field(Path("data"), description="datasets, job records and trained model versions")
+    database_url: SecretStr = Field(SecretStr(""), description="where the records (datasets, jobs, versions) "
+                                    "live: empty for SQLite in the data directory, or postgresql://USER:PASSWORD@"
+                                    "HOST:PORT/DATABASE for a PostgreSQL server that several machines share")
 
     # Network
     host: str = "127.0.0.1"
@@ -69,6 +74,10 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(20, ge=0)
     max_running_jobs: int = Field(1, ge=1, le=16)
     job_timeout_s: float = Field(6 * 3600, gt=0)
+    job_lease_s: float = Field(30.0, gt=0, le=3600, description="a running job is held under a lease its node "
+                               "renews (every third of this); a lease this long past is its node's death")
+    job_max_attempts: int = Field(2, ge=1, le=100, description="times a job is started in all: a job whose node "
+                                  "died (lease expired) is queued again until then, then interrupted")
     training_threads: int = Field(1, ge=0, le=256, description="torch threads inside the training process; 0 or "
                                   "'auto': one per core this process may use. 1 by default: on a 2-core server, 2 "
                                   "threads trained 5-15x slower (each waits for the other whenever serving, or "
@@ -94,6 +103,22 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip()
+        if url and not url.startswith(DATABASE_SCHEMES):
+            scheme = url.partition("://")[0] if "://" in url else "no scheme"
+            raise ValueError(f"a database URL starts with {' or '.join(DATABASE_SCHEMES)} ({scheme} given), "
+                             "or is empty for SQLite in the data directory")
+        return SecretStr(url)
+
+    @field_serializer("database_url", when_used="json")
+    def _database_url_for_child(self, value: SecretStr, info) -> str:
+        # The training process must reach the same database: to_child() reveals it (password
+        # included); any other dump shows it masked.
+        return value.get_secret_value() if info.context == _CHILD else str(value)
 
     @field_validator("training_threads", mode="before")
     @classmethod
@@ -137,8 +162,9 @@ class Settings(BaseSettings):
         return text
 
     def to_child(self) -> str:
-        """These settings as JSON for a child process; API keys stay in the server process."""
-        return self.model_dump_json(exclude={"api_keys"})
+        """These settings as JSON for a child process; API keys stay in the server process, the
+        database URL goes along (the training process opens the same records)."""
+        return self.model_dump_json(exclude={"api_keys"}, context=_CHILD)
 
     @classmethod
     def from_child(cls, text: str | bytes) -> Settings:

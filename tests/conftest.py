@@ -1,4 +1,5 @@
-"""Fixtures shared by every test package: synthetic labelled data and a tiny trained bundle.
+"""Fixtures shared by every test package: synthetic labelled data, a tiny trained bundle, and
+the records on both backends (SQLite, and a real PostgreSQL server started for the session).
 
 The bundle is trained once per session in about a second (embedding 16, hidden 16) on a task the
 data generator makes up (``tests/support/data.py``), so tests never read real datasets.
@@ -6,6 +7,7 @@ data generator makes up (``tests/support/data.py``), so tests never read real da
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ import torch
 from model import Dataset, save_bundle, train
 from model.config import configs_from_values
 from tests.support.data import LABEL_NAMES, negation_dataset, negation_examples
+from tests.support.postgres import PostgresServer, find_bin
 from tests.support.server import ServerProcess, start_server
 
 # Small and fast: a word vocabulary learnt from the data, random embeddings, no dropout.
@@ -95,3 +98,53 @@ def serve(tmp_path):
     yield _serve
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the session (``tests/support/postgres.py``). Without Debian's
+    ``postgresql`` package the tests that need it skip, saying so; with ``REQUIRE_POSTGRES=1``
+    (CI) they fail instead."""
+    bin_dir = find_bin()
+    if bin_dir is None:
+        message = ("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/pg_ctl): "
+                   "apt-get install -y postgresql")
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(message + " (REQUIRE_POSTGRES=1)")
+        pytest.skip(message)
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database on the session's server; dropped after the test."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request, tmp_path):
+    """What ``Store(...)`` opens, once per backend: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "records" / "sentiment.db"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def make_store(store_target):
+    """``make_store() -> Store`` on ``store_target`` (both backends); each call opens another
+    ``Store`` on the same records, as another process or machine would. All are closed afterwards."""
+    from app.store import Store
+
+    opened: list[Store] = []
+
+    def make() -> Store:
+        opened.append(Store(store_target))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()

@@ -1,6 +1,6 @@
-"""Training jobs: the queue in SQLite and what the routes call (submit, read, list, cancel).
+"""Training jobs: the queue in the records and what the routes call (submit, read, list, cancel).
 
-``runner.JobRunner`` claims queued jobs and runs each in a training process
+``runner.JobRunner`` claims queued jobs (``queue.py``) and runs each in a training process
 (``training_process.py``); the server process never trains.
 """
 
@@ -27,7 +27,8 @@ def partial_dir(settings: Settings, job_id: str) -> Path:
 
 
 def _public(job: dict) -> dict:
-    job.pop("pid", None)  # an implementation detail of this machine
+    for private in ("pid", "lease_owner", "lease_expires_at", "attempts"):  # which machine runs it, and how
+        job.pop(private, None)
     job["cancel_requested"] = bool(job["cancel_requested"])
     return job
 
@@ -85,7 +86,7 @@ class JobService:
         return _public(job)
 
     def list(self, limit: int = 100) -> list[dict]:
-        rows = self.store.all("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?", limit)
+        rows = self.store.all("SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?", limit)
         return [_public(r) for r in rows]
 
     def cancel(self, job_id: str) -> dict:

@@ -1,10 +1,12 @@
 """The job runner: claims queued jobs and trains each in a training process of its own.
 
 The server process never trains. ``JobRunner`` claims queued jobs (atomically, so several uvicorn
-workers can share one queue), starts ``python -m app.training.training_process JOB_ID`` at low
-CPU priority with the server's settings on its stdin, and watches it: a crash, an out-of-memory
-kill, a cancel or a time-out only ends that process, and the job records what happened. A job
-left ``running`` by a server that died is ``interrupted``.
+workers, or several machines on PostgreSQL, share one queue: ``queue.py``), starts ``python -m
+app.training.training_process JOB_ID`` at low CPU priority with the server's settings on its
+stdin, renews the job's lease while it runs, and watches it: a crash, an out-of-memory kill, a
+cancel or a time-out only ends that process, and the job records what happened. A job left
+``running`` by a server that died on this machine is ``interrupted`` when a server here starts;
+one whose node died elsewhere is re-queued when its lease runs out (``queue.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..processes import child_environment, pid_alive
 from ..settings import Settings
 from ..store import now
 from .jobs import STATES, JobService, partial_dir
+from .queue import JobQueue, owner_machine
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +57,28 @@ class JobRunner:
         self.running: dict[str, _Running] = {}
         self.task: asyncio.Task | None = None
         self.log_dir = settings.data_dir / "jobs"
+        self.queue = JobQueue(self.store, settings.job_lease_s, settings.job_max_attempts)
+        self._renewed_at = 0.0
+
+    def _on_this_machine(self, owner: str | None) -> bool:
+        """Whether a running job's process id can be checked here: claimed on this machine (or
+        before leases existed, when every job ran on the machine of its records)."""
+        return owner is None or owner_machine(owner) == self.queue.machine
+
+    def _may_be_training(self, owner: str | None, pid: int | None) -> bool:
+        """A running job's process may still be writing: its process is alive here, or it runs on
+        another machine (whose death its lease will tell)."""
+        return not self._on_this_machine(owner) or pid_alive(pid)
 
     def recover(self) -> None:
-        """At start-up: jobs whose training process is gone are interrupted; stray partial files go."""
+        """At start-up: jobs whose training process is gone from this machine are interrupted (those
+        of other machines are the leases' to judge); stray partial files go."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for job in self.store.all("SELECT id, pid FROM jobs WHERE state = 'running'"):
-            if not pid_alive(job["pid"]):
-                self.store.update("jobs", "id", job["id"], state="interrupted", finished_at=now(),
-                                  error="the server stopped while this job was running (crash or restart); "
-                                        "submit it again to retrain")
+        for job in self.store.all("SELECT id, pid, lease_owner FROM jobs WHERE state = 'running'"):
+            if not self._may_be_training(job["lease_owner"], job["pid"]):
+                self.store.update("jobs", "id", job["id"], where={"state": "running"}, state="interrupted",
+                                  finished_at=now(), error="the server stopped while this job was running "
+                                                           "(crash or restart); submit it again to retrain")
                 self._remove_partials(job["id"])
                 log.warning("job %s was interrupted by a server stop", job["id"])
         self._sweep_models()
@@ -75,7 +91,8 @@ class JobRunner:
         with self.store.connect("cleaning up the models folder") as db:
             keep = {r[0] for r in db.execute("SELECT version FROM models")}
             training = [partial_dir(self.settings, r[0]).name  # jobs another server process is training
-                        for r in db.execute("SELECT id, pid FROM jobs WHERE state = 'running'") if pid_alive(r[1])]
+                        for r in db.execute("SELECT id, pid, lease_owner FROM jobs WHERE state = 'running'")
+                        if self._may_be_training(r[2], r[1])]
             for entry in models.iterdir() if models.exists() else ():
                 # (a bundle being saved is first written to ".<its folder name>.<random>.partial")
                 busy = any(entry.name == name or entry.name.startswith(f".{name}.") for name in training)
@@ -106,9 +123,9 @@ class JobRunner:
                 run.process.kill()
                 await asyncio.to_thread(run.process.wait)
             self.store.execute("UPDATE jobs SET state = 'interrupted', finished_at = ?, error = ? "
-                               "WHERE id = ? AND state = 'running'", now(),
+                               "WHERE id = ? AND state = 'running' AND lease_owner = ?", now(),
                                "the server shut down while this job was running; submit it again to retrain",
-                               run.job_id)
+                               run.job_id, self.queue.owner)
             self._remove_partials(run.job_id)
         self.running.clear()
 
@@ -125,24 +142,34 @@ class JobRunner:
             self.service.wake.clear()
 
     async def _tick(self) -> None:
+        if self.running and now() - self._renewed_at >= self.settings.job_lease_s / 3:
+            self._renewed_at = now()
+            for job_id in self.queue.renew(self.running):
+                self._lost(self.running.pop(job_id))
         for run in list(self.running.values()):
             await self._watch(run)
+        for expired in self.queue.expire():
+            if expired.state != "queued":
+                self._remove_partials(expired.job_id)
         while len(self.running) < self.settings.max_running_jobs and self._claim_next():
             pass
         counts = {r["state"]: r["n"] for r in self.store.all("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")}
         for state in STATES:
             self.metrics.jobs.labels(state).set(counts.get(state, 0))
 
+    def _lost(self, run: _Running) -> None:
+        """Another node took this node for dead and re-queued (or ended) the job: stop training it,
+        record nothing (its partial files may be the new attempt's)."""
+        run.process.kill()
+        run.process.wait()
+        log.warning("job %s: this node's lease on it was lost; its training process was stopped", run.job_id)
+
     def _claim_next(self) -> bool:
-        job = self.store.one("SELECT id, time_limit_s FROM jobs WHERE state = 'queued' ORDER BY created_at, rowid LIMIT 1")
-        if job is None:
-            return False
-        # The claim is one UPDATE ... WHERE state = 'queued': only one server process can win it.
         # pid: this server's own until the training process has one, so that another server
         # process's start-up recovery does not take the job for one whose process died.
-        if not self.store.execute("UPDATE jobs SET state = 'running', started_at = ?, pid = ? "
-                                  "WHERE id = ? AND state = 'queued'", now(), os.getpid(), job["id"]):
-            return True
+        job = self.queue.claim(os.getpid())
+        if job is None:
+            return False
         process = None
         try:
             with storage_errors("opening the job's log"):
@@ -166,7 +193,7 @@ class JobRunner:
         self.store.update("jobs", "id", job["id"], pid=process.pid)
         limit = job["time_limit_s"] or self.settings.job_timeout_s
         self.running[job["id"]] = _Running(job["id"], process, now(), min(limit, self.settings.job_timeout_s))
-        log.info("job %s started in process %d", job["id"], process.pid)
+        log.info("job %s started in process %d (attempt %d)", job["id"], process.pid, job["attempts"])
         return True
 
     async def _watch(self, run: _Running) -> None:
@@ -181,8 +208,11 @@ class JobRunner:
                 run.process.kill()
             return
         del self.running[run.job_id]
+        job = self.store.one("SELECT state, cancel_requested, result, model_version, lease_owner FROM jobs "
+                             "WHERE id = ?", run.job_id)
+        if job["lease_owner"] != self.queue.owner:
+            return  # re-queued by another node meanwhile (this one was taken for dead): not ours to record
         self._remove_partials(run.job_id)
-        job = self.store.one("SELECT state, cancel_requested, result, model_version FROM jobs WHERE id = ?", run.job_id)
         if job["state"] == "running":  # the process died without recording an outcome
             # (killed between renaming its bundle into a version and recording it: that folder goes)
             await asyncio.to_thread(self._sweep_models)
@@ -198,7 +228,8 @@ class JobRunner:
                 if code == -signal.SIGKILL:
                     why += " (out of memory?)"
                 state, error = "failed", f"training process ended unexpectedly ({why}); see jobs/{run.job_id}.log in the data directory"
-            self.store.update("jobs", "id", run.job_id, state=state, error=error, finished_at=now(),
+            self.store.update("jobs", "id", run.job_id, where={"state": "running", "lease_owner": self.queue.owner},
+                              state=state, error=error, finished_at=now(),
                               **({"result": {"stop_reason": stop_reason}} if stop_reason else {}))
             log.warning("job %s %s: %s", run.job_id, state, error)
             return

@@ -38,6 +38,10 @@ log = logging.getLogger("app.training.training_process")
 WRITE_EVERY_S = 0.5
 
 
+class LeaseLost(Exception):
+    """The job is no longer this node's: its outcome is not recorded."""
+
+
 class Reporter:
     """Progress into SQLite (throttled) and the stop conditions: cancel, time limit, parent gone."""
 
@@ -131,13 +135,17 @@ def _base_bundle(store: Store, version: str):
 def run(settings: Settings, job_id: str, parent_pid: int) -> int:
     threads = settings.training_thread_count()
     torch.set_num_threads(threads)
-    store = Store(settings.data_dir / "sentiment.db")
+    store = Store.from_settings(settings)
     datasets = DatasetStore(store, settings.data_dir / "datasets")
     job = store.one("SELECT * FROM jobs WHERE id = ?", job_id)
     if job is None or job["state"] != "running":
         log.error("job %s is not running here", job_id)
         return 1
     time_limit = min(job["time_limit_s"] or settings.job_timeout_s, settings.job_timeout_s)
+    # Outcomes are recorded only while this node's lease holds the job: one that took the node for
+    # dead may have queued it again (app/training/queue.py).
+    owner = job["lease_owner"]
+    ours = {"state": "running", "lease_owner": owner}
     reporter = Reporter(store, job_id, parent_pid, time_limit)
     partial = partial_dir(settings, job_id)
     try:
@@ -174,13 +182,18 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
             db.execute("INSERT INTO models (version, path, source, job_id, dataset_id, metrics, created_at, seq) "
                        "VALUES (?, ?, 'job', ?, ?, '{}', ?, ?)",
                        (version, str(settings.data_dir / "models" / version), job_id, job["dataset_id"], now(), seq))
-            db.execute("UPDATE jobs SET state = 'succeeded', model_version = ?, result = ?, finished_at = ? "
-                       "WHERE id = ?", (version, json.dumps(outcome), now(), job_id))
+            if not db.execute("UPDATE jobs SET state = 'succeeded', model_version = ?, result = ?, finished_at = ? "
+                              "WHERE id = ? AND state = 'running' AND lease_owner = ?",
+                              (version, json.dumps(outcome), now(), job_id, owner)).rowcount:
+                raise LeaseLost  # (the version folder, renamed but unrecorded, is swept)
             if promotion["promote"]:  # the serving processes follow the recorded active version
                 db.execute("INSERT INTO state (key, value) VALUES (?, ?) "
                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (ACTIVE_KEY, version))
         log.info("job %s succeeded: version %s, dev accuracy %.4f", job_id, version, result.metrics["accuracy"])
         return 0
+    except LeaseLost:
+        log.warning("job %s: this node's lease was lost (the job was re-queued elsewhere); nothing recorded", job_id)
+        return 1
     except TrainingCancelled:
         shutil.rmtree(partial, ignore_errors=True)
         state, error = {
@@ -189,14 +202,14 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
         }.get(reporter.reason, ("interrupted", "the server shut down while this job was running"))
         stop_reason = reporter.stop_reason(time_limit)
         recorded = store.one("SELECT result FROM jobs WHERE id = ?", job_id)["result"]  # e.g. the baseline's
-        store.update("jobs", "id", job_id, state=state, error=error, finished_at=now(),
+        store.update("jobs", "id", job_id, where=ours, state=state, error=error, finished_at=now(),
                      result=recorded | {"stop_reason": stop_reason}, progress=reporter.current | {"stop_reason": stop_reason})
         return 0
     except Exception as exc:
         shutil.rmtree(partial, ignore_errors=True)
         log.exception("job %s failed", job_id)
         reason = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
-        store.update("jobs", "id", job_id, state="failed", error=settings.public_text(reason), finished_at=now())
+        store.update("jobs", "id", job_id, where=ours, state="failed", error=settings.public_text(reason), finished_at=now())
         return 1
 
 

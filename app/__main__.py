@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:  # fail fast with one clear line instead of a half-alive server (the model process
         # checks the weights when it loads them: a bad weights file also stops start-up)
-        open_registry(settings).load_active()
+        registry = open_registry(settings)
+        if settings.role != "trainer":  # a trainer loads no model
+            registry.load_active()
     except (StoreError, ServiceError) as exc:  # the records cannot be opened or written
         log.error("cannot start: %s", exc)
         return 1
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         # Printed for the person at the terminal, never logged.
         print(f"API key for local use (stored in {settings.data_dir / 'local-api-key'}):\n  {key}\n"
               f"Send it as: -H 'Authorization: Bearer {key}'", flush=True)
-    elif not settings.keys():
+    elif not settings.keys() and settings.role != "trainer":
         log.warning("no API key configured: training, dataset and activation endpoints will refuse "
                     "requests until SENTIMENT_API_KEYS is set")
     signal.signal(signal.SIGTERM, previous_sigterm)

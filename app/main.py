@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from .http.errors import install_error_handlers
 from .http.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from .http.rate_limit import RateLimits
-from .http.routes import datasets, explain, health, jobs, models, predict, ui
+from .http.routes import datasets, explain, health, jobs, models, predict, trainer, ui
 from .lifespan import lifespan
 from .metrics import Metrics
 from .settings import Settings
@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Sentiment classification with a recurrent neural network: predict, train, version, swap.",
         lifespan=lifespan,
+        openapi_url=None if settings.role == "trainer" else "/openapi.json",  # (and so no /docs)
     )
     app.state.settings = settings
     app.state.api_keys = settings.keys()
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        body_timeout_s=settings.body_timeout_s)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics, access_log=settings.access_log)
     app.state.rate_limits = RateLimits(settings)  # counted in this process; the checks are in http/deps.py
-    for module in (predict, explain, models, datasets, jobs, health, ui):
+    # A trainer serves its health and metrics, and says what it is on every other path.
+    api = (predict, explain, models, datasets, jobs, health, ui) if settings.role != "trainer" else (health, trainer)
+    for module in api:
         app.include_router(module.router)
     return app

@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_serializer, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,12 @@ class Settings(BaseSettings):
     database_url: SecretStr = Field(SecretStr(""), description="where the records (datasets, jobs, versions) "
                                     "live: empty for SQLite in the data directory, or postgresql://USER:PASSWORD@"
                                     "HOST:PORT/DATABASE for a PostgreSQL server that several machines share")
+
+    # What this process does
+    role: Literal["all", "api", "trainer"] = Field("all", description="'all': serves the API and runs training "
+                                                   "jobs (one machine); 'api': serves the API and queues jobs for "
+                                                   "trainers, never trains; 'trainer': claims and runs jobs, serves "
+                                                   "only /healthz, /readyz and /metrics, loads no model")
 
     # Network
     host: str = "127.0.0.1"

@@ -86,6 +86,7 @@ ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0
 
 BUNDLED = "bundled"  # the version name of the model shipped with the service
 ACTIVE_KEY = "active_version"  # the state row naming the version every server process serves
+ACTIVE_CHANNEL = "sentiment_active_version"  # PostgreSQL's NOTIFY channel of activations (app/serving/activations.py)
 
 JSON_COLUMNS = {"summary", "config", "progress", "result", "metrics"}
 SQLITE_FILE = "sentiment.db"  # in the data directory, without SENTIMENT_DATABASE_URL
@@ -310,7 +311,25 @@ class Store:
         return self.get_state(ACTIVE_KEY) or BUNDLED
 
     def set_active_version(self, version: str) -> None:
-        self.set_state(ACTIVE_KEY, version)
+        with self.connect("activating a model version") as db:
+            self.record_active_version(db, version)
+
+    def record_active_version(self, db: Transaction, version: str) -> None:
+        """Make ``version`` the active one in ``db``'s transaction; on PostgreSQL a ``NOTIFY`` on
+        ``ACTIVE_CHANNEL``, delivered when (and only if) the transaction commits, tells every
+        listening server process at once (the others see the row at their next poll)."""
+        db.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                   (ACTIVE_KEY, version))
+        if self.dialect == "postgresql":
+            db.execute("SELECT pg_notify(?, ?)", (ACTIVE_CHANNEL, version))
+
+    def listen_connection(self):
+        """PostgreSQL only: a new connection of its own (not from the pool), in autocommit, for
+        ``LISTEN``; the caller closes it."""
+        import psycopg  # only ever on PostgreSQL
+
+        url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="sentiment-listen")
 
     # -- key/value state -------------------------------------------------------------------
     def get_state(self, key: str) -> str | None:

@@ -30,7 +30,7 @@ from model.evaluate import evaluate
 from ..errors import NotFound, ServiceError, storage_errors
 from ..processes import die_with_parent
 from ..settings import Settings
-from ..store import ACTIVE_KEY, Store, now
+from ..store import Store, now
 from .datasets import DatasetStore
 from .jobs import partial_dir
 
@@ -187,8 +187,7 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
                               (version, json.dumps(outcome), now(), job_id, owner)).rowcount:
                 raise LeaseLost  # (the version folder, renamed but unrecorded, is swept)
             if promotion["promote"]:  # the serving processes follow the recorded active version
-                db.execute("INSERT INTO state (key, value) VALUES (?, ?) "
-                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (ACTIVE_KEY, version))
+                store.record_active_version(db, version)  # (and NOTIFY, on PostgreSQL)
         log.info("job %s succeeded: version %s, dev accuracy %.4f", job_id, version, result.metrics["accuracy"])
         return 0
     except LeaseLost:

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from ...errors import ServiceError
 from ...storage import storage_status
 from ..errors import error_body
 from ..responses import JSONResponse
@@ -25,6 +26,8 @@ async def readyz(request: Request):
     ``storage``: when it is full or not writable, predictions still work (the answer stays 200,
     so a load balancer keeps sending them) but ``status`` is ``degraded`` and uploads, jobs and
     activations are refused with 507 / 503 until it is fixed."""
+    if request.app.state.settings.role == "trainer":
+        return await _trainer_ready(request)
     registry = getattr(request.app.state, "registry", None)
     if registry is None or registry.current is None:
         return JSONResponse(error_body("not_ready", "no model loaded yet"), 503)
@@ -36,6 +39,24 @@ async def readyz(request: Request):
     request.app.state.metrics.storage_writable.set(1 if storage["writable"] else 0)
     status = "ready" if storage["writable"] else "degraded"
     return JSONResponse({"status": status, "model_version": registry.current.version, "storage": storage})
+
+
+async def _trainer_ready(request: Request) -> JSONResponse:
+    """A trainer is ready when its job runner runs and the records answer: it can claim jobs. It
+    loads no model (a training process loads what it trains from)."""
+    runner = getattr(request.app.state, "runner", None)
+    if runner is None or runner.task is None or runner.task.done():
+        return JSONResponse(error_body("not_ready", "the job runner is not running"), 503)
+    try:
+        await run_in_threadpool(request.app.state.store.schema_version)
+    except Exception as exc:  # the database is down or unreachable: not ready, whatever the driver said
+        why = exc.message if isinstance(exc, ServiceError) else type(exc).__name__
+        return JSONResponse(error_body("not_ready", f"the records cannot be read: {why}"), 503,
+                            headers={"Retry-After": "5"})
+    storage = await run_in_threadpool(storage_status, request.app.state.settings.data_dir)
+    request.app.state.metrics.storage_writable.set(1 if storage["writable"] else 0)
+    return JSONResponse({"status": "ready" if storage["writable"] else "degraded", "role": "trainer",
+                         "running_jobs": len(runner.running), "storage": storage})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 
 
@@ -39,6 +40,38 @@ def pid_alive(pid: int | None) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return not os.path.isdir("/proc")  # no /proc (not Linux): kill(0) said it exists
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (its children, theirs, ...), read from /proc; [] without /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else ()):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                children.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+        except (OSError, IndexError, ValueError):  # ended meanwhile
+            continue
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_process_tree(process: subprocess.Popen) -> None:
+    """SIGKILL a child started in a session of its own (``start_new_session``) with its process
+    group and every process below it. torchrun starts each rank in a session of its own, so its
+    group alone would miss them (they also die with torchrun: ``die_with_parent``); a child already
+    reaped is left alone, as its process id may be another's by now."""
+    if process.poll() is not None:
+        return
+    below = descendants(process.pid)
+    for kill, pid in ((os.killpg, process.pid), *((os.kill, p) for p in below)):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def child_environment() -> dict[str, str]:

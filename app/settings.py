@@ -85,6 +85,9 @@ class Settings(BaseSettings):
                                "renews (every third of this); a lease this long past is its node's death")
     job_max_attempts: int = Field(2, ge=1, le=100, description="times a job is started in all: a job whose node "
                                   "died (lease expired) is queued again until then, then interrupted")
+    max_training_processes: int = Field(4, ge=1, le=256, description="most processes one training job may ask "
+                                        "for (its 'processes': torchrun on the trainer's node, one process per "
+                                        "GPU, or CPU processes sharing the cores)")
     training_threads: int = Field(1, ge=0, le=256, description="torch threads inside the training process; 0 or "
                                   "'auto': one per core this process may use. 1 by default: on a 2-core server, 2 "
                                   "threads trained 5-15x slower (each waits for the other whenever serving, or "

@@ -82,6 +82,8 @@ ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
 ALTER TABLE jobs ADD COLUMN lease_expires_at REAL;
 ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0
 """,
+    # 5: the training processes a job asked for (torchrun on its node; 1: one process, as before)
+    "ALTER TABLE jobs ADD COLUMN processes INTEGER NOT NULL DEFAULT 1",
 ]
 
 BUNDLED = "bundled"  # the version name of the model shipped with the service

@@ -80,10 +80,10 @@ class ModelRegistry:
         """Record the bundled model as version ``bundled`` (its path may change between runs)."""
         self.models_dir.mkdir(parents=True, exist_ok=True)
         path = str(self.settings.model_dir)
-        if self.store.one("SELECT version FROM models WHERE version = ?", BUNDLED) is None:
-            self.store.insert("models", version=BUNDLED, path=path, source="bundled", metrics={},
-                              created_at=now(), seq=0)
-        else:
+        # One statement, not a look then an insert: replicas starting together on one new PostgreSQL
+        # database raced between the two, and the loser stopped on the primary key (tests/e2e/test_scale_out.py).
+        if not self.store.insert("models", on_conflict_ignore=True, version=BUNDLED, path=path, source="bundled",
+                                 metrics={}, created_at=now(), seq=0):
             self.store.update("models", "version", BUNDLED, path=path)
 
     # -- reading ---------------------------------------------------------------------------

@@ -44,15 +44,20 @@ class JobService:
         self._loop = asyncio.get_running_loop()
 
     def submit(self, dataset_id: str, eval_dataset_id: str | None, config: dict, promote: str,
-               time_limit_s: float | None = None, base_version: str | None = None) -> dict:
+               time_limit_s: float | None = None, base_version: str | None = None, processes: int = 1) -> dict:
         """Queue a job; ``config`` holds validated hyperparameters (model.config names);
-        ``base_version``, a model version the new model starts from (warm start)."""
+        ``base_version``, a model version the new model starts from (warm start); ``processes``,
+        how many training processes torchrun starts for it (``training_process.py``)."""
         if config["epochs"] > self.settings.max_epochs:
             raise LimitExceeded(f"epochs is {config['epochs']}; the server allows at most "
                                 f"{self.settings.max_epochs} (SENTIMENT_MAX_EPOCHS)", field="config.epochs")
         if time_limit_s is not None and time_limit_s > self.settings.job_timeout_s:
             raise LimitExceeded(f"time_limit_s is {time_limit_s}; at most "
                                 f"{self.settings.job_timeout_s} (SENTIMENT_JOB_TIMEOUT_S)", field="time_limit_s")
+        if processes > self.settings.max_training_processes:
+            raise LimitExceeded(f"processes is {processes}; the server allows at most "
+                                f"{self.settings.max_training_processes} (SENTIMENT_MAX_TRAINING_PROCESSES)",
+                                field="processes")
         train = self._dataset(dataset_id, "dataset_id")
         dev = self._dataset(eval_dataset_id, "eval_dataset_id") if eval_dataset_id else None
         check_training_data(self.datasets.load(train), self.datasets.load(dev) if dev else None)
@@ -68,7 +73,7 @@ class JobService:
         job_id = uuid.uuid4().hex[:12]
         self.store.insert("jobs", id=job_id, state="queued", dataset_id=dataset_id,
                           eval_dataset_id=eval_dataset_id, config=config, promote=promote,
-                          time_limit_s=time_limit_s, base_version=base_version, progress={}, result={},
+                          time_limit_s=time_limit_s, base_version=base_version, processes=processes, progress={}, result={},
                           created_at=now())
         self._loop.call_soon_threadsafe(self.wake.set)
         return self.get(job_id)

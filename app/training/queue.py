@@ -62,20 +62,21 @@ class JobQueue:
 
     def claim(self, pid: int) -> dict | None:
         """The oldest queued job, now ``running`` under this node's lease with ``pid`` as its
-        process; ``None`` when none is queued. Returns ``id``, ``time_limit_s``, ``attempts``."""
+        process; ``None`` when none is queued. Returns ``id``, ``time_limit_s``, ``attempts``, ``processes``."""
         with self.store.connect("claiming a job", exclusive=False) as db:
             row = db.execute(
                 "UPDATE jobs SET state = 'running', started_at = ?, pid = ?, lease_owner = ?, "
                 "lease_expires_at = ?, attempts = attempts + 1 "
                 "WHERE state = 'queued' AND id = (SELECT id FROM jobs WHERE state = 'queued' "
                 f"ORDER BY created_at, id LIMIT 1{self._skip_locked}) "
-                "RETURNING id, time_limit_s, attempts",
+                "RETURNING id, time_limit_s, attempts, processes",
                 (now(), pid, self.owner, now() + self.lease_s)).fetchone()
         return dict(row._mapping) if row is not None else None
 
     def renew(self, job_ids: Iterable[str]) -> set[str]:
         """Extend this node's leases on ``job_ids``; returns those it no longer holds (the job was
-        re-queued or ended by another node, which took this node for dead)."""
+        re-queued or ended by another node, which took this node for dead). A job its own training
+        process has just ended (still under this node's name) is not lost: the runner records it."""
         job_ids = list(job_ids)
         if not job_ids:
             return set()
@@ -84,7 +85,12 @@ class JobQueue:
             for job_id in job_ids:
                 if not db.execute("UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND state = 'running' "
                                   "AND lease_owner = ?", (now() + self.lease_s, job_id, self.owner)).rowcount:
-                    lost.add(job_id)
+                    # ended by another node's expire(): re-queued (another owner, or none) or ended (its
+                    # lease cleared); ended by its own training process: still ours, lease kept
+                    row = db.execute("SELECT lease_owner, lease_expires_at FROM jobs WHERE id = ?",
+                                     (job_id,)).fetchone()
+                    if row is None or row[0] != self.owner or row[1] is None:
+                        lost.add(job_id)
         return lost
 
     def expire(self) -> list[Expired]:

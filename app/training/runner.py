@@ -4,7 +4,10 @@ The server process never trains. ``JobRunner`` claims queued jobs (atomically, s
 workers, or several machines on PostgreSQL, share one queue: ``queue.py``), starts ``python -m
 app.training.training_process JOB_ID`` at low CPU priority with the server's settings on its
 stdin, renews the job's lease while it runs, and watches it: a crash, an out-of-memory kill, a
-cancel or a time-out only ends that process, and the job records what happened. A job left
+cancel or a time-out only ends that process, and the job records what happened. A job that asks
+for several processes gets the same start: that process becomes ``torchrun`` and starts the
+ranks. Each training process starts in a session of its own, and the runner's kill takes its
+whole tree (``kill_process_tree``): torchrun, and the ranks in their own sessions below it. A job left
 ``running`` by a server that died on this machine is ``interrupted`` when a server here starts;
 one whose node died elsewhere is re-queued when its lease runs out (``queue.py``).
 """
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from ..background import cancel_and_wait
 from ..errors import ServiceError, storage_errors
 from ..metrics import Metrics
-from ..processes import child_environment, pid_alive
+from ..processes import child_environment, kill_process_tree, pid_alive
 from ..settings import Settings
 from ..store import now
 from .jobs import STATES, JobService, partial_dir
@@ -120,7 +123,7 @@ class JobRunner:
             try:
                 await asyncio.to_thread(run.process.wait, CANCEL_GRACE_S)
             except subprocess.TimeoutExpired:
-                run.process.kill()
+                kill_process_tree(run.process)
                 await asyncio.to_thread(run.process.wait)
             self.store.execute("UPDATE jobs SET state = 'interrupted', finished_at = ?, error = ? "
                                "WHERE id = ? AND state = 'running' AND lease_owner = ?", now(),
@@ -142,12 +145,12 @@ class JobRunner:
             self.service.wake.clear()
 
     async def _tick(self) -> None:
+        for run in list(self.running.values()):  # first: a job that finished is no longer renewed
+            await self._watch(run)
         if self.running and now() - self._renewed_at >= self.settings.job_lease_s / 3:
             self._renewed_at = now()
             for job_id in self.queue.renew(self.running):
                 self._lost(self.running.pop(job_id))
-        for run in list(self.running.values()):
-            await self._watch(run)
         for expired in self.queue.expire():
             if expired.state != "queued":
                 self._remove_partials(expired.job_id)
@@ -160,7 +163,7 @@ class JobRunner:
     def _lost(self, run: _Running) -> None:
         """Another node took this node for dead and re-queued (or ended) the job: stop training it,
         record nothing (its partial files may be the new attempt's)."""
-        run.process.kill()
+        kill_process_tree(run.process)
         run.process.wait()
         log.warning("job %s: this node's lease on it was lost; its training process was stopped", run.job_id)
 
@@ -175,15 +178,18 @@ class JobRunner:
             with storage_errors("opening the job's log"):
                 log_file = open(self.log_dir / f"{job['id']}.log", "ab")
             with log_file:
+                # (a session of its own: what a kill ends is its process group, torchrun's ranks included)
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "app.training.training_process", job["id"], str(os.getpid())],
+                    [sys.executable, "-m", "app.training.training_process", job["id"], str(os.getpid()),
+                     str(job["processes"])],
                     stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, env=child_environment(),
+                    start_new_session=True,
                 )
             with process.stdin:  # the settings, then end of input
                 process.stdin.write(self.settings.to_child().encode())
         except (ServiceError, OSError) as exc:  # e.g. a full or read-only data volume
             if process is not None:  # it started but could not be given its settings
-                process.kill()
+                kill_process_tree(process)
                 process.wait()
             reason = self.settings.public_text(getattr(exc, "message", None) or str(exc))
             self.store.update("jobs", "id", job["id"], state="failed", finished_at=now(),
@@ -193,7 +199,8 @@ class JobRunner:
         self.store.update("jobs", "id", job["id"], pid=process.pid)
         limit = job["time_limit_s"] or self.settings.job_timeout_s
         self.running[job["id"]] = _Running(job["id"], process, now(), min(limit, self.settings.job_timeout_s))
-        log.info("job %s started in process %d (attempt %d)", job["id"], process.pid, job["attempts"])
+        log.info("job %s started in process %d (attempt %d, %d training process%s)", job["id"], process.pid,
+                 job["attempts"], job["processes"], "es" if job["processes"] > 1 else "")
         return True
 
     async def _watch(self, run: _Running) -> None:
@@ -203,9 +210,9 @@ class JobRunner:
             if job and job["cancel_requested"]:
                 run.cancel_seen_at = run.cancel_seen_at or now()
                 if now() - run.cancel_seen_at > CANCEL_GRACE_S:  # the training process did not stop by itself
-                    run.process.kill()
+                    kill_process_tree(run.process)
             elif now() - run.started > run.time_limit + CANCEL_GRACE_S:
-                run.process.kill()
+                kill_process_tree(run.process)
             return
         del self.running[run.job_id]
         job = self.store.one("SELECT state, cancel_requested, result, model_version, lease_owner FROM jobs "

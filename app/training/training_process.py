@@ -1,15 +1,30 @@
-"""The training process: ``python -m app.training.training_process JOB_ID PARENT_PID``.
+"""The training process: ``python -m app.training.training_process JOB_ID PARENT_PID [PROCESSES]``.
 
 Started by ``runner.JobRunner`` with the server's settings on its stdin; reads its job from
-SQLite, turns the job's hyperparameters into the model package's configs (the same function the
+the records, turns the job's hyperparameters into the model package's configs (the same function the
 CLI uses, so the same values train the same model), trains with ``model.train``, writes progress
 back, and on success writes the bundle aside and renames it into place as a new version, in the
 same transaction that records the version. It dies with its parent (PR_SET_PDEATHSIG), so a
 killed server never leaves a training process behind.
+
+A job that asks for N ``processes`` is trained by N ranks under ``torchrun`` on this node. The
+process the runner started replaces itself (``exec``) with ``python -m torch.distributed.run
+--standalone --nproc_per_node N -m app.training.training_process JOB_ID PID``: same process id, so
+the runner's record, kill and death signal stay right, and torchrun starts the ranks, which die
+with it in turn. The settings reach every rank in the environment variable ``SETTINGS_VARIABLE``
+(readable only by the service's user, like the stdin they came from; never on a command line,
+which any user can read: the database URL holds a password), which each rank removes at once from
+its own environment. The ranks join one process group (gloo on CPU, NCCL on GPUs:
+``model.distributed``) before anything else. Rank 0 alone does what one process does: the
+baseline, progress, the stop checks on the records (cancel, time limit), the bundle, the version
+and the promotion; the other ranks train, and stop when rank 0's stop vote (in ``train()``) says
+so. Each rank gets ``SENTIMENT_TRAINING_THREADS`` (resolved) divided by N torch threads, at least
+one, so that N ranks use what one process would have used where threads are to spare.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -20,12 +35,13 @@ import time
 
 import torch
 
-from model import Predictor, TrainingCancelled, load_bundle, save_bundle, train
+from model import Predictor, TrainingCancelled, distributed, load_bundle, save_bundle, train
 from model.baseline import fit_baseline
 from model.card import render_card
 from model.config import configs_from_values
 from model.data import stratified_split
 from model.evaluate import evaluate
+from model.training import resolve_device
 
 from ..errors import NotFound, ServiceError, storage_errors
 from ..processes import die_with_parent
@@ -36,6 +52,9 @@ from .jobs import partial_dir
 
 log = logging.getLogger("app.training.training_process")
 WRITE_EVERY_S = 0.5
+# The settings, for the ranks torchrun starts. SENTIMENT_-prefixed so that child_environment() drops
+# it: a variable of that name in the server's own environment never reaches a training process.
+SETTINGS_VARIABLE = "SENTIMENT_TRAINING_RANK_SETTINGS"
 
 
 class LeaseLost(Exception):
@@ -43,10 +62,12 @@ class LeaseLost(Exception):
 
 
 class Reporter:
-    """Progress into SQLite (throttled) and the stop conditions: cancel, time limit, parent gone."""
+    """Progress into the records (throttled) and the stop conditions: cancel, time limit, parent
+    gone. On ranks other than 0 (``leader`` False) only the last: the cancel and the time limit are
+    rank 0's to notice (its reason is the one recorded), and ``train()`` takes every stop vote to all."""
 
-    def __init__(self, store: Store, job_id: str, parent_pid: int, time_limit: float):
-        self.store, self.job_id, self.parent_pid = store, job_id, parent_pid
+    def __init__(self, store: Store, job_id: str, parent_pid: int, time_limit: float, leader: bool = True):
+        self.store, self.job_id, self.parent_pid, self.leader = store, job_id, parent_pid, leader
         self.deadline = time.monotonic() + time_limit
         self.time_limit = time_limit
         self.last_write = self.last_check = 0.0
@@ -85,11 +106,11 @@ class Reporter:
     def should_stop(self) -> bool:
         if self.terminated:
             self.reason = "interrupted"
-        elif time.monotonic() > self.deadline:
+        elif self.leader and time.monotonic() > self.deadline:
             self.reason = "time_limit"
         elif os.getppid() != self.parent_pid:
             self.reason = "interrupted"
-        elif time.monotonic() - self.last_check >= WRITE_EVERY_S:
+        elif self.leader and time.monotonic() - self.last_check >= WRITE_EVERY_S:
             self.last_check = time.monotonic()
             row = self.store.one("SELECT cancel_requested FROM jobs WHERE id = ?", self.job_id)
             if row and row["cancel_requested"]:
@@ -133,8 +154,6 @@ def _base_bundle(store: Store, version: str):
 
 
 def run(settings: Settings, job_id: str, parent_pid: int) -> int:
-    threads = settings.training_thread_count()
-    torch.set_num_threads(threads)
     store = Store.from_settings(settings)
     datasets = DatasetStore(store, settings.data_dir / "datasets")
     job = store.one("SELECT * FROM jobs WHERE id = ?", job_id)
@@ -148,52 +167,48 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
     ours = {"state": "running", "lease_owner": owner}
     reporter = Reporter(store, job_id, parent_pid, time_limit)
     partial = partial_dir(settings, job_id)
+    world = distributed.World()  # alone, until torchrun's process group is joined
     try:
+        model_config, tok_config, train_config = configs_from_values(job["config"])
+        world, _ = distributed.join(resolve_device(train_config.device))  # every rank, before anything else
+        reporter.leader = world.rank == 0
+        threads = max(1, settings.training_thread_count() // world.size)
+        torch.set_num_threads(threads)
+        train_config = dataclasses.replace(train_config, threads=threads)
+        if world.active:
+            log.info("job %s: rank %d of %d, %d torch thread(s)", job_id, world.rank, world.size, threads)
         train_data = datasets.load(datasets.get(job["dataset_id"]))
-        model_config, tok_config, train_config = configs_from_values(job["config"] | {"threads": threads})
         if job["eval_dataset_id"]:
             dev_data = datasets.load(datasets.get(job["eval_dataset_id"]))
         else:
             train_data, dev_data = stratified_split(train_data, train_config.dev_fraction, train_config.seed)
         # The yardstick first (seconds, where the RNN takes minutes), recorded at once so that a user sees it
         # while the RNN trains; it draws no random numbers, so the RNN's result is the same with or without it.
-        baseline = fit_baseline(train_data, dev_data, model_config.label_names, should_stop=reporter.should_stop)
-        reporter.extra = {"baseline_accuracy": baseline.metrics["accuracy"]}
-        store.update("jobs", "id", job_id, progress=reporter.extra, result={"baseline": baseline.to_dict()})
+        # Rank 0's alone; the other ranks wait for its stop vote.
+        baseline, stopped = None, False
+        if reporter.leader:
+            try:
+                baseline = fit_baseline(train_data, dev_data, model_config.label_names, should_stop=reporter.should_stop)
+            except TrainingCancelled:
+                stopped = True
+            else:
+                reporter.extra = {"baseline_accuracy": baseline.metrics["accuracy"]}
+                store.update("jobs", "id", job_id, progress=reporter.extra, result={"baseline": baseline.to_dict()})
+        if world.any(stopped):
+            raise TrainingCancelled("stopped while fitting the baseline")
         base = _base_bundle(store, job["base_version"]) if job["base_version"] else None
         result = train(train_data, dev_data, model_config, tok_config, train_config,
                        progress=reporter.progress, should_stop=reporter.should_stop,
                        base=base, base_source=job["base_version"])
-        promotion = decide_promotion(job["promote"], result.metrics, store, dev_data, baseline.metrics["accuracy"])
-        meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"]}
-        card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})")
-        with storage_errors("saving the new model version"):
-            save_bundle(partial, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card,
-                        overwrite=True)
-        outcome = {"metrics": result.metrics, "history": result.history, "best_epoch": result.best_epoch,
-                   "stop_reason": result.stop_reason, "chosen": result.choices,
-                   "calibration": result.calibration, "train_seconds": round(result.elapsed_s, 2),
-                   "promotion": promotion, "baseline": baseline.to_dict(),
-                   "winner": "rnn" if result.metrics["accuracy"] >= baseline.metrics["accuracy"] else "baseline"}
-        with store.connect("recording the new model version") as db:  # number, rename and records: all or nothing
-            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM models").fetchone()[0]
-            version = f"v{seq}"
-            os.rename(partial, settings.data_dir / "models" / version)
-            db.execute("INSERT INTO models (version, path, source, job_id, dataset_id, metrics, created_at, seq) "
-                       "VALUES (?, ?, 'job', ?, ?, '{}', ?, ?)",
-                       (version, str(settings.data_dir / "models" / version), job_id, job["dataset_id"], now(), seq))
-            if not db.execute("UPDATE jobs SET state = 'succeeded', model_version = ?, result = ?, finished_at = ? "
-                              "WHERE id = ? AND state = 'running' AND lease_owner = ?",
-                              (version, json.dumps(outcome), now(), job_id, owner)).rowcount:
-                raise LeaseLost  # (the version folder, renamed but unrecorded, is swept)
-            if promotion["promote"]:  # the serving processes follow the recorded active version
-                store.record_active_version(db, version)  # (and NOTIFY, on PostgreSQL)
-        log.info("job %s succeeded: version %s, dev accuracy %.4f", job_id, version, result.metrics["accuracy"])
-        return 0
+        if not reporter.leader:
+            return 0  # rank 0 holds the same model and records it
+        return _record(settings, store, job, result, baseline, dev_data, partial)
     except LeaseLost:
         log.warning("job %s: this node's lease was lost (the job was re-queued elsewhere); nothing recorded", job_id)
         return 1
     except TrainingCancelled:
+        if not reporter.leader:
+            return 0
         shutil.rmtree(partial, ignore_errors=True)
         state, error = {
             "cancelled": ("cancelled", "cancelled by request"),
@@ -204,20 +219,77 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
         store.update("jobs", "id", job_id, where=ours, state=state, error=error, finished_at=now(),
                      result=recorded | {"stop_reason": stop_reason}, progress=reporter.current | {"stop_reason": stop_reason})
         return 0
-    except Exception as exc:
-        shutil.rmtree(partial, ignore_errors=True)
+    except Exception as exc:  # on any rank: the first to fail records why (the others find it ended)
+        if reporter.leader:
+            shutil.rmtree(partial, ignore_errors=True)
         log.exception("job %s failed", job_id)
         reason = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+        if world.active:
+            reason = f"rank {world.rank} of {world.size}: {reason}"
         store.update("jobs", "id", job_id, where=ours, state="failed", error=settings.public_text(reason), finished_at=now())
         return 1
+    finally:
+        world.leave()
+
+
+def _record(settings: Settings, store: Store, job: dict, result, baseline, dev_data, partial) -> int:
+    """Rank 0, after training: the promotion decision, the bundle, and the version with the job's
+    outcome in one transaction."""
+    job_id, owner = job["id"], job["lease_owner"]
+    promotion = decide_promotion(job["promote"], result.metrics, store, dev_data, baseline.metrics["accuracy"])
+    meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"]}
+    card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})")
+    with storage_errors("saving the new model version"):
+        save_bundle(partial, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card,
+                    overwrite=True)
+    outcome = {"metrics": result.metrics, "history": result.history, "best_epoch": result.best_epoch,
+               "stop_reason": result.stop_reason, "chosen": result.choices,
+               "calibration": result.calibration, "train_seconds": round(result.elapsed_s, 2),
+               "promotion": promotion, "baseline": baseline.to_dict(),
+               "winner": "rnn" if result.metrics["accuracy"] >= baseline.metrics["accuracy"] else "baseline"}
+    with store.connect("recording the new model version") as db:  # number, rename and records: all or nothing
+        seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM models").fetchone()[0]
+        version = f"v{seq}"
+        os.rename(partial, settings.data_dir / "models" / version)
+        db.execute("INSERT INTO models (version, path, source, job_id, dataset_id, metrics, created_at, seq) "
+                   "VALUES (?, ?, 'job', ?, ?, '{}', ?, ?)",
+                   (version, str(settings.data_dir / "models" / version), job_id, job["dataset_id"], now(), seq))
+        if not db.execute("UPDATE jobs SET state = 'succeeded', model_version = ?, result = ?, finished_at = ? "
+                          "WHERE id = ? AND state = 'running' AND lease_owner = ?",
+                          (version, json.dumps(outcome), now(), job_id, owner)).rowcount:
+            raise LeaseLost  # (the version folder, renamed but unrecorded, is swept)
+        if promotion["promote"]:  # the serving processes follow the recorded active version
+            store.record_active_version(db, version)  # (and NOTIFY, on PostgreSQL)
+    log.info("job %s succeeded: version %s, dev accuracy %.4f", job_id, version, result.metrics["accuracy"])
+    return 0
+
+
+def _become_torchrun(settings: Settings, job_id: str, processes: int) -> None:
+    """Replace this process with torchrun starting ``processes`` ranks of this module (does not
+    return). The process id stays, and with it the death signal set for it (exec keeps it)."""
+    env = os.environ | {SETTINGS_VARIABLE: settings.to_child(),
+                        # torchrun would set 1, with a warning; the ranks set their share themselves
+                        "OMP_NUM_THREADS": str(max(1, settings.training_thread_count() // processes))}
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+            "-m", "app.training.training_process", job_id, str(os.getpid())]
+    log.info("job %s: starting %d training processes with torchrun", job_id, processes)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, env)
 
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     job_id, parent_pid = argv[1], int(argv[2])
+    processes = int(argv[3]) if len(argv) > 3 else 1
     die_with_parent(parent_pid)
+    inherited = os.environ.pop(SETTINGS_VARIABLE, None)
+    if inherited is not None:  # a rank that torchrun started (its parent is torchrun)
+        return run(Settings.from_child(inherited), job_id, parent_pid)
     settings = Settings.from_child(sys.stdin.buffer.read())
-    os.nice(10)  # training yields the CPU to the server process answering predictions
+    os.nice(10)  # training yields the CPU to the server process answering predictions (ranks inherit it)
+    if processes > 1:
+        _become_torchrun(settings, job_id, processes)
     return run(settings, job_id, parent_pid)
 
 

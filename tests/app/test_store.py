@@ -69,7 +69,8 @@ def test_an_older_schema_is_upgraded_in_place(make_store, store_target):
         _sqlite_at(store_target, 3)
     store = make_store()
     assert store.schema_version() == len(MIGRATIONS)
-    assert store.one("SELECT id, attempts, lease_owner FROM jobs") == {"id": "j", "attempts": 0, "lease_owner": None}
+    assert store.one("SELECT id, attempts, lease_owner, processes FROM jobs") == {
+        "id": "j", "attempts": 0, "lease_owner": None, "processes": 1}
 
 
 def test_a_postgresql_schema_newer_than_this_release_is_refused(postgres_url):
@@ -125,15 +126,15 @@ def _sqlite_at(path, version: int) -> None:
     db.close()
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_an_older_sqlite_file_is_upgraded_in_place(tmp_path, version):
     path = tmp_path / "s.db"
     _sqlite_at(path, version)
     store = Store(path)
     assert store.one("PRAGMA user_version")["user_version"] == len(MIGRATIONS)
     assert store.one("PRAGMA journal_mode")["journal_mode"] == "wal"
-    assert store.one("SELECT id, time_limit_s, base_version, attempts FROM jobs") == {
-        "id": "j", "time_limit_s": None, "base_version": None, "attempts": 0}
+    assert store.one("SELECT id, time_limit_s, base_version, attempts, processes FROM jobs") == {
+        "id": "j", "time_limit_s": None, "base_version": None, "attempts": 0, "processes": 1}
 
 
 def test_newer_schema_is_refused_with_a_clear_message_and_the_file_is_left_as_it_was(tmp_path):

@@ -24,7 +24,8 @@ EVENT_POLL_S = 0.25
              summary="Queue a training job; it runs in a separate process")
 async def submit_job(body: TrainJobRequest, request: Request):
     job = await run_in_threadpool(request.app.state.jobs.submit, body.dataset_id, body.eval_dataset_id,
-                                  body.config.model_dump(), body.promote, body.time_limit_s, body.base_version)
+                                  body.config.model_dump(), body.promote, body.time_limit_s, body.base_version,
+                                  body.processes)
     return JSONResponse(job, status_code=202, headers={"Location": f"/v1/train-jobs/{job['id']}"})
 
 

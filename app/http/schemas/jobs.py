@@ -66,6 +66,11 @@ class TrainJobRequest(BaseModel):
                              "and its reason")
     time_limit_s: float | None = Field(None, gt=0, description="stop the job after this many seconds; "
                                        "at most SENTIMENT_JOB_TIMEOUT_S")
+    processes: int = Field(1, ge=1, description="training processes on the trainer's node, started with "
+                           "torchrun: one model trained with DistributedDataParallel (NCCL, one process per GPU, "
+                           "on a GPU node; gloo on CPU), each process on its own share of every epoch's batches "
+                           "(config.batch_size is per process). The bundle is the same as from one process; its "
+                           "training.world_size says how many trained it. At most SENTIMENT_MAX_TRAINING_PROCESSES")
     base_version: StrictStr | None = Field(
         None, description="any served version, bundled included: the new model starts from its tokenizer and "
                           "weights; a different label set gets a new output layer. Its architecture and tokenizer "
@@ -81,6 +86,7 @@ class TrainJobOut(BaseModel):
     config: dict[str, Any]
     promote: str
     base_version: str | None = None
+    processes: int = 1
     progress: dict[str, Any]
     result: dict[str, Any]
     model_version: str | None

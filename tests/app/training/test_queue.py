@@ -57,7 +57,7 @@ def test_claims_take_the_oldest_job_under_a_lease(make_store, clock):
     store = make_store()
     first, second = _queue_jobs(store, 2)
     node = _node(store, "a")
-    assert node.claim(pid=42) == {"id": first, "time_limit_s": None, "attempts": 1}
+    assert node.claim(pid=42) == {"id": first, "time_limit_s": None, "attempts": 1, "processes": 1}
     job = store.one("SELECT state, pid, lease_owner, lease_expires_at FROM jobs WHERE id = ?", first)
     assert job == {"state": "running", "pid": 42, "lease_owner": node.owner, "lease_expires_at": clock.t + LEASE_S}
     assert node.claim(pid=43)["id"] == second
@@ -120,7 +120,7 @@ def test_a_renewed_lease_holds_and_an_expired_one_is_requeued_then_interrupted(m
                    "error": None}
     assert a.renew([job_id]) == {job_id}  # a, were it only slow, learns the job is not its own any more
 
-    assert b.claim(pid=2) == {"id": job_id, "time_limit_s": None, "attempts": 2}
+    assert b.claim(pid=2) == {"id": job_id, "time_limit_s": None, "attempts": 2, "processes": 1}
     clock.advance(LEASE_S + 1)  # b dies too: out of attempts
     [expired] = a.expire()
     assert (expired.state, expired.attempts) == ("interrupted", 2)
@@ -129,6 +129,19 @@ def test_a_renewed_lease_holds_and_an_expired_one_is_requeued_then_interrupted(m
     assert "stopped renewing" in job["error"] and "2 attempts" in job["error"]
     assert "SENTIMENT_JOB_MAX_ATTEMPTS" in job["error"]
     assert a.claim(pid=3) is None and a.expire() == []
+    assert b.renew([job_id]) == {job_id}  # ended by another node: b, were it alive, would stop training it
+
+
+def test_a_job_its_own_process_just_ended_is_not_lost(make_store, clock):
+    """Between the training process recording its outcome and the runner seeing it exit, a renewal
+    finds the job no longer running: still this node's, so the runner records it as finished."""
+    store = make_store()
+    (job_id,) = _queue_jobs(store, 1)
+    a = _node(store, "a")
+    a.claim(pid=1)
+    store.execute("UPDATE jobs SET state = 'succeeded', finished_at = ? WHERE id = ? AND lease_owner = ?",
+                  clock.t, job_id, a.owner)  # what training_process.py does at the end
+    assert a.renew([job_id]) == set()
 
 
 def test_an_expired_job_whose_cancel_was_asked_is_cancelled(make_store, clock):

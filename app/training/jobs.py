@@ -71,12 +71,16 @@ class JobService:
                           f"{self.settings.max_queued_jobs} (SENTIMENT_MAX_QUEUED_JOBS); try again later",
                           code="queue_full")
         job_id = uuid.uuid4().hex[:12]
-        self.store.insert("jobs", id=job_id, state="queued", dataset_id=dataset_id,
-                          eval_dataset_id=eval_dataset_id, config=config, promote=promote,
-                          time_limit_s=time_limit_s, base_version=base_version, processes=processes, progress={}, result={},
-                          created_at=now())
+        # The answer is read in the inserting transaction: the job as submitted, queued (a runner
+        # polling the queue may claim it the moment it is committed).
+        with self.store.connect("queueing the job") as db:
+            self.store.insert("jobs", db=db, id=job_id, state="queued", dataset_id=dataset_id,
+                              eval_dataset_id=eval_dataset_id, config=config, promote=promote,
+                              time_limit_s=time_limit_s, base_version=base_version, processes=processes,
+                              progress={}, result={}, created_at=now())
+            job = self.get(job_id)
         self._loop.call_soon_threadsafe(self.wake.set)
-        return self.get(job_id)
+        return job
 
     def _dataset(self, dataset_id: str, field: str) -> dict:
         record = self.datasets.get(dataset_id)

@@ -17,6 +17,8 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,7 +54,8 @@ class Bundle:
         return self.config.labels
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes (read in 1 MiB chunks)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -68,6 +71,29 @@ def _state_for_saving(model: SentimentRNN) -> dict[str, torch.Tensor]:
     if torch.equal(emb.half().float(), emb):
         state["embedding.weight"] = emb.half()  # frozen pretrained vectors: half the size, lossless
     return state
+
+
+@contextmanager
+def folder_written_aside(final: Path) -> Iterator[Path]:
+    """``with folder_written_aside(final) as tmp``: a new folder beside ``final`` to write into,
+    renamed into ``final``'s place (replacing what was there) when the block succeeds, removed when
+    it fails; readers see the old folder or the new one, never a half-written one."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; what is written here is data others may read
+        if final.exists():
+            old = final.with_name(f".{final.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def save_bundle(
@@ -88,9 +114,7 @@ def save_bundle(
     path = Path(path)
     if path.exists() and not overwrite:
         raise BundleError(f"{path} already exists; choose another directory or pass overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
-    try:
+    with folder_written_aside(path) as tmp:
         tokenizer.save(tmp / TOKENIZER_FILE)
         save_file(_state_for_saving(model), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         if card:
@@ -105,23 +129,11 @@ def save_bundle(
                 "python": platform.python_version(), "torch": torch.__version__,
                 "tokenizers": tokenizers.__version__, "safetensors": safetensors.__version__,
             },
-            "files": {name: _sha256(tmp / name) for name in (TOKENIZER_FILE, WEIGHTS_FILE)},
+            "files": {name: sha256_file(tmp / name) for name in (TOKENIZER_FILE, WEIGHTS_FILE)},
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; bundles are shared, read-only data
-        for file in tmp.iterdir():
+        for file in tmp.iterdir():  # bundles are shared, read-only data
             os.chmod(file, 0o644)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
@@ -164,7 +176,7 @@ def check_files(path: Path, config: dict, verify: bool = True) -> None:
         file = path / name
         if not file.is_file():
             raise BundleError(f"{path}: missing {name}")
-        if verify and _sha256(file) != digest:
+        if verify and sha256_file(file) != digest:
             raise BundleError(f"{file}: checksum mismatch (truncated or replaced file)")
 
 

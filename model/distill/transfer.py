@@ -12,7 +12,6 @@ elsewhere and the student retrained without the teacher. Nothing is pickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from ..bundle import sha256_file
 
 TEXTS_FILE, LOGITS_FILE, RECORD_FILE = "texts.jsonl", "logits.safetensors", "logits.json"
 
@@ -46,14 +47,6 @@ class LogitsCache:
     labels: list[str]  # raw label of each column
     teacher: dict  # {"path", "weights_sha256", "dev_accuracy", ...}
     record: dict  # the whole logits.json
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_texts(path: Path, transfer: TransferSet) -> str:

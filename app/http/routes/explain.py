@@ -1,6 +1,6 @@
 """POST /v1/explain: one text's prediction and each word's weight toward it (occlusion).
 
-For scopes, rate limits and request limits an explanation is a prediction (``predict_auth``, the
+For scopes, rate limits and request limits an explanation is a prediction (``prediction_request``, the
 predict checks of the text), plus its own bound: at most ``SENTIMENT_MAX_EXPLAIN_WORDS`` words,
 more is a 422 ``too_many_words`` that gives the text's count (explaining only the first words
 would hide the rest's part in the prediction). The work is in ``app/serving/explain.py``.
@@ -12,13 +12,11 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Request
 
-from ...errors import Unavailable
 from ...serving.explain import explain
-from ..deps import predict_auth, require_json
 from ..responses import JSONResponse
 from ..schemas.common import ERROR_RESPONSES, inline_schema
 from ..schemas.explain import ExplainRequest, ExplainResponse
-from .predict import check_limits, decode_body, script_warnings
+from .predict import SECURITY, check_limits, prediction_request, script_warnings
 
 router = APIRouter(tags=["predict"])
 
@@ -32,19 +30,14 @@ REQUEST_BODY = {"required": True, "content": {"application/json": {
     "/v1/explain",
     response_model=ExplainResponse,
     responses=ERROR_RESPONSES,
-    openapi_extra={"requestBody": REQUEST_BODY, "security": [{}, {"bearer": ["predict"]}]},  # as predict
+    openapi_extra={"requestBody": REQUEST_BODY, "security": SECURITY},  # as predict
     summary="Classify one text and weigh each of its words (occlusion)",
 )
 async def explain_text(request: Request):
     state = request.app.state
-    registry = state.registry
-    if registry is None or registry.current is None:
-        raise Unavailable("no model loaded yet", code="not_ready")
-    predict_auth(request)
-    require_json(request)
-    text = decode_body(await request.body(), ExplainRequest).text
+    text = (await prediction_request(request, ExplainRequest)).text
     check_limits([text], state.settings, "text")
-    loaded = registry.current
+    loaded = state.registry.current
     explanation = await explain(state.model_process, loaded, text, state.settings)
     state.metrics.count_predictions(loaded.version, [explanation.label])
     answer = {"model_version": loaded.version, "label": explanation.label, "score": explanation.score,

@@ -89,22 +89,32 @@ def decode_body(body: bytes, schema: type[BaseModel] = PredictRequest) -> Any:
     return schema.model_validate_json(body)
 
 
+async def prediction_request(request: Request, schema: type[BaseModel]) -> Any:
+    """What every prediction request (``/v1/predict``, ``/v1/explain``) passes first, in this order:
+    a model is loaded, the key's scope, a JSON body; then the body, validated against ``schema``."""
+    registry = request.app.state.registry
+    if registry is None or registry.current is None:
+        raise Unavailable("no model loaded yet", code="not_ready")
+    predict_auth(request)
+    require_json(request)
+    return decode_body(await request.body(), schema)
+
+
+# a key is optional (the predict scope, when SENTIMENT_PREDICT_REQUIRES_KEY is set): {} or bearer
+SECURITY = [{}, {"bearer": ["predict"]}]
+
+
 @router.post(
     "/v1/predict",
     response_model=PredictResponse,
     responses=ERROR_RESPONSES,
-    # a key is optional (the predict scope, when SENTIMENT_PREDICT_REQUIRES_KEY is set): {} or bearer
-    openapi_extra={"requestBody": REQUEST_BODY, "security": [{}, {"bearer": ["predict"]}]},
+    openapi_extra={"requestBody": REQUEST_BODY, "security": SECURITY},
     summary="Classify one text or a list of texts",
 )
 async def predict(request: Request):
     state = request.app.state
     registry = state.registry
-    if registry is None or registry.current is None:
-        raise Unavailable("no model loaded yet", code="not_ready")
-    predict_auth(request)
-    require_json(request)
-    body = decode_body(await request.body())
+    body = await prediction_request(request, PredictRequest)
     texts = body.all_texts()
     check_limits(texts, state.settings, "text" if body.text is not None else "texts")
     if registry.in_process and sum(map(len, texts)) > state.settings.max_windows_per_request:

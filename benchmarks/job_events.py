@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_load import Server  # noqa: E402
-from train_while_serving import KEY, call, multipart, training_set  # noqa: E402
+from train_while_serving import KEY, call, multipart, service_env, training_set  # noqa: E402
 
 
 def follow(url: str) -> tuple[Counter, Counter]:
@@ -48,11 +48,8 @@ def main() -> int:
     p.add_argument("--examples", type=int, default=3000, help="training examples to upload")
     p.add_argument("--training-threads", default=None, help="SENTIMENT_TRAINING_THREADS (default: the service's)")
     args = p.parse_args()
-    env = {"SENTIMENT_API_KEYS": KEY, "SENTIMENT_LOG_LEVEL": "warning"}
-    if args.training_threads is not None:
-        env["SENTIMENT_TRAINING_THREADS"] = args.training_threads
     with tempfile.TemporaryDirectory(prefix="job-events-") as tmp:
-        server = Server(env | {"SENTIMENT_DATA_DIR": str(Path(tmp) / "data")}, Path(tmp) / "server.log")
+        server = Server(service_env(Path(tmp) / "data", args.training_threads), Path(tmp) / "server.log")
         try:
             body, ctype = multipart("train.tsv", training_set(args.examples), {"text_column": "sentence"})
             dataset = call("POST", server.url + "/v1/datasets", body, ctype)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_load import Server  # noqa: E402
-from train_while_serving import KEY, call, multipart  # noqa: E402
+from train_while_serving import call, multipart, service_env  # noqa: E402
 from warm_start import DATA, DEFAULT_CACHE  # noqa: E402
 
 
@@ -104,11 +104,8 @@ def main() -> int:
         source = f"train {args.train}, dev {args.dev}, test {args.test or args.dev}"
     else:
         p.error("give --data, --public, or --train and --dev")
-    env = {"SENTIMENT_API_KEYS": KEY, "SENTIMENT_LOG_LEVEL": "warning"}
-    if args.training_threads is not None:
-        env["SENTIMENT_TRAINING_THREADS"] = args.training_threads
     with tempfile.TemporaryDirectory(prefix="job-vs-baseline-") as tmp:
-        server = Server(env | {"SENTIMENT_DATA_DIR": str(Path(tmp) / "data")}, Path(tmp) / "server.log")
+        server = Server(service_env(Path(tmp) / "data", args.training_threads), Path(tmp) / "server.log")
         try:
             ids = {}
             for name, rows in (("train", train), ("dev", dev)):

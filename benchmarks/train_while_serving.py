@@ -29,6 +29,15 @@ KEY = "bench-key"
 TRAIN_TSV = DEV_TSV.with_name("train.tsv")
 
 
+def service_env(data_dir: Path, training_threads: str | None) -> dict[str, str]:
+    """The environment of a benchmark's server: its data directory, the benchmark key, quiet logs,
+    and ``SENTIMENT_TRAINING_THREADS`` when given (else the service's default)."""
+    env = {"SENTIMENT_DATA_DIR": str(data_dir), "SENTIMENT_API_KEYS": KEY, "SENTIMENT_LOG_LEVEL": "warning"}
+    if training_threads is not None:
+        env["SENTIMENT_TRAINING_THREADS"] = training_threads
+    return env
+
+
 def call(method: str, url: str, body: bytes | None = None, content_type: str | None = None) -> dict:
     headers = {"Authorization": f"Bearer {KEY}"}
     if content_type:
@@ -75,10 +84,7 @@ def main() -> int:
         work = Path(tmp)
         script = work / "predict.lua"
         script.write_text(predict_script(sentences))
-        env = {"SENTIMENT_DATA_DIR": str(work / "data"), "SENTIMENT_API_KEYS": KEY, "SENTIMENT_LOG_LEVEL": "warning"}
-        if args.training_threads is not None:
-            env["SENTIMENT_TRAINING_THREADS"] = args.training_threads
-        server = Server(env, work / "server.log")
+        server = Server(service_env(work / "data", args.training_threads), work / "server.log")
         try:
             url = server.url + "/v1/predict"
             run_wrk(wrk, url, script, args.connections, 1, 2)  # warm-up

@@ -43,8 +43,9 @@ def sklearn_figures(train, dev, config: BaselineConfig) -> list[tuple[str, float
 
     rows = []
     t0, best = time.perf_counter(), (-1.0, None)
-    features = make_union(words(config.word_ngrams),
-                          TfidfVectorizer(analyzer="char", ngram_range=config.char_ngrams, sublinear_tf=True))
+    features = make_union(
+        words(config.word_ngrams), TfidfVectorizer(analyzer="char", ngram_range=config.char_ngrams, sublinear_tf=True)
+    )
     x_train, x_dev = features.fit_transform(train.texts), None
     x_dev = features.transform(dev.texts)
     for c in config.c_grid:
@@ -54,14 +55,17 @@ def sklearn_figures(train, dev, config: BaselineConfig) -> list[tuple[str, float
     rows.append((f"sklearn, same n-grams, C from {list(config.c_grid)}", time.perf_counter() - t0, *best))
     t0 = time.perf_counter()
     model = make_pipeline(words((1, 2)), LogisticRegression(max_iter=1000)).fit(train.texts, train.labels)
-    rows.append(("sklearn, word 1-2-grams only, C=1", time.perf_counter() - t0, model.score(dev.texts, dev.labels), 1.0))
+    rows.append(
+        ("sklearn, word 1-2-grams only, C=1", time.perf_counter() - t0, model.score(dev.texts, dev.labels), 1.0)
+    )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help=f"holds train.tsv and dev.tsv "
-                                                                            f"(default {DEFAULT_DATA})")
+    parser.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA, help=f"holds train.tsv and dev.tsv (default {DEFAULT_DATA})"
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--quick", action="store_true", help=f"first {QUICK_EXAMPLES} training examples only")
     parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn reference")
@@ -72,13 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         train = train.subset(list(range(QUICK_EXAMPLES)))
     config = BaselineConfig()
-    print(f"SST-2: {len(train)} training examples, {len(dev)} dev; {args.threads} torch thread(s); "
-          f"word {config.word_ngrams} + char {config.char_ngrams} n-grams, {config.buckets} buckets each")
+    print(
+        f"SST-2: {len(train)} training examples, {len(dev)} dev; {args.threads} torch thread(s); "
+        f"word {config.word_ngrams} + char {config.char_ngrams} n-grams, {config.buckets} buckets each"
+    )
     result = fit_baseline(train, dev, config=config)
     grid = ", ".join(f"C={c:g}: {a:.4f}" for c, a in result.grid.items())
-    print(f"{'baseline (model/baseline.py)':<52} {result.seconds:6.1f} s  dev accuracy {result.metrics['accuracy']:.4f}"
-          f"  C={result.c:g}  ({grid}; {result.features} features)")
-    for what, seconds, accuracy, c in ([] if args.no_sklearn else sklearn_figures(train, dev, config)):
+    print(
+        f"{'baseline (model/baseline.py)':<52} {result.seconds:6.1f} s  dev accuracy {result.metrics['accuracy']:.4f}"
+        f"  C={result.c:g}  ({grid}; {result.features} features)"
+    )
+    for what, seconds, accuracy, c in [] if args.no_sklearn else sklearn_figures(train, dev, config):
         print(f"{what:<52} {seconds:6.1f} s  dev accuracy {accuracy:.4f}  C={c:g}")
     return 0
 

@@ -102,8 +102,9 @@ def client(index: int, port: int, args, ready, go, deadline_holder, results) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--clients", type=int, default=4, help="load clients, each its own process and connection")
     p.add_argument("--requests", type=int, default=10, help="most predict requests per client")
     p.add_argument("--texts", type=int, default=256, help="texts per request (the service allows 256)")
@@ -116,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     sample = predict_body(random.Random(0), args.texts, args.chars)
-    print(f"/healthz probed every {args.probe_ms:g} ms: {args.idle:g} s idle, then up to {args.load:g} s while "
-          f"{args.clients} clients each send up to {args.requests} predict requests of {args.texts} texts x "
-          f"{args.chars:,} characters ({len(sample) / 1e6:.2f} MB each, random made-up words); {os.cpu_count()} CPUs")
+    print(
+        f"/healthz probed every {args.probe_ms:g} ms: {args.idle:g} s idle, then up to {args.load:g} s while "
+        f"{args.clients} clients each send up to {args.requests} predict requests of {args.texts} texts x "
+        f"{args.chars:,} characters ({len(sample) / 1e6:.2f} MB each, random made-up words); {os.cpu_count()} CPUs"
+    )
     with tempfile.TemporaryDirectory(prefix="big-requests-") as tmp:
         env = {"SENTIMENT_DATA_DIR": str(Path(tmp) / "data"), "SENTIMENT_LOG_LEVEL": "warning"}
         if args.model_dir:
@@ -139,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
             ctx = multiprocessing.get_context("spawn")
             ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
             deadline = ctx.Value("d", 0.0)
-            workers = [ctx.Process(target=client, args=(i, server.port, args, ready, go, deadline, results))
-                       for i in range(args.clients)]
+            workers = [
+                ctx.Process(target=client, args=(i, server.port, args, ready, go, deadline, results))
+                for i in range(args.clients)
+            ]
             for w in workers:
                 w.start()
             for _ in workers:
@@ -148,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
             deadline.value = time.time() + args.load
             go.set()
             started = time.monotonic()
-            loaded = probe(server.port, args.load + 130, args.probe_ms / 1e3,
-                           until=lambda: not any(w.is_alive() for w in workers))
+            loaded = probe(
+                server.port, args.load + 130, args.probe_ms / 1e3, until=lambda: not any(w.is_alive() for w in workers)
+            )
             load_seconds = time.monotonic() - started
             for w in workers:
                 w.join(timeout=130)
@@ -169,18 +175,33 @@ def main(argv: list[str] | None = None) -> int:
         statuses[code] = statuses.get(code, 0) + 1
     idle_stats, load_stats = percentiles(idle), percentiles(loaded)
     predict_stats = percentiles([ms for _, _, ms, _ in predicts])
-    print(f"  /healthz idle           {idle_stats['n']:>5} probes   p50 {idle_stats['p50']:>7.1f} ms   "
-          f"p99 {idle_stats['p99']:>7.1f} ms   max {idle_stats['max']:>7.1f} ms")
-    print(f"  /healthz under load     {load_stats['n']:>5} probes   p50 {load_stats['p50']:>7.1f} ms   "
-          f"p99 {load_stats['p99']:>7.1f} ms   max {load_stats['max']:>7.1f} ms")
-    print(f"  big predict requests    {predict_stats['n']:>5} in {load_seconds:.1f} s   p50 {predict_stats['p50']:>7.0f} ms"
-          f"   max {predict_stats['max']:>7.0f} ms   statuses {dict(sorted(statuses.items()))}")
+    print(
+        f"  /healthz idle           {idle_stats['n']:>5} probes   p50 {idle_stats['p50']:>7.1f} ms   "
+        f"p99 {idle_stats['p99']:>7.1f} ms   max {idle_stats['max']:>7.1f} ms"
+    )
+    print(
+        f"  /healthz under load     {load_stats['n']:>5} probes   p50 {load_stats['p50']:>7.1f} ms   "
+        f"p99 {load_stats['p99']:>7.1f} ms   max {load_stats['max']:>7.1f} ms"
+    )
+    print(
+        f"  big predict requests    {predict_stats['n']:>5} in {load_seconds:.1f} s   p50 {predict_stats['p50']:>7.0f} ms"
+        f"   max {predict_stats['max']:>7.0f} ms   statuses {dict(sorted(statuses.items()))}"
+    )
     verdict = "meets" if load_stats["p99"] < 100 else "misses"
     print(f"  /healthz p99 under load {load_stats['p99']:.1f} ms {verdict} the target of < 100 ms")
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "idle": idle_stats,
-                                         "load": load_stats, "predict": predict_stats, "statuses": statuses},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                    "idle": idle_stats,
+                    "load": load_stats,
+                    "predict": predict_stats,
+                    "statuses": statuses,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

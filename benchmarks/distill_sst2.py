@@ -49,7 +49,8 @@ BATCHES = (1, 16, 64)
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="Unrecognised options are student hyperparameters, as for `python -m model train`.")
+        epilog="Unrecognised options are student hyperparameters, as for `python -m model train`.",
+    )
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="holds train.tsv and dev.tsv")
     parser.add_argument("--work-dir", type=Path, default=None, help="the stages' folder (default: a new temp one)")
     parser.add_argument("--teacher", type=Path, default=None, help="model folder to fine-tune (default: MiniLM)")
@@ -93,34 +94,60 @@ def main(argv: list[str] | None = None) -> int:
     dev_data = limited(load_dataset(args.data_dir / "dev.tsv"), args.limit)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="distill-sst2-"))
     source = args.teacher or pipeline.default_teacher_source()
-    teacher_config = TeacherConfig(epochs=args.teacher_epochs, batch_size=args.teacher_batch_size,
-                                   learning_rate=args.teacher_learning_rate)
+    teacher_config = TeacherConfig(
+        epochs=args.teacher_epochs, batch_size=args.teacher_batch_size, learning_rate=args.teacher_learning_rate
+    )
     augment_config = AugmentConfig(per_text=args.augment_per_text)
     print(f"SST-2: {len(train_data)} training, {len(dev_data)} dev sentences; work folder {work}", flush=True)
 
     command = " ".join(["python benchmarks/distill_sst2.py", *(argv if argv is not None else sys.argv[1:])])
-    summary: dict = {"train_examples": len(train_data), "dev_examples": len(dev_data), "seeds": seeds,
-                     "student_hyperparameters": {k: v for k, v in values.items() if k not in ("threads", "device")}}
+    summary: dict = {
+        "train_examples": len(train_data),
+        "dev_examples": len(dev_data),
+        "seeds": seeds,
+        "student_hyperparameters": {k: v for k, v in values.items() if k not in ("threads", "device")},
+    }
     distilled, gold_only, first_out = [], [], None
     for seed in seeds:
         configs = configs_from_values({**values, "seed": seed})
         out = work / f"student-seed{seed}"
-        result = pipeline.run(train_data, dev_data, out, work, teacher_source=source, teacher_config=teacher_config,
-                              augment_config=augment_config, model_config=configs[0], tokenizer_config=configs[1],
-                              train_config=configs[2], command=command, overwrite=True,
-                              say=lambda message: print(message, flush=True))
+        result = pipeline.run(
+            train_data,
+            dev_data,
+            out,
+            work,
+            teacher_source=source,
+            teacher_config=teacher_config,
+            augment_config=augment_config,
+            model_config=configs[0],
+            tokenizer_config=configs[1],
+            train_config=configs[2],
+            command=command,
+            overwrite=True,
+            say=lambda message: print(message, flush=True),
+        )
         first_out = first_out or out
         accuracy = json.loads((out / "config.json").read_text())["training"]["metrics"]["accuracy"]
         distilled.append(accuracy)
         plain = train(train_data, dev_data, *configs)
         gold_only.append(plain.metrics["accuracy"])
-        print(f"seed {seed}: student dev accuracy {accuracy:.4f} distilled, {plain.metrics['accuracy']:.4f} "
-              f"from the labels alone", flush=True)
-    summary.update(teacher_dev_accuracy=result.teacher["dev_accuracy"], teacher_seconds=result.teacher["seconds"],
-                   teacher_device=result.teacher["device"], transfer_examples=result.cache["examples"],
-                   student_distilled=distilled, student_gold_only=gold_only)
-    print(f"teacher ({source}): dev accuracy {result.teacher['dev_accuracy']:.4f}, "
-          f"{result.teacher['seconds']} s on {result.teacher['device']}")
+        print(
+            f"seed {seed}: student dev accuracy {accuracy:.4f} distilled, {plain.metrics['accuracy']:.4f} "
+            f"from the labels alone",
+            flush=True,
+        )
+    summary.update(
+        teacher_dev_accuracy=result.teacher["dev_accuracy"],
+        teacher_seconds=result.teacher["seconds"],
+        teacher_device=result.teacher["device"],
+        transfer_examples=result.cache["examples"],
+        student_distilled=distilled,
+        student_gold_only=gold_only,
+    )
+    print(
+        f"teacher ({source}): dev accuracy {result.teacher['dev_accuracy']:.4f}, "
+        f"{result.teacher['seconds']} s on {result.teacher['device']}"
+    )
     print(f"student, distilled ({result.cache['examples']} transfer texts): {spread(distilled)}")
     print(f"student, labels alone (same size): {spread(gold_only)}")
 
@@ -129,12 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     speeds = {}
     for name, path in (("bundled", BUNDLED), ("student", first_out)):
         predictor = Predictor.load(path)
-        speeds[name] = {b: round(sentences_per_s(predictor, texts, b, args.min_seconds), 1)
-                        for b in BATCHES if b <= len(texts)}
+        speeds[name] = {
+            b: round(sentences_per_s(predictor, texts, b, args.min_seconds), 1) for b in BATCHES if b <= len(texts)
+        }
     for b in BATCHES:
         if b in speeds["bundled"]:
-            print(f"sentences/s at batch {b:>2} ({args.threads} thread): bundled {speeds['bundled'][b]:,.0f}, "
-                  f"student {speeds['student'][b]:,.0f} ({speeds['student'][b] / speeds['bundled'][b]:.2f}x)")
+            print(
+                f"sentences/s at batch {b:>2} ({args.threads} thread): bundled {speeds['bundled'][b]:,.0f}, "
+                f"student {speeds['student'][b]:,.0f} ({speeds['student'][b] / speeds['bundled'][b]:.2f}x)"
+            )
     summary["sentences_per_s"] = speeds
     print(json.dumps(summary))
     return 0

@@ -76,8 +76,10 @@ def main() -> None:
             predict_s[i].append(t4 - t3)
     best = [min(x) for x in model_s], [min(x) for x in total_s], [min(x) for x in predict_s]
     tokens = statistics.fmean(len(tokenizer.encoding(t).ids) for t in texts)
-    print(f"{len(texts)} SST-2 dev sentences cut to {args.words} words ({tokens:.1f} tokens on average), "
-          f"1 torch thread, the best of {args.rounds} rounds per sentence")
+    print(
+        f"{len(texts)} SST-2 dev sentences cut to {args.words} words ({tokens:.1f} tokens on average), "
+        f"1 torch thread, the best of {args.rounds} rounds per sentence"
+    )
     print(f"explain, model call only ({args.words + 1} sequences): {ms(best[0])}")
     print(f"explain, end to end (tokenise + variants + model + weights): {ms(best[1])}  (target < 20 ms)")
     print(f"predict, the same sentence alone, for scale: {ms(best[2])}")

@@ -67,12 +67,16 @@ def main() -> None:
     seconds = time.perf_counter() - start
 
     top, rand = statistics.fmean(top_drops), statistics.fmean(random_drops)
-    print(f"{len(texts)} SST-2 dev sentences ({args.data.name}), {statistics.fmean(lengths):.1f} words on average; "
-          f"deleting {args.fraction:.0%} of the words (at least 1), random: mean of {args.draws} seeded draws")
+    print(
+        f"{len(texts)} SST-2 dev sentences ({args.data.name}), {statistics.fmean(lengths):.1f} words on average; "
+        f"deleting {args.fraction:.0%} of the words (at least 1), random: mean of {args.draws} seeded draws"
+    )
     print(f"comprehensiveness, mean drop of p(predicted label): top-weighted words {top:.4f}, random words {rand:.4f}")
-    print(f"ratio top / random: {top / rand:.2f}x (target >= 2x); "
-          f"top drop > random drop in {sum(t > r for t, r in zip(top_drops, random_drops))}/{len(texts)} sentences; "
-          f"{seconds:.1f} s on 1 thread")
+    print(
+        f"ratio top / random: {top / rand:.2f}x (target >= 2x); "
+        f"top drop > random drop in {sum(t > r for t, r in zip(top_drops, random_drops))}/{len(texts)} sentences; "
+        f"{seconds:.1f} s on 1 thread"
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,17 @@ def check_cudnn_matches_cpu(tf32: bool) -> tuple[list[str], float]:
     for cell in ("rnn", "lstm", "gru"):
         for bidirectional in (True, False):
             for pooling in ("last", "mean", "max", "attention"):
-                cfg = ModelConfig(labels=["a", "b", "c"], vocab_size=500, cell=cell, bidirectional=bidirectional,
-                                  pooling=pooling, layers=2, embedding_dim=32, hidden_size=48, dropout=0.0)
+                cfg = ModelConfig(
+                    labels=["a", "b", "c"],
+                    vocab_size=500,
+                    cell=cell,
+                    bidirectional=bidirectional,
+                    pooling=pooling,
+                    layers=2,
+                    embedding_dim=32,
+                    hidden_size=48,
+                    dropout=0.0,
+                )
                 net = SentimentRNN(cfg).eval()
                 with torch.no_grad():
                     cpu = net(ids, lengths)
@@ -82,18 +91,30 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("CUDA is not available here; nothing to check")
         return 2
-    summary = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-               "cudnn": torch.backends.cudnn.version()}
+    summary = {
+        "device": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "cudnn": torch.backends.cudnn.version(),
+    }
     print(f"device {summary['device']}, torch {summary['torch']}, cuDNN {summary['cudnn']}")
     failures, worst = check_cudnn_matches_cpu(tf32=False)
-    print(f"cuDNN (TF32 off) vs CPU and padded vs alone, 24 configurations: "
-          f"{'OK' if not failures else failures}; largest difference {worst:.1e}")
+    print(
+        f"cuDNN (TF32 off) vs CPU and padded vs alone, 24 configurations: "
+        f"{'OK' if not failures else failures}; largest difference {worst:.1e}"
+    )
     _, worst_tf32 = check_cudnn_matches_cpu(tf32=True)
     summary["max_diff_fp32"], summary["max_diff_tf32"] = worst, worst_tf32
-    print(f"with TF32 on (PyTorch's cuDNN default) the largest difference is {worst_tf32:.1e}: "
-          "fine for predictions, which is why the float32 check above turns it off")
-    result = train(synthetic(600, 1), synthetic(200, 2), ModelConfig(embedding_dim=16, hidden_size=16, pooling="max"),
-                   TokenizerConfig(tokenizer="word"), TrainConfig(pretrained=None, epochs=4, device="cuda", seed=1))
+    print(
+        f"with TF32 on (PyTorch's cuDNN default) the largest difference is {worst_tf32:.1e}: "
+        "fine for predictions, which is why the float32 check above turns it off"
+    )
+    result = train(
+        synthetic(600, 1),
+        synthetic(200, 2),
+        ModelConfig(embedding_dim=16, hidden_size=16, pooling="max"),
+        TokenizerConfig(tokenizer="word"),
+        TrainConfig(pretrained=None, epochs=4, device="cuda", seed=1),
+    )
     summary["synthetic_dev_accuracy"] = result.metrics["accuracy"]
     print(f"synthetic task on CUDA: dev accuracy {result.metrics['accuracy']:.3f}")
     if result.metrics["accuracy"] < 0.9:
@@ -103,17 +124,37 @@ def main() -> int:
         train_data, dev_data = load_dataset(train_file), load_dataset(dev_file)
         for batch_size in (64, 256):
             t0 = time.perf_counter()
-            r = train(train_data, dev_data, ModelConfig(embedding_dim=128, hidden_size=128, pooling="attention",
-                                                         label_names={"0": "negative", "1": "positive"}),
-                      TokenizerConfig(tokenizer="word"),
-                      TrainConfig(pretrained=None, epochs=args.epochs, patience=args.epochs, device="cuda",
-                                  batch_size=batch_size, learning_rate=2e-3 * batch_size / 64))
+            r = train(
+                train_data,
+                dev_data,
+                ModelConfig(
+                    embedding_dim=128,
+                    hidden_size=128,
+                    pooling="attention",
+                    label_names={"0": "negative", "1": "positive"},
+                ),
+                TokenizerConfig(tokenizer="word"),
+                TrainConfig(
+                    pretrained=None,
+                    epochs=args.epochs,
+                    patience=args.epochs,
+                    device="cuda",
+                    batch_size=batch_size,
+                    learning_rate=2e-3 * batch_size / 64,
+                ),
+            )
             wall = time.perf_counter() - t0
             key = f"sst2_cuda_batch{batch_size}"
-            summary[key] = {"dev_accuracy": r.metrics["accuracy"], "seconds_per_epoch": [h["seconds"] for h in r.history],
-                            "tokens_per_s": r.history[-1]["tokens_per_s"], "wall_s": round(wall, 1)}
-            print(f"SST-2 word BiLSTM on CUDA, batch {batch_size}: dev {r.metrics['accuracy']:.4f}, "
-                  f"epochs {summary[key]['seconds_per_epoch']} s, {summary[key]['tokens_per_s']:.0f} tokens/s")
+            summary[key] = {
+                "dev_accuracy": r.metrics["accuracy"],
+                "seconds_per_epoch": [h["seconds"] for h in r.history],
+                "tokens_per_s": r.history[-1]["tokens_per_s"],
+                "wall_s": round(wall, 1),
+            }
+            print(
+                f"SST-2 word BiLSTM on CUDA, batch {batch_size}: dev {r.metrics['accuracy']:.4f}, "
+                f"epochs {summary[key]['seconds_per_epoch']} s, {summary[key]['tokens_per_s']:.0f} tokens/s"
+            )
     else:
         print(f"no SST-2 data at {args.data_dir}; skipped the training benchmark")
     summary["failures"] = failures

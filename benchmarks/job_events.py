@@ -53,8 +53,12 @@ def main() -> int:
         try:
             body, ctype = multipart("train.tsv", training_set(args.examples), {"text_column": "sentence"})
             dataset = call("POST", server.url + "/v1/datasets", body, ctype)
-            job = call("POST", server.url + "/v1/train-jobs", json.dumps({"dataset_id": dataset["id"]}).encode(),
-                       "application/json")
+            job = call(
+                "POST",
+                server.url + "/v1/train-jobs",
+                json.dumps({"dataset_id": dataset["id"]}).encode(),
+                "application/json",
+            )
             t0 = time.monotonic()
             events, sizes = follow(f"{server.url}/v1/train-jobs/{job['id']}/events")
             wall = time.monotonic() - t0
@@ -62,12 +66,16 @@ def main() -> int:
         finally:
             server.stop()
     history = job["result"].get("history") or job["progress"].get("epochs_done") or []
-    print(f"job on {dataset['examples']} examples, default recipe, SENTIMENT_TRAINING_THREADS="
-          f"{args.training_threads or '(default)'}: {job['state']} in {wall:.1f} s; "
-          f"stop reason: {job['result'].get('stop_reason', '(not recorded)')}")
+    print(
+        f"job on {dataset['examples']} examples, default recipe, SENTIMENT_TRAINING_THREADS="
+        f"{args.training_threads or '(default)'}: {job['state']} in {wall:.1f} s; "
+        f"stop reason: {job['result'].get('stop_reason', '(not recorded)')}"
+    )
     for h in history:
-        print(f"  epoch {h['epoch']}: dev accuracy {h['dev_accuracy']:.3f}, {h['seconds']:.1f} s, "
-              f"{h['tokens_per_s']:,.0f} tokens/s")
+        print(
+            f"  epoch {h['epoch']}: dev accuracy {h['dev_accuracy']:.3f}, {h['seconds']:.1f} s, "
+            f"{h['tokens_per_s']:,.0f} tokens/s"
+        )
     print(f"events: {sum(events.values())}, {sum(sizes.values()):,} bytes")
     for kind in sorted(events):
         print(f"  {kind:<9} {events[kind]:>5} events {sizes[kind]:>10,} bytes")

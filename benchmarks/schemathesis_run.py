@@ -50,8 +50,9 @@ def version(command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--max-examples", type=int, default=20, help="schemathesis test cases per operation and round")
     p.add_argument("--max-time", type=int, default=240, help="seconds for the schemathesis run")
     p.add_argument("--workers", default="2", help="schemathesis workers ('auto' or 1-64)")
@@ -64,32 +65,69 @@ def main(argv: list[str] | None = None) -> int:
 
     schemathesis = find_schemathesis()
     key = secrets.token_urlsafe(16)
-    print(f"{version(schemathesis)}: --max-examples {args.max_examples} --phases {args.phases} --checks "
-          f"{args.checks} --workers {args.workers} --seed {args.seed} --max-time {args.max_time}; "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"{version(schemathesis)}: --max-examples {args.max_examples} --phases {args.phases} --checks "
+        f"{args.checks} --workers {args.workers} --seed {args.seed} --max-time {args.max_time}; "
+        f"{os.cpu_count()} CPUs"
+    )
     with tempfile.TemporaryDirectory(prefix="schemathesis-") as tmp:
         workdir = Path(tmp)
         env = {
-            "SENTIMENT_DATA_DIR": str(workdir / "data"), "SENTIMENT_LOG_LEVEL": "warning",
-            "SENTIMENT_API_KEYS": key, "SENTIMENT_MAX_EPOCHS": "1", "SENTIMENT_MAX_QUEUED_JOBS": "2",
-            "SENTIMENT_MAX_RUNNING_JOBS": "1", "SENTIMENT_JOB_TIMEOUT_S": "60",
+            "SENTIMENT_DATA_DIR": str(workdir / "data"),
+            "SENTIMENT_LOG_LEVEL": "warning",
+            "SENTIMENT_API_KEYS": key,
+            "SENTIMENT_MAX_EPOCHS": "1",
+            "SENTIMENT_MAX_QUEUED_JOBS": "2",
+            "SENTIMENT_MAX_RUNNING_JOBS": "1",
+            "SENTIMENT_JOB_TIMEOUT_S": "60",
             # rate limits (where this version has them) would answer most generated writes with 429
-            "SENTIMENT_RATE_LIMIT_WRITE": "0", "SENTIMENT_RATE_LIMIT_PREDICT": "0",
+            "SENTIMENT_RATE_LIMIT_WRITE": "0",
+            "SENTIMENT_RATE_LIMIT_PREDICT": "0",
         }
         if args.model_dir:
             env["SENTIMENT_MODEL_DIR"] = str(args.model_dir)
         har, output = workdir / "run.har", workdir / "schemathesis.txt"
         server = Server(env, workdir / "server.log")
         try:
-            cmd = [schemathesis, "run", server.url + "/openapi.json", "--header", f"Authorization: Bearer {key}",
-                   "--checks", args.checks, "--max-examples", str(args.max_examples), "--phases", args.phases,
-                   "--workers", args.workers, "--seed", str(args.seed), "--max-time", str(args.max_time),
-                   "--continue-on-failure", "--suppress-health-check", "all", "--request-timeout", "60",
-                   "--report", "har", "--report-har-path", str(har), "--output-sanitize", "true"]
+            cmd = [
+                schemathesis,
+                "run",
+                server.url + "/openapi.json",
+                "--header",
+                f"Authorization: Bearer {key}",
+                "--checks",
+                args.checks,
+                "--max-examples",
+                str(args.max_examples),
+                "--phases",
+                args.phases,
+                "--workers",
+                args.workers,
+                "--seed",
+                str(args.seed),
+                "--max-time",
+                str(args.max_time),
+                "--continue-on-failure",
+                "--suppress-health-check",
+                "all",
+                "--request-timeout",
+                "60",
+                "--report",
+                "har",
+                "--report-har-path",
+                str(har),
+                "--output-sanitize",
+                "true",
+            ]
             started = time.monotonic()
             with open(output, "w") as out:
-                code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False,
-                                      env=os.environ | {"NO_COLOR": "1", "COLUMNS": "120"}).returncode
+                code = subprocess.run(
+                    cmd,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    check=False,
+                    env=os.environ | {"NO_COLOR": "1", "COLUMNS": "120"},
+                ).returncode
             seconds = time.monotonic() - started
             if server.process.poll() is not None:
                 print(f"error: the server died during the run:\n{server.log_tail()}")
@@ -115,15 +153,19 @@ def main(argv: list[str] | None = None) -> int:
         by_class[f"{status // 100}xx" if status else "no response"] += 1
         if status >= 500 or status == 0:
             failures.append(entry)
-    print(f"  {len(entries):,} requests in {seconds:.0f} s; schemathesis exit code {code}"
-          + ("" if len(entries) >= 10_000 else " (fewer than 10,000: raise --max-time)"))
+    print(
+        f"  {len(entries):,} requests in {seconds:.0f} s; schemathesis exit code {code}"
+        + ("" if len(entries) >= 10_000 else " (fewer than 10,000: raise --max-time)")
+    )
     print("  by status class: " + ", ".join(f"{k} {v:,}" for k, v in sorted(by_class.items())))
     print(f"  5xx (or no response): {len(failures)}; tracebacks in the server log: {server_errors_logged}")
     for entry in failures[:20]:
         request, response = entry["request"], entry["response"]
         body = (request.get("postData") or {}).get("text", "")
-        print(f"    {response['status']} {request['method']} {request['url']}\n      body: {body[:300]!r}\n"
-              f"      answer: {(response.get('content') or {}).get('text', '')[:300]!r}")
+        print(
+            f"    {response['status']} {request['method']} {request['url']}\n      body: {body[:300]!r}\n"
+            f"      answer: {(response.get('content') or {}).get('text', '')[:300]!r}"
+        )
     print("  schemathesis's summary:\n    " + "\n    ".join(tail))
     return 1 if failures else 0
 

@@ -109,9 +109,11 @@ def find_wrk(explicit: str | None, install: bool) -> str:
         wrk = shutil.which("wrk")
         if wrk:
             return wrk
-    sys.exit("error: wrk not found on PATH. Install it (Debian/Ubuntu: `apt-get install -y wrk`, "
-             "macOS: `brew install wrk`), pass --install-wrk to let this script run apt-get, "
-             "or give its location with --wrk PATH.")
+    sys.exit(
+        "error: wrk not found on PATH. Install it (Debian/Ubuntu: `apt-get install -y wrk`, "
+        "macOS: `brew install wrk`), pass --install-wrk to let this script run apt-get, "
+        "or give its location with --wrk PATH."
+    )
 
 
 def free_port() -> int:
@@ -139,8 +141,9 @@ class Server:
         full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=full_env,
-                                        stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app"], cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + ready_timeout
         while True:
             try:
@@ -168,7 +171,7 @@ class Server:
         for line in text.splitlines():
             if line.startswith(name):
                 key, _, value = line.rpartition(" ")
-                out[key[len(name):]] = float(value)
+                out[key[len(name) :]] = float(value)
         return out
 
     def stop(self) -> None:
@@ -188,19 +191,26 @@ def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, du
     line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
     if out.returncode != 0 or line is None:
         sys.exit(f"error: wrk failed ({' '.join(cmd)}):\n{out.stdout}\n{out.stderr}")
-    r = json.loads(line[len("RESULT "):])
+    r = json.loads(line[len("RESULT ") :])
     seconds = r["duration_us"] / 1e6
     return {
-        "rps": r["requests"] / seconds, "requests": r["requests"], "seconds": seconds,
-        "p50_ms": r["p50_us"] / 1e3, "p95_ms": r["p95_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3,
-        "max_ms": r["max_us"] / 1e3, "non_2xx": r["status"],
+        "rps": r["requests"] / seconds,
+        "requests": r["requests"],
+        "seconds": seconds,
+        "p50_ms": r["p50_us"] / 1e3,
+        "p95_ms": r["p95_us"] / 1e3,
+        "p99_ms": r["p99_us"] / 1e3,
+        "max_ms": r["max_us"] / 1e3,
+        "non_2xx": r["status"],
         "socket_errors": r["connect"] + r["read"] + r["write"] + r["timeout"],
     }
 
 
 def format_row(name: str, r: dict) -> str:
-    return (f"  {name:<12} {r['rps']:>9.0f} req/s   p50 {r['p50_ms']:>6.1f} ms   p95 {r['p95_ms']:>6.1f} ms   "
-            f"p99 {r['p99_ms']:>6.1f} ms   non-2xx {r['non_2xx']}   socket errors {r['socket_errors']}")
+    return (
+        f"  {name:<12} {r['rps']:>9.0f} req/s   p50 {r['p50_ms']:>6.1f} ms   p95 {r['p95_ms']:>6.1f} ms   "
+        f"p99 {r['p99_ms']:>6.1f} ms   non-2xx {r['non_2xx']}   socket errors {r['socket_errors']}"
+    )
 
 
 MODES = {
@@ -251,8 +261,9 @@ def bench_server(args, wrk: str, mode: str, workdir: Path, scripts: dict[str, Pa
         for _ in range(args.rounds):
             for name, path in (("healthz", "/healthz"), ("predict", "/v1/predict")):
                 cpu_before = cpu_seconds(pid)
-                result = run_wrk(wrk, server.url + path, scripts[name], args.connections, args.wrk_threads,
-                                 args.duration)
+                result = run_wrk(
+                    wrk, server.url + path, scripts[name], args.connections, args.wrk_threads, args.duration
+                )
                 cpu_after = cpu_seconds(pid)
                 used = {p: cpu_after[p] - cpu_before.get(p, 0.0) for p in cpu_after}
                 result["cpu_server_us"] = used.pop(str(pid), 0.0) / max(result["requests"], 1) * 1e6
@@ -276,9 +287,11 @@ def report(result: dict) -> None:
             print(f" round {i}")
         print(format_row("/healthz", h))
         print(format_row("/v1/predict", p))
-        print(f"  ratio predict/healthz requests/s: {p['rps'] / h['rps']:.2f}; CPU per predict request: "
-              f"server process {p['cpu_server_us']:.0f} us, model process {p['cpu_children_us']:.0f} us "
-              f"(/healthz: {h['cpu_server_us']:.0f} us)")
+        print(
+            f"  ratio predict/healthz requests/s: {p['rps'] / h['rps']:.2f}; CPU per predict request: "
+            f"server process {p['cpu_server_us']:.0f} us, model process {p['cpu_children_us']:.0f} us "
+            f"(/healthz: {h['cpu_server_us']:.0f} us)"
+        )
 
 
 def model_speed(args, sentences: list[str]) -> None:
@@ -304,10 +317,12 @@ def model_speed(args, sentences: list[str]) -> None:
             warnings.simplefilter("ignore")  # torch's deprecation notice for its int8 kernels
             predictors[name] = Predictor.load(args.model_dir or BUNDLED_MODEL_DIR, **options)
     rounds = 5
-    print(f"\nmodel alone, in process ({args.inference_threads} torch thread(s); fast: the fp32 fast path the "
-          f"service runs (model/fast_rnn.py), nn.LSTM: the fp32 module over packed sequences, int8: dynamic "
-          f"quantisation of the module; they alternate, {rounds} rounds of {args.model_seconds / rounds:g} s "
-          f"each, medians):")
+    print(
+        f"\nmodel alone, in process ({args.inference_threads} torch thread(s); fast: the fp32 fast path the "
+        f"service runs (model/fast_rnn.py), nn.LSTM: the fp32 module over packed sequences, int8: dynamic "
+        f"quantisation of the module; they alternate, {rounds} rounds of {args.model_seconds / rounds:g} s "
+        f"each, medians):"
+    )
     print("  batch   " + "".join(f"{name:>8}: sentences/s  CPU us/sentence   " for name in predictors))
     i = 0
     for batch_size in BATCH_SIZES:
@@ -322,23 +337,30 @@ def model_speed(args, sentences: list[str]) -> None:
                     done += batch_size
                 rates[name].append(done / (time.perf_counter() - start))
                 cpu[name].append((time.process_time() - cpu_start) / done * 1e6)
-        print(f"  {batch_size:>5}   " + "".join(
-            f"{statistics.median(rates[n]):>10.0f}/s {statistics.median(cpu[n]):>12.0f} us        " for n in predictors))
+        print(
+            f"  {batch_size:>5}   "
+            + "".join(
+                f"{statistics.median(rates[n]):>10.0f}/s {statistics.median(cpu[n]):>12.0f} us        "
+                for n in predictors
+            )
+        )
     if args.sentences and args.sentences.is_file():
         accuracy = {n: evaluate_file(p, args.sentences)["accuracy"] for n, p in predictors.items()}
         print(f"  accuracy on {args.sentences.name}: " + ", ".join(f"{n} {a:.4f}" for n, a in accuracy.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--connections", type=int, default=32, help="concurrent connections (clients)")
     p.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     p.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load on each path first (0: none)")
     p.add_argument("--rounds", type=int, default=1, help="healthz/predict pairs to measure")
     p.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (they share the CPUs with the server)")
-    p.add_argument("--mode", choices=tuple(MODES), default="process",
-                   help="; ".join(f"{k}: {v}" for k, v in MODES.items()))
+    p.add_argument(
+        "--mode", choices=tuple(MODES), default="process", help="; ".join(f"{k}: {v}" for k, v in MODES.items())
+    )
     p.add_argument("--compare", action="store_true", help="run every mode, one after the other")
     p.add_argument("--quantize", action="store_true", help="SENTIMENT_QUANTIZE (int8 dynamic quantisation)")
     p.add_argument("--inference-threads", type=int, default=1, help="SENTIMENT_INFERENCE_THREADS")
@@ -347,7 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-dir", type=Path, help="SENTIMENT_MODEL_DIR (default: the bundled model)")
     p.add_argument("--sentences", type=Path, default=DEV_TSV, help="TSV whose last column is the text")
     p.add_argument("--model-speed", action="store_true", help="also time the model alone at batch sizes 1-64")
-    p.add_argument("--model-seconds", type=float, default=5.0, help="seconds per batch size and model for --model-speed")
+    p.add_argument(
+        "--model-seconds", type=float, default=5.0, help="seconds per batch size and model for --model-speed"
+    )
     p.add_argument("--wrk", help="path of the wrk binary")
     p.add_argument("--install-wrk", action="store_true", help="apt-get install wrk when it is missing")
     p.add_argument("--json", type=Path, help="also write the results here")
@@ -355,10 +379,12 @@ def main(argv: list[str] | None = None) -> int:
 
     wrk = find_wrk(args.wrk, args.install_wrk)
     sentences, source = load_sentences(args.sentences, limit=100_000)
-    print(f"{len(sentences)} sentences from {source}; {args.connections} connections, {args.duration} s per run, "
-          f"wrk -t{args.wrk_threads}; {os.cpu_count()} CPUs; quantize={args.quantize}, "
-          f"inference_threads={args.inference_threads}, max_batch_size={args.max_batch_size}, "
-          f"max_wait_ms={args.max_wait_ms:g}")
+    print(
+        f"{len(sentences)} sentences from {source}; {args.connections} connections, {args.duration} s per run, "
+        f"wrk -t{args.wrk_threads}; {os.cpu_count()} CPUs; quantize={args.quantize}, "
+        f"inference_threads={args.inference_threads}, max_batch_size={args.max_batch_size}, "
+        f"max_wait_ms={args.max_wait_ms:g}"
+    )
     results = []
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
         workdir = Path(tmp)
@@ -371,8 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.model_speed:
         model_speed(args, sentences)
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2)
+        )
     return 0
 
 

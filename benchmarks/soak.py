@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_load import DEV_TSV, LUA_REPORT, Server, find_wrk, load_sentences, lua_string  # noqa: E402
 
 
-def unseen_texts_script(words: list[str], prefix: str | None, threads: int, quota_per_thread: int,
-                        done_dir: Path) -> str:
+def unseen_texts_script(
+    words: list[str], prefix: str | None, threads: int, quota_per_thread: int, done_dir: Path
+) -> str:
     """A wrk script: each request's text is 6-12 random words and a made-up word from a counter
     (spelled after ``prefix``; ``None``: no made-up word).
 
@@ -118,8 +119,7 @@ def model_process_pid(server_pid: int) -> int | None:
     return None
 
 
-def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, max_seconds: int,
-            done_dir: Path) -> dict:
+def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, max_seconds: int, done_dir: Path) -> dict:
     """Run wrk until each thread has left its file in ``done_dir`` (SIGINT: wrk then reports), or
     for ``max_seconds``."""
     cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max_seconds}s", "--timeout", "10s", "-s", str(script), url]
@@ -135,15 +135,16 @@ def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, ma
     line = next((x for x in stdout.splitlines() if x.startswith("RESULT ")), None)
     if process.returncode != 0 or line is None:
         sys.exit(f"error: wrk failed ({' '.join(cmd)}):\n{stdout}\n{stderr}")
-    r = json.loads(line[len("RESULT "):])
+    r = json.loads(line[len("RESULT ") :])
     r["seconds"] = r["duration_us"] / 1e6
     r["socket_errors"] = r["connect"] + r["read"] + r["write"] + r["timeout"]
     return r
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--requests", type=int, default=200_000, help="predict requests in the measured run")
     p.add_argument("--warmup", type=int, default=10_000, help="predict requests before the first reading")
     p.add_argument("--connections", type=int, default=32)
@@ -161,9 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     sentences, source = load_sentences(args.sentences, limit=100_000)
     words = vocabulary(sentences)
     threads = args.wrk_threads
-    print(f"{args.requests:,} predict requests (after {args.warmup:,} to warm up) over {args.connections} connections, "
-          f"wrk -t{threads}, at most {args.max_seconds} s; each text new: random words from {len(words):,} "
-          f"({source}){'' if args.no_new_words else ' plus a made-up word from a counter'}; {os.cpu_count()} CPUs")
+    print(
+        f"{args.requests:,} predict requests (after {args.warmup:,} to warm up) over {args.connections} connections, "
+        f"wrk -t{threads}, at most {args.max_seconds} s; each text new: random words from {len(words):,} "
+        f"({source}){'' if args.no_new_words else ' plus a made-up word from a counter'}; {os.cpu_count()} CPUs"
+    )
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         workdir = Path(tmp)
         warm_script, soak_script = workdir / "warmup.lua", workdir / "soak.lua"
@@ -172,15 +175,20 @@ def main(argv: list[str] | None = None) -> int:
         warm_prefix, soak_prefix = (None, None) if args.no_new_words else ("w", "s")
         warm_script.write_text(unseen_texts_script(words, warm_prefix, threads, -(-args.warmup // threads), done_dir))
         soak_script.write_text(unseen_texts_script(words, soak_prefix, threads, -(-args.requests // threads), done_dir))
-        env = {"SENTIMENT_DATA_DIR": str(workdir / "data"), "SENTIMENT_LOG_LEVEL": "warning",
-               "SENTIMENT_RATE_LIMIT_PREDICT": "0"}
+        env = {
+            "SENTIMENT_DATA_DIR": str(workdir / "data"),
+            "SENTIMENT_LOG_LEVEL": "warning",
+            "SENTIMENT_RATE_LIMIT_PREDICT": "0",
+        }
         if args.model_dir:
             env["SENTIMENT_MODEL_DIR"] = str(args.model_dir)
         server = Server(env, workdir / "server.log")
         try:
             pids = {"server process": server.process.pid, "model process": model_process_pid(server.process.pid)}
             if args.warmup:
-                run_wrk(wrk, server.url + "/v1/predict", warm_script, args.connections, threads, args.max_seconds, done_dir)
+                run_wrk(
+                    wrk, server.url + "/v1/predict", warm_script, args.connections, threads, args.max_seconds, done_dir
+                )
             before = {name: rss_mb(pid) for name, pid in pids.items() if pid}
             peak = dict(before)
             stop = threading.Event()
@@ -193,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
-            result = run_wrk(wrk, server.url + "/v1/predict", soak_script, args.connections, threads,
-                             args.max_seconds, done_dir)
+            result = run_wrk(
+                wrk, server.url + "/v1/predict", soak_script, args.connections, threads, args.max_seconds, done_dir
+            )
             stop.set()
             sampler.join()
             after = {name: rss_mb(pid) for name, pid in pids.items() if pid}
@@ -203,22 +212,36 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
 
-    print(f"  {result['requests']:,} requests in {result['seconds']:.1f} s ({result['requests'] / result['seconds']:,.0f}"
-          f" req/s), p50 {result['p50_us'] / 1e3:.1f} ms, p99 {result['p99_us'] / 1e3:.1f} ms, "
-          f"non-2xx {result['status']}, socket errors {result['socket_errors']}")
+    print(
+        f"  {result['requests']:,} requests in {result['seconds']:.1f} s ({result['requests'] / result['seconds']:,.0f}"
+        f" req/s), p50 {result['p50_us'] / 1e3:.1f} ms, p99 {result['p99_us'] / 1e3:.1f} ms, "
+        f"non-2xx {result['status']}, socket errors {result['socket_errors']}"
+    )
     if result["requests"] < args.requests:
         print(f"  (stopped by --max-seconds before {args.requests:,} requests)")
     growth = {}
     for name in before:
         growth[name] = (after[name] - before[name]) / before[name] * 100
-        print(f"  {name:<15} RSS {before[name]:>7.1f} MB after warm-up -> {after[name]:>7.1f} MB after "
-              f"({growth[name]:+.1f} %), peak {peak[name]:.1f} MB")
+        print(
+            f"  {name:<15} RSS {before[name]:>7.1f} MB after warm-up -> {after[name]:>7.1f} MB after "
+            f"({growth[name]:+.1f} %), peak {peak[name]:.1f} MB"
+        )
     verdict = "meets" if growth.get("server process", 0) < 5 else "misses"
     print(f"  server process growth {growth.get('server process', float('nan')):+.1f} % {verdict} the target of < 5 %")
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "wrk": result,
-                                         "rss_before_mb": before, "rss_after_mb": after, "rss_peak_mb": peak,
-                                         "growth_pct": growth}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                    "wrk": result,
+                    "rss_before_mb": before,
+                    "rss_after_mb": after,
+                    "rss_peak_mb": peak,
+                    "growth_pct": growth,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -57,16 +57,23 @@ def training_set(limit: int) -> bytes:
 
 def multipart(filename: str, content: bytes, fields: dict[str, str]) -> tuple[bytes, str]:
     boundary = "----bench" + str(time.time_ns())
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-                 f"Content-Type: text/tab-separated-values\r\n\r\n".encode() + content + b"\r\n")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        f"Content-Type: text/tab-separated-values\r\n\r\n".encode()
+        + content
+        + b"\r\n"
+    )
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def row(name: str, r: dict) -> str:
-    return (f"  {name:<16} {r['rps']:>7.0f} req/s   p50 {r['p50_ms']:>6.1f} ms   p95 {r['p95_ms']:>6.1f} ms   "
-            f"p99 {r['p99_ms']:>6.1f} ms   errors {r['non_2xx'] + r['socket_errors']}")
+    return (
+        f"  {name:<16} {r['rps']:>7.0f} req/s   p50 {r['p50_ms']:>6.1f} ms   p95 {r['p95_ms']:>6.1f} ms   "
+        f"p99 {r['p99_ms']:>6.1f} ms   errors {r['non_2xx'] + r['socket_errors']}"
+    )
 
 
 def main() -> int:
@@ -91,9 +98,17 @@ def main() -> int:
             idle = run_wrk(wrk, url, script, args.connections, 1, args.duration)
             body, ctype = multipart("train.tsv", training_set(args.examples), {"text_column": "sentence"})
             dataset = call("POST", server.url + "/v1/datasets", body, ctype)
-            job = call("POST", server.url + "/v1/train-jobs", json.dumps({
-                "dataset_id": dataset["id"], "config": json.loads(args.config),
-            }).encode(), "application/json")
+            job = call(
+                "POST",
+                server.url + "/v1/train-jobs",
+                json.dumps(
+                    {
+                        "dataset_id": dataset["id"],
+                        "config": json.loads(args.config),
+                    }
+                ).encode(),
+                "application/json",
+            )
             deadline = time.monotonic() + 120
             while call("GET", f"{server.url}/v1/train-jobs/{job['id']}")["progress"].get("step", 0) < 5:
                 if time.monotonic() > deadline:
@@ -105,10 +120,12 @@ def main() -> int:
         finally:
             server.stop()
     print(f"{args.connections} concurrent single-text clients, {args.duration:g} s each, sentences from {source}")
-    print(f"training job: {dataset['examples']} examples, config {args.config}, SENTIMENT_TRAINING_THREADS="
-          f"{args.training_threads or '(default)'}; still {state['state']} at step {state['progress'].get('step')} "
-          f"of {state['progress'].get('total_steps')} after the measurement, "
-          f"{state['progress'].get('tokens_per_s', 0):,} training tokens/s")
+    print(
+        f"training job: {dataset['examples']} examples, config {args.config}, SENTIMENT_TRAINING_THREADS="
+        f"{args.training_threads or '(default)'}; still {state['state']} at step {state['progress'].get('step')} "
+        f"of {state['progress'].get('total_steps')} after the measurement, "
+        f"{state['progress'].get('tokens_per_s', 0):,} training tokens/s"
+    )
     print(row("idle", idle))
     print(row("while training", training))
     print(f"  p99 while training / idle: {training['p99_ms'] / idle['p99_ms']:.2f}  (target: below 3)")

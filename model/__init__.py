@@ -11,13 +11,26 @@ import importlib
 
 # public name -> the submodule that defines it (imported on first use, PEP 562)
 _EXPORTS = {
-    "Bundle": "bundle", "BundleError": "bundle", "load_bundle": "bundle", "save_bundle": "bundle",
-    "ModelConfig": "config", "TokenizerConfig": "config", "TrainConfig": "config",
-    "DataError": "data", "Dataset": "data", "load_dataset": "data", "parse_dataset": "data",
-    "Prediction": "prediction", "Predictor": "predictor",
-    "Progress": "training", "TrainingCancelled": "training", "TrainResult": "training", "train": "training",
+    "Bundle": "bundle",
+    "BundleError": "bundle",
+    "load_bundle": "bundle",
+    "save_bundle": "bundle",
+    "ModelConfig": "config",
+    "TokenizerConfig": "config",
+    "TrainConfig": "config",
+    "DataError": "data",
+    "Dataset": "data",
+    "load_dataset": "data",
+    "parse_dataset": "data",
+    "Prediction": "prediction",
+    "Predictor": "predictor",
+    "Progress": "training",
+    "TrainingCancelled": "training",
+    "TrainResult": "training",
+    "train": "training",
 }
 __all__ = sorted(_EXPORTS)
+
 
 def __getattr__(name: str):
     module = _EXPORTS.get(name)

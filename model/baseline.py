@@ -53,8 +53,9 @@ class BaselineConfig:
         if not self.c_grid or min(self.c_grid) <= 0:
             raise ValueError(f"c_grid must hold one or more positive values; got {self.c_grid}")
         if self.max_train_chars is not None and self.max_train_chars < 1:
-            raise ValueError(f"max_train_chars must be a positive number of characters or None; "
-                             f"got {self.max_train_chars}")
+            raise ValueError(
+                f"max_train_chars must be a positive number of characters or None; got {self.max_train_chars}"
+            )
         return self
 
 
@@ -68,14 +69,23 @@ class BaselineResult:
     train_examples: int = 0  # fewer than the split's when it had more than max_train_chars of text
 
     def to_dict(self) -> dict:
-        return {"metrics": self.metrics, "seconds": round(self.seconds, 2), "c": self.c,
-                "grid": [{"c": c, "accuracy": a} for c, a in self.grid.items()], "features": self.features,
-                "train_examples": self.train_examples}
+        return {
+            "metrics": self.metrics,
+            "seconds": round(self.seconds, 2),
+            "c": self.c,
+            "grid": [{"c": c, "accuracy": a} for c, a in self.grid.items()],
+            "features": self.features,
+            "train_examples": self.train_examples,
+        }
 
 
-def fit_baseline(train_data: Dataset, dev_data: Dataset, label_names: dict[str, str] | None = None,
-                 config: BaselineConfig | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> BaselineResult:
+def fit_baseline(
+    train_data: Dataset,
+    dev_data: Dataset,
+    label_names: dict[str, str] | None = None,
+    config: BaselineConfig | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> BaselineResult:
     """Fit on ``train_data``, pick C and report metrics on ``dev_data`` (labels named as the RNN's).
     ``should_stop`` is asked at every L-BFGS evaluation, as ``train()`` asks it at every step: True
     raises ``TrainingCancelled``."""
@@ -138,16 +148,30 @@ class SoftmaxRegression:
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sparse.mm(x, self.weight) + self.bias
 
-    def fit(self, x: torch.Tensor, y: torch.Tensor, c: float, max_iter: int, x_t: torch.Tensor | None = None,
-            should_stop: Callable[[], bool] | None = None) -> None:
+    def fit(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        c: float,
+        max_iter: int,
+        x_t: torch.Tensor | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
         """Minimise mean cross-entropy + |W|^2 / (2 C n): sklearn's C * sum(CE) + |W|^2 / 2, scaled.
         Starts from the current weights (a warm start along the C grid); ``x_t`` is X^T, if at hand."""
         n = x.shape[0]
         x_t = _transpose(x) if x_t is None else x_t
         onehot = torch.nn.functional.one_hot(y, self.weight.shape[1]).float()
         weight, bias = self.weight.clone().requires_grad_(), self.bias.clone().requires_grad_()
-        optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=max_iter, history_size=10,
-                                      tolerance_grad=1e-6, tolerance_change=1e-10, line_search_fn="strong_wolfe")
+        optimizer = torch.optim.LBFGS(
+            [weight, bias],
+            lr=1,
+            max_iter=max_iter,
+            history_size=10,
+            tolerance_grad=1e-6,
+            tolerance_change=1e-10,
+            line_search_fn="strong_wolfe",
+        )
 
         def closure():
             if should_stop is not None and should_stop():
@@ -156,8 +180,9 @@ class SoftmaxRegression:
                 logits = torch.sparse.mm(x, weight) + bias
                 log_p = torch.log_softmax(logits, dim=1)
                 # summed in float64: the line search compares losses that differ in their 7th digit
-                loss = (-(log_p * onehot).sum(dtype=torch.float64) / n
-                        + weight.pow(2).sum(dtype=torch.float64) / (2 * c * n))
+                loss = -(log_p * onehot).sum(dtype=torch.float64) / n + weight.pow(2).sum(dtype=torch.float64) / (
+                    2 * c * n
+                )
                 residual = (log_p.exp() - onehot) / n
                 weight.grad = torch.sparse.mm(x_t, residual) + weight / (c * n)
                 bias.grad = residual.sum(0)

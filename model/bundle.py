@@ -126,8 +126,10 @@ def save_bundle(
             "training": training or {},
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {
-                "python": platform.python_version(), "torch": torch.__version__,
-                "tokenizers": tokenizers.__version__, "safetensors": safetensors.__version__,
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "tokenizers": tokenizers.__version__,
+                "safetensors": safetensors.__version__,
             },
             "files": {name: sha256_file(tmp / name) for name in (TOKENIZER_FILE, WEIGHTS_FILE)},
         }

@@ -19,8 +19,14 @@ def render_card(result: TrainResult, command: str, notes: str = "") -> str:
         + (" (frozen)" if m.freeze_embeddings else "")
         + _pretrained(result.data),
         f"- tokenizer: {tok.tokenizer}, lowercase={tok.lowercase}, max_length={tok.max_length}",
-        *([f"- warm start from {result.base['source']} (weights sha256 {result.base['weights_sha256']}); "
-           f"output layer {result.base['output_layer']}"] if result.base else []),
+        *(
+            [
+                f"- warm start from {result.base['source']} (weights sha256 {result.base['weights_sha256']}); "
+                f"output layer {result.base['output_layer']}"
+            ]
+            if result.base
+            else []
+        ),
         f"- labels: {', '.join(m.labels)}; parameters: {meta['parameters']:,} "
         f"({meta['trainable_parameters']:,} trainable); temperature {m.temperature:.3f}",
         "",

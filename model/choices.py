@@ -27,8 +27,9 @@ CJK = ("han", "hiragana", "katakana")
 SAMPLE = 2_000  # texts looked at: the scripts of a data set show in a sample
 
 
-def choose_for_data(tokenizer: TokenizerConfig, train: TrainConfig,
-                    texts: Sequence[str]) -> tuple[TokenizerConfig, TrainConfig, dict]:
+def choose_for_data(
+    tokenizer: TokenizerConfig, train: TrainConfig, texts: Sequence[str]
+) -> tuple[TokenizerConfig, TrainConfig, dict]:
     """``tokenizer`` and ``train`` with ``auto`` values replaced, and {name: {"value", "reason"}} for
     each replaced one (empty when nothing was ``auto``)."""
     if tokenizer.tokenizer != AUTO and train.pretrained != AUTO:
@@ -56,8 +57,11 @@ def choose_for_data(tokenizer: TokenizerConfig, train: TrainConfig,
         tokenizer = dataclasses.replace(tokenizer, tokenizer=kind)
     if train.pretrained == AUTO:
         vectors = "minilm" if kind == "wordpiece" else None
-        reason = ("MiniLM's vectors go with its WordPiece tokens" if vectors else
-                  f"no pretrained vectors for a '{kind}' vocabulary learnt from the texts")
+        reason = (
+            "MiniLM's vectors go with its WordPiece tokens"
+            if vectors
+            else f"no pretrained vectors for a '{kind}' vocabulary learnt from the texts"
+        )
         chosen["pretrained"] = {"value": vectors, "reason": reason}
         train = dataclasses.replace(train, pretrained=vectors)
     return tokenizer, train, chosen

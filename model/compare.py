@@ -23,8 +23,11 @@ def gold_indices(data: Dataset, labels: Sequence[str], label_names: Mapping[str,
         name = label_names.get(raw, raw)
         if name not in index:
             line = data.lines[i] if data.lines else None
-            raise DataError(data.source, line, f"label {raw!r} is not one that model version {version!r} knows "
-                                               f"({', '.join(labels)})")
+            raise DataError(
+                data.source,
+                line,
+                f"label {raw!r} is not one that model version {version!r} knows ({', '.join(labels)})",
+            )
         out.append(index[name])
     return out
 
@@ -43,12 +46,22 @@ def scores(gold: Sequence[int], predicted: Sequence[int], labels: Sequence[str])
         recall = tp / actual_i if actual_i else 0.0
         f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
     n = len(gold)
-    return {"examples": n, "accuracy": sum(confusion[i][i] for i in range(k)) / n if n else 0.0,
-            "macro_f1": sum(f1s) / k, "labels": list(labels), "confusion_matrix": confusion}
+    return {
+        "examples": n,
+        "accuracy": sum(confusion[i][i] for i in range(k)) / n if n else 0.0,
+        "macro_f1": sum(f1s) / k,
+        "labels": list(labels),
+        "confusion_matrix": confusion,
+    }
 
 
-def compare(data: Dataset, gold: Mapping[str, Sequence[int]], predictions: Mapping[str, Sequence[Prediction]],
-            labels: Mapping[str, Sequence[str]], max_listed: int) -> dict[str, Any]:
+def compare(
+    data: Dataset,
+    gold: Mapping[str, Sequence[int]],
+    predictions: Mapping[str, Sequence[Prediction]],
+    labels: Mapping[str, Sequence[str]],
+    max_listed: int,
+) -> dict[str, Any]:
     """Each version's scores, and the examples where the versions' predicted labels differ: the
     first ``max_listed`` of them in the dataset's order, and how many there are in all."""
     versions = list(predictions)
@@ -63,10 +76,19 @@ def compare(data: Dataset, gold: Mapping[str, Sequence[int]], predictions: Mappi
             continue
         total += 1
         if len(disagreements) < max_listed:
-            disagreements.append({
-                "index": i, "text": text, "label": labels[first][gold[first][i]],
-                "predictions": {v: {"label": predictions[v][i].label, "score": predictions[v][i].score}
-                                for v in versions},
-            })
-    return {"examples": len(data), "versions": per_version, "disagreements": disagreements,
-            "disagreements_total": total}
+            disagreements.append(
+                {
+                    "index": i,
+                    "text": text,
+                    "label": labels[first][gold[first][i]],
+                    "predictions": {
+                        v: {"label": predictions[v][i].label, "score": predictions[v][i].score} for v in versions
+                    },
+                }
+            )
+    return {
+        "examples": len(data),
+        "versions": per_version,
+        "disagreements": disagreements,
+        "disagreements_total": total,
+    }

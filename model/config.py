@@ -74,8 +74,13 @@ class Hyperparameter:
             raise ValueError(f"{self.name} must be between {self.minimum} and {self.maximum}; got {value!r}")
 
 
-_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-               dict: "an object mapping raw labels to names"}
+_TYPE_NAMES = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    dict: "an object mapping raw labels to names",
+}
 
 
 def _has_type(value: Any, kind: type) -> bool:
@@ -125,17 +130,24 @@ PRETRAINED = (AUTO, "minilm")
 @dataclass
 class TokenizerConfig:
     tokenizer: str = hyperparameter(
-        AUTO, "word or bpe: a vocabulary learnt from the training texts; wordpiece: MiniLM's pretrained one; "
+        AUTO,
+        "word or bpe: a vocabulary learnt from the training texts; wordpiece: MiniLM's pretrained one; "
         "auto: wordpiece for mostly Latin-script texts, word for Chinese/Japanese, bpe for other scripts",
-        choices=TOKENIZERS)
+        choices=TOKENIZERS,
+    )
     lowercase: bool = hyperparameter(True, "lowercase texts before tokenizing")
     max_length: int = hyperparameter(
-        256, "tokens per window; longer texts are read in overlapping windows (training examples "
-             "are truncated to it)", minimum=1, maximum=100_000)
-    min_frequency: int = hyperparameter(1, "word/bpe: least number of times a token must occur to be kept",
-                                        minimum=1, maximum=1_000_000)
-    max_vocab_size: int = hyperparameter(30_000, "word/bpe: most tokens the learnt vocabulary keeps",
-                                         minimum=10, maximum=2_000_000)
+        256,
+        "tokens per window; longer texts are read in overlapping windows (training examples are truncated to it)",
+        minimum=1,
+        maximum=100_000,
+    )
+    min_frequency: int = hyperparameter(
+        1, "word/bpe: least number of times a token must occur to be kept", minimum=1, maximum=1_000_000
+    )
+    max_vocab_size: int = hyperparameter(
+        30_000, "word/bpe: most tokens the learnt vocabulary keeps", minimum=10, maximum=2_000_000
+    )
 
     def validate(self) -> TokenizerConfig:
         check_hyperparameters(self)
@@ -160,8 +172,9 @@ class ModelConfig:
     bidirectional: bool = hyperparameter(True, "also read each text right to left")
     embedding_dim: int = hyperparameter(256, "width of the token embeddings", minimum=1, maximum=4096)
     hidden_size: int = hyperparameter(128, "width of the recurrent state, per direction", minimum=1, maximum=4096)
-    dropout: float = hyperparameter(0.3, "dropout on embeddings, between layers and before the classifier",
-                                    minimum=0.0, maximum=0.9)
+    dropout: float = hyperparameter(
+        0.3, "dropout on embeddings, between layers and before the classifier", minimum=0.0, maximum=0.9
+    )
     pooling: str = hyperparameter("attention", "how the states of all tokens become one vector", choices=POOLINGS)
     freeze_embeddings: bool = hyperparameter(True, "keep pretrained embeddings fixed (with pretrained vectors only)")
     label_names: dict[str, str] = hyperparameter({}, "rename raw dataset labels, e.g. 0=negative,1=positive")
@@ -196,33 +209,42 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     pretrained: str | None = hyperparameter(
-        AUTO, "initial token embeddings: minilm (MiniLM's, with the wordpiece tokenizer), none (random), "
+        AUTO,
+        "initial token embeddings: minilm (MiniLM's, with the wordpiece tokenizer), none (random), "
         "auto (minilm when the tokenizer is wordpiece, else none), "
-        "or on the CLI the path of a GloVe/word2vec text file", choices=PRETRAINED)
+        "or on the CLI the path of a GloVe/word2vec text file",
+        choices=PRETRAINED,
+    )
     epochs: int = hyperparameter(6, "most passes over the training data", minimum=1, maximum=1000)
-    batch_size: int = hyperparameter(64, "examples per optimiser step (per process under torchrun)",
-                                     minimum=1, maximum=65536)
+    batch_size: int = hyperparameter(
+        64, "examples per optimiser step (per process under torchrun)", minimum=1, maximum=65536
+    )
     learning_rate: float = hyperparameter(2e-3, "AdamW learning rate", minimum=1e-7, maximum=10.0)
     weight_decay: float = hyperparameter(1e-4, "AdamW weight decay", minimum=0.0, maximum=10.0)
     max_grad_norm: float = hyperparameter(5.0, "clip the gradient norm to this", minimum=1e-3, maximum=1e6)
-    patience: int = hyperparameter(2, "epochs without dev improvement before stopping early",
-                                   minimum=1, maximum=1000)
-    seed: int = hyperparameter(13, "seed of every random choice: same seed and data, same model",
-                               minimum=0, maximum=2**31 - 1)
-    dev_fraction: float = hyperparameter(0.1, "share of the training data split off as dev set when none is given",
-                                         minimum=0.01, maximum=0.5)
+    patience: int = hyperparameter(2, "epochs without dev improvement before stopping early", minimum=1, maximum=1000)
+    seed: int = hyperparameter(
+        13, "seed of every random choice: same seed and data, same model", minimum=0, maximum=2**31 - 1
+    )
+    dev_fraction: float = hyperparameter(
+        0.1, "share of the training data split off as dev set when none is given", minimum=0.01, maximum=0.5
+    )
     class_weights: bool = hyperparameter(False, "weight the loss by inverse class frequency")
     calibrate: bool = hyperparameter(True, "fit a temperature on the dev set after training")
-    max_steps: int | None = hyperparameter(None, "stop after this many optimiser steps (smoke tests)",
-                                           minimum=1, maximum=10**9)
+    max_steps: int | None = hyperparameter(
+        None, "stop after this many optimiser steps (smoke tests)", minimum=1, maximum=10**9
+    )
     distill_alpha: float = hyperparameter(
-        0.5, "with a teacher's logits (python -m model distill): weight of the cross-entropy on the labels; the "
-             "rest is the mean squared error to the teacher's logits. Ignored when training without a teacher",
-        minimum=0.0, maximum=1.0)
-    threads: int | None = hyperparameter(None, "torch intra-op threads; none keeps torch's default",
-                                         minimum=1, maximum=512, http=False)
-    device: str = hyperparameter("auto", "where to train: auto picks cuda when available", choices=DEVICES,
-                                 http=False)
+        0.5,
+        "with a teacher's logits (python -m model distill): weight of the cross-entropy on the labels; the "
+        "rest is the mean squared error to the teacher's logits. Ignored when training without a teacher",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    threads: int | None = hyperparameter(
+        None, "torch intra-op threads; none keeps torch's default", minimum=1, maximum=512, http=False
+    )
+    device: str = hyperparameter("auto", "where to train: auto picks cuda when available", choices=DEVICES, http=False)
     eval_batch_size: int = 256  # dev-set batches: memory only, the results are the same
 
     def validate(self) -> TrainConfig:

@@ -131,14 +131,25 @@ def parse_dataset(
     if table.spans:
         _check_quoted_spans(table, content, label_column, set(labels), source)
     dropped = {"blank_lines": table.blank_lines} if table.blank_lines else {}
-    return Dataset(texts, labels, source, lines, hashlib.sha256(raw).hexdigest(), text_key,
-                   rows_read=len(table.rows) + table.blank_lines, dropped=dropped, encoding=encoding)
+    return Dataset(
+        texts,
+        labels,
+        source,
+        lines,
+        hashlib.sha256(raw).hexdigest(),
+        text_key,
+        rows_read=len(table.rows) + table.blank_lines,
+        dropped=dropped,
+        encoding=encoding,
+    )
 
 
 # Tried on a file that is not UTF-8, in this order: a byte order mark says what the file is.
 _BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32-le", "utf-32"), (codecs.BOM_UTF32_BE, "utf-32-be", "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16"), (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16"),
+    (codecs.BOM_UTF32_LE, "utf-32-le", "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16"),
 )
 # Without a BOM, charset-normalizer's guess is taken only when it is one of these multi-byte encodings
 # (Chinese, Japanese and Korean Excel's "CSV", UTF-16 without a BOM): random bytes rarely decode in
@@ -147,10 +158,23 @@ _BOMS = (
 # for damaged UTF-8, cp1250 for French cp1252 text), so those files are refused rather than garbled.
 # Ties go to the earlier entry (one short GBK line scores the same as cp949); GBK and GB2312 decode as
 # GB18030, their superset.
-_DETECTED = {"gb18030": "gb18030", "gbk": "gb18030", "gb2312": "gb18030", "big5": "big5", "big5hkscs": "big5hkscs",
-             "cp950": "cp950", "cp932": "cp932", "shift_jis": "shift_jis", "euc_jp": "euc_jp", "cp949": "cp949",
-             "euc_kr": "euc_kr", "utf_16_le": "utf-16-le", "utf_16_be": "utf-16-be",
-             "utf_32_le": "utf-32-le", "utf_32_be": "utf-32-be"}
+_DETECTED = {
+    "gb18030": "gb18030",
+    "gbk": "gb18030",
+    "gb2312": "gb18030",
+    "big5": "big5",
+    "big5hkscs": "big5hkscs",
+    "cp950": "cp950",
+    "cp932": "cp932",
+    "shift_jis": "shift_jis",
+    "euc_jp": "euc_jp",
+    "cp949": "cp949",
+    "euc_kr": "euc_kr",
+    "utf_16_le": "utf-16-le",
+    "utf_16_be": "utf-16-be",
+    "utf_32_le": "utf-32-le",
+    "utf_32_be": "utf-32-be",
+}
 
 
 def decode_text(raw: bytes, source: str) -> tuple[str, str]:
@@ -163,7 +187,7 @@ def _decode(raw: bytes, source: str) -> tuple[str, str, bytes, str]:
     """(text, encoding's name, byte order mark, codec of the bytes after the BOM)."""
     utf8_bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
     try:
-        return raw[len(utf8_bom):].decode("utf-8"), "utf-8", utf8_bom, "utf-8"
+        return raw[len(utf8_bom) :].decode("utf-8"), "utf-8", utf8_bom, "utf-8"
     except UnicodeDecodeError as exc:
         bad = exc.start + len(utf8_bom)
     if not utf8_bom:  # with a UTF-8 BOM, a bad byte is damage, not another encoding
@@ -171,15 +195,22 @@ def _decode(raw: bytes, source: str) -> tuple[str, str, bytes, str]:
         codec = codec or _detect(raw)
         if codec is not None:
             try:
-                return raw[len(bom):].decode(codec), name or codec, bom, codec
+                return raw[len(bom) :].decode(codec), name or codec, bom, codec
             except UnicodeDecodeError as exc:
                 if bom:
-                    line = raw[len(bom):len(bom) + exc.start].decode(codec).count("\n") + 1
-                    raise DataError(source, line, f"the file starts with a {name} byte order mark but is not "
-                                                  f"valid {name}; save it as UTF-8") from None
+                    line = raw[len(bom) : len(bom) + exc.start].decode(codec).count("\n") + 1
+                    raise DataError(
+                        source,
+                        line,
+                        f"the file starts with a {name} byte order mark but is not valid {name}; save it as UTF-8",
+                    ) from None
     line = raw[:bad].count(b"\n") + 1
-    raise DataError(source, line, f"invalid UTF-8 byte 0x{raw[bad]:02x} (and not UTF-16 or a Chinese, Japanese or "
-                                  "Korean encoding either); save the file as UTF-8")
+    raise DataError(
+        source,
+        line,
+        f"invalid UTF-8 byte 0x{raw[bad]:02x} (and not UTF-16 or a Chinese, Japanese or "
+        "Korean encoding either); save the file as UTF-8",
+    )
 
 
 def _detect(raw: bytes) -> str | None:
@@ -194,7 +225,7 @@ def _detect(raw: bytes) -> str | None:
     # The first MiB, cut after a line break (and the NULs that end one in UTF-16/32-LE), is enough to
     # tell, and the whole file is decoded anyway: 0.07 s instead of 1.7 s for 32 MB of GB18030.
     end = raw.rfind(b"\n", 0, 1 << 20) + 1 if len(raw) > 1 << 20 else len(raw)
-    while raw[end:end + 1] == b"\0":
+    while raw[end : end + 1] == b"\0":
         end += 1
     order = list(_DETECTED)
     matches = [m for m in from_bytes(raw[:end] or raw) if m.encoding in _DETECTED]
@@ -204,8 +235,9 @@ def _detect(raw: bytes) -> str | None:
     return _DETECTED[best.encoding]
 
 
-def with_header_row(raw: bytes, fmt: str, source: str, columns: list[str], text_column: str | None = None,
-                    label_column: str = "label") -> bytes:
+def with_header_row(
+    raw: bytes, fmt: str, source: str, columns: list[str], text_column: str | None = None, label_column: str = "label"
+) -> bytes:
     """A CSV/TSV file without a header row, validated with ``columns`` and returned with them written as
     its first line, in its own encoding and line ending: the file then describes itself wherever it goes.
     Errors name the lines of ``raw``."""
@@ -214,7 +246,7 @@ def with_header_row(raw: bytes, fmt: str, source: str, columns: list[str], text_
     end = text.find("\n")
     newline = "\r\n" if end > 0 and text[end - 1] == "\r" else "\n"
     header = ("\t" if fmt == "tsv" else ",").join(_check_columns(columns, source)) + newline
-    return bom + header.encode(codec) + raw[len(bom):]
+    return bom + header.encode(codec) + raw[len(bom) :]
 
 
 @dataclass
@@ -244,8 +276,12 @@ def _pick_text_column(table: _Table, text_column, label_column, source, fmt, col
     if fmt != "jsonl" and not columns and _looks_like_data(table, {*candidates, label_column}):
         shown = ", ".join(repr(v) for v in table.first_row)
         example = "text,label" if fmt == "csv" else "text<TAB>label"
-        raise DataError(source, 1, f"the first row ({shown}) looks like data, not a header: add a header row such as "
-                                   f"'{example}', or pass the column names (columns=text,label)")
+        raise DataError(
+            source,
+            1,
+            f"the first row ({shown}) looks like data, not a header: add a header row such as "
+            f"'{example}', or pass the column names (columns=text,label)",
+        )
     if text_key is None:
         wanted = text_column or " or ".join(repr(c) for c in DEFAULT_TEXT_COLUMNS)
         raise DataError(source, where, f"missing text column {wanted!r}; columns are {names}")
@@ -259,8 +295,10 @@ def _looks_like_data(table: _Table, wanted: set[str]) -> bool:
     first = [v.strip() for v in table.first_row]
     if {v.lower() for v in first} & {w.lower() for w in wanted}:
         return False
-    return any(value and any(row.get(name, "").strip() == value for _, row in table.rows)
-               for name, value in zip(table.header, first))
+    return any(
+        value and any(row.get(name, "").strip() == value for _, row in table.rows)
+        for name, value in zip(table.header, first)
+    )
 
 
 def _delimited_table(content: str, fmt: str, source: str, columns: list[str] | None) -> _Table:
@@ -277,13 +315,20 @@ def _delimited_table(content: str, fmt: str, source: str, columns: list[str] | N
             continue
         if columns and not table.rows and {v.strip().lower() for v in values} & header_names:
             shown = ", ".join(repr(v) for v in values)
-            raise DataError(source, first_line, f"the first row ({shown}) is a header, but columns were given "
-                                                "for a file without one: remove that row or the columns")
+            raise DataError(
+                source,
+                first_line,
+                f"the first row ({shown}) is a header, but columns were given "
+                "for a file without one: remove that row or the columns",
+            )
         if len(values) != len(table.header):
             too_many = fmt == "tsv" and len(values) > len(table.header)
             hint = " (TSV has no quoting: a text with a tab needs CSV)" if too_many else ""
-            raise DataError(source, first_line, f"expected {len(table.header)} {delimiter}-separated fields, "
-                                                f"found {len(values)}{hint}")
+            raise DataError(
+                source,
+                first_line,
+                f"expected {len(table.header)} {delimiter}-separated fields, found {len(values)}{hint}",
+            )
         table.rows.append((first_line, dict(zip(table.header, values))))
     return table
 
@@ -311,7 +356,9 @@ def _csv_records(content: str, source: str, table: _Table):
             elif "field limit" in str(exc):
                 why = f"a field starts here and runs on for more than {csv.field_size_limit():,} characters"
             elif "expected after" in str(exc):
-                why = f"a quoted field starts here and its closing quote, on line {reader.line_num}, is followed by text"
+                why = (
+                    f"a quoted field starts here and its closing quote, on line {reader.line_num}, is followed by text"
+                )
             else:
                 raise DataError(source, first_line, f"malformed CSV row: {exc}") from None
             raise DataError(source, first_line, f"{why}: the '\"' here is probably unbalanced; {_QUOTE_FIX}") from None
@@ -341,9 +388,13 @@ def _check_quoted_spans(table: _Table, content: str, label_column: str, labels: 
         swallowed = next((n for n in range(first + 1, last + 1) if looks_like_row(n)), None)
         if swallowed is not None:
             row = lines[swallowed - 1].strip()
-            raise DataError(source, first, f"a quoted field starts here and runs to line {last}, swallowing line "
-                                           f"{swallowed} ({row!r}), which looks like a row of its own: the '\"' here "
-                                           f"is probably unbalanced; {_QUOTE_FIX}")
+            raise DataError(
+                source,
+                first,
+                f"a quoted field starts here and runs to line {last}, swallowing line "
+                f"{swallowed} ({row!r}), which looks like a row of its own: the '\"' here "
+                f"is probably unbalanced; {_QUOTE_FIX}",
+            )
 
 
 def _jsonl_table(content: str, source: str) -> _Table:
@@ -373,7 +424,8 @@ def check_training_data(train: Dataset, dev: Dataset | None = None) -> list[str]
     if len(labels) < 2:
         last = train.lines[-1] if train.lines else None
         raise DataError(
-            train.source, last,
+            train.source,
+            last,
             f"only one class ({labels[0]!r}) in {len(train)} examples; training needs at least two",
         )
     if dev is not None:

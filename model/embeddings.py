@@ -50,9 +50,13 @@ class MiniLM:
         """Fail before training when the table is narrower than the embedding (PCA only reduces)."""
         dim = self.dim
         if embedding_dim > dim:
-            hint = "" if self.name == PACKAGE_SOURCE else (
-                f", or install the [pretrained] extra for the full {PACKAGE_DIM}-d table: "
-                "pip install 'sentiment-rnn[pretrained]'"
+            hint = (
+                ""
+                if self.name == PACKAGE_SOURCE
+                else (
+                    f", or install the [pretrained] extra for the full {PACKAGE_DIM}-d table: "
+                    "pip install 'sentiment-rnn[pretrained]'"
+                )
             )
             raise ValueError(
                 f"pretrained 'minilm' has {dim} dimensions here (source: {self.name}); "
@@ -73,10 +77,12 @@ def minilm() -> MiniLM:
     """The optional package's full table when it is installed, else the bundled model's copy."""
     folder = package_folder()
     if folder is not None:
-        return MiniLM(PACKAGE_SOURCE, folder / "tokenizer.json", folder / "model.safetensors",
-                      "embeddings.word_embeddings.weight")
-    return MiniLM("bundled model (256-d)", BUNDLED_DIR / "tokenizer.json", BUNDLED_DIR / "model.safetensors",
-                  "embedding.weight")
+        return MiniLM(
+            PACKAGE_SOURCE, folder / "tokenizer.json", folder / "model.safetensors", "embeddings.word_embeddings.weight"
+        )
+    return MiniLM(
+        "bundled model (256-d)", BUNDLED_DIR / "tokenizer.json", BUNDLED_DIR / "model.safetensors", "embedding.weight"
+    )
 
 
 def read_word_vectors(path: str | Path, vocab: dict[str, int], dim: int | None = None) -> tuple[torch.Tensor, int]:

@@ -90,8 +90,12 @@ class Occlusion:
     @classmethod
     def of(cls, tokenizer: TextTokenizer, text: str) -> Occlusion:
         encoding = tokenizer.encoding(text)
-        return cls(text, list(encoding.ids) or [tokenizer.unk_id], words_of(encoding.word_ids, encoding.offsets),
-                   tokenizer.unk_id)
+        return cls(
+            text,
+            list(encoding.ids) or [tokenizer.unk_id],
+            words_of(encoding.word_ids, encoding.offsets),
+            tokenizer.unk_id,
+        )
 
     def inputs(self) -> list[list[int]]:
         """The text's ids, then the ids without each word in turn (``[unk]`` if nothing is left,
@@ -102,12 +106,15 @@ class Occlusion:
     def explain(self, predictions: Sequence[Prediction]) -> Explanation:
         """The explanation from the predictions for ``inputs()``, in that order."""
         if len(predictions) != len(self.words) + 1:
-            raise ValueError(f"expected {len(self.words) + 1} predictions (the text and each word left out), "
-                             f"got {len(predictions)}")
+            raise ValueError(
+                f"expected {len(self.words) + 1} predictions (the text and each word left out), got {len(predictions)}"
+            )
         full, *variants = predictions
         label = full.label
-        weights = [WordWeight(self.text[w.start : w.end], w.start, w.end, full.score - p.probabilities[label])
-                   for w, p in zip(self.words, variants)]
+        weights = [
+            WordWeight(self.text[w.start : w.end], w.start, w.end, full.score - p.probabilities[label])
+            for w, p in zip(self.words, variants)
+        ]
         return Explanation(label, full.score, dict(full.probabilities), full.windows, weights)
 
 

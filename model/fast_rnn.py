@@ -110,8 +110,11 @@ class FastRNN(nn.Module):
             else:
                 source = self.model.embedding(ids).float() if index == 0 else x
                 inputs = torch.stack([source[pos, seq] for pos in positions])  # [D, N, in]
-                projected = torch.baddbmm(weights["b_ih"].view(directions, 1, -1), inputs,
-                                          weights["w_ih"].view(directions, -1, inputs.shape[-1]).transpose(1, 2))
+                projected = torch.baddbmm(
+                    weights["b_ih"].view(directions, 1, -1),
+                    inputs,
+                    weights["w_ih"].view(directions, -1, inputs.shape[-1]).transpose(1, 2),
+                )
             out = self._run_layer(projected, weights, active)  # [D, N, H]
             padded = out.new_zeros(steps * batch, directions, self.hidden)
             for d, pos in enumerate(positions):
@@ -151,7 +154,9 @@ class FastRNN(nn.Module):
                 torch.tanh(c, out=into).mul_(o)
                 h = into
         elif cell == "gru":
-            rz_parts = [part.split(active, dim=1) for part in (projected[..., : 2 * h_size], projected[..., 2 * h_size :])]
+            rz_parts = [
+                part.split(active, dim=1) for part in (projected[..., : 2 * h_size], projected[..., 2 * h_size :])
+            ]
             for t, (into, x_rz, x_n) in enumerate(zip(outs, *rz_parts)):
                 width = active[t]
                 if width != h.shape[1]:

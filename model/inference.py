@@ -13,7 +13,9 @@ def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
     """``[batch, longest]`` ids padded with ``pad_id``, and the lengths (one tensor op per batch, not per row)."""
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
     ids = torch.full((len(seqs), int(lengths.max())), pad_id, dtype=torch.long)
-    ids[torch.arange(ids.shape[1]) < lengths.unsqueeze(1)] = torch.tensor(list(chain.from_iterable(seqs)), dtype=torch.long)
+    ids[torch.arange(ids.shape[1]) < lengths.unsqueeze(1)] = torch.tensor(
+        list(chain.from_iterable(seqs)), dtype=torch.long
+    )
     return ids, lengths
 
 

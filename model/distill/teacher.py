@@ -56,8 +56,15 @@ def _encode(tokenizer, texts: list[str], max_length: int, device: torch.device) 
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def _logits(model, tokenizer, texts: list[str], batch_size: int, max_length: int, device: torch.device,
-            progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+def _logits(
+    model,
+    tokenizer,
+    texts: list[str],
+    batch_size: int,
+    max_length: int,
+    device: torch.device,
+    progress: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
     """Logits of every text, batched by length (little padding), in the order given."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = torch.empty(len(texts), model.config.num_labels)
@@ -72,9 +79,17 @@ def _logits(model, tokenizer, texts: list[str], batch_size: int, max_length: int
     return out
 
 
-def fine_tune(train: Dataset, dev: Dataset, source: Path, out: Path, config: TeacherConfig, *,
-              device: str = "auto", threads: int | None = None,
-              progress: Callable[[str], None] | None = None) -> dict:
+def fine_tune(
+    train: Dataset,
+    dev: Dataset,
+    source: Path,
+    out: Path,
+    config: TeacherConfig,
+    *,
+    device: str = "auto",
+    threads: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """Fine-tune ``source`` on ``train``, keep the best epoch on ``dev``, save it into ``out`` (an
     existing, empty folder). Returns its record: dev accuracy, epochs, timing, labels, device."""
     _quiet()
@@ -87,15 +102,21 @@ def fine_tune(train: Dataset, dev: Dataset, source: Path, out: Path, config: Tea
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForSequenceClassification.from_pretrained(
-        source, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={raw: i for i, raw in enumerate(labels)}, use_safetensors=True).to(where)
+        source,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={raw: i for i, raw in enumerate(labels)},
+        use_safetensors=True,
+    ).to(where)
     train_y = torch.tensor([labels.index(y) for y in train.labels])
     dev_y = torch.tensor([labels.index(y) for y in dev.labels])
 
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]  # not biases, not LayerNorm weights
     rest = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": rest, "weight_decay": 0.0}], lr=config.learning_rate)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+    )
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total = config.epochs * steps_per_epoch
     warm = int(config.warmup * total)
@@ -124,13 +145,21 @@ def fine_tune(train: Dataset, dev: Dataset, source: Path, out: Path, config: Tea
         train_s = time.perf_counter() - epoch_t0
         dev_logits = _logits(model, tokenizer, dev.texts, 4 * config.batch_size, config.max_length, where)
         accuracy = (dev_logits.argmax(dim=1) == dev_y).float().mean().item()
-        history.append({"epoch": epoch, "train_loss": round(epoch_loss / len(train), 4),
-                        "dev_accuracy": round(accuracy, 4), "seconds": round(time.perf_counter() - epoch_t0, 1),
-                        "train_examples_per_s": round(len(train) / max(train_s, 1e-9), 1)})
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": round(epoch_loss / len(train), 4),
+                "dev_accuracy": round(accuracy, 4),
+                "seconds": round(time.perf_counter() - epoch_t0, 1),
+                "train_examples_per_s": round(len(train) / max(train_s, 1e-9), 1),
+            }
+        )
         log.info("teacher epoch %d: %s", epoch, history[-1])
         if progress is not None:
-            progress(f"teacher epoch {epoch}/{config.epochs}: train loss {history[-1]['train_loss']:.4f}, "
-                     f"dev acc {accuracy:.4f} ({history[-1]['seconds']} s)")
+            progress(
+                f"teacher epoch {epoch}/{config.epochs}: train loss {history[-1]['train_loss']:.4f}, "
+                f"dev acc {accuracy:.4f} ({history[-1]['seconds']} s)"
+            )
         if accuracy > best_acc:
             best_acc, best_epoch = accuracy, epoch
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -141,16 +170,33 @@ def fine_tune(train: Dataset, dev: Dataset, source: Path, out: Path, config: Tea
     if pickles:  # a transformers version that fell back to pickles: refuse rather than ship them
         raise RuntimeError(f"{out}: save_pretrained wrote pickle files {pickles}")
     return {
-        "source": str(source), "labels": labels, "dev_accuracy": round(best_acc, 4), "best_epoch": best_epoch,
-        "history": history, "train_examples": len(train), "dev_examples": len(dev),
-        "seconds": round(time.perf_counter() - t0, 1), "device": str(where), "threads": torch.get_num_threads(),
-        "config": config.to_dict(), "transformers": transformers.__version__, "torch": torch.__version__,
+        "source": str(source),
+        "labels": labels,
+        "dev_accuracy": round(best_acc, 4),
+        "best_epoch": best_epoch,
+        "history": history,
+        "train_examples": len(train),
+        "dev_examples": len(dev),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "device": str(where),
+        "threads": torch.get_num_threads(),
+        "config": config.to_dict(),
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
 
 
-def label(folder: Path, texts: list[str], *, batch_size: int = 256, max_length: int = 128, device: str = "auto",
-          threads: int | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, list[str]]:
+def label(
+    folder: Path,
+    texts: list[str],
+    *,
+    batch_size: int = 256,
+    max_length: int = 128,
+    device: str = "auto",
+    threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[torch.Tensor, list[str]]:
     """The fine-tuned teacher's logits for ``texts`` [texts, classes] and its labels (column order)."""
     _quiet()
     _check_safetensors(folder)

@@ -79,12 +79,17 @@ def save_cache(folder: Path, texts_file: Path, logits: torch.Tensor, labels: lis
         os.link(texts_file, folder / TEXTS_FILE)
     except OSError:  # another file system, or no hard links here
         shutil.copyfile(texts_file, folder / TEXTS_FILE)
-    save_file({"logits": logits.detach().cpu().float().contiguous()}, str(folder / LOGITS_FILE),
-              metadata={"format": "pt"})
+    save_file(
+        {"logits": logits.detach().cpu().float().contiguous()}, str(folder / LOGITS_FILE), metadata={"format": "pt"}
+    )
     record = {
-        "examples": int(logits.shape[0]), "labels": list(labels), "teacher": teacher,
-        "texts_file": TEXTS_FILE, "texts_sha256": sha256_file(folder / TEXTS_FILE),
-        "logits_file": LOGITS_FILE, "logits_sha256": sha256_file(folder / LOGITS_FILE),
+        "examples": int(logits.shape[0]),
+        "labels": list(labels),
+        "teacher": teacher,
+        "texts_file": TEXTS_FILE,
+        "texts_sha256": sha256_file(folder / TEXTS_FILE),
+        "logits_file": LOGITS_FILE,
+        "logits_sha256": sha256_file(folder / LOGITS_FILE),
     }
     (folder / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return record
@@ -115,13 +120,15 @@ def load_cache(folder: str | Path) -> LogitsCache:
         if sha256_file(path) != record[key]:
             raise TransferCacheError(
                 f"{path}: checksum mismatch with {RECORD_FILE} (truncated, edited or replaced); refusing the cache: "
-                "delete its folder to label the transfer set again")
+                "delete its folder to label the transfer set again"
+            )
     transfer = read_texts(folder / TEXTS_FILE)
     try:
         logits = load_file(str(folder / LOGITS_FILE))["logits"]
     except Exception as exc:  # safetensors raises its own error type on a corrupt file
         raise TransferCacheError(f"{folder / LOGITS_FILE}: cannot read logits ({exc})") from None
     if tuple(logits.shape) != (len(transfer), len(record["labels"])) or len(transfer) != record["examples"]:
-        raise TransferCacheError(f"{folder}: {tuple(logits.shape)} logits for {len(transfer)} texts and labels "
-                                 f"{record['labels']}")
+        raise TransferCacheError(
+            f"{folder}: {tuple(logits.shape)} logits for {len(transfer)} texts and labels {record['labels']}"
+        )
     return LogitsCache(transfer, logits.float(), list(record["labels"]), record["teacher"], record)

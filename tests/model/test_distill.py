@@ -84,12 +84,13 @@ def distilled(tiny_teacher, tmp_path_factory):
 
 
 def run_pipeline(work: Path, teacher: Path, configs, out: Path | None = None, messages: list | None = None,
-                 overwrite: bool = False):
+                 overwrite: bool = False, co_teacher: Path | None = None):
     model_config, tok_config, train_config = configs
     return pipeline.run(*TASK, out or work / "student", work, teacher_source=teacher, teacher_config=TINY_TEACHER,
                         augment_config=AugmentConfig(per_text=3, seed=1), model_config=model_config,
                         tokenizer_config=tok_config, train_config=train_config, command="python -m model distill ...",
-                        overwrite=overwrite, say=(messages.append if messages is not None else lambda _: None))
+                        overwrite=overwrite, say=(messages.append if messages is not None else lambda _: None),
+                        co_teacher=co_teacher)
 
 
 # --- augmentation ---------------------------------------------------------------------------------
@@ -245,6 +246,67 @@ def test_a_second_run_skips_the_finished_stages(distilled, tiny_teacher, tmp_pat
     other = run_pipeline(work, tiny_teacher, (model_config, tok_config, replace(train_config, seed=2)),
                          out=tmp_path / "student-seed2", messages=messages)
     assert other.skipped == ["teacher", "transfer", "logits"] and other.student is not None
+
+
+def test_a_co_teacher_bundle_teaches_beside_the_transformer(distilled, tiny_teacher, tmp_path):
+    """--co-teacher: the student fits the centred mean of the two teachers' log-probabilities; the
+    stage records each teacher's dev accuracy and the ensemble's, and is skipped the second time."""
+    from safetensors.torch import load_file
+
+    from model import Predictor
+    from model.bundle import save_bundle
+
+    _, work, configs = distilled
+    # A co-teacher that answers with label names: its columns are found through its label_names.
+    co = train(*TASK, *configs_from_values({**STUDENT, "epochs": 3, "label_names": {"0": "negative", "1": "positive"}}))
+    save_bundle(tmp_path / "co", co.model, co.tokenizer, co.tokenizer_config, training=co.training_metadata(), card="")
+    copy = tmp_path / "work"
+    shutil.copytree(work, copy)
+    result = run_pipeline(copy, tiny_teacher, configs, out=tmp_path / "student", co_teacher=tmp_path / "co")
+    ensemble = result.ensemble
+    assert result.skipped == ["teacher", "transfer", "logits"] and result.student is not None
+    assert ensemble["teacher_dev_accuracy"] == result.teacher["dev_accuracy"]  # the same teacher, relabelled
+    assert ensemble["co_teacher_dev_accuracy"] == round(co.metrics["accuracy"], 4)
+    assert 0.5 < ensemble["ensemble_dev_accuracy"] <= 1.0 and ensemble["weight"] == 0.5
+
+    cache = load_cache(copy / "logits")
+    targets = load_file(str(copy / "co_teacher" / pipeline.TARGETS_FILE))["targets"]
+    assert targets.shape == cache.logits.shape and torch.allclose(targets.sum(dim=1), torch.zeros(len(targets)), atol=1e-5)
+    probs = Predictor.load(tmp_path / "co").predict_proba(cache.transfer.texts[:50])  # columns: negative, positive
+    expected = (torch.log_softmax(cache.logits[:50], dim=1) + probs.clamp_min(1e-7).log()) / 2
+    assert torch.allclose(targets[:50], expected - expected.mean(dim=1, keepdim=True), atol=1e-5)
+
+    bundle = load_bundle(result.out)
+    recorded = bundle.training["distill"]["co_teacher"]
+    assert recorded["ensemble_dev_accuracy"] == ensemble["ensemble_dev_accuracy"]
+    assert recorded["targets_sha256"] == ensemble["targets_sha256"]
+    assert bundle.training["distill"]["inputs"]["targets_sha256"] == ensemble["targets_sha256"]
+    assert f"ensemble dev accuracy {ensemble['ensemble_dev_accuracy']:.4f}" in (result.out / "README.md").read_text()
+
+    messages: list[str] = []
+    again = run_pipeline(copy, tiny_teacher, configs, out=tmp_path / "student", messages=messages,
+                         co_teacher=tmp_path / "co")
+    assert again.skipped == ["teacher", "transfer", "logits", "co_teacher", "student"]
+    assert any(m.startswith("co-teacher: done, skipped") for m in messages)
+    # Without the co-teacher, the same student hyperparameters make another student: the inputs differ.
+    with pytest.raises(ValueError, match="already exists and was not made from these inputs"):
+        run_pipeline(copy, tiny_teacher, configs, out=tmp_path / "student")
+
+
+def test_a_co_teacher_with_other_labels_is_refused(distilled, tiny_teacher, tmp_path):
+    from model.bundle import save_bundle
+
+    _, work, configs = distilled
+    co = train(*TASK, *configs_from_values({**STUDENT, "epochs": 1, "label_names": {"0": "bad", "1": "good"}}))
+    save_bundle(tmp_path / "co", co.model, co.tokenizer, co.tokenizer_config, training=co.training_metadata(), card="")
+    config = json.loads((tmp_path / "co" / "config.json").read_text())
+    config["model"]["label_names"] = {"0": "bad", "2": "good"}  # raw label "1" has no column
+    (tmp_path / "co" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"--co-teacher .*co: its labels \['bad', 'good'\]"):
+        run_pipeline(work, tiny_teacher, configs, out=tmp_path / "student", co_teacher=tmp_path / "co")
+    assert not (tmp_path / "student").exists()
+    with pytest.raises(ValueError, match="not a model bundle"):
+        run_pipeline(work, tiny_teacher, configs, out=tmp_path / "student", co_teacher=tmp_path)
 
 
 def test_a_tampered_cache_in_the_work_folder_is_refused(distilled, tiny_teacher, tmp_path):

@@ -9,6 +9,11 @@ student hyperparameters starts where it must. A stage whose inputs changed is re
 stages after it follow (their inputs hold its checksum). A logits cache whose files do not match
 their checksums is refused, not relabelled behind the user's back.
 
+With ``co_teacher`` (``--co-teacher BUNDLE``), a trained RNN bundle teaches beside the transformer:
+``co_teacher/`` holds the student's targets, the mean of the two teachers' log-probabilities
+(equal weights, nothing tuned; Hinton et al. 2015 distil an ensemble the same way), and the dev
+accuracy of each teacher and of the pair.
+
 ``transformers`` is needed only while the teacher is trained or labels: a student retrained from
 a finished work folder does not import it.
 """

@@ -11,6 +11,7 @@ run in the same process start, one after the other, so background load affects b
     python benchmarks/serve_load.py                  # the default set-up: batcher + model process
     python benchmarks/serve_load.py --compare        # that, the model in a server thread, no batcher
     python benchmarks/serve_load.py --model-speed    # also: the model alone, sentences/s by batch size
+    python benchmarks/serve_load.py --model-dir model/bundled/sst2 --model-dir NEW   # two models, one run
 
 For each predict run it also prints the CPU the server process and its model process used
 (from /proc), per request: where the time goes.
@@ -266,10 +267,10 @@ def cpu_seconds(pid: int) -> dict[str, float]:
     return out
 
 
-def bench_server(args, wrk: str, mode: str, workdir: Path, scripts: dict[str, Path]) -> dict:
+def bench_server(args, wrk: str, mode: str, workdir: Path, scripts: dict[str, Path], model_dir: Path | None) -> dict:
     batching = mode != "off"
     env = {
-        "SENTIMENT_DATA_DIR": str(workdir / f"data-{mode}"),
+        "SENTIMENT_DATA_DIR": str(workdir / f"data-{mode}-{len(list(workdir.iterdir()))}"),
         "SENTIMENT_BATCHING": "true" if batching else "false",
         "SENTIMENT_INFERENCE_PROCESS": "true" if mode == "process" else "false",
         "SENTIMENT_LOG_LEVEL": "warning",
@@ -278,8 +279,8 @@ def bench_server(args, wrk: str, mode: str, workdir: Path, scripts: dict[str, Pa
         "SENTIMENT_MAX_BATCH_SIZE": str(args.max_batch_size),
         "SENTIMENT_MAX_WAIT_MS": str(args.max_wait_ms),
     }
-    if args.model_dir:
-        env["SENTIMENT_MODEL_DIR"] = str(args.model_dir)
+    if model_dir:
+        env["SENTIMENT_MODEL_DIR"] = str(model_dir)
     server = Server(env, workdir / f"server-{mode}.log")
     pid = server.process.pid
     try:
@@ -312,6 +313,7 @@ def bench_server(args, wrk: str, mode: str, workdir: Path, scripts: dict[str, Pa
     texts = after.get("_sum", 0) - before.get("_sum", 0)
     return {
         "mode": mode,
+        "model_dir": str(model_dir or "the bundled model"),
         "batching": batching,
         "rounds": results,
         "mean_batch": texts / batches if batches else None,
@@ -321,7 +323,9 @@ def bench_server(args, wrk: str, mode: str, workdir: Path, scripts: dict[str, Pa
 
 def report(result: dict, pool_size: int) -> None:
     mean_batch = f"{result['mean_batch']:.1f} texts" if result["mean_batch"] else "n/a"
-    print(f"\n{MODES[result['mode']]} (mean batch during the measured predict runs: {mean_batch})")
+    print(
+        f"\n{result['model_dir']}: {MODES[result['mode']]} (mean batch during the measured predict runs: {mean_batch})"
+    )
     if result["texts_sent"] > pool_size:
         print(
             f"  NOTE: {result['texts_sent']:,} predict requests but {pool_size:,} distinct texts: texts repeated "
@@ -339,7 +343,7 @@ def report(result: dict, pool_size: int) -> None:
         )
 
 
-def model_speed(args, sentences: list[str]) -> None:
+def model_speed(args, sentences: list[str], model_dir: Path | None) -> None:
     """The model alone, in this process, at the batch sizes the batcher forms: its arithmetic is the ceiling.
 
     fp32 and int8 take turns in short rounds and the medians are printed, so both see the same
@@ -360,10 +364,10 @@ def model_speed(args, sentences: list[str]) -> None:
     for name, options in (("fast", {}), ("nn.LSTM", {"fast": False}), ("int8", {"quantize": True})):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's deprecation notice for its int8 kernels
-            predictors[name] = Predictor.load(args.model_dir or BUNDLED_MODEL_DIR, **options)
+            predictors[name] = Predictor.load(model_dir or BUNDLED_MODEL_DIR, **options)
     rounds = 5
     print(
-        f"\nmodel alone, in process ({args.inference_threads} torch thread(s); fast: the fp32 fast path the "
+        f"\n{model_dir or 'the bundled model'} alone, in process ({args.inference_threads} torch thread(s); fast: the fp32 fast path the "
         f"service runs (model/fast_rnn.py), nn.LSTM: the fp32 module over packed sequences, int8: dynamic "
         f"quantisation of the module; they alternate, {rounds} rounds of {args.model_seconds / rounds:g} s "
         f"each, medians):"
@@ -412,7 +416,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inference-threads", type=int, default=1, help="SENTIMENT_INFERENCE_THREADS")
     p.add_argument("--max-batch-size", type=int, default=64, help="SENTIMENT_MAX_BATCH_SIZE")
     p.add_argument("--max-wait-ms", type=float, default=0.5, help="SENTIMENT_MAX_WAIT_MS")
-    p.add_argument("--model-dir", type=Path, help="SENTIMENT_MODEL_DIR (default: the bundled model)")
+    p.add_argument(
+        "--model-dir",
+        type=Path,
+        action="append",
+        help="SENTIMENT_MODEL_DIR (default: the bundled model); given twice or more, each model gets its own "
+        "server, one after the other in this run (old and new side by side)",
+    )
     p.add_argument(
         "--texts",
         type=int,
@@ -455,11 +465,13 @@ def main(argv: list[str] | None = None) -> int:
         scripts = {"healthz": workdir / "healthz.lua", "predict": workdir / "predict.lua"}
         scripts["healthz"].write_text(LUA_REPORT)
         scripts["predict"].write_text(predict_script(sentences))
-        for mode in MODES if args.compare else [args.mode]:
-            results.append(bench_server(args, wrk, mode, workdir, scripts))
-            report(results[-1], len(sentences))
+        for model_dir in args.model_dir or [None]:
+            for mode in MODES if args.compare else [args.mode]:
+                results.append(bench_server(args, wrk, mode, workdir, scripts, model_dir))
+                report(results[-1], len(sentences))
     if args.model_speed:
-        model_speed(args, sentences)
+        for model_dir in args.model_dir or [None]:
+            model_speed(args, sentences, model_dir)
     if args.json:
         args.json.write_text(
             json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2)

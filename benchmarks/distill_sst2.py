@@ -84,25 +84,24 @@ def spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ({min(values):.4f}-{max(values):.4f}, {len(values)} seeds)"
 
 
-def sentences_per_s(predictor: Predictor, texts: list[str], batch: int, min_seconds: float) -> float:
-    """Sentences/s over ``texts`` taken in order, none twice (``texts`` must outlast ``min_seconds``)."""
-    predictor.predict(texts[:batch])  # warm-up (these texts are not timed)
+def sentences_per_s(predictor: Predictor, texts: list[str], start: int, batch: int, min_seconds: float):
+    """Sentences/s over ``texts[start:]`` taken in order for ``min_seconds``, and where the next
+    measurement starts: no text is sent twice in a run."""
+    predictor.predict(texts[start : start + batch])  # warm-up (these texts are not timed)
     done, t0 = 0, time.perf_counter()
-    for start in range(batch, len(texts) - batch + 1, batch):
-        predictor.predict(texts[start : start + batch])
+    for i in range(start + batch, len(texts) - batch + 1, batch):
+        predictor.predict(texts[i : i + batch])
         done += batch
         if time.perf_counter() - t0 >= min_seconds:
-            break
-    else:
-        raise SystemExit(f"error: {len(texts)} texts ran out before {min_seconds} s; pass a smaller --min-seconds")
-    return done / (time.perf_counter() - t0)
+            return done / (time.perf_counter() - t0), i + batch
+    raise SystemExit(f"error: {len(texts):,} texts ran out; pass a smaller --min-seconds")
 
 
 def model_speeds(bundles: dict[str, Path], min_seconds: float, rounds: int = 3) -> dict[str, dict[int, float]]:
     """Sentences/s of each bundle at each of BATCHES, on texts no model has seen in this run (no
     cache carries a figure): the bundles take turns for ``rounds`` rounds, the median is kept."""
-    per_call = max(2_000, int(12_000 * min_seconds))  # enough for 12,000 sentences/s
-    texts, source = unseen_texts(per_call * len(bundles) * rounds * len(BATCHES))
+    calls = len(bundles) * rounds * len(BATCHES)
+    texts, source = unseen_texts(int(25_000 * min_seconds * calls))  # enough at up to 25,000 sentences/s
     print(f"speed: {len(texts):,} distinct texts ({source}), {rounds} rounds of {min_seconds:g} s, medians", flush=True)
     predictors = {name: Predictor.load(path) for name, path in bundles.items()}
     rates: dict[str, dict[int, list[float]]] = {name: {b: [] for b in BATCHES} for name in bundles}
@@ -110,8 +109,8 @@ def model_speeds(bundles: dict[str, Path], min_seconds: float, rounds: int = 3) 
     for _ in range(rounds):
         for b in BATCHES:
             for name, predictor in predictors.items():
-                rates[name][b].append(sentences_per_s(predictor, texts[cursor : cursor + per_call], b, min_seconds))
-                cursor += per_call
+                rate, cursor = sentences_per_s(predictor, texts, cursor, b, min_seconds)
+                rates[name][b].append(rate)
     return {name: {b: round(statistics.median(r), 1) for b, r in by_batch.items()} for name, by_batch in rates.items()}
 
 

@@ -2,8 +2,10 @@
 a page cache, a batcher) carries a figure by seeing the same handful of sentences again.
 
 ``unseen_texts(n)`` gives ``n`` distinct texts: SST-2's training phrases and dev sentences of at
-least ``min_words`` words, de-duplicated and shuffled with a seed; when more are asked for than
-there are, pairs of them joined by " ; " follow, each pair once (then triples, when pairs run out). Words still repeat across texts,
+least ``min_words`` words (10: 25,901 texts of 18 words on average, as long as dev's sentences), de-duplicated and shuffled with a seed; when more are asked for than
+there are, copies of them with one word swapped for another word of the corpus are added (each
+once; two words when one runs out), so the lengths stay those of the sentences, and the whole
+list is shuffled again, so that any slice of it holds the same mixture. Words still repeat across texts,
 as they do in real traffic: what must not repeat is the text. Without ``../shared/data/sst2``
 the texts are made from a built-in list of sentences, and ``source`` says so (the figure is then
 less honest: a few dozen words).
@@ -44,7 +46,7 @@ def _read_texts(path: Path) -> list[str]:
     return texts
 
 
-def unseen_texts(n: int, *, seed: int = 0, min_words: int = 4, data_dir: Path = SST2) -> tuple[list[str], str]:
+def unseen_texts(n: int, *, seed: int = 0, min_words: int = 10, data_dir: Path = SST2) -> tuple[list[str], str]:
     """``n`` distinct texts in a seeded random order, and where they came from."""
     files = [data_dir / "train.tsv", data_dir / "dev.tsv"]
     if all(f.is_file() for f in files):
@@ -57,15 +59,21 @@ def unseen_texts(n: int, *, seed: int = 0, min_words: int = 4, data_dir: Path = 
     rng.shuffle(base)
     texts, seen = base[:n], set(base)
     if len(texts) < n:
-        source += "; then pairs of them joined by ' ; '"
-    parts, misses = 2, 0
+        source += "; then copies of them with a word swapped for another of theirs"
+    words = sorted({w for t in base for w in t.split()})
+    swaps, misses = 1, 0
     while len(texts) < n:
-        text = " ; ".join(rng.choice(base) for _ in range(parts))
+        variant = rng.choice(base).split()
+        for _ in range(swaps):
+            variant[rng.randrange(len(variant))] = rng.choice(words)
+        text = " ".join(variant)
         if text in seen:
             misses += 1
-            if misses > 1000:  # the pairs are used up (the built-in list): join three, and so on
-                parts, misses = parts + 1, 0
+            if misses > 1000:  # one swap has run out of new texts (the built-in list): two, and so on
+                swaps, misses = swaps + 1, 0
             continue
         seen.add(text)
         texts.append(text)
+    if len(texts) > len(base):
+        rng.shuffle(texts)  # the variants mixed in evenly: every slice of the list is alike
     return texts, source

@@ -213,6 +213,26 @@ def test_soft_targets_need_a_dev_set():
 
 # --- the teacher and the pipeline (transformers) ------------------------------------------------------
 
+def test_the_teacher_batches_texts_of_similar_length_covering_each_once():
+    requires_transformers()
+    import random
+
+    from model.distill.teacher import _length_batches
+
+    texts = [" ".join(["w"] * random.Random(i).randint(1, 40)) for i in range(1000)]
+    batches = _length_batches(texts, 16, random.Random(0), pool=10)
+    assert sorted(i for b in batches for i in b) == list(range(1000))  # every text once per epoch
+    assert batches == _length_batches(texts, 16, random.Random(0), pool=10)  # seeded
+    assert batches != _length_batches(texts, 16, random.Random(1), pool=10)
+    # Padding: each batch is padded to its longest text; sorted pools waste far less than random batches.
+    def padding(bs):
+        return sum(max(len(texts[i]) for i in b) * len(b) - sum(len(texts[i]) for i in b) for b in bs)
+
+    order = list(range(1000))
+    random.Random(0).shuffle(order)
+    assert padding(batches) < 0.2 * padding([order[i : i + 16] for i in range(0, 1000, 16)])
+
+
 def test_teacher_fine_tuning_beats_chance_and_saves_no_pickle(distilled):
     result, work, _ = distilled
     assert result.teacher["dev_accuracy"] >= 0.8  # chance is about 0.5, a bag of words about 0.75

@@ -34,25 +34,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from unseen import unseen_texts
+from unseen import FALLBACK_SENTENCES, unseen_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH_SIZES = (1, 8, 16, 32, 64)
 DEV_TSV = ROOT.parent / "shared" / "data" / "sst2" / "dev.tsv"
-FALLBACK_SENTENCES = [
-    "a gorgeous , witty , seductive movie .",
-    "the plot is a mess and the jokes fall flat .",
-    "one of the most exciting and inventive films of the year .",
-    "it 's a boring , self-indulgent two hours .",
-    "the performances are uniformly excellent , and the script is sharp .",
-    "i could n't wait for it to end .",
-    "a warm , funny and moving portrait of an unusual friendship .",
-    "the characters are thin and the dialogue is painfully stilted .",
-    "an utterly charming and hilarious film that will stay with you .",
-    "tedious , predictable and far too long .",
-    "the director 's confident hand keeps the story moving briskly .",
-    "a dull , lifeless adaptation of a much better book .",
-]
 
 # wrk's done() hook prints one JSON line that this script reads back.
 LUA_REPORT = """

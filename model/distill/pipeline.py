@@ -84,6 +84,11 @@ def _done(record: dict | None, inputs: dict) -> bool:
     return record is not None and record.get("inputs") == inputs
 
 
+def _done_with_output(record: dict | None, inputs: dict, output: Path, checksum_key: str) -> bool:
+    """Done for these inputs, and the stage's output file is there and matches its recorded checksum."""
+    return _done(record, inputs) and output.is_file() and sha256_file(output) == record[checksum_key]
+
+
 def _changed(record: dict | None, inputs: dict) -> str:
     if record is None:
         return "not run yet"
@@ -113,7 +118,7 @@ def teacher_stage(
     }
     folder = work / TEACHER_DIR
     record = _read_json(folder / TEACHER_RECORD)
-    if _done(record, inputs) and sha256_file(folder / "model.safetensors") == record["weights_sha256"]:
+    if _done_with_output(record, inputs, folder / "model.safetensors", "weights_sha256"):
         say(f"teacher: done, skipped ({folder}: dev accuracy {record['dev_accuracy']:.4f})")
         return record, True
     require_transformers()
@@ -140,11 +145,7 @@ def transfer_stage(
     inputs = {"train": fingerprint(train_data), "augment": config.to_dict()}
     folder = work / TRANSFER_DIR
     record = _read_json(folder / TRANSFER_RECORD)
-    if (
-        _done(record, inputs)
-        and (folder / TEXTS_FILE).is_file()
-        and sha256_file(folder / TEXTS_FILE) == record["texts_sha256"]
-    ):
+    if _done_with_output(record, inputs, folder / TEXTS_FILE, "texts_sha256"):
         say(f"transfer set: done, skipped ({folder}: {record['examples']} texts)")
         return record, True
     t0 = time.perf_counter()
@@ -275,11 +276,7 @@ def co_teacher_stage(
     }
     folder = work / CO_TEACHER_DIR
     record = _read_json(folder / ENSEMBLE_RECORD)
-    if (
-        _done(record, inputs)
-        and (folder / TARGETS_FILE).is_file()
-        and sha256_file(folder / TARGETS_FILE) == record["targets_sha256"]
-    ):
+    if _done_with_output(record, inputs, folder / TARGETS_FILE, "targets_sha256"):
         say(f"co-teacher: done, skipped ({folder}: ensemble dev accuracy {record['ensemble_dev_accuracy']:.4f})")
         return record, load_file(str(folder / TARGETS_FILE))["targets"], True
     say(f"co-teacher: labelling {len(cache.transfer)} texts with {bundle_path} ({_changed(record, inputs)})")

@@ -26,11 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+from safetensors.torch import load_file, save_file
+
 from .. import embeddings
 from ..bundle import BundleError, folder_written_aside, read_config, save_bundle, sha256_file
 from ..card import render_card
 from ..config import ModelConfig, TokenizerConfig, TrainConfig, hyperparameter_values
 from ..data import Dataset
+from ..predictor import Predictor
 from ..training import RUNTIME_OPTIONS, TrainResult, fingerprint, train
 from . import EXTRA_HINT, require_transformers
 from .augment import augment
@@ -240,8 +244,6 @@ def _co_teacher_columns(predictor, labels: list[str], path: Path) -> list[int]:
 def ensemble_targets(teacher_logits, co_teacher_probs):
     """The mean of the teacher's and the co-teacher's log-probabilities, centred per row: a logit
     vector (the softmax of it is their normalised geometric mean) for the student's MSE term."""
-    import torch
-
     mean = 0.5 * (torch.log_softmax(teacher_logits.float(), dim=1) + co_teacher_probs.float().clamp_min(1e-7).log())
     return mean - mean.mean(dim=1, keepdim=True)
 
@@ -260,11 +262,6 @@ def co_teacher_stage(
     """The student's targets when a trained RNN bundle teaches beside the transformer (an ensemble
     of two teachers, equal weights: nothing tuned), in ``work/co_teacher``, with the dev accuracy
     of the teacher, the co-teacher and their ensemble. Returns (record, targets, skipped)."""
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    from ..predictor import Predictor
-
     weights = bundle_path / "model.safetensors"
     if not weights.is_file():
         raise ValueError(f"--co-teacher {bundle_path}: not a model bundle (no model.safetensors)")

@@ -39,6 +39,16 @@ def ranks_of(client, job_id: str, count: int = 2) -> tuple[int, list[int]]:
     return torchrun, ranks
 
 
+def start_long_two_process_job(make_client):
+    """A client, and a 2-process job that would run for minutes, once it is training: (client, job,
+    torchrun's pid, the ranks' pids)."""
+    client = make_client(max_epochs=500)
+    ds = upload(client, csv_bytes(400))
+    job = submit(client, ds["id"], config=TINY_CONFIG | {"epochs": 400, "patience": 400}, processes=2)
+    wait_for(lambda: job_state(client, job["id"])["progress"].get("step", 0) > 3, 120, what="training to start")
+    return client, job, *ranks_of(client, job["id"])
+
+
 def test_a_two_process_job_records_one_model_trained_by_both(database_url, make_client, tmp_path):
     client = make_client(database_url=database_url)
     ds = upload(client, csv_bytes(200))
@@ -87,11 +97,7 @@ def test_a_single_process_job_shows_one_process(client):
 
 
 def test_cancel_stops_every_rank(make_client):
-    client = make_client(max_epochs=500)
-    ds = upload(client, csv_bytes(400))
-    job = submit(client, ds["id"], config=TINY_CONFIG | {"epochs": 400, "patience": 400}, processes=2)
-    wait_for(lambda: job_state(client, job["id"])["progress"].get("step", 0) > 3, 120, what="training to start")
-    torchrun, ranks = ranks_of(client, job["id"])
+    client, job, torchrun, ranks = start_long_two_process_job(make_client)
     r = client.post(f"/v1/train-jobs/{job['id']}/cancel", headers=AUTH)
     assert r.status_code == 202
     done = wait_job(client, job["id"], timeout=30)
@@ -102,11 +108,7 @@ def test_cancel_stops_every_rank(make_client):
 
 def test_a_killed_torchrun_takes_its_ranks_along(make_client, tmp_path):
     """What the kernel's OOM killer, or the runner's kill of a job whose lease it lost, does."""
-    client = make_client(max_epochs=500)
-    ds = upload(client, csv_bytes(400))
-    job = submit(client, ds["id"], config=TINY_CONFIG | {"epochs": 400, "patience": 400}, processes=2)
-    wait_for(lambda: job_state(client, job["id"])["progress"].get("step", 0) > 3, 120, what="training to start")
-    torchrun, ranks = ranks_of(client, job["id"])
+    client, job, torchrun, ranks = start_long_two_process_job(make_client)
     os.kill(torchrun, signal.SIGKILL)
     done = wait_job(client, job["id"], timeout=30)
     assert done["state"] == "failed" and "signal 9" in done["error"]
@@ -126,11 +128,7 @@ def test_the_time_limit_holds_for_every_rank(make_client):
 
 
 def test_a_server_stop_ends_every_rank(make_client):
-    client = make_client(max_epochs=500)
-    ds = upload(client, csv_bytes(400))
-    job = submit(client, ds["id"], config=TINY_CONFIG | {"epochs": 400, "patience": 400}, processes=2)
-    wait_for(lambda: job_state(client, job["id"])["progress"].get("step", 0) > 3, 120, what="training to start")
-    torchrun, ranks = ranks_of(client, job["id"])
+    client, job, torchrun, ranks = start_long_two_process_job(make_client)
     client.__exit__(None, None, None)  # the lifespan's end: SIGTERM, a grace period, then the kill
     wait_for(lambda: not any(is_alive(pid) for pid in (torchrun, *ranks)), 10, what="torchrun and its ranks to end")
     again = make_client()

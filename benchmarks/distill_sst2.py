@@ -70,6 +70,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         action="store_true",
         help="skip the same student trained on the labels alone (the other points of a sweep)",
     )
+    parser.add_argument(
+        "--name", default="student", help="students go to WORK_DIR/NAME-seedN (runs side by side need their own)"
+    )
+    parser.add_argument("--no-speed", action="store_true", help="skip the speed measurement (sweeps)")
     parser.add_argument("--limit", type=int, default=None, help="first N training and dev examples (smoke tests)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the speed measurement")
     parser.add_argument("--min-seconds", type=float, default=2.0, help="time each speed setting this long")
@@ -139,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     distilled, gold_only, first_out = [], [], None
     for seed in seeds:
         configs = configs_from_values({**values, "seed": seed})
-        out = work / f"student-seed{seed}"
+        out = work / f"{args.name}-seed{seed}"
         result = pipeline.run(
             train_data,
             dev_data,
@@ -192,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     if gold_only:
         print(f"student, labels alone (same size): {spread(gold_only)}")
 
+    if args.no_speed:
+        print(json.dumps(summary))
+        return 0
     torch.set_num_threads(args.threads)
     speeds = model_speeds({"bundled": BUNDLED, "student": first_out}, args.min_seconds)
     for b in BATCHES:

@@ -124,6 +124,7 @@ POOLINGS = ("last", "mean", "max", "attention")
 AUTO = "auto"  # tokenizer and pretrained: chosen from the training texts (model/choices.py)
 TOKENIZERS = (AUTO, "word", "bpe", "wordpiece")
 DEVICES = ("auto", "cpu", "cuda")
+LR_SCHEDULES = ("constant", "linear", "cosine")
 PRETRAINED = (AUTO, "minilm")
 
 
@@ -221,6 +222,12 @@ class TrainConfig:
     )
     learning_rate: float = hyperparameter(2e-3, "AdamW learning rate", minimum=1e-7, maximum=10.0)
     weight_decay: float = hyperparameter(1e-4, "AdamW weight decay", minimum=0.0, maximum=10.0)
+    lr_schedule: str = hyperparameter(
+        "constant",
+        "learning rate over the run: constant, or decaying from learning_rate to 0 over epochs x batches "
+        "(linear or cosine)",
+        choices=LR_SCHEDULES,
+    )
     max_grad_norm: float = hyperparameter(5.0, "clip the gradient norm to this", minimum=1e-3, maximum=1e6)
     patience: int = hyperparameter(2, "epochs without dev improvement before stopping early", minimum=1, maximum=1000)
     seed: int = hyperparameter(

@@ -122,6 +122,20 @@ def length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Ran
     return batches
 
 
+def lr_factor(schedule: str, total_steps: int):
+    """The learning rate's multiplier after ``step`` optimiser steps, for ``LambdaLR``.
+
+    ``linear`` and ``cosine`` fall from 1 to 0 over ``total_steps`` (all epochs' batches, or
+    ``max_steps``); a run stopped early by ``patience`` ends before the rate reaches 0.
+    """
+    total = max(total_steps, 1)
+    if schedule == "linear":
+        return lambda step: max(0.0, 1.0 - step / total)
+    if schedule == "cosine":
+        return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+    return lambda step: 1.0
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but CUDA is not available")
@@ -294,6 +308,7 @@ def _train(
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.lr_schedule, total_steps))
     history: list[dict] = []
     best_acc, best_epoch, best_state, bad_epochs = -1.0, 0, None, 0
     step, tokens, stop_reason = 0, 0, None
@@ -329,6 +344,7 @@ def _train(
             # gradients on long sequences, and one such step can wreck the weights.
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
+            scheduler.step()
             step += 1
             tokens += int(lens.sum())
             epoch_loss += loss.item() * len(batch)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from model import Dataset, ModelConfig, Progress, TokenizerConfig, TrainConfig, TrainingCancelled, TrainResult, train
-from model.training import length_bucketed_batches
+from model.training import length_bucketed_batches, lr_factor
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,30 @@ def test_max_steps_stops_training(task, tiny_train):
     assert result.steps == 2
     assert len(result.history) == 1
     assert [p.stage for p in reports] == ["step", "step", "epoch"]
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_a_decaying_schedule_falls_from_the_learning_rate_to_zero(schedule):
+    factor = lr_factor(schedule, 100)
+    assert factor(0) == 1.0
+    assert factor(50) == pytest.approx(0.5)
+    assert factor(100) == pytest.approx(0.0) and factor(150) == pytest.approx(0.0)
+    assert all(factor(s) >= factor(s + 1) for s in range(120))
+    assert lr_factor("constant", 100)(99) == 1.0
+
+
+def test_the_schedule_changes_the_steps_after_the_first(task, tiny_train):
+    runs = {
+        (schedule, steps): tiny_train(*task, lr_schedule=schedule, max_steps=steps, epochs=1)
+        for schedule in ("constant", "linear")
+        for steps in (1, 3)
+    }
+    # the first step takes the full rate under both; later ones a smaller one under ``linear``
+    assert all(torch.equal(v, state(runs["linear", 1])[k]) for k, v in state(runs["constant", 1]).items())
+    assert not torch.equal(
+        state(runs["constant", 3])["classifier.weight"], state(runs["linear", 3])["classifier.weight"]
+    )
+    assert runs["linear", 3].train_config.lr_schedule == "linear"
 
 
 def test_early_stopping_keeps_the_best_epoch(task, tiny_train):
@@ -210,8 +234,9 @@ def test_a_plateau_stops_training_and_says_so(task, tiny_train):
     reports: list[Progress] = []
     result = tiny_train(*task, epochs=30, patience=1, learning_rate=2e-2, progress=reports.append)
     best = max(h["dev_accuracy"] for h in result.history)
-    assert result.stop_reason == (f"plateau: dev accuracy did not improve for 1 epoch "
-                                  f"(best {best:.3f} at epoch {result.best_epoch})")
+    assert result.stop_reason == (
+        f"plateau: dev accuracy did not improve for 1 epoch (best {best:.3f} at epoch {result.best_epoch})"
+    )
     assert result.stopped_early and result.training_metadata()["stop_reason"] == result.stop_reason
     epochs = [p for p in reports if p.stage == "epoch"]
     assert [p.stop_reason for p in epochs] == [None] * (len(epochs) - 1) + [result.stop_reason]

@@ -7,8 +7,9 @@ student; ``model/distill/``) on ``train.tsv`` / ``dev.tsv``, then prints, in one
 2. the student's dev accuracy with distillation and without (the same hyperparameters trained on
    the gold labels of train.tsv alone), for each of ``--seeds`` (3 by default), mean and range;
 3. in-process sentences/s at batch 1, 16 and 64 (``--threads`` torch threads, 1 by default) of
-   the bundled model (model/bundled/sst2) and of the first seed's student, side by side, on texts
-   neither has seen (``unseen.py``: SST-2's phrases and sentences, none sent twice).
+   a reference bundle (``--reference``, the bundled model by default) and of the first seed's
+   student, side by side, on texts neither has seen (``unseen.py``: SST-2's phrases and sentences,
+   none sent twice). ``--speed-of A --speed-of B ...`` only times bundles side by side.
 
     python benchmarks/distill_sst2.py                                   # the full run: hours on 2 CPU cores
     python benchmarks/distill_sst2.py --limit 200 --teacher-epochs 1 \\
@@ -74,6 +75,20 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         "--name", default="student", help="students go to WORK_DIR/NAME-seedN (runs side by side need their own)"
     )
     parser.add_argument("--no-speed", action="store_true", help="skip the speed measurement (sweeps)")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=BUNDLED,
+        help="the bundle the student's speed is compared with (default: the bundled model)",
+    )
+    parser.add_argument(
+        "--speed-of",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="BUNDLE",
+        help="only time these bundles side by side (repeat; ratios are to the first), no training",
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N training and dev examples (smoke tests)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the speed measurement")
     parser.add_argument("--min-seconds", type=float, default=2.0, help="time each speed setting this long")
@@ -118,8 +133,23 @@ def model_speeds(bundles: dict[str, Path], min_seconds: float, rounds: int = 3) 
     return {name: {b: round(statistics.median(r), 1) for b, r in by_batch.items()} for name, by_batch in rates.items()}
 
 
+def print_speeds(bundles: dict[str, Path], threads: int, min_seconds: float) -> dict[str, dict[int, float]]:
+    """Time ``bundles`` side by side (``model_speeds``) and print sentences/s, with ratios to the first."""
+    torch.set_num_threads(threads)
+    speeds = model_speeds(bundles, min_seconds)
+    first = next(iter(bundles))
+    for b in BATCHES:
+        row = [f"{name} {speeds[name][b]:,.0f}" for name in bundles]
+        ratios = [f"{name} {speeds[name][b] / speeds[first][b]:.2f}x" for name in list(bundles)[1:]]
+        print(f"sentences/s at batch {b:>2} ({threads} thread): {', '.join(row)} ({', '.join(ratios)})")
+    return speeds
+
+
 def main(argv: list[str] | None = None) -> int:
     args, rest = parse_args(argv)
+    if args.speed_of:
+        print_speeds({str(path): path for path in args.speed_of}, args.threads, args.min_seconds)
+        return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     hp_args = build_parser().parse_args(["train", "--train", "-", "--out", "-", *RECIPE, *rest])
     values = {hp.name: getattr(hp_args, hp.name) for hp in HYPERPARAMETERS}
@@ -199,14 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_speed:
         print(json.dumps(summary))
         return 0
-    torch.set_num_threads(args.threads)
-    speeds = model_speeds({"bundled": BUNDLED, "student": first_out}, args.min_seconds)
-    for b in BATCHES:
-        if b in speeds["bundled"]:
-            print(
-                f"sentences/s at batch {b:>2} ({args.threads} thread): bundled {speeds['bundled'][b]:,.0f}, "
-                f"student {speeds['student'][b]:,.0f} ({speeds['student'][b] / speeds['bundled'][b]:.2f}x)"
-            )
+    speeds = print_speeds({"reference": args.reference, "student": first_out}, args.threads, args.min_seconds)
     summary["sentences_per_s"] = speeds
     print(json.dumps(summary))
     return 0

@@ -52,7 +52,8 @@ def render_card(result: TrainResult, command: str, notes: str = "") -> str:
     lines += [
         "",
         f"Training time: {result.elapsed_s:.0f} s ({cfg.epochs} epochs max, batch {cfg.batch_size}, "
-        f"lr {cfg.learning_rate}, weight decay {cfg.weight_decay}, seed {cfg.seed}).",
+        f"lr {cfg.learning_rate}{'' if cfg.lr_schedule == 'constant' else f' ({cfg.lr_schedule} decay to 0)'}, "
+        f"weight decay {cfg.weight_decay}, dropout {m.dropout}, seed {cfg.seed}).",
         "",
         "## Reproduce",
         "```",

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from model import Dataset, ModelConfig, Progress, TokenizerConfig, TrainConfig, TrainingCancelled, TrainResult, train
+from model.card import render_card
 from model.training import length_bucketed_batches, lr_factor
 
 
@@ -102,6 +103,8 @@ def test_the_schedule_changes_the_steps_after_the_first(task, tiny_train):
         state(runs["constant", 3])["classifier.weight"], state(runs["linear", 3])["classifier.weight"]
     )
     assert runs["linear", 3].train_config.lr_schedule == "linear"
+    assert "lr 0.01 (linear decay to 0)" in render_card(runs["linear", 3], "cmd")
+    assert "lr 0.01, weight decay" in render_card(runs["constant", 3], "cmd")
 
 
 def test_early_stopping_keeps_the_best_epoch(task, tiny_train):

@@ -1,8 +1,9 @@
 """Reviews longer than the bundled model's window (256 tokens) whose verdict comes last.
 
 The plot summary before each verdict is one that the bundled model, reading it alone, finds
-mildly positive (``TRIP``) or mildly negative (``ERRANDS``): cut at 256 tokens, as texts were
-before they were read in windows, each review is judged the wrong way.
+mildly positive (``TRIP``) or mildly negative (``ERRANDS`` and ``WORKDAY`` by turns): cut at 256
+tokens, as texts were before they were read in windows, each review is judged the wrong way.
+(Checked on the distilled BiLSTM students as well as the BiLSTM-128 bundled before them.)
 """
 
 from __future__ import annotations
@@ -25,8 +26,13 @@ NEGATIVE_ENDING = TRIP * 5 + (
     "But the film itself is dull, lifeless and badly acted: a tedious, incoherent mess "
     "and the worst thing I have seen this year."
 )
-POSITIVE_ENDING = (
-    ERRANDS * 7 + "In the end, this is a wonderful, moving, beautifully acted film, and an absolute delight."
+WORKDAY = (
+    "Then he sits in a long meeting about the budget, and the projector does not work. She waits on hold "
+    "with the bank for an hour while the phone plays the same tune. They eat cold leftovers and go to bed "
+    "early because the alarm rings at five. "
+)
+POSITIVE_ENDING = (ERRANDS + WORKDAY) * 3 + (
+    "In the end, this is a wonderful, moving, beautifully acted film, and an absolute delight."
 )
 # (text, the label its ending gives)
 ENDING_MATTERS = [(NEGATIVE_ENDING, "negative"), (POSITIVE_ENDING, "positive")]

@@ -37,10 +37,11 @@ class PredictionOut(BaseModel):
     )
     warnings: list[str] | None = Field(
         None, description="present when most of the text's letters are in scripts the model was not trained on "
-                          "(the bundled model: English), e.g. Chinese text for an English model: its prediction "
-                          "may mean little", examples=[["the model version 'bundled' was trained on English; this "
-                                                         "text's letters are mostly in other scripts (Han (Chinese "
-                                                         "characters) 100%), so its prediction may mean little"]])
+                          "(the bundled model: Latin script), e.g. Chinese text for an English model: its "
+                          "prediction may mean little", examples=[["the model version 'bundled' was trained on "
+                                                                   "Latin-script text; this text's letters are mostly "
+                                                                   "in other scripts (Han (Chinese characters) 100%), "
+                                                                   "so its prediction may mean little"]])
 
 
 class PredictResponse(BaseModel):

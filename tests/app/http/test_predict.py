@@ -175,8 +175,8 @@ def test_text_mostly_in_a_script_the_model_never_saw_gets_a_warning(make_client,
     assert r.status_code == 200, r.text
     chinese, english, french, mixed = r.json()["predictions"]
     assert chinese["warnings"] == [
-        "the model version 'bundled' was trained on English; this text's letters are mostly in other scripts "
-        "(Han (Chinese characters) 100%), so its prediction may mean little"]
+        "the model version 'bundled' was trained on Latin-script text; this text's letters are mostly in other "
+        "scripts (Han (Chinese characters) 100%), so its prediction may mean little"]  # its data.scripts: latin
     assert all("warnings" not in p for p in (english, french, mixed))  # mixed: 11 of its 15 letters are Latin
     r = client.post("/v1/predict", json={"text": "a gorgeous, witty film"})
     assert "warnings" not in r.json()["predictions"][0]

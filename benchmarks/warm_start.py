@@ -1,7 +1,7 @@
 """Warm start's learning curve: a model trained from scratch against one that starts from the
 bundled SST-2 model (what ``base_version: "bundled"`` does), on reviews that are not about movies.
 
-    python benchmarks/warm_start.py                        # both data sets, 3 seeds (about 12 min on 2 cores)
+    python benchmarks/warm_start.py                        # both data sets, 3 seeds (about 4 min on 2 cores)
     python benchmarks/warm_start.py --data amazon --seeds 1
     python benchmarks/warm_start.py --quick                # 1 seed, 250 examples: checks the script
 

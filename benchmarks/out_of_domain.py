@@ -24,9 +24,10 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing the pack
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
-from warm_start import DATA, DEFAULT_CACHE, deduplicated  # noqa: E402
+from warm_start import DATA, DEFAULT_CACHE, dataset, deduplicated  # noqa: E402
 
-from model.metrics import classification_report  # noqa: E402
+from model.data import DataError  # noqa: E402
+from model.evaluate import evaluate  # noqa: E402
 from model.predictor import Predictor  # noqa: E402
 
 
@@ -46,19 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         examples = deduplicated(DATA[name][1](args.cache_dir))
         if name == "imdb":
             examples = random.Random(0).sample(examples, min(args.imdb, len(examples)))
-        examples = examples[: args.limit]
-        texts = [text for text, _ in examples]
-        print(f"{DATA[name][0]}: {len(texts):,} texts", flush=True)
+        data = dataset(examples[: args.limit], name)
+        print(f"{DATA[name][0]}: {len(data):,} texts", flush=True)
         for path, predictor in predictors.items():
-            index = {label: i for i, label in enumerate(predictor.labels)}
-            missing = {label for _, label in examples} - set(index)
-            if missing:
-                raise SystemExit(f"error: {path} has no label {sorted(missing)} (its labels: {predictor.labels})")
             t0 = time.perf_counter()
-            probs = predictor.predict_proba(texts)
+            try:
+                report = evaluate(predictor, data)
+            except DataError as e:
+                raise SystemExit(f"error: {path}: {e}") from None
             seconds = time.perf_counter() - t0
-            gold = torch.tensor([index[label] for _, label in examples])
-            report = classification_report(probs.log(), gold, predictor.labels)
             print(
                 f"  {path}: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f} ({seconds:.1f} s)",
                 flush=True,

@@ -141,7 +141,10 @@ def print_speeds(bundles: dict[str, Path], threads: int, min_seconds: float) -> 
     for b in BATCHES:
         row = [f"{name} {speeds[name][b]:,.0f}" for name in bundles]
         ratios = [f"{name} {speeds[name][b] / speeds[first][b]:.2f}x" for name in list(bundles)[1:]]
-        print(f"sentences/s at batch {b:>2} ({threads} thread): {', '.join(row)} ({', '.join(ratios)})")
+        print(
+            f"sentences/s at batch {b:>2} ({threads} thread): {', '.join(row)}"
+            + (f" ({', '.join(ratios)})" if ratios else "")
+        )
     return speeds
 
 

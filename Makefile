@@ -7,32 +7,39 @@ TORCH_VERSION ?= 2.13.0
 # Where the CPU wheel comes from on a machine without a local copy.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: serve test test-browser lint install bench-train bench-serve clean
+.PHONY: serve test test-browser lint install install-dev bench-train bench-serve clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
+# What the service needs (it trains too: torch), then the test tools on top for `make test`.
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==$(TORCH_VERSION) \
 		|| $(BIN)/pip install -q torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX)
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
 
+install-dev: $(VENV)/.installed-dev
+
 serve: install
 	$(BIN)/python -m app --local-key
 
-test: install
+test: install-dev
 	$(BIN)/python -m pytest -q
 
 # The web page in a real browser alone (tests/browser/test_page.py; `make test` runs it too): Playwright's
 # client (in the dev extra) and a `chromium` on the PATH (Debian: `apt-get install -y chromium`).
 # REQUIRE_BROWSER=1 turns a missing one into a failure instead of a skip.
-test-browser: install
+test-browser: install-dev
 	REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/browser
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check model app tests benchmarks
 
 bench-train: install

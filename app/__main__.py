@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     from model.bundle import BundleError
 
     from .errors import ServiceError, StoreError
-    from .lifespan import open_registry
+    from .lifespan import open_versions
+    from .serving.inference import load_active
     from .settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m app", description="Serve the sentiment model over HTTP.")
@@ -55,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:  # fail fast with one clear line instead of a half-alive server (the model process
         # checks the weights when it loads them: a bad weights file also stops start-up)
-        registry = open_registry(settings)
+        versions = open_versions(settings)
         if settings.role != "trainer":  # a trainer loads no model
-            registry.load_active()
+            load_active(versions)
     except (StoreError, ServiceError) as exc:  # the records cannot be opened or written
         log.error("cannot start: %s", exc)
         return 1

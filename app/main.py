@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.api_keys = settings.keys()
     app.state.metrics = Metrics()
-    app.state.registry = None
+    app.state.inference = None  # set by the lifespan (serving roles)
     install_error_handlers(app)
     upload_limit = settings.max_dataset_bytes + 64 * 1024  # room for the multipart envelope
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     max_windows_per_request: int = Field(512, ge=1, le=1_000_000, description="most windows of the model's "
                                          "max_length tokens one predict request may be read in (a text longer "
                                          "than the window is read in overlapping windows): bounds the model "
-                                         "time one request takes (~7 ms a window on one core)")
+                                         "time one request takes (its model time)")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_explain_words: int = Field(256, ge=1, le=4096, description="most words of one text /v1/explain explains "
                                    "(each word is one more sequence in its model call); more is a 422")
@@ -58,17 +58,12 @@ class Settings(BaseSettings):
                                       "/v1/models/compare reads, a text longer than the model's window counting "
                                       "once per window; more is a 422")
 
-    # Inference
-    batching: bool = Field(True, description="merge concurrent requests into batches")
-    max_batch_size: int = Field(64, ge=1, le=4096)
-    max_wait_ms: float = Field(0.5, ge=0.0, le=1000.0, description="how long a small batch waits for more requests "
-                               "(at the model process, or the inference thread); under load batches start at once")
-    batches_in_flight: int = Field(16, ge=1, le=1024, description="with the model process: batches sent to it "
-                                   "before it answers the first; it merges the waiting ones into one model call")
-    inference_process: bool = Field(True, description="with batching on, run the model in a process of its own, "
-                                    "so that it and the event loop each get a core")
-    inference_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads for prediction")
-    quantize: bool = Field(False, description="int8 dynamic quantisation of recurrent and linear layers")
+    # Inference: the model runs in a model process next to each server process, which batches
+    # whatever requests wait for it (app/serving/inference.py)
+    max_batch_size: int = Field(64, ge=1, le=4096, description="most texts the model process reads in one model call")
+    max_wait_ms: float = Field(0.5, ge=0.0, le=1000.0, description="how long a small batch waits at the model "
+                               "process for more requests; under load batches start at once")
+    inference_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads of the model process")
 
     # Auth
     api_keys: SecretStr = Field(SecretStr(""), description="keys and their scopes: comma-separated "
@@ -159,7 +154,7 @@ class Settings(BaseSettings):
         return parse_api_keys(self.api_keys.get_secret_value())
 
     def rate_limit(self, name: str) -> tuple[int, int] | None:
-        """``(requests, window_s)`` of ``rate_limit_<name>``; ``None`` when that limit is off."""
+        """``(requests, period_s)`` of ``rate_limit_<name>``; ``None`` when that limit is off."""
         return parse_rate_limit(getattr(self, f"rate_limit_{name}"))
 
     def public_text(self, text: str) -> str:
@@ -246,7 +241,7 @@ def parse_api_keys(text: str) -> tuple[ApiKey, ...]:
 
 
 def parse_rate_limit(text: str) -> tuple[int, int] | None:
-    """``"100/second"``, ``"60 per minute"``, ``"10/5 minutes"`` -> ``(requests, window_s)``;
+    """``"100/second"``, ``"60 per minute"``, ``"10/5 minutes"`` -> ``(requests, period_s)``;
     ``""`` or ``"0"`` -> ``None`` (no limit)."""
     text = text.strip()
     if text in ("", "0"):

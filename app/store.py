@@ -12,7 +12,7 @@ Reads run on their own: on SQLite without a transaction (no lock, and they work 
 volume), on PostgreSQL in autocommit (one round trip). ``connect()`` is one write transaction, and
 one writer at a time, on both: callers rely on it (a sweep that lists the records, then removes
 files without one, must not run between another transaction's rename and its record; version
-numbers are ``MAX(seq) + 1``). On SQLite ``BEGIN IMMEDIATE`` takes the write lock at once (a
+numbers are ``MAX(seq) + 1``: ``app/versions.py``). On SQLite ``BEGIN IMMEDIATE`` takes the write lock at once (a
 deferred transaction that reads and then writes can fail with SQLITE_BUSY instead of waiting), in
 WAL mode so that readers never wait; on PostgreSQL a transaction-scoped advisory lock stands for
 it. The job queue's statements, single statements that row locks make safe (``FOR UPDATE SKIP
@@ -31,6 +31,7 @@ together take turns on the write lock, and all migrations commit together with t
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import sqlite3
@@ -86,10 +87,6 @@ ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0
     "ALTER TABLE jobs ADD COLUMN processes INTEGER NOT NULL DEFAULT 1",
 ]
 
-BUNDLED = "bundled"  # the version name of the model shipped with the service
-ACTIVE_KEY = "active_version"  # the state row naming the version every server process serves
-ACTIVE_CHANNEL = "sentiment_active_version"  # PostgreSQL's NOTIFY channel of activations (app/serving/activations.py)
-
 JSON_COLUMNS = {"summary", "config", "progress", "result", "metrics"}
 SQLITE_FILE = "sentiment.db"  # in the data directory, without SENTIMENT_DATABASE_URL
 _VERSION_SQL = {"sqlite": "PRAGMA user_version", "postgresql": "SELECT version FROM schema_version"}
@@ -142,6 +139,9 @@ class Store:
             self.path = None
             url = make_url(target)
             self._name = f"the PostgreSQL database {url.database!r}"
+            if importlib.util.find_spec("psycopg") is None:
+                raise StoreError("SENTIMENT_DATABASE_URL names a PostgreSQL database, but its driver is not "
+                                 "installed: pip install 'sentiment-rnn[postgres]'")
             self._engine = create_engine(
                 url.set(drivername="postgresql+psycopg"),
                 # a few connections per process, checked before use: a restarted server or a
@@ -307,23 +307,6 @@ class Store:
         with self.connect() as db:
             return db.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?{conditions}",
                               (*values.values(), key_value, *(where or {}).values())).rowcount
-
-    # -- the active version ---------------------------------------------------------------
-    def active_version(self) -> str:
-        return self.get_state(ACTIVE_KEY) or BUNDLED
-
-    def set_active_version(self, version: str) -> None:
-        with self.connect("activating a model version") as db:
-            self.record_active_version(db, version)
-
-    def record_active_version(self, db: Transaction, version: str) -> None:
-        """Make ``version`` the active one in ``db``'s transaction; on PostgreSQL a ``NOTIFY`` on
-        ``ACTIVE_CHANNEL``, delivered when (and only if) the transaction commits, tells every
-        listening server process at once (the others see the row at their next poll)."""
-        db.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                   (ACTIVE_KEY, version))
-        if self.dialect == "postgresql":
-            db.execute("SELECT pg_notify(?, ?)", (ACTIVE_CHANNEL, version))
 
     def listen_connection(self):
         """PostgreSQL only: a new connection of its own (not from the pool), in autocommit, for

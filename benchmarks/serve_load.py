@@ -8,10 +8,13 @@ latency, errors and the predict/healthz ratio. ``/healthz`` is the ceiling of th
 this machine, so the ratio shows what the model and the predict path cost on top of it; both
 run in the same process start, one after the other, so background load affects both alike.
 
-    python benchmarks/serve_load.py                  # the default set-up: batcher + model process
-    python benchmarks/serve_load.py --compare        # that, the model in a server thread, no batcher
+    python benchmarks/serve_load.py                  # the service as it ships
     python benchmarks/serve_load.py --model-speed    # also: the model alone, sentences/s by batch size
     python benchmarks/serve_load.py --model-dir model/bundled/sst2 --model-dir NEW   # two models, one run
+    python benchmarks/serve_load.py --code-dir ../before --code-dir .   # two checkouts, one run
+
+Every run prints the git commit of each checkout it served and the SHA-256 of the model's weights,
+so that a figure copied into the docs says where it came from.
 
 For each predict run it also prints the CPU the server process and its model process used
 (from /proc), per request: where the time goes.
@@ -135,16 +138,16 @@ def get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
 class Server:
     """``python -m app`` in a subprocess, ready once /readyz answers 200."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, ready_timeout: float = 60.0):
+    def __init__(self, env: dict[str, str], log_path: Path, ready_timeout: float = 60.0, code_dir: Path = ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
         full_env.update(env, SENTIMENT_HOST="127.0.0.1", SENTIMENT_PORT=str(self.port))
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code_dir), full_env.get("PYTHONPATH")]))
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app"], cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "app"], cwd=code_dir, env=full_env, stdout=self._log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + ready_timeout
         while True:
@@ -229,11 +232,16 @@ def format_row(name: str, r: dict) -> str:
     )
 
 
-MODES = {
-    "process": "batcher on, model in its own process (default)",
-    "thread": "batcher on, model in a thread of the server process",
-    "off": "batcher off, each request runs the model in the server's thread pool",
-}
+def commit_of(code_dir: Path) -> str:
+    out = subprocess.run(["git", "-C", str(code_dir), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(code_dir), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return (out.stdout.strip() or "unknown") + ("+changes" if dirty else "")
+
+
+def weights_sha256(model_dir: Path) -> str:
+    config = json.loads((model_dir / "config.json").read_text())
+    return config.get("files", {}).get("model.safetensors", "unknown")
 
 
 def cpu_seconds(pid: int) -> dict[str, float]:
@@ -253,21 +261,18 @@ def cpu_seconds(pid: int) -> dict[str, float]:
     return out
 
 
-def bench_server(args, wrk: str, mode: str, workdir: Path, scripts: dict[str, Path], model_dir: Path | None) -> dict:
-    batching = mode != "off"
+def bench_server(args, wrk: str, code_dir: Path, workdir: Path, scripts: dict[str, Path], model_dir: Path | None) -> dict:
+    number = len(list(workdir.iterdir()))
     env = {
-        "SENTIMENT_DATA_DIR": str(workdir / f"data-{mode}-{len(list(workdir.iterdir()))}"),
-        "SENTIMENT_BATCHING": "true" if batching else "false",
-        "SENTIMENT_INFERENCE_PROCESS": "true" if mode == "process" else "false",
+        "SENTIMENT_DATA_DIR": str(workdir / f"data-{number}"),
         "SENTIMENT_LOG_LEVEL": "warning",
-        "SENTIMENT_QUANTIZE": "true" if args.quantize else "false",
         "SENTIMENT_INFERENCE_THREADS": str(args.inference_threads),
         "SENTIMENT_MAX_BATCH_SIZE": str(args.max_batch_size),
         "SENTIMENT_MAX_WAIT_MS": str(args.max_wait_ms),
     }
     if model_dir:
         env["SENTIMENT_MODEL_DIR"] = str(model_dir)
-    server = Server(env, workdir / f"server-{mode}.log")
+    server = Server(env, workdir / f"server-{number}.log", code_dir=code_dir)
     pid = server.process.pid
     try:
         results: dict[str, list[dict]] = {"healthz": [], "predict": []}
@@ -297,10 +302,11 @@ def bench_server(args, wrk: str, mode: str, workdir: Path, scripts: dict[str, Pa
         server.stop()
     batches = after.get("_count", 0) - before.get("_count", 0)
     texts = after.get("_sum", 0) - before.get("_sum", 0)
+    served = model_dir or code_dir / "model" / "bundled" / "sst2"
     return {
-        "mode": mode,
+        "code": f"{code_dir.resolve().name} at {commit_of(code_dir)}",
         "model_dir": str(model_dir or "the bundled model"),
-        "batching": batching,
+        "weights_sha256": weights_sha256(served),
         "rounds": results,
         "mean_batch": texts / batches if batches else None,
         "texts_sent": sent,
@@ -310,7 +316,8 @@ def bench_server(args, wrk: str, mode: str, workdir: Path, scripts: dict[str, Pa
 def report(result: dict, pool_size: int) -> None:
     mean_batch = f"{result['mean_batch']:.1f} texts" if result["mean_batch"] else "n/a"
     print(
-        f"\n{result['model_dir']}: {MODES[result['mode']]} (mean batch during the measured predict runs: {mean_batch})"
+        f"\n{result['code']}, {result['model_dir']} (weights sha256 {result['weights_sha256'][:12]}; mean batch "
+        f"during the measured predict runs: {mean_batch})"
     )
     if result["texts_sent"] > pool_size:
         print(
@@ -337,7 +344,6 @@ def model_speed(args, sentences: list[str], model_dir: Path | None) -> None:
     """
     sys.path.insert(0, str(ROOT))
     import statistics
-    import warnings
 
     import torch
 
@@ -347,16 +353,13 @@ def model_speed(args, sentences: list[str], model_dir: Path | None) -> None:
 
     torch.set_num_threads(args.inference_threads)
     predictors = {}
-    for name, options in (("fast", {}), ("nn.LSTM", {"fast": False}), ("int8", {"quantize": True})):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's deprecation notice for its int8 kernels
-            predictors[name] = Predictor.load(model_dir or BUNDLED_MODEL_DIR, **options)
+    for name, options in (("fast", {}), ("nn.LSTM", {"fast": False})):
+        predictors[name] = Predictor.load(model_dir or BUNDLED_MODEL_DIR, **options)
     rounds = 5
     print(
         f"\n{model_dir or 'the bundled model'} alone, in process ({args.inference_threads} torch thread(s); fast: the fp32 fast path the "
-        f"service runs (model/fast_rnn.py), nn.LSTM: the fp32 module over packed sequences, int8: dynamic "
-        f"quantisation of the module; they alternate, {rounds} rounds of {args.model_seconds / rounds:g} s "
-        f"each, medians):"
+        f"service runs, nn.LSTM: the fp32 module over packed sequences; they alternate, {rounds} rounds of "
+        f"{args.model_seconds / rounds:g} s each, medians):"
     )
     print("  batch   " + "".join(f"{name:>8}: sentences/s  CPU us/sentence   " for name in predictors))
     i = 0
@@ -395,10 +398,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=1, help="healthz/predict pairs to measure")
     p.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (they share the CPUs with the server)")
     p.add_argument(
-        "--mode", choices=tuple(MODES), default="process", help="; ".join(f"{k}: {v}" for k, v in MODES.items())
+        "--code-dir",
+        type=Path,
+        action="append",
+        help="a checkout of the project to serve from (default: this one); given twice or more, each gets its "
+        "own server, one after the other in this run (before and after a change side by side)",
     )
-    p.add_argument("--compare", action="store_true", help="run every mode, one after the other")
-    p.add_argument("--quantize", action="store_true", help="SENTIMENT_QUANTIZE (int8 dynamic quantisation)")
     p.add_argument("--inference-threads", type=int, default=1, help="SENTIMENT_INFERENCE_THREADS")
     p.add_argument("--max-batch-size", type=int, default=64, help="SENTIMENT_MAX_BATCH_SIZE")
     p.add_argument("--max-wait-ms", type=float, default=0.5, help="SENTIMENT_MAX_WAIT_MS")
@@ -441,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         source = "distinct texts: " + source
     print(
         f"{len(sentences):,} texts ({source}); {args.connections} connections, {args.duration} s per run, "
-        f"wrk -t{args.wrk_threads}; {os.cpu_count()} CPUs; quantize={args.quantize}, "
+        f"wrk -t{args.wrk_threads}; {os.cpu_count()} CPUs; "
         f"inference_threads={args.inference_threads}, max_batch_size={args.max_batch_size}, "
         f"max_wait_ms={args.max_wait_ms:g}"
     )
@@ -451,9 +456,9 @@ def main(argv: list[str] | None = None) -> int:
         scripts = {"healthz": workdir / "healthz.lua", "predict": workdir / "predict.lua"}
         scripts["healthz"].write_text(LUA_REPORT)
         scripts["predict"].write_text(predict_script(sentences))
-        for model_dir in args.model_dir or [None]:
-            for mode in MODES if args.compare else [args.mode]:
-                results.append(bench_server(args, wrk, mode, workdir, scripts, model_dir))
+        for code_dir in args.code_dir or [ROOT]:
+            for model_dir in args.model_dir or [None]:
+                results.append(bench_server(args, wrk, code_dir, workdir, scripts, model_dir))
                 report(results[-1], len(sentences))
     if args.model_speed:
         for model_dir in args.model_dir or [None]:

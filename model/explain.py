@@ -48,10 +48,18 @@ class Word:
 
 @dataclass(frozen=True)
 class WordWeight:
+    """One word's weight: the one declaration of its shape (the HTTP API answers with it)."""
+
     text: str
-    start: int  # character offsets into the explained text
+    """the word as written: the text's characters start to end"""
+    start: int
+    """offset of the word's first character in the text (Unicode code points, as Python and JavaScript's
+    Array.from count them)"""
     end: int
-    weight: float  # p(label | text) - p(label | text without this word)
+    """offset just past its last character"""
+    weight: float
+    """p(label | text) - p(label | text without this word): positive when the word speaks for the predicted
+    label, negative when against it"""
 
 
 @dataclass(frozen=True)

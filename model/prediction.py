@@ -12,11 +12,19 @@ from dataclasses import dataclass
 
 @dataclass
 class Prediction:
+    """The one declaration of a prediction's shape: the CLI prints it, the HTTP API answers with it."""
+
     label: str
-    score: float  # probability of ``label``
+    """the predicted label"""
+    score: float
+    """probability of the predicted label"""
     probabilities: dict[str, float]
-    # overlapping windows of the tokenizer's max_length tokens the text was read in (1: it fit)
+    """every label's probability"""
     windows: int = 1
+    """how many overlapping windows of the model's max_length tokens the text was read in (1: it fit)"""
+    warnings: list[str] | None = None
+    """present when most of the text's letters are in scripts the model was not trained on: its prediction
+    may mean little"""
 
 
 def to_predictions(

@@ -20,13 +20,6 @@ from .windows import combine_logits, split_windows
 log = logging.getLogger(__name__)
 
 
-def quantize_dynamic(model: nn.Module) -> nn.Module:
-    """int8 dynamic quantisation of the recurrent and linear layers (CPU inference only)."""
-    from torch.ao.quantization import quantize_dynamic as _quantize
-
-    return _quantize(model, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
-
-
 class Predictor:
     """Predicts labels and class probabilities for lists of texts.
 
@@ -36,18 +29,17 @@ class Predictor:
     shared by threads (on the fast path their model calls take turns; see ``__init__``).
     """
 
-    def __init__(self, bundle: Bundle, batch_size: int = 128, quantize: bool = False, fast: bool = True):
+    def __init__(self, bundle: Bundle, batch_size: int = 128, fast: bool = True):
         self.bundle = bundle
         self.labels = list(bundle.config.labels)
         self.batch_size = batch_size
         self.temperature = bundle.config.temperature
         model = bundle.model.eval()
-        self.model = quantize_dynamic(model) if quantize else model
-        self.model.config = bundle.config
+        self.model = model
         # The fast path (``FastRNN``) is built on first use: it holds a table of input projections
         # (vocabulary x directions x gates x hidden floats) that a process which never predicts,
         # such as the web server when the model runs in its own process, need not pay for.
-        self.fast = fast and not quantize
+        self.fast = fast
         self._fast_model: FastRNN | None = None
         self._lock = threading.Lock()
         # The fast path is many small tensor operations, each handing the interpreter lock over
@@ -57,7 +49,7 @@ class Predictor:
         self._turns = threading.Lock() if self.fast else contextlib.nullcontext()
 
     def runtime_model(self) -> nn.Module:
-        """The module ``predict`` runs: the fast path unless turned off (or quantised)."""
+        """The module ``predict`` runs: the fast path unless turned off."""
         if not self.fast:
             return self.model
         if self._fast_model is None:

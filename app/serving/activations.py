@@ -4,7 +4,7 @@ Every server process follows the active version by polling its record every
 ``SENTIMENT_VERSION_POLL_S`` (``app/lifespan.py``), on both backends: that alone keeps replicas
 within a second of each other on SQLite, and is the fallback on PostgreSQL. There, an activation
 (through the API, or a job's promotion) also sends a ``NOTIFY`` in its own transaction
-(``Store.record_active_version``), and this listener, a thread with a connection of its own, wakes
+(``Versions.record_active``), and this listener, a thread with a connection of its own, wakes
 the follower as it arrives: replicas on other machines serve the new version in the time it takes
 to load it (tens of ms for the tokenizer and the model process), not up to a poll interval later.
 A lost connection is opened again, with a wake-up after each (a notification sent meanwhile was lost).
@@ -16,7 +16,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from ..store import ACTIVE_CHANNEL, Store
+from ..store import Store
+from ..versions import ACTIVE_CHANNEL
 
 log = logging.getLogger(__name__)
 

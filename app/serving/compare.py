@@ -1,49 +1,41 @@
 """Two model versions side by side on an uploaded (held-out) dataset: metrics, and where they disagree.
 
-Each version predicts every example through the prediction path (``ids.py``): the server
-tokenises with the version's tokenizer and sends the ids in requests of at most
+Each version predicts every example through the same path as a predict request (``inference.py``):
+the server tokenises with the version's tokenizer and sends the ids in requests of at most
 ``SENTIMENT_MAX_BATCH_SIZE`` texts and ``SENTIMENT_MAX_WINDOWS_PER_REQUEST`` windows, one after
 the other, so that predict requests arriving meanwhile share the model's calls instead of
 waiting behind the whole dataset. A version that is not the served one is loaded next to it
-for the comparison and dropped after (``ModelProcess.borrowed``; in-process, a ``Predictor``
-that lives as long as the request): serving goes on with the served version throughout, and the
-model process holds at most one extra version at a time, as the versions are compared one after
-the other and one comparison runs at a time per server process. (When the model runs in the server
-process, the versions compared are loaded there for the request's duration.)
+for the comparison and dropped after (``ModelProcess.borrowed``): serving goes on with the served
+version throughout, and the model process holds at most one extra version at a time, as the
+versions are compared one after the other and one comparison runs at a time per server process.
 
 Bounded: at most ``SENTIMENT_MAX_COMPARE_EXAMPLES`` examples, a text longer than the model's window
-counting once per window (the model time of ~5,000 sentences, a few seconds per version);
-a larger dataset is a 422 (compare a held-out sample: a prefix of a file is rarely a fair one).
-At most ``MAX_LISTED_DISAGREEMENTS`` disagreements are listed, in the dataset's order;
-``disagreements_total`` counts them all.
+counting once per window; a larger dataset is a 422 (compare a held-out sample: a prefix of a file
+is rarely a fair one). At most ``MAX_LISTED_DISAGREEMENTS`` disagreements are listed, in the
+dataset's order; ``disagreements_total`` counts them all.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from contextlib import AsyncExitStack
 from typing import Any
 
-from model.bundle import read_config
 from model.compare import compare, gold_indices
-from model.config import ModelConfig
 from model.data import Dataset
 from model.prediction import Prediction
 from model.windows import count_windows
 
 from ..errors import InvalidInput, LimitExceeded, NotFound
-from ..settings import Settings
-from .ids import predict_ids
-from .model_process.client import ModelProcess
-from .registry import ModelRegistry, ServedVersion
+from .inference import Inference, ServedVersion
 
 MAX_LISTED_DISAGREEMENTS = 100
 
 
-async def compare_versions(registry: ModelRegistry, model_process: ModelProcess | None, datasets: Any,
-                           dataset_id: str, versions: list[str], settings: Settings) -> dict[str, Any]:
+async def compare_versions(inference: Inference, datasets: Any, dataset_id: str,
+                           versions: list[str]) -> dict[str, Any]:
     """``{"dataset_id", "examples", "versions": {v: scores}, "disagreements", "disagreements_total"}``."""
+    settings = inference.settings
     data = await _run(_load_dataset, datasets, dataset_id)
     limit = settings.max_compare_examples
     if len(data) > limit:
@@ -51,16 +43,17 @@ async def compare_versions(registry: ModelRegistry, model_process: ModelProcess 
                             "(SENTIMENT_MAX_COMPARE_EXAMPLES): upload a held-out sample", code="too_many_examples",
                             field="dataset_id")
     loaded: dict[str, ServedVersion] = {}
-    names: dict[str, dict[str, str]] = {}
     for version in versions:  # every version is checked before any model time is spent
-        loaded[version], names[version] = await _run(_version, registry, version)
+        current = inference.current
+        loaded[version] = current if current is not None and current.version == version else \
+            await _run(inference.load, version)
     first, *others = versions
     for version in others:
         if set(loaded[version].labels) != set(loaded[first].labels):
             raise InvalidInput(f"versions {first!r} ({', '.join(loaded[first].labels)}) and {version!r} "
                                f"({', '.join(loaded[version].labels)}) have different labels: their predictions "
                                "cannot be compared", code="labels_differ", field="versions")
-    gold = {v: gold_indices(data, loaded[v].labels, names[v], v) for v in versions}
+    gold = {v: gold_indices(data, loaded[v].labels, loaded[v].label_names, v) for v in versions}
     ids: dict[str, list[list[int]]] = {}
     for version in versions:
         served = loaded[version]
@@ -73,19 +66,16 @@ async def compare_versions(registry: ModelRegistry, model_process: ModelProcess 
                                 "fewer or shorter texts", code="too_many_windows", field="dataset_id")
     predictions: dict[str, list[Prediction]] = {}
     for version in versions:  # one after the other: at most one version loaded besides the served one
-        async with AsyncExitStack() as stack:
-            if model_process is not None:
-                await stack.enter_async_context(model_process.borrowed(loaded[version]))
-            predictions[version] = await _predict_all(model_process, loaded[version], ids[version], settings)
+        async with inference.model_process.borrowed(loaded[version]):
+            predictions[version] = await _predict_all(inference, loaded[version], ids[version])
     result = compare(data, gold, predictions, {v: loaded[v].labels for v in versions}, MAX_LISTED_DISAGREEMENTS)
     return {"dataset_id": dataset_id, **result}
 
 
-async def _predict_all(model_process: ModelProcess | None, loaded: ServedVersion, ids: list[list[int]],
-                       settings: Settings) -> list[Prediction]:
-    out: list[Prediction] = []
+async def _predict_all(inference: Inference, loaded: ServedVersion, ids: list[list[int]]) -> list[Prediction]:
+    settings, out = inference.settings, []
     for chunk in _chunks(ids, settings.max_batch_size, settings.max_windows_per_request, loaded.tokenizer.max_length):
-        out.extend(await predict_ids(model_process, loaded, chunk))
+        out.extend(await inference.model_process.predict_ids(loaded, chunk))
     return out
 
 
@@ -112,14 +102,6 @@ def _load_dataset(datasets: Any, dataset_id: str) -> Dataset:
     if record is None:
         raise NotFound(f"dataset {dataset_id!r} not found")
     return datasets.load(record)
-
-
-def _version(registry: ModelRegistry, version: str) -> tuple[ServedVersion, dict[str, str]]:
-    """The version as served (the served one itself, or loaded for this comparison) and its
-    ``label_names`` (raw dataset labels -> its labels)."""
-    current = registry.current
-    loaded = current if current is not None and current.version == version else registry.load(version)
-    return loaded, ModelConfig.from_dict(read_config(loaded.path)["model"]).label_names
 
 
 async def _run(function: Callable, *args):

@@ -13,8 +13,8 @@ from model.data import Dataset, parse_dataset
 from model.scripts import script_shares
 from model.tokenizer import count_tokens
 
+from ..data_dir import sweep_partials, written_aside
 from ..errors import Conflict, storage_errors
-from ..storage import sweep_partials, written_aside
 from ..store import Store, now
 
 log = logging.getLogger(__name__)

@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 
 from model.data import check_training_data
 
 from ..errors import Conflict, LimitExceeded, NotFound, TooBusy
 from ..settings import Settings
-from ..store import Store, now
+from ..store import now
+from ..versions import Versions
 from .datasets import DatasetStore
 
+# A job's states, the one list: the API's schema, the metrics and the runner read it from here.
 TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
 STATES = ("queued", "running", *TERMINAL)
-
-
-def partial_dir(settings: Settings, job_id: str) -> Path:
-    """Where a job's training process writes its bundle before it is renamed into a version."""
-    return settings.data_dir / "models" / f".job-{job_id}.partial"
 
 
 def _public(job: dict) -> dict:
@@ -36,8 +32,8 @@ def _public(job: dict) -> dict:
 class JobService:
     """What the routes call: submit, read, list, cancel."""
 
-    def __init__(self, settings: Settings, store: Store, datasets: DatasetStore):
-        self.settings, self.store, self.datasets = settings, store, datasets
+    def __init__(self, settings: Settings, versions: Versions, datasets: DatasetStore):
+        self.settings, self.versions, self.store, self.datasets = settings, versions, versions.store, datasets
         self.wake = asyncio.Event()  # tells the runner (on the event loop) to look now
         # submit and cancel run in threadpool threads: asyncio.Event is not thread-safe, so they
         # set it through the loop (created with the service, inside the lifespan)
@@ -61,8 +57,7 @@ class JobService:
         train = self._dataset(dataset_id, "dataset_id")
         dev = self._dataset(eval_dataset_id, "eval_dataset_id") if eval_dataset_id else None
         check_training_data(self.datasets.load(train), self.datasets.load(dev) if dev else None)
-        if base_version is not None and self.store.one("SELECT version FROM models WHERE version = ?",
-                                                       base_version) is None:
+        if base_version is not None and not self.versions.exists(base_version):
             raise NotFound(f"model version {base_version!r} not found (GET /v1/models lists them)",
                            field="base_version")
         queued = self.store.one("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'")["n"]

@@ -17,20 +17,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..background import cancel_and_wait
 from ..errors import ServiceError, storage_errors
 from ..metrics import Metrics
 from ..processes import child_environment, kill_process_tree, pid_alive
 from ..settings import Settings
 from ..store import now
-from .jobs import STATES, JobService, partial_dir
+from ..tasks import cancel_and_wait
+from .jobs import STATES, JobService
 from .queue import JobQueue, owner_machine
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,7 @@ class JobRunner:
 
     def __init__(self, settings: Settings, service: JobService, metrics: Metrics,
                  on_promotion: Callable[[], Awaitable[None]] | None = None):
-        self.settings, self.service, self.store = settings, service, service.store
+        self.settings, self.service, self.store, self.versions = settings, service, service.store, service.versions
         self.metrics = metrics
         # Called after a job activated its new version: the server then serves it at once,
         # rather than at its next periodic check of the active version.
@@ -88,27 +87,12 @@ class JobRunner:
 
     def _sweep_models(self) -> None:
         """Remove model folders that no version record names and no running job is writing."""
-        models = self.settings.data_dir / "models"
-        # Under the write lock: a training process renames its bundle into a version and records
-        # it in one transaction, so a folder without a record here is one that will never get one.
-        with self.store.connect("cleaning up the models folder") as db:
-            keep = {r[0] for r in db.execute("SELECT version FROM models")}
-            training = [partial_dir(self.settings, r[0]).name  # jobs another server process is training
-                        for r in db.execute("SELECT id, pid, lease_owner FROM jobs WHERE state = 'running'")
-                        if self._may_be_training(r[2], r[1])]
-            for entry in models.iterdir() if models.exists() else ():
-                # (a bundle being saved is first written to ".<its folder name>.<random>.partial")
-                busy = any(entry.name == name or entry.name.startswith(f".{name}.") for name in training)
-                if entry.is_dir() and entry.name not in keep and not busy:
-                    shutil.rmtree(entry, ignore_errors=True)
-                    log.warning("removed models/%s, left by a training process that did not finish", entry.name)
+        self.versions.sweep(lambda db: [
+            job_id for job_id, pid, owner in db.execute("SELECT id, pid, lease_owner FROM jobs WHERE state = 'running'")
+            if self._may_be_training(owner, pid)])
 
     def _remove_partials(self, job_id: str) -> None:
-        """A job's unfinished bundle: its folder, and the one ``save_bundle`` was writing aside."""
-        folder = partial_dir(self.settings, job_id)
-        for entry in folder.parent.glob(f".{folder.name}.*") if folder.parent.is_dir() else ():
-            shutil.rmtree(entry, ignore_errors=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        self.versions.remove_job_folder(job_id)
 
     def start(self) -> None:
         self.recover()

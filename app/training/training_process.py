@@ -47,8 +47,8 @@ from ..errors import NotFound, ServiceError, storage_errors
 from ..processes import die_with_parent
 from ..settings import Settings
 from ..store import Store, now
+from ..versions import Versions
 from .datasets import DatasetStore
-from .jobs import partial_dir
 
 log = logging.getLogger("app.training.training_process")
 WRITE_EVERY_S = 0.5
@@ -118,9 +118,10 @@ class Reporter:
         return self.reason is not None
 
 
-def decide_promotion(promote: str, new_metrics: dict, store: Store, dev, baseline_accuracy: float | None = None) -> dict:
+def decide_promotion(promote: str, new_metrics: dict, versions: Versions, dev,
+                     baseline_accuracy: float | None = None) -> dict:
     """Whether the new version becomes the active one, and why (``promote`` values: the job schema's)."""
-    active = store.active_version()
+    active = versions.active()
     decision = {"policy": promote, "active_version": active, "new_accuracy": new_metrics["accuracy"]}
     if promote == "never":
         return decision | {"promote": False, "reason": "promote is 'never'"}
@@ -132,9 +133,8 @@ def decide_promotion(promote: str, new_metrics: dict, store: Store, dev, baselin
             return decision | {"promote": False, "reason": "the baseline is at least as accurate on the eval set"}
         if promote == "if_better_than_baseline":
             return decision | {"promote": True, "reason": "new model is more accurate than the baseline on the eval set"}
-    row = store.one("SELECT path FROM models WHERE version = ?", active)
     try:
-        active_metrics = evaluate(Predictor.load(row["path"]), dev)
+        active_metrics = evaluate(Predictor.load(versions.path(active)), dev)
     except Exception as exc:  # different labels, or an unreadable bundle: never swap blindly
         return decision | {"promote": False, "reason": f"active model cannot be scored on the eval set: {exc}"}
     better = new_metrics["accuracy"] > active_metrics["accuracy"]
@@ -145,16 +145,16 @@ def decide_promotion(promote: str, new_metrics: dict, store: Store, dev, baselin
     }
 
 
-def _base_bundle(store: Store, version: str):
+def _base_bundle(versions: Versions, version: str):
     """The bundle of the model version a warm-started job begins from."""
-    row = store.one("SELECT path FROM models WHERE version = ?", version)
-    if row is None:
+    if not versions.exists(version):
         raise NotFound(f"base model version {version!r} no longer exists")
-    return load_bundle(row["path"])
+    return load_bundle(versions.path(version))
 
 
 def run(settings: Settings, job_id: str, parent_pid: int) -> int:
     store = Store.from_settings(settings)
+    versions = Versions(store, settings.data_dir, settings.model_dir)
     datasets = DatasetStore(store, settings.data_dir / "datasets")
     job = store.one("SELECT * FROM jobs WHERE id = ?", job_id)
     if job is None or job["state"] != "running":
@@ -166,7 +166,7 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
     owner = job["lease_owner"]
     ours = {"state": "running", "lease_owner": owner}
     reporter = Reporter(store, job_id, parent_pid, time_limit)
-    partial = partial_dir(settings, job_id)
+    partial = versions.job_folder(job_id)
     world = distributed.World()  # alone, until torchrun's process group is joined
     try:
         model_config, tok_config, train_config = configs_from_values(job["config"])
@@ -196,13 +196,13 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
                 store.update("jobs", "id", job_id, progress=reporter.extra, result={"baseline": baseline.to_dict()})
         if world.any(stopped):
             raise TrainingCancelled("stopped while fitting the baseline")
-        base = _base_bundle(store, job["base_version"]) if job["base_version"] else None
+        base = _base_bundle(versions, job["base_version"]) if job["base_version"] else None
         result = train(train_data, dev_data, model_config, tok_config, train_config,
                        progress=reporter.progress, should_stop=reporter.should_stop,
                        base=base, base_source=job["base_version"])
         if not reporter.leader:
             return 0  # rank 0 holds the same model and records it
-        return _record(settings, store, job, result, baseline, dev_data, partial)
+        return _record(versions, job, result, baseline, dev_data, partial)
     except LeaseLost:
         log.warning("job %s: this node's lease was lost (the job was re-queued elsewhere); nothing recorded", job_id)
         return 1
@@ -232,11 +232,11 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
         world.leave()
 
 
-def _record(settings: Settings, store: Store, job: dict, result, baseline, dev_data, partial) -> int:
+def _record(versions: Versions, job: dict, result, baseline, dev_data, partial) -> int:
     """Rank 0, after training: the promotion decision, the bundle, and the version with the job's
     outcome in one transaction."""
-    job_id, owner = job["id"], job["lease_owner"]
-    promotion = decide_promotion(job["promote"], result.metrics, store, dev_data, baseline.metrics["accuracy"])
+    job_id, owner, store = job["id"], job["lease_owner"], versions.store
+    promotion = decide_promotion(job["promote"], result.metrics, versions, dev_data, baseline.metrics["accuracy"])
     meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"]}
     card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})")
     with storage_errors("saving the new model version"):
@@ -248,18 +248,13 @@ def _record(settings: Settings, store: Store, job: dict, result, baseline, dev_d
                "promotion": promotion, "baseline": baseline.to_dict(),
                "winner": "rnn" if result.metrics["accuracy"] >= baseline.metrics["accuracy"] else "baseline"}
     with store.connect("recording the new model version") as db:  # number, rename and records: all or nothing
-        seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM models").fetchone()[0]
-        version = f"v{seq}"
-        os.rename(partial, settings.data_dir / "models" / version)
-        db.execute("INSERT INTO models (version, path, source, job_id, dataset_id, metrics, created_at, seq) "
-                   "VALUES (?, ?, 'job', ?, ?, '{}', ?, ?)",
-                   (version, str(settings.data_dir / "models" / version), job_id, job["dataset_id"], now(), seq))
+        version = versions.publish(db, partial, job_id=job_id, dataset_id=job["dataset_id"])
         if not db.execute("UPDATE jobs SET state = 'succeeded', model_version = ?, result = ?, finished_at = ? "
                           "WHERE id = ? AND state = 'running' AND lease_owner = ?",
                           (version, json.dumps(outcome), now(), job_id, owner)).rowcount:
             raise LeaseLost  # (the version folder, renamed but unrecorded, is swept)
         if promotion["promote"]:  # the serving processes follow the recorded active version
-            store.record_active_version(db, version)  # (and NOTIFY, on PostgreSQL)
+            versions.record_active(db, version)  # (and NOTIFY, on PostgreSQL)
     log.info("job %s succeeded: version %s, dev accuracy %.4f", job_id, version, result.metrics["accuracy"])
     return 0
 

@@ -1,7 +1,7 @@
 """Fixtures for API tests: apps built from test settings around the session's tiny bundle.
 
 Every client enters the lifespan (``with TestClient(create_app(settings))``), so the model is
-loaded and the batcher runs exactly as in the service.
+loaded and the model process runs exactly as in the service.
 """
 
 from __future__ import annotations

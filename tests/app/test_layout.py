@@ -2,7 +2,7 @@
 
 Read from the source (every ``import`` statement, relative ones resolved), so a violation is
 caught even in a module no other test imports. The base modules of ``app/`` (settings, errors,
-store, metrics, processes, background) import neither half; the halves do not import each
+store, versions, metrics, processes, tasks, data_dir) import neither half; the halves do not import each
 other; only the assembly (``app.main``, ``app.lifespan``, ``app.__main__``) sees everything.
 """
 

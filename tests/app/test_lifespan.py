@@ -39,15 +39,10 @@ def test_start_up_then_shut_down_cleanly(make_settings):
     app = create_app(make_settings())
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 200
-        batcher = app.state.batcher
-        assert batcher is not None and not batcher.task.done()
-    assert batcher.task.done()  # the lifespan's shutdown stopped it
-
-
-def test_batching_off_has_no_batcher(make_settings):
-    with TestClient(create_app(make_settings(batching=False))) as client:
-        assert client.app.state.batcher is None
-        assert client.post("/v1/predict", json={"text": "good"}).status_code == 200
+        model_process = app.state.inference.model_process
+        assert model_process.ready and model_process.process.returncode is None
+        process = model_process.process
+    assert process.returncode is not None and not model_process.ready  # the lifespan's shutdown stopped it
 
 
 def test_start_up_objects_are_frozen_out_of_the_garbage_collector(make_settings):

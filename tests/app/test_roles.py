@@ -54,7 +54,7 @@ def test_an_api_replica_queues_jobs_and_a_trainer_runs_them(database_url, make_c
 
 def test_a_trainer_serves_only_health_and_metrics(make_client):
     trainer = make_client(role="trainer")
-    assert trainer.app.state.registry is None and trainer.app.state.batcher is None  # no model loaded
+    assert trainer.app.state.inference is None  # no model loaded
     r = trainer.get("/readyz")
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "ready" and r.json()["role"] == "trainer"

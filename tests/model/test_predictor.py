@@ -125,10 +125,3 @@ def test_temperature_scales_the_probabilities(tiny_bundle_path):
     assert hot.predict(text)[0].label == cold.predict(text)[0].label
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.ao.quantization
-def test_quantized_predictor_agrees_with_float(tiny_bundle_path, make_examples):
-    texts, _ = make_examples(40, 12)
-    exact = Predictor(load_bundle(tiny_bundle_path)).predict_proba(texts)
-    quantized = Predictor(load_bundle(tiny_bundle_path), quantize=True).predict_proba(texts)
-    assert torch.allclose(exact, quantized, atol=0.1)
-    assert (exact.argmax(1) == quantized.argmax(1)).float().mean() >= 0.9

@@ -9,14 +9,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 def make_settings(model_dir: Path, data_dir: Path, **overrides):
-    """Settings serving ``model_dir`` from ``data_dir``, with the test key, polling fast.
-
-    The model runs in the server's inference thread (``inference_process=False``): a model
-    process costs ~1.5 s to start and would multiply the suite's time. The model-process tests
-    and the end-to-end tests (real servers, default settings) cover the model process.
-    """
+    """Settings serving ``model_dir`` from ``data_dir``, with the test key, polling fast."""
     from app.settings import Settings
 
-    values = {"model_dir": model_dir, "data_dir": data_dir, "api_keys": KEY, "version_poll_s": 0.2,
-              "inference_process": False} | overrides
+    values = {"model_dir": model_dir, "data_dir": data_dir, "api_keys": KEY, "version_poll_s": 0.2} | overrides
     return Settings(**values)

@@ -15,7 +15,6 @@ from ...errors import InvalidInput, NotFound
 from ...training.datasets import public
 from ..deps import write_access
 from ..errors import HttpError
-from ..responses import JSONResponse
 from ..schemas.common import ERROR_RESPONSES, inline_schema
 from ..schemas.datasets import DatasetOut, ExamplesUpload
 
@@ -88,20 +87,21 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str, s
 @router.post("/v1/datasets", status_code=201, response_model=DatasetOut, responses=ERROR_RESPONSES,
              dependencies=[Depends(write_access("train"))], openapi_extra=UPLOAD_DOC,
              summary="Upload a labelled dataset (validated; the same content twice is one dataset)")
-async def upload_dataset(request: Request):
+async def upload_dataset(request: Request, response: Response):
     state = request.app.state
     # One upload read and parsed at a time per server process: a 50 MB file becomes several
     # hundred MB of Python objects while it is checked, and four at once took the server to 2.2 GB.
     async with state.upload_slots:
         raw, filename, fmt, text_column, label_column = await _read_upload(request, state.settings.max_dataset_bytes)
         record, created = await run_in_threadpool(state.datasets.add, raw, filename, fmt, text_column, label_column)
-    return JSONResponse(public(record), status_code=201 if created else 200)
+    response.status_code = 201 if created else 200
+    return public(record)
 
 
 @router.get("/v1/datasets", response_model=list[DatasetOut], responses=ERROR_RESPONSES)
 async def list_datasets(request: Request):
     records = await run_in_threadpool(request.app.state.datasets.list)
-    return JSONResponse([public(r) for r in records])
+    return [public(r) for r in records]
 
 
 @router.get("/v1/datasets/{dataset_id}", response_model=DatasetOut, responses=ERROR_RESPONSES)
@@ -109,7 +109,7 @@ async def get_dataset(dataset_id: str, request: Request):
     record = await run_in_threadpool(request.app.state.datasets.get, dataset_id)
     if record is None:
         raise NotFound(f"dataset {dataset_id!r} not found")
-    return JSONResponse(public(record))
+    return public(record)
 
 
 @router.delete("/v1/datasets/{dataset_id}", status_code=204, responses=ERROR_RESPONSES,

@@ -3,20 +3,16 @@
 For scopes, rate limits and request limits an explanation is a prediction (``prediction_request``, the
 predict checks of the text), plus its own bound: at most ``SENTIMENT_MAX_EXPLAIN_WORDS`` words,
 more is a 422 ``too_many_words`` that gives the text's count (explaining only the first words
-would hide the rest's part in the prediction). The work is in ``app/serving/explain.py``.
+would hide the rest's part in the prediction). The work is in ``app/serving/inference.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from fastapi import APIRouter, Request
 
-from ...serving.explain import explain
-from ..responses import JSONResponse
 from ..schemas.common import ERROR_RESPONSES, inline_schema
 from ..schemas.explain import ExplainRequest, ExplainResponse
-from .predict import SECURITY, check_limits, prediction_request, script_warnings
+from .predict import SECURITY, check_limits, prediction_request, response
 
 router = APIRouter(tags=["predict"])
 
@@ -37,13 +33,8 @@ async def explain_text(request: Request):
     state = request.app.state
     text = (await prediction_request(request, ExplainRequest)).text
     check_limits([text], state.settings, "text")
-    loaded = state.registry.current
-    explanation = await explain(state.model_process, loaded, text, state.settings)
-    state.metrics.count_predictions(loaded.version, [explanation.label])
-    answer = {"model_version": loaded.version, "label": explanation.label, "score": explanation.score,
-              "probabilities": explanation.probabilities, "windows": explanation.windows, "method": "occlusion",
-              "tokens": [asdict(word) for word in explanation.words]}
-    warnings = await script_warnings([text], loaded, loaded.version)
-    if warnings and warnings[0]:
-        answer["warnings"] = [warnings[0]]
-    return JSONResponse(answer)
+    served, explanation, warning = await state.inference.explain(text)
+    return response(ExplainResponse(
+        model_version=served.version, label=explanation.label, score=explanation.score,
+        probabilities=explanation.probabilities, windows=explanation.windows, tokens=explanation.words,
+        warnings=[warning] if warning else None))

@@ -7,8 +7,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from ...data_dir import storage_status
 from ...errors import ServiceError
-from ...storage import storage_status
 from ..errors import error_body
 from ..responses import JSONResponse
 
@@ -28,17 +28,16 @@ async def readyz(request: Request):
     activations are refused with 507 / 503 until it is fixed."""
     if request.app.state.settings.role == "trainer":
         return await _trainer_ready(request)
-    registry = getattr(request.app.state, "registry", None)
-    if registry is None or registry.current is None:
+    inference = getattr(request.app.state, "inference", None)
+    if inference is None or inference.current is None:
         return JSONResponse(error_body("not_ready", "no model loaded yet"), 503)
-    model_process = getattr(request.app.state, "model_process", None)
-    if model_process is not None and not model_process.ready:
+    if not inference.model_process.ready:
         return JSONResponse(error_body("not_ready", "the model process is restarting"), 503,
                             headers={"Retry-After": "1"})
     storage = await run_in_threadpool(storage_status, request.app.state.settings.data_dir)
     request.app.state.metrics.storage_writable.set(1 if storage["writable"] else 0)
     status = "ready" if storage["writable"] else "degraded"
-    return JSONResponse({"status": status, "model_version": registry.current.version, "storage": storage})
+    return JSONResponse({"status": status, "model_version": inference.current.version, "storage": storage})
 
 
 async def _trainer_ready(request: Request) -> JSONResponse:

@@ -7,11 +7,10 @@ import json
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from ...training.jobs import TERMINAL
 from ..deps import require_json, write_access
-from ..responses import JSONResponse
 from ..schemas.common import ERROR_RESPONSES
 from ..schemas.jobs import TrainJobOut, TrainJobRequest
 
@@ -22,22 +21,23 @@ EVENT_POLL_S = 0.25
 @router.post("/v1/train-jobs", status_code=202, response_model=TrainJobOut, responses=ERROR_RESPONSES,
              dependencies=[Depends(write_access("train")), Depends(require_json)],
              summary="Queue a training job; it runs in a separate process")
-async def submit_job(body: TrainJobRequest, request: Request):
+async def submit_job(body: TrainJobRequest, request: Request, response: Response):
     job = await run_in_threadpool(request.app.state.jobs.submit, body.dataset_id, body.eval_dataset_id,
                                   body.config.model_dump(), body.promote, body.time_limit_s, body.base_version,
                                   body.processes)
-    return JSONResponse(job, status_code=202, headers={"Location": f"/v1/train-jobs/{job['id']}"})
+    response.headers["Location"] = f"/v1/train-jobs/{job['id']}"
+    return job
 
 
 @router.get("/v1/train-jobs", response_model=list[TrainJobOut], responses=ERROR_RESPONSES,
             summary="Jobs, newest first")
 async def list_jobs(request: Request, limit: int = Query(100, ge=1, le=1000)):
-    return JSONResponse(await run_in_threadpool(request.app.state.jobs.list, limit))
+    return await run_in_threadpool(request.app.state.jobs.list, limit)
 
 
 @router.get("/v1/train-jobs/{job_id}", response_model=TrainJobOut, responses=ERROR_RESPONSES)
 async def get_job(job_id: str, request: Request):
-    return JSONResponse(await run_in_threadpool(request.app.state.jobs.get, job_id))
+    return await run_in_threadpool(request.app.state.jobs.get, job_id)
 
 
 @router.post("/v1/train-jobs/{job_id}/cancel", status_code=202, response_model=TrainJobOut,
@@ -45,7 +45,7 @@ async def get_job(job_id: str, request: Request):
              summary="Cancel a queued job, or stop a running one within a few seconds")
 async def cancel_job(job_id: str, request: Request):
     job = await run_in_threadpool(request.app.state.jobs.cancel, job_id)
-    return JSONResponse(job, status_code=202)
+    return job
 
 
 EVENTS_DESCRIPTION = """Server-Sent Events that follow one job until it ends; each event's `data` is one JSON object.

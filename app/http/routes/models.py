@@ -7,7 +7,6 @@ from starlette.concurrency import run_in_threadpool
 
 from ...serving.compare import compare_versions
 from ..deps import require_json, write_access
-from ..responses import JSONResponse
 from ..schemas.common import ERROR_RESPONSES, inline_schema
 from ..schemas.compare import CompareRequest, CompareResponse
 from ..schemas.models import ModelInfo, ModelList
@@ -18,14 +17,15 @@ router = APIRouter(tags=["models"])
 
 @router.get("/v1/models", response_model=ModelList, responses=ERROR_RESPONSES)
 async def list_models(request: Request):
-    registry = request.app.state.registry
-    models = await run_in_threadpool(registry.list)
-    return {"active_version": registry.current.version, "models": models}
+    state = request.app.state
+    models = await run_in_threadpool(state.versions.list)
+    return {"active_version": state.inference.served().version, "models": models}
 
 
 @router.get("/v1/models/{version}", response_model=ModelInfo, responses=ERROR_RESPONSES)
 async def get_model(version: str, request: Request):
-    return await run_in_threadpool(request.app.state.registry.describe, version)
+    state = request.app.state
+    return await run_in_threadpool(state.versions.describe, version, state.settings.public_text)
 
 
 @router.post("/v1/models/{version}/activate", response_model=ModelInfo, responses=ERROR_RESPONSES,
@@ -33,9 +33,8 @@ async def get_model(version: str, request: Request):
              summary="Serve this version from now on (rollback = activate an earlier one)")
 async def activate_model(version: str, request: Request):
     state = request.app.state
-    loaded = await run_in_threadpool(state.registry.activate, version)
-    state.metrics.set_active(loaded.version)
-    return await run_in_threadpool(state.registry.describe, version)
+    await state.inference.activate(version)
+    return await run_in_threadpool(state.versions.describe, version, state.settings.public_text)
 
 
 COMPARE_BODY = {"required": True, "content": {"application/json": {
@@ -55,6 +54,5 @@ async def compare_models(request: Request):
     body = decode_body(await request.body(), CompareRequest)
     state = request.app.state
     async with state.compare_slots:  # one comparison at a time per server process: each is seconds of model time
-        result = await compare_versions(state.registry, state.model_process, state.datasets, body.dataset_id,
-                                        body.versions, state.settings)
-    return JSONResponse(result)
+        result = await compare_versions(state.inference, state.datasets, body.dataset_id, body.versions)
+    return result

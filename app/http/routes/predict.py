@@ -1,4 +1,4 @@
-"""POST /v1/predict: decode the request, call the model (via the batcher), encode the answer.
+"""POST /v1/predict: decode the request, call the model (``app/serving/inference.py``), encode the answer.
 
 This is the hot path, so the route skips FastAPI's generic request handling (``DirectRoute``)
 and does its few steps itself: the body is validated straight from the raw bytes by
@@ -17,14 +17,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
-
-from model.scripts import SAMPLE_CHARS, may_warn, unseen_script_warnings
+from starlette.responses import Response
 
 from ...errors import InvalidInput, LimitExceeded, Unavailable
 from ..deps import predict_auth, require_json
 from ..errors import HttpError
-from ..responses import JSONResponse
 from ..schemas.common import ERROR_RESPONSES
 from ..schemas.predict import PredictRequest, PredictResponse
 
@@ -48,7 +45,6 @@ class DirectRoute(APIRoute):
 
 
 router = APIRouter(tags=["predict"], route_class=DirectRoute)
-INLINE_SCRIPT_CHARS = 8192  # as the model process client's INLINE_TOKENIZE_CHARS: ~1 ms of work at most
 
 _EXAMPLES = PredictRequest.model_config["json_schema_extra"]["examples"]
 REQUEST_BODY = {
@@ -92,8 +88,8 @@ def decode_body(body: bytes, schema: type[BaseModel] = PredictRequest) -> Any:
 async def prediction_request(request: Request, schema: type[BaseModel]) -> Any:
     """What every prediction request (``/v1/predict``, ``/v1/explain``) passes first, in this order:
     a model is loaded, the key's scope, a JSON body; then the body, validated against ``schema``."""
-    registry = request.app.state.registry
-    if registry is None or registry.current is None:
+    inference = request.app.state.inference
+    if inference is None or inference.current is None:  # (a model process restarting answers for itself)
         raise Unavailable("no model loaded yet", code="not_ready")
     predict_auth(request)
     require_json(request)
@@ -113,43 +109,16 @@ SECURITY = [{}, {"bearer": ["predict"]}]
 )
 async def predict(request: Request):
     state = request.app.state
-    registry = state.registry
     body = await prediction_request(request, PredictRequest)
     texts = body.all_texts()
     check_limits(texts, state.settings, "text" if body.text is not None else "texts")
-    if registry.in_process and sum(map(len, texts)) > state.settings.max_windows_per_request:
-        # The model runs in this process: count the request's windows before it is batched (the
-        # model process's client does this itself). Fewer characters than the budget cannot
-        # make more windows than it: every token holds at least one character.
-        served = registry.current
-        ids = await run_in_threadpool(served.encode, texts, True)
-        served.check_windows(ids, state.settings.max_windows_per_request)
-    batcher = getattr(state, "batcher", None)
-    if batcher is not None:
-        version, predictions = await batcher.predict(texts)
-    else:
-        loaded = registry.current
-        predictions = await run_in_threadpool(loaded.predictor.predict, texts)
-        version = loaded.version
-    state.metrics.count_predictions(version, [p.label for p in predictions])
-    answers = [
-        {"label": p.label, "score": p.score, "probabilities": p.probabilities, "windows": p.windows}
-        for p in predictions
-    ]
-    for answer, warning in zip(answers, await script_warnings(texts, registry.current, version)):
+    served, predictions, warnings = await state.inference.predict(texts)
+    for prediction, warning in zip(predictions, warnings):
         if warning:
-            answer["warnings"] = [warning]
-    return JSONResponse({"model_version": version, "predictions": answers})
+            prediction.warnings = [warning]
+    return response(PredictResponse(model_version=served.version, predictions=predictions))
 
 
-async def script_warnings(texts: list[str], served, version: str) -> list[str | None]:
-    """A warning for each text mostly in scripts the model was not trained on (``model/scripts.py``).
-    ASCII text for a Latin-script model is answered by one quick test (0.5 us a request); other text
-    costs 10 us a sentence, 70 us at most (its first 1,000 characters are read), in a thread past
-    ``INLINE_SCRIPT_CHARS``."""
-    if served is None or served.version != version or not may_warn(texts, served.trained_on):
-        return []  # (a version activated meanwhile: its predecessor answered; no warning then)
-    name = f"the model version '{version}'"
-    if sum(min(len(t), SAMPLE_CHARS) for t in texts) <= INLINE_SCRIPT_CHARS:
-        return unseen_script_warnings(texts, served.trained_on, name)
-    return await run_in_threadpool(unseen_script_warnings, texts, served.trained_on, name)
+def response(answer: BaseModel) -> Response:
+    """``answer`` (validated by its response model when it was made) as JSON, fields that are None left out."""
+    return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")

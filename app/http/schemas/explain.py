@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from model.explain import WordWeight
+
 
 class ExplainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
@@ -13,15 +15,6 @@ class ExplainRequest(BaseModel):
     ]})
     text: StrictStr = Field(description="the text to classify and explain (the served version answers, as for "
                                         "/v1/predict); at most SENTIMENT_MAX_EXPLAIN_WORDS words")
-
-
-class WordWeightOut(BaseModel):
-    text: str = Field(description="the word as written: the text's characters start to end", examples=["gorgeous"])
-    start: int = Field(ge=0, description="offset of the word's first character in the text (Unicode code points, "
-                                         "as Python and JavaScript's Array.from count them)", examples=[2])
-    end: int = Field(ge=0, description="offset just past its last character", examples=[10])
-    weight: float = Field(description="p(label | text) - p(label | text without this word): positive when the word "
-                                      "speaks for the predicted label, negative when against it", examples=[0.21])
 
 
 class ExplainResponse(BaseModel):
@@ -40,7 +33,7 @@ class ExplainResponse(BaseModel):
     method: Literal["occlusion"] = Field(
         "occlusion", description="each word's tokens left out in turn; the text and all its variants go through the "
                                  "model in one call")
-    tokens: list[WordWeightOut] = Field(description="one entry per word, in order: a run of letters or digits, a "
+    tokens: list[WordWeight] = Field(description="one entry per word, in order: a run of letters or digits, a "
                                                     "punctuation mark, or a CJK character (a word the tokenizer splits "
                                                     "into pieces is one word); whitespace belongs to none")
     warnings: list[str] | None = Field(None, description="as in /v1/predict: most of the text's letters are in "

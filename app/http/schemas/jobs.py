@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
 
 from model.config import HYPERPARAMETERS, Hyperparameter
 
+from ...training.jobs import STATES
+
 
 def _annotation(hp: Hyperparameter) -> Any:
     if hp.choices:
@@ -80,7 +82,7 @@ class TrainJobRequest(BaseModel):
 class TrainJobOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str
-    state: Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+    state: Literal[STATES]  # type: ignore[valid-type]
     dataset_id: str
     eval_dataset_id: str | None
     config: dict[str, Any]

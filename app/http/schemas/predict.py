@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
+from model.prediction import Prediction
+
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(
@@ -26,24 +28,13 @@ class PredictRequest(BaseModel):
         return [self.text] if self.text is not None else list(self.texts or [])
 
 
-class PredictionOut(BaseModel):
-    label: str = Field(examples=["positive"])
-    score: float = Field(description="probability of the predicted label", examples=[0.97])
-    probabilities: dict[str, float] = Field(examples=[{"negative": 0.03, "positive": 0.97}])
-    windows: int = Field(
-        1, ge=1, examples=[1],
-        description="how many overlapping windows of the model's max_length tokens the text was read in; "
-                    "see the model's config.tokenizer.max_length",
-    )
-    warnings: list[str] | None = Field(
-        None, description="present when most of the text's letters are in scripts the model was not trained on "
-                          "(the bundled model: Latin script), e.g. Chinese text for an English model: its "
-                          "prediction may mean little", examples=[["the model version 'bundled' was trained on "
-                                                                   "Latin-script text; this text's letters are mostly "
-                                                                   "in other scripts (Han (Chinese characters) 100%), "
-                                                                   "so its prediction may mean little"]])
-
-
 class PredictResponse(BaseModel):
+    """The answer: each text's ``model.prediction.Prediction`` (the one declaration of its shape), in order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "model_version": "bundled",
+        "predictions": [{"label": "positive", "score": 0.97, "probabilities": {"negative": 0.03, "positive": 0.97},
+                         "windows": 1}],
+    }]})
     model_version: str = Field(examples=["bundled"])
-    predictions: list[PredictionOut]
+    predictions: list[Prediction]

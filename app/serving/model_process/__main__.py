@@ -2,7 +2,7 @@
 
 The server's event loop and the model each get a core of their own this way, instead of taking
 turns on one interpreter lock (see ``client.py``, which starts this process and speaks to it
-in the frames of ``protocol.py``). The first frame carries the server's settings; this process
+in the frames of ``frames.py``). The first frame carries the server's settings; this process
 reads nothing else from its environment.
 
 The server forwards predictions as they come (several may wait in the pipe) and the batching
@@ -25,7 +25,7 @@ from array import array
 import orjson
 
 from ...processes import die_with_parent
-from .protocol import CALL, DROP, ERROR, HEADER, LOAD, OK, PREDICT, PROBABILITIES, SETTINGS, WINDOWS_TYPECODE, frame
+from .frames import CALL, DROP, ERROR, HEADER, LOAD, OK, PREDICT, PROBABILITIES, SETTINGS, WINDOWS_TYPECODE, frame
 
 log = logging.getLogger("app.serving.model_process")
 
@@ -53,11 +53,10 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
 class ModelServer:
     """Reads frames from ``fd`` and answers on ``writer``; predictions waiting together share one model call."""
 
-    def __init__(self, fd: int, writer, max_batch: int, max_wait_s: float, quantize: bool = False):
+    def __init__(self, fd: int, writer, max_batch: int, max_wait_s: float):
         self.fd, self.writer = fd, writer
         self.max_batch = max_batch  # texts per model call, at most (a bigger request runs alone)
         self.max_wait_s = max_wait_s
-        self.quantize = quantize
         self.buffer = bytearray()
         self.waiting: list[tuple[int, dict]] = []  # predictions not yet run
         self.waiting_texts = 0
@@ -169,7 +168,7 @@ class ModelServer:
         from model import Predictor
 
         try:
-            predictor = Predictor.load(request["path"], quantize=self.quantize)
+            predictor = Predictor.load(request["path"])
             predictor.warm_up()
         except Exception as exc:
             self.reply(frame(request_id, ERROR, f"{type(exc).__name__}: {exc}".encode()))
@@ -197,8 +196,7 @@ def main(argv: list[str]) -> int:
     # Frames only on the real stdout; anything else that prints goes to the log (stderr).
     writer = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    ModelServer(sys.stdin.fileno(), writer, settings["max_batch_size"], settings["max_wait_ms"] / 1000,
-                settings["quantize"]).serve()
+    ModelServer(sys.stdin.fileno(), writer, settings["max_batch_size"], settings["max_wait_ms"] / 1000).serve()
     return 0
 
 

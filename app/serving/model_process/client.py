@@ -1,4 +1,4 @@
-"""The server's side of its model process (``SENTIMENT_INFERENCE_PROCESS``, on by default).
+"""The server's side of its model process: the one place the model runs for serving.
 
 Why a process: in one process, the event loop and an inference thread take turns on one
 interpreter lock. Every tensor operation the model calls hands the lock over and back, so under
@@ -9,7 +9,7 @@ Triton's Python backend do. It also keeps torch out of the server process (~100 
 ~350 MB, and no torch import at start-up).
 
 Each server (uvicorn worker) process starts one ``python -m app.serving.model_process``, sends it
-its settings, talks to it over its stdin/stdout pipes (``protocol.py``; read by the event loop,
+its settings, talks to it over its stdin/stdout pipes (``frames.py``; read by the event loop,
 no extra thread), and forwards requests as they come, as token ids; the child batches whatever
 waits for it and answers each request with raw float32 probabilities and each text's window
 count. The ids are every token of each text: the child reads a text longer than the version's
@@ -17,12 +17,12 @@ count. The ids are every token of each text: the child reads a text longer than 
 
 If the child dies on its own (killed, out of memory), the requests in flight fail with 503
 ``model_restarting`` and a new child is started at once, not at the next request; until it has
-loaded the served version (~1.5 s: importing torch is most of it), predictions are answered 503
+loaded the served version (importing torch is most of that time), predictions are answered 503
 with ``Retry-After`` straight away rather than held.
 
 Versions: the child holds the version being served and, during an activation, the next one:
 ``prepare`` loads the next version in the child (in a thread there, so predictions go on) before
-the registry swaps, so a swap never waits for a load. A comparison of versions ``borrowed`` one
+the served version is swapped, so a swap never waits for a load. A comparison of versions ``borrowed`` one
 that is not served: loaded next to the served one while the comparison runs, dropped after.
 """
 
@@ -39,26 +39,24 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import orjson
 
 from model.prediction import Prediction, to_predictions
 
-from ...background import cancel_and_wait
 from ...errors import Conflict, Unavailable
 from ...processes import child_environment
 from ...settings import Settings
-from ..registry import ServedVersion
-from .protocol import CALL, DROP, ERROR, HEADER, LOAD, PREDICT, SETTINGS, WINDOWS_TYPECODE, frame
+from ...tasks import cancel_and_wait
+from .frames import CALL, DROP, ERROR, HEADER, LOAD, PREDICT, SETTINGS, WINDOWS_TYPECODE, frame
+
+if TYPE_CHECKING:
+    from ..inference import ServedVersion
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 120.0
-# Requests with more characters than this are tokenised in a thread, by the tokenizers library
-# (which releases the interpreter lock), not on the event loop: one predict of 256 texts x 10,000
-# characters took the loop ~0.7 s. Below it, tokenising inline (~10 us a short text) is cheaper
-# than the hand-off to a thread.
-INLINE_TOKENIZE_CHARS = 8192
 RESTART_BACKOFF_S = 1.0  # between attempts when a new child cannot start
 WINDOWS_SIZE = array(WINDOWS_TYPECODE).itemsize  # bytes of one text's window count in a reply
 
@@ -144,23 +142,15 @@ class ModelProcess:
         self._fail_pending(ModelProcessGone("the model process stopped"))
 
     # -- requests ----------------------------------------------------------------------------
-    async def predict(self, loaded: ServedVersion, texts: list[str]) -> list[Prediction]:
-        arrived = time.monotonic()  # the child's batching wait counts from here
-        if not self.ready:
-            raise ModelProcessGone("the model process is restarting")
-        # Tokenising here, in the server (~10 us a text on the ASCII path), leaves the model
-        # process, the busier of the two under load, only tensor work.
-        if sum(map(len, texts)) <= INLINE_TOKENIZE_CHARS:
-            ids = loaded.encode(texts)
-        else:
-            ids = await asyncio.get_running_loop().run_in_executor(self.tokenizing, loaded.encode, texts, True)
-        loaded.check_windows(ids, self.settings.max_windows_per_request)  # before any model time is spent
-        return await self.predict_ids(loaded, ids, arrived)
+    async def in_tokenizing_thread(self, function, *args):
+        """``function(*args)`` in this process's one tokenizing thread: big requests take turns there,
+        so that one client's big requests cannot take every core from the others."""
+        return await asyncio.get_running_loop().run_in_executor(self.tokenizing, function, *args)
 
     async def predict_ids(self, loaded: ServedVersion, ids: list[list[int]],
                           arrived: float | None = None) -> list[Prediction]:
-        """``predict`` for texts the server has tokenised itself (every id of each, each non-empty),
-        e.g. an explanation's variants: one request, so one model call (the caller checks the windows)."""
+        """Predictions for texts the server has tokenised (every id of each, each non-empty): one
+        request, which the model process runs with whatever else waits (the caller checks the windows)."""
         arrived = time.monotonic() if arrived is None else arrived
         if not self.ready:
             raise ModelProcessGone("the model process is restarting")
@@ -219,7 +209,7 @@ class ModelProcess:
         return ([self.current.version] if self.current is not None else []) + sorted(self.borrowers)
 
     def served(self, loaded: ServedVersion) -> None:
-        """The registry now serves ``loaded``: the version to restore after a restart."""
+        """``loaded`` is now served: the version to restore after a restart."""
         self.current = loaded
 
     async def _wait_ready(self) -> None:

@@ -51,10 +51,7 @@ def expected(bundle_path, texts=TEXTS, labels=LABELS) -> tuple[list, dict]:
                          "confusion_matrix": confusion}
 
 
-@pytest.mark.parametrize("mode", [{"inference_process": True}, {"inference_process": False}],
-                         ids=["model process", "thread"])
-def test_two_versions_side_by_side(make_client, tiny_bundle_path, weak_bundle_path, mode):
-    client = make_client(**mode)
+def test_two_versions_side_by_side(client, tiny_bundle_path, weak_bundle_path):
     add_version(client, weak_bundle_path)
     dataset_id = upload(client)
     r = compare(client, dataset_id=dataset_id)
@@ -76,8 +73,8 @@ def test_two_versions_side_by_side(make_client, tiny_bundle_path, weak_bundle_pa
         assert d["predictions"]["bundled"]["label"] == strong[i].label
         assert d["predictions"]["v1"]["label"] == weak[i].label
         assert d["predictions"]["v1"]["score"] == pytest.approx(weak[i].score, abs=1e-5)
-    if mode["inference_process"]:  # the version borrowed for the comparison is dropped again
-        assert set(client.app.state.model_process.loaded) == {"bundled"}
+    # the version borrowed for the comparison is dropped again
+    assert set(client.app.state.inference.model_process.loaded) == {"bundled"}
     predicted = client.post("/v1/predict", json={"text": TEXTS[0]}).json()
     assert predicted["model_version"] == "bundled"  # serving went on with the served version
     assert predicted["predictions"][0]["label"] == strong[0].label

@@ -1,4 +1,4 @@
-"""POST /v1/explain: the answer's shape, offsets and weights, in every serving mode; limits and errors."""
+"""POST /v1/explain: the answer's shape, offsets and weights; limits and errors."""
 
 from __future__ import annotations
 
@@ -6,12 +6,6 @@ import pytest
 
 from model import Predictor
 from tests.support.settings import AUTH, KEY
-
-MODES = pytest.mark.parametrize("mode", [
-    {"inference_process": True},  # the server tokenises and sends the variants to its model process
-    {"inference_process": False},  # the model in the server's thread
-    {"batching": False},
-], ids=["model process", "thread", "no batcher"])
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +17,8 @@ def explain(client, text: str, **kwargs):
     return client.post("/v1/explain", json={"text": text}, **kwargs)
 
 
-@MODES
-def test_an_explanation_weighs_each_word_toward_the_predicted_label(make_client, predictor, mode):
-    client = make_client(**mode)
+def test_an_explanation_weighs_each_word_toward_the_predicted_label(make_client, predictor):
+    client = make_client()
     text = "  w1 good w2, w3"
     r = explain(client, text)
     assert r.status_code == 200, r.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
 import pytest
@@ -9,7 +11,6 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from model import Prediction, Predictor
-from tests.support.fakes import served
 from tests.support.long_reviews import BUNDLED, ENDING_MATTERS
 
 TEXTS = ["w1 good w2", "w3 not good", "bad w4 w5 w6", "w7 not bad not", "good"]
@@ -24,18 +25,14 @@ def as_json(p: Prediction) -> dict:
     return {"label": p.label, "score": p.score, "probabilities": p.probabilities, "windows": p.windows}
 
 
-@pytest.mark.parametrize("batching", [True, False])
-def test_one_text_gives_the_models_prediction(make_client, predictor, batching):
-    client = make_client(batching=batching)
+def test_one_text_gives_the_models_prediction(client, predictor):
     r = client.post("/v1/predict", json={"text": TEXTS[1]})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/json"
     assert r.json() == {"model_version": "bundled", "predictions": [as_json(predictor.predict([TEXTS[1]])[0])]}
 
 
-@pytest.mark.parametrize("batching", [True, False])
-def test_texts_are_answered_in_order(make_client, predictor, batching):
-    client = make_client(batching=batching)
+def test_texts_are_answered_in_order(client, predictor):
     r = client.post("/v1/predict", json={"texts": TEXTS})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -45,13 +42,8 @@ def test_texts_are_answered_in_order(make_client, predictor, batching):
     assert [p["label"] for p in r.json()["predictions"]] == [p["label"] for p in body["predictions"]][::-1]
 
 
-@pytest.mark.parametrize("mode", [
-    {"inference_process": True},  # the server tokenises, its model process reads the windows
-    {"inference_process": False},  # the model in the server's inference thread
-    {"batching": False},  # each request on its own
-], ids=["model process", "thread", "no batcher"])
-def test_a_long_review_is_judged_by_its_ending_and_says_in_how_many_windows(make_client, mode):
-    client = make_client(model_dir=BUNDLED, **mode)
+def test_a_long_review_is_judged_by_its_ending_and_says_in_how_many_windows(make_client):
+    client = make_client(model_dir=BUNDLED)  # the server tokenises, its model process reads the windows
     texts = [text for text, _ in ENDING_MATTERS]
     r = client.post("/v1/predict", json={"texts": [*texts, "a gorgeous, witty, seductive movie"]})
     assert r.status_code == 200, r.text
@@ -114,62 +106,45 @@ def test_not_ready_before_the_model_is_loaded(make_settings):
     assert r.json()["error"] == "not_ready"
 
 
-class BlockingPredictor:
-    """Holds the inference thread until released, to catch inference running on the event loop."""
-
-    labels = ["negative", "positive"]
-
-    def __init__(self):
-        self.started, self.release = threading.Event(), threading.Event()
-
-    def predict(self, texts):
-        self.started.set()
-        assert self.release.wait(30), "never released"
-        return [Prediction("positive", 1.0, {"negative": 0.0, "positive": 1.0}) for _ in texts]
-
-
-@pytest.mark.parametrize("batching", [True, False])
-def test_inference_does_not_block_the_event_loop(make_client, batching):
-    client = make_client(batching=batching)
-    blocking = BlockingPredictor()
-    client.app.state.registry.current = served("blocking", blocking)
+def test_inference_does_not_block_the_event_loop(client):
+    """The model runs in its own process: while it is stopped mid-request, the server still answers."""
+    model_process = client.app.state.inference.model_process.process
+    os.kill(model_process.pid, signal.SIGSTOP)
     results = {}
     predicting = threading.Thread(target=lambda: results.setdefault("predict", client.post("/v1/predict", json={"text": "x"})))
-    predicting.start()
     try:
-        assert blocking.started.wait(10), "the prediction never reached the model"
+        predicting.start()
         health = threading.Thread(target=lambda: results.setdefault("healthz", client.get("/healthz")))
         health.start()
         health.join(10)
-        assert "healthz" in results, "/healthz did not answer while a prediction was running"
+        assert "healthz" in results, "/healthz did not answer while a prediction was waiting for the model"
         assert "predict" not in results
     finally:
-        blocking.release.set()
+        os.kill(model_process.pid, signal.SIGCONT)
         predicting.join(10)
     assert results["predict"].status_code == 200
-    assert results["predict"].json()["model_version"] == "blocking"
 
 
 def test_a_failing_model_gives_a_generic_500_that_leaks_nothing(make_settings):
-    class Broken:
-        labels = ["negative", "positive"]
+    with TestClient(create_app(make_settings()), raise_server_exceptions=False) as client:
+        model_process = client.app.state.inference.model_process
 
-        def predict(self, texts):
+        async def broken(kind, message):
             raise RuntimeError("secret internals")
 
-    with TestClient(create_app(make_settings()), raise_server_exceptions=False) as client:
-        client.app.state.registry.current = served("broken", Broken())
+        working, model_process._request = model_process._request, broken
         r = client.post("/v1/predict", json={"text": "good"})
         assert r.status_code == 500
         assert r.json() == {"error": "internal_error", "message": "internal server error"}
-        assert client.get("/readyz").status_code == 200  # one bad batch does not stop the service
+        model_process._request = working
+        assert client.get("/readyz").status_code == 200  # one bad request does not stop the service
+        assert client.post("/v1/predict", json={"text": "good"}).status_code == 200
 
 
-@pytest.mark.parametrize("inference_process", [True, False], ids=["model process", "thread"])
-def test_text_mostly_in_a_script_the_model_never_saw_gets_a_warning(make_client, inference_process):
+def test_text_mostly_in_a_script_the_model_never_saw_gets_a_warning(make_client):
     from app.settings import BUNDLED_MODEL_DIR
 
-    client = make_client(model_dir=BUNDLED_MODEL_DIR, inference_process=inference_process)
+    client = make_client(model_dir=BUNDLED_MODEL_DIR)
     r = client.post("/v1/predict", json={"texts": ["这部电影非常好看，演员的表演很出色。", "a gorgeous, witty film",
                                                    "un film très émouvant", "这个movie太boring了"]})
     assert r.status_code == 200, r.text

@@ -130,4 +130,4 @@ def test_expired_windows_are_dropped_when_the_table_grows():
         limit.hit(f"address:{i}")
     clock.now += 2
     limit.hit("address:new")
-    assert list(limit.windows) == ["address:new"]
+    assert list(limit.periods) == ["address:new"]

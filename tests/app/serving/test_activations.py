@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from app.store import ACTIVE_CHANNEL, Store, now
+from app.store import Store, now
+from app.versions import ACTIVE_CHANNEL, Versions
 from tests.support.settings import AUTH
 from tests.support.waiting import wait_for
 
@@ -60,18 +61,19 @@ def test_on_sqlite_replica_b_follows_by_polling_within_2_s(make_client, tiny_bun
     _activate_through_a_and_time_b(a, b)
 
 
-def test_the_notify_is_sent_only_when_the_activation_commits(postgres_url):
+def test_the_notify_is_sent_only_when_the_activation_commits(postgres_url, tmp_path):
     store = Store(postgres_url)
+    versions = Versions(store, tmp_path, tmp_path / "bundled")
     try:
         with store.listen_connection() as listener:
             listener.execute(f"LISTEN {ACTIVE_CHANNEL}")
             with pytest.raises(RuntimeError), store.connect() as db:
-                store.record_active_version(db, "v7")
+                versions.record_active(db, "v7")
                 raise RuntimeError("rolled back")
             assert [n.payload for n in listener.notifies(timeout=0.3)] == []
             with store.connect() as db:
-                store.record_active_version(db, "v8")
+                versions.record_active(db, "v8")
             assert [n.payload for n in listener.notifies(timeout=2, stop_after=1)] == ["v8"]
-        assert store.active_version() == "v8"
+        assert versions.active() == "v8"
     finally:
         store.close()

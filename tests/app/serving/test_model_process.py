@@ -1,8 +1,5 @@
-"""The model in its own process (``SENTIMENT_INFERENCE_PROCESS``, on by default).
-
-The other API tests run the model in the server's thread for speed (see conftest.py); these
-start the real child process. The end-to-end tests use it too (real servers, default settings).
-"""
+"""The model in its own process, the one place the service runs it: the child process, its
+batching, its restarts and the versions it holds."""
 
 from __future__ import annotations
 
@@ -24,11 +21,11 @@ from tests.support.waiting import wait_for
 
 @pytest.fixture
 def client(make_client):
-    return make_client(inference_process=True, api_keys=KEY)
+    return make_client(api_keys=KEY)
 
 
 def test_predictions_come_from_a_separate_process_and_match_the_predictor(client, tiny_bundle_path, make_examples):
-    child = client.app.state.model_process.pid
+    child = client.app.state.inference.model_process.pid
     assert child != os.getpid() and is_alive(child)
     texts, _ = make_examples(30, seed=11)
     r = client.post("/v1/predict", json={"texts": texts})
@@ -57,7 +54,7 @@ def test_the_model_process_reads_long_texts_in_windows_and_says_how_many(client,
 
 
 def test_a_killed_model_process_fails_its_batch_with_503_and_is_replaced(client):
-    process = client.app.state.model_process
+    process = client.app.state.inference.model_process
     first = process.pid
     os.kill(first, signal.SIGSTOP)  # frozen: the next batch waits in it, then it dies under the batch
     result = {}
@@ -81,7 +78,7 @@ def test_a_killed_model_process_fails_its_batch_with_503_and_is_replaced(client)
 
 
 def test_requests_while_the_model_process_restarts_get_503_at_once(client):
-    process = client.app.state.model_process
+    process = client.app.state.inference.model_process
     process.ready = False  # as between a child's death and its replacement being ready
     try:
         started = time.monotonic()
@@ -99,16 +96,16 @@ def test_activation_loads_the_version_in_the_model_process_before_serving_it(cli
     path = state.settings.data_dir / "models" / "v1"
     shutil.copytree(tiny_bundle_path, path)
     state.store.insert("models", version="v1", path=str(path), source="training", metrics={}, created_at=now(), seq=1)
-    assert set(state.model_process.loaded) == {"bundled"}
+    assert set(state.inference.model_process.loaded) == {"bundled"}
 
     r = client.post("/v1/models/v1/activate", headers=AUTH)
     assert r.status_code == 200, r.text
-    assert set(state.model_process.loaded) == {"bundled", "v1"}  # the previous one stays until the next swap
+    assert set(state.inference.model_process.loaded) == {"bundled", "v1"}  # the previous one stays until the next swap
     assert client.post("/v1/predict", json={"text": "good"}).json()["model_version"] == "v1"
 
     r = client.post("/v1/models/bundled/activate", headers=AUTH)
     assert r.status_code == 200, r.text
-    assert set(state.model_process.loaded) == {"v1", "bundled"}
+    assert set(state.inference.model_process.loaded) == {"v1", "bundled"}
     assert client.post("/v1/predict", json={"text": "good"}).json()["model_version"] == "bundled"
 
 
@@ -117,31 +114,31 @@ def test_a_version_the_model_process_cannot_load_is_not_activated(client, tiny_b
     path = state.settings.data_dir / "models" / "v1"
     shutil.copytree(tiny_bundle_path, path)
     state.store.insert("models", version="v1", path=str(path), source="training", metrics={}, created_at=now(), seq=1)
-    original = state.registry.load
+    original = state.inference.load
 
     def load_then_break(version):  # the server process loads it; the model process will not
         loaded = original(version)
         shutil.rmtree(path)
         return loaded
 
-    state.registry.load = load_then_break
+    state.inference.load = load_then_break
     r = client.post("/v1/models/v1/activate", headers=AUTH)
     assert r.status_code == 409, r.text
     assert r.json()["error"] == "model_unavailable" and "model process cannot load v1" in r.json()["message"]
-    assert state.registry.active_version() == "bundled"
+    assert state.versions.active() == "bundled"
     r = client.post("/v1/predict", json={"text": "good"})
     assert r.status_code == 200 and r.json()["model_version"] == "bundled"
 
 
 def test_the_model_process_stops_with_the_app(make_client):
-    client = make_client(inference_process=True)
-    pid = client.app.state.model_process.pid
+    client = make_client()
+    pid = client.app.state.inference.model_process.pid
     client.__exit__(None, None, None)
     assert not is_alive(pid)
 
 
 def test_requests_waiting_together_share_one_model_call(make_client, make_examples):
-    client = make_client(inference_process=True, max_wait_ms=300)  # a small batch waits for company
+    client = make_client(max_wait_ms=300)  # a small batch waits for company
     texts, _ = make_examples(12, seed=3)
     answers = {}
 
@@ -154,7 +151,7 @@ def test_requests_waiting_together_share_one_model_call(make_client, make_exampl
     for thread in threads:
         thread.join(30)
     assert all(answers[i].status_code == 200 for i in range(len(texts)))
-    alone = Predictor(load_bundle(client.app.state.registry.current.path)).predict(texts)
+    alone = Predictor(load_bundle(client.app.state.inference.current.path)).predict(texts)
     assert [answers[i].json()["predictions"][0]["label"] for i in range(len(texts))] == [p.label for p in alone]
     metrics = client.get("/metrics").text
     calls = float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("sentiment_batch_size_count")))
@@ -163,9 +160,9 @@ def test_requests_waiting_together_share_one_model_call(make_client, make_exampl
 
 
 def test_big_requests_are_tokenised_off_the_event_loop(client, monkeypatch):
-    """A predict of many long texts must not hold the event loop while it is tokenised (it took
-    /healthz 0.7 s); small ones are tokenised inline, where that is cheapest."""
-    served = client.app.state.registry.current
+    """A predict of many long texts must not hold the event loop while it is tokenised; small ones
+    are tokenised inline, where that is cheapest."""
+    served = client.app.state.inference.current
     threads = []
     original = type(served).encode
 

@@ -81,18 +81,18 @@ def test_unknown_promote_values_are_refused_with_the_valid_ones(client):
     assert "if_better_than_baseline" in r.json()["details"][0]["message"]
 
 
-class _Store:
+class _Versions:
     """What ``decide_promotion`` reads: the active version and where its bundle is."""
 
     def __init__(self, path=None):
-        self.path = path
+        self.bundle = path
 
-    def active_version(self) -> str:
+    def active(self) -> str:
         return "v1"
 
-    def one(self, sql: str, *args):
-        assert self.path is not None, "the active model was consulted"
-        return {"path": str(self.path)}
+    def path(self, version: str):
+        assert self.bundle is not None, "the active model was consulted"
+        return self.bundle
 
 
 @pytest.mark.parametrize("new,baseline,promote,reason", [
@@ -101,7 +101,7 @@ class _Store:
     (0.7, 0.8, False, "the baseline is at least as accurate on the eval set"),
 ])
 def test_the_baseline_floor_alone(new, baseline, promote, reason):
-    decision = decide_promotion("if_better_than_baseline", {"accuracy": new}, _Store(), None, baseline)
+    decision = decide_promotion("if_better_than_baseline", {"accuracy": new}, _Versions(), None, baseline)
     assert decision == {"policy": "if_better_than_baseline", "active_version": "v1", "new_accuracy": new,
                         "baseline_accuracy": baseline, "promote": promote, "reason": reason}
 
@@ -111,9 +111,9 @@ def test_better_than_both_needs_the_floor_and_the_active_model(tiny_bundle_path)
     dev.labels[:30] = ["1" if y == "0" else "0" for y in dev.labels[:30]]  # wrong labels: the tiny bundle errs
     active = evaluate(Predictor.load(tiny_bundle_path), dev)["accuracy"]
     assert 0.2 < active < 1.0  # room on both sides of the tiny bundle's score
-    below_floor = decide_promotion("if_better_than_both", {"accuracy": 0.99}, _Store(), dev, 1.0)
+    below_floor = decide_promotion("if_better_than_both", {"accuracy": 0.99}, _Versions(), dev, 1.0)
     assert below_floor["promote"] is False and "baseline" in below_floor["reason"]  # the active model not consulted
-    store = _Store(tiny_bundle_path)
+    store = _Versions(tiny_bundle_path)
     worse = decide_promotion("if_better_than_both", {"accuracy": active - 0.01}, store, dev, 0.1)
     assert worse["promote"] is False and worse["reason"] == "active model is at least as accurate"
     best = decide_promotion("if_better_than_both", {"accuracy": 1.0}, store, dev, 0.1)

@@ -15,6 +15,7 @@ import app.training.queue as queue_module
 from app.metrics import Metrics
 from app.settings import Settings
 from app.store import now
+from app.versions import Versions
 from app.training.datasets import DatasetStore
 from app.training.jobs import JobService
 from app.training.queue import JobQueue
@@ -158,7 +159,8 @@ def test_an_expired_job_whose_cancel_was_asked_is_cancelled(make_store, clock):
 def _service(store, tmp_path) -> tuple[Settings, JobService]:
     """A replica's JobService (it needs a running event loop: call inside one)."""
     settings = Settings(data_dir=tmp_path / "data")
-    return settings, JobService(settings, store, DatasetStore(store, tmp_path / "data" / "datasets"))
+    versions = Versions(store, settings.data_dir, settings.model_dir)
+    return settings, JobService(settings, versions, DatasetStore(store, tmp_path / "data" / "datasets"))
 
 
 def test_cancel_works_from_another_replica(make_store, tmp_path):

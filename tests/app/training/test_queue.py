@@ -15,11 +15,11 @@ import app.training.queue as queue_module
 from app.metrics import Metrics
 from app.settings import Settings
 from app.store import now
-from app.versions import Versions
 from app.training.datasets import DatasetStore
 from app.training.jobs import JobService
 from app.training.queue import JobQueue
 from app.training.runner import JobRunner
+from app.versions import Versions
 
 LEASE_S = 30.0
 

@@ -35,6 +35,12 @@ class NotFound(ServiceError):
     code = "not_found"
 
 
+class Gone(ServiceError):
+    """A record whose data is no longer there (a dataset's file removed from the data directory)."""
+
+    code = "gone"
+
+
 class Conflict(ServiceError):
     """The request is valid but the thing is not in a state that allows it."""
 

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     max_dataset_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     max_epochs: int = Field(50, ge=1)
     max_queued_jobs: int = Field(20, ge=0)
+    max_versions: int = Field(100, ge=0, description="most trained model versions kept; past it a job is refused "
+                              "(507 version_quota) until versions are deleted (DELETE /v1/models/{version}); 0: no limit")
+    max_version_bytes: int = Field(20 * 1024**3, ge=0, description="most bytes the trained versions may take on "
+                                   "disk; past it a job is refused as for max_versions; 0: no limit")
     max_running_jobs: int = Field(1, ge=1, le=16)
     job_timeout_s: float = Field(6 * 3600, gt=0)
     job_lease_s: float = Field(30.0, gt=0, le=3600, description="a running job is held under a lease its node "

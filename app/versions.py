@@ -28,7 +28,7 @@ from typing import Any
 
 from model.bundle import BundleError, check_files, read_config
 
-from .errors import NotFound
+from .errors import Conflict, InsufficientStorage, NotFound
 from .store import Store, Transaction, now
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,40 @@ class Versions:
             check_files(path, config)
             self._verified[str(path)] = stamp
 
+    # -- retention ----------------------------------------------------------------------------
+    def delete(self, version: str) -> None:
+        """Remove a trained version: its record, then its folder (a kill between the two leaves a
+        folder without a record, which ``sweep`` removes). Never the bundled or the active one."""
+        with self.store.connect("deleting a model version") as db:
+            row = db.execute("SELECT version, path, source FROM models WHERE version = ?", (version,)).fetchone()
+            if row is None:
+                raise VersionNotFound(f"model version {version!r} not found")
+            if row[2] == "bundled":
+                raise Conflict(f"version {version!r} is the model shipped with the service; it cannot be deleted",
+                               code="version_read_only")
+            if version == self.active():
+                raise Conflict(f"version {version!r} is being served; activate another first", code="version_active")
+            used = db.execute("SELECT id FROM jobs WHERE base_version = ? AND state IN ('queued', 'running')",
+                              (version,)).fetchone()
+            if used is not None:
+                raise Conflict(f"version {version!r} is the base of job {used[0]}, which has not finished",
+                               code="version_in_use")
+            db.execute("DELETE FROM models WHERE version = ?", (version,))
+        shutil.rmtree(row[1], ignore_errors=True)
+
+    def check_quota(self, max_versions: int, max_bytes: int) -> None:
+        """Refuse (507) a new version when the trained ones already reach ``max_versions`` or
+        ``max_bytes`` on disk (0: no limit); the message says how to make room."""
+        rows = self.store.all("SELECT version, path FROM models WHERE source != 'bundled'")
+        how = "delete versions no longer needed (DELETE /v1/models/{version})"
+        if max_versions and len(rows) >= max_versions:
+            raise InsufficientStorage(f"{len(rows)} trained versions are stored, the most allowed "
+                                      f"(SENTIMENT_MAX_VERSIONS={max_versions}): {how}", code="version_quota")
+        used = sum(_folder_bytes(Path(r["path"])) for r in rows)
+        if max_bytes and used >= max_bytes:
+            raise InsufficientStorage(f"the trained versions take {used:,} bytes, the most allowed "
+                                      f"(SENTIMENT_MAX_VERSION_BYTES={max_bytes:,}): {how}", code="version_quota")
+
     # -- activation ---------------------------------------------------------------------------
     def record_active(self, db: Transaction, version: str) -> None:
         """Make ``version`` the active one in ``db``'s transaction (and NOTIFY, on PostgreSQL)."""
@@ -169,3 +203,10 @@ class Versions:
                 if entry.is_dir() and entry.name not in keep and not writing:
                     shutil.rmtree(entry, ignore_errors=True)
                     log.warning("removed models/%s, left by a training process that did not finish", entry.name)
+
+
+def _folder_bytes(folder: Path) -> int:
+    try:
+        return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    except OSError:  # gone meanwhile
+        return 0

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import random
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,19 @@ class Dataset:
             self.text_column,
             encoding=self.encoding,
         )
+
+
+# What a reader cannot see: whitespace, control and format characters (zero-width space, joiners,
+# byte order marks, direction marks), unassigned and private-use code points.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` holds nothing visible: a model would score it all the same, as if it said
+    something (a zero-width space alone read as 0.96 positive)."""
+    if text.isascii():
+        return not text.strip(" \t\n\r\x0b\x0c") or all(c <= " " or c == "\x7f" for c in text)
+    return all(c.isspace() or unicodedata.category(c) in _INVISIBLE for c in text)
 
 
 def detect_format(path: str | Path) -> str:
@@ -121,8 +135,8 @@ def parse_dataset(
             missing = text_key if text is None else label_column
             raise DataError(source, line, f"missing value for column {missing!r}")
         text, label = str(text).strip(), str(label).strip()
-        if not text:
-            raise DataError(source, line, "empty text")
+        if is_blank(text):
+            raise DataError(source, line, "empty text (nothing visible)")
         if not label:
             raise DataError(source, line, "empty label")
         texts.append(text)
@@ -372,9 +386,8 @@ _QUOTE_FIX = 'inside a quoted field write a quote as "", and quote a field that 
 
 def _check_quoted_spans(table: _Table, content: str, label_column: str, labels: set[str], source: str) -> None:
     """Strict CSV still reads a stray opening quote as a field that swallows the next rows when a later
-    quote happens to close it cleanly. Such a field's first line, and some line inside it, each look
-    like a row of the file (the header's number of fields, a known label); a review with a line break
-    does not."""
+    quote happens to close it cleanly. Some line inside such a field looks like a row of the file (the
+    header's number of fields, a known label); a review with a line break does not."""
     lines = io.StringIO(content, newline="").readlines()
     at = table.header.index(label_column)
 
@@ -383,9 +396,11 @@ def _check_quoted_spans(table: _Table, content: str, label_column: str, labels: 
         return len(values) == len(table.header) and values[at].strip() in labels
 
     for first, last in table.spans:
-        if not looks_like_row(first):
-            continue
-        swallowed = next((n for n in range(first + 1, last + 1) if looks_like_row(n)), None)
+        # A line wholly inside the field that looks like a row of its own is a swallowed row, whatever
+        # the first line holds (its text may have commas); when the first line itself looks like a row,
+        # so may the last, where the stray quote happened to close.
+        inside = range(first + 1, last + 1) if looks_like_row(first) else range(first + 1, last)
+        swallowed = next((n for n in inside if looks_like_row(n)), None)
         if swallowed is not None:
             row = lines[swallowed - 1].strip()
             raise DataError(
@@ -412,6 +427,10 @@ def _jsonl_table(content: str, source: str) -> _Table:
             row = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataError(source, number, f"invalid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise DataError(source, number, "JSON nested too deeply to read (a line is one flat object)") from None
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            raise DataError(source, number, f"JSON value that cannot be read: {exc}") from None
         if not isinstance(row, dict):
             raise DataError(source, number, "each line must be a JSON object")
         table.rows.append((number, row))

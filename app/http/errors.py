@@ -19,14 +19,14 @@ from starlette.requests import ClientDisconnect
 from model.bundle import BundleError
 from model.data import DataError
 
-from ..errors import Conflict, InsufficientStorage, InvalidInput, NotFound, ServiceError, TooBusy, Unavailable
+from ..errors import Conflict, Gone, InsufficientStorage, InvalidInput, NotFound, ServiceError, TooBusy, Unavailable
 from .allowed_methods import allowed_methods
 from .responses import JSONResponse
 
 log = logging.getLogger(__name__)
 
 # Domain error type -> status code; the first base class found in an error's MRO wins.
-STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, TooBusy: 429, Unavailable: 503,
+STATUS = {NotFound: 404, Gone: 410, Conflict: 409, InvalidInput: 422, TooBusy: 429, Unavailable: 503,
           InsufficientStorage: 507}
 
 

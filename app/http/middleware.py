@@ -17,6 +17,7 @@ from .errors import error_body
 class BodyLimitMiddleware:
     """Refuse bodies larger than ``max_bytes`` with 413 (by Content-Length or while streaming), and
     bodies not complete ``body_timeout_s`` after the headers with 408 (the connection then closes).
+    Any answer sent before the request's body was read closes the connection.
 
     ``overrides`` gives other limits by path (dataset uploads may be larger than predict bodies).
     The deadline wraps each ``receive`` until the body is complete (never the wait for a disconnect
@@ -39,15 +40,19 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.overrides.get(scope["path"], self.max_bytes)
+        has_body = False
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > limit
+                    length = int(value)
                 except ValueError:
-                    too_big = False
-                if too_big:
+                    length = 0
+                has_body = length > 0
+                if length > limit:  # refused unread: the connection closes (see below)
                     await self._refuse(send, *self._too_large(limit))
                     return
+            elif name == b"transfer-encoding":
+                has_body = True
         deadline = None if self.body_timeout_s is None else asyncio.get_running_loop().time() + self.body_timeout_s
         received = 0
         body_done = False
@@ -84,6 +89,11 @@ class BodyLimitMiddleware:
                 return
             if message["type"] == "http.response.start":
                 app_started = True
+                if has_body and not body_done:
+                    # An answer before the body was read (401, 403, 404...): close the connection,
+                    # or a client could dribble the body it announced for ever, each byte resetting
+                    # the keep-alive timer, and hold the connection (and a file descriptor).
+                    message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
             await send(message)
 
         try:
@@ -95,8 +105,8 @@ class BodyLimitMiddleware:
             await self._refuse(send, *refusal)
 
     @staticmethod
-    def _too_large(limit: int) -> tuple:
-        return 413, "payload_too_large", f"request body is larger than {limit} bytes", False
+    def _too_large(limit: int) -> tuple:  # the rest of the body stays unread: the connection closes
+        return 413, "payload_too_large", f"request body is larger than {limit} bytes", True
 
     @staticmethod
     async def _refuse(send, status: int, code: str, message: str, close: bool):

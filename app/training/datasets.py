@@ -14,7 +14,7 @@ from model.scripts import script_shares
 from model.tokenizer import count_tokens
 
 from ..data_dir import sweep_partials, written_aside
-from ..errors import Conflict, storage_errors
+from ..errors import Conflict, Gone, storage_errors
 from ..store import Store, now
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,11 @@ class DatasetStore:
         return self.store.all("SELECT * FROM datasets ORDER BY created_at DESC")
 
     def load(self, record: dict) -> Dataset:
-        raw = Path(record["path"]).read_bytes()
+        try:
+            raw = Path(record["path"]).read_bytes()
+        except FileNotFoundError:
+            raise Gone(f"dataset {record['id']}'s file is no longer in the data directory; upload it again "
+                       "(or DELETE /v1/datasets/{id} to drop its record)", code="dataset_gone") from None
         return parse_dataset(raw, record["format"], record["filename"], record["text_column"], record["label_column"])
 
     def delete(self, dataset_id: str) -> bool:

@@ -60,6 +60,7 @@ class JobService:
         if base_version is not None and not self.versions.exists(base_version):
             raise NotFound(f"model version {base_version!r} not found (GET /v1/models lists them)",
                            field="base_version")
+        self.versions.check_quota(self.settings.max_versions, self.settings.max_version_bytes)
         queued = self.store.one("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'")["n"]
         if queued >= self.settings.max_queued_jobs:
             raise TooBusy(f"{queued} jobs are already queued; the server allows "

@@ -202,7 +202,7 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
                        base=base, base_source=job["base_version"])
         if not reporter.leader:
             return 0  # rank 0 holds the same model and records it
-        return _record(versions, job, result, baseline, dev_data, partial)
+        return _record(settings, versions, job, result, baseline, dev_data, partial)
     except LeaseLost:
         log.warning("job %s: this node's lease was lost (the job was re-queued elsewhere); nothing recorded", job_id)
         return 1
@@ -232,13 +232,15 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
         world.leave()
 
 
-def _record(versions: Versions, job: dict, result, baseline, dev_data, partial) -> int:
+def _record(settings: Settings, versions: Versions, job: dict, result, baseline, dev_data, partial) -> int:
     """Rank 0, after training: the promotion decision, the bundle, and the version with the job's
     outcome in one transaction."""
     job_id, owner, store = job["id"], job["lease_owner"], versions.store
     promotion = decide_promotion(job["promote"], result.metrics, versions, dev_data, baseline.metrics["accuracy"])
     meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"]}
     card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})")
+    # jobs that were queued together may each have passed the quota when submitted
+    versions.check_quota(settings.max_versions, settings.max_version_bytes)
     with storage_errors("saving the new model version"):
         save_bundle(partial, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card,
                     overwrite=True)

@@ -132,6 +132,9 @@ def test_the_scale_profile_runs_postgres_two_api_replicas_a_trainer_and_a_balanc
         assert environment["SENTIMENT_DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in environment["SENTIMENT_DATABASE_URL"]
         assert "sentiment-shared:/data" in scale[name]["volumes"]
         assert {k for k in environment if k.startswith("SENTIMENT_")} <= SETTINGS
+        # the client address comes from HAProxy alone: the replicas trust X-Forwarded-For from its address only
+        assert environment.get("FORWARDED_ALLOW_IPS", scale["lb"]["networks"]["default"]["ipv4_address"]) == \
+            scale["lb"]["networks"]["default"]["ipv4_address"]
     assert scale["lb"]["image"].startswith("haproxy:")
     assert "./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in scale["lb"]["volumes"]
 
@@ -139,6 +142,7 @@ def test_the_scale_profile_runs_postgres_two_api_replicas_a_trainer_and_a_balanc
 def test_haproxy_checks_readyz_on_both_replicas():
     config = (ROOT / "deploy" / "haproxy.cfg").read_text()
     assert "http-check send meth GET uri /readyz" in config
+    assert "http-request set-header X-Forwarded-For %[src]" in config  # a client's own header is replaced
     for replica in ("api-1", "api-2"):
         assert f"server {replica} {replica}:8000 check" in config
     haproxy = shutil.which("haproxy")

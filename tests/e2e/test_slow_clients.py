@@ -114,3 +114,23 @@ def test_headers_just_under_the_limits_are_served(server):
     with connect(server.port) as sock:
         sock.sendall(long_but_fine)
         assert read_response(sock, timeout=SLACK_S + 3).status == 200
+
+
+@pytest.mark.parametrize(("path", "headers", "status"), [
+    ("/v1/predict", {"Content-Length": str(10 * 1024 * 1024)}, 413),  # refused by its Content-Length
+    ("/v1/models/compare", {"Content-Length": "1000"}, 401),  # refused by the key check, body never read
+    ("/v1/datasets", {"Content-Length": "1000", "Authorization": "Bearer nope"}, 403),
+])
+def test_an_early_answer_to_an_unread_body_closes_the_connection(server, path, headers, status):
+    """Whatever the server answers before reading a body, it closes the connection: a client that
+    keeps dribbling the body it announced cannot hold it (each byte would reset the keep-alive timer)."""
+    head = request("POST", path, headers={"Content-Type": "application/json", **headers})
+    with connect(server.port) as sock:
+        sock.sendall(head)
+        response = read_response(sock, timeout=SLACK_S)
+        assert response.status == status, response
+        assert response.headers["connection"] == "close"
+        started = time.monotonic()
+        trickle(sock, b"x" * 1000, interval=0.2, budget=3.0)  # the "body", a byte at a time
+        assert peer_closed(sock, timeout=SLACK_S)
+        assert time.monotonic() - started < SLACK_S + 0.5

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model import DataError, Dataset, load_dataset, parse_dataset
-from model.data import check_training_data, detect_format, stratified_split, with_header_row
+from model.data import check_training_data, detect_format, is_blank, stratified_split, with_header_row
 
 
 def parse(text: str | bytes, fmt: str = "tsv", source: str = "data.tsv", **kwargs) -> Dataset:
@@ -84,12 +84,12 @@ def write_rows(fmt: str, rows: list[tuple[str, str]]) -> bytes:
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.lists(st.text(min_size=1).filter(str.strip), min_size=1, max_size=5),
+    st.lists(st.text(min_size=1).filter(lambda t: not is_blank(t)), min_size=1, max_size=5),
     st.sampled_from(["tsv", "csv", "jsonl"]),
 )
 def test_any_text_survives_writing_and_parsing(texts, fmt):
     if fmt == "tsv":  # a TSV line cannot hold a tab or a line break
-        texts = [t for t in (t.translate({9: " ", 10: " ", 13: " "}) for t in texts) if t.strip()] or ["x"]
+        texts = [t for t in (t.translate({9: " ", 10: " ", 13: " "}) for t in texts) if not is_blank(t)] or ["x"]
     data = parse(write_rows(fmt, [(t, "pos") for t in texts]), fmt, f"data.{fmt}")
     assert data.texts == [t.strip() for t in texts]
     assert data.labels == ["pos"] * len(texts)
@@ -329,3 +329,35 @@ def test_stratified_split_keeps_each_class_in_training():
 
 def test_label_counts():
     assert make_imbalanced().label_counts() == {"a": 60, "b": 30, "c": 10}
+
+
+@pytest.mark.parametrize("line,why", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"text": "big", "label": ' + "9" * 5000 + "}", "cannot be read"),
+])
+def test_jsonl_python_cannot_hold_is_an_error_naming_its_line(line, why):
+    content = '{"text": "fine", "label": "pos"}\n' + line + "\n"
+    with pytest.raises(DataError, match=rf"data.jsonl:2: .*{why}"):
+        parse(content, "jsonl", "data.jsonl")
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\u200b\u200d\ufeff", " \u2060 ", "\x00\x01"])
+def test_a_text_with_nothing_visible_is_empty(text):
+    from model.data import is_blank
+
+    assert is_blank(text)
+    with pytest.raises(DataError, match="data.jsonl:2: empty text"):
+        parse('{"text": "fine", "label": "pos"}\n' + json.dumps({"text": text, "label": "neg"}) + "\n", "jsonl",
+              "data.jsonl")
+    assert not is_blank("\u200bok") and not is_blank("好") and not is_blank("a")
+
+
+def test_a_stray_quote_on_a_line_with_commas_never_merges_the_rows_it_swallows():
+    """The quote on line 3 opens a field that a later quote closes cleanly; the text on line 3 has
+    commas, so the line itself does not look like a row: the swallowed rows inside still give it away."""
+    content = 'text,label\ngood film,1\n"bad, really, bad,0\nnice,1\nmeh,0\nso so",1\nfine,0\n'
+    with pytest.raises(DataError, match=r"data.csv:3: a quoted field starts here and runs to line 6, swallowing line 4"):
+        parse(content, "csv", "data.csv")
+    # a review with a line break inside its quotes is still one row
+    assert parse('text,label\n"a long review,\nthat goes on",1\nbad,0\n', "csv", "data.csv").texts[0] == \
+        "a long review,\nthat goes on"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from ...serving.compare import compare_versions
 from ..deps import require_json, write_access
@@ -35,6 +36,14 @@ async def activate_model(version: str, request: Request):
     state = request.app.state
     await state.inference.activate(version)
     return await run_in_threadpool(state.versions.describe, version, state.settings.public_text)
+
+
+@router.delete("/v1/models/{version}", status_code=204, responses=ERROR_RESPONSES,
+               dependencies=[Depends(write_access("admin"))],
+               summary="Delete a trained version (not the bundled one, not the one being served)")
+async def delete_model(version: str, request: Request):
+    await run_in_threadpool(request.app.state.versions.delete, version)
+    return Response(status_code=204)
 
 
 COMPARE_BODY = {"required": True, "content": {"application/json": {

@@ -19,6 +19,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from model.data import is_blank
+
 from ...errors import InvalidInput, LimitExceeded, Unavailable
 from ..deps import predict_auth, require_json
 from ..errors import HttpError
@@ -67,8 +69,9 @@ def check_limits(texts: list[str], settings, field: str) -> None:
                             code="too_many_texts", field=field)
     for i, text in enumerate(texts):
         where = field if field == "text" else f"{field}[{i}]"
-        if not text.strip():
-            raise InvalidInput("text is empty or only whitespace", code="empty_text", field=where)
+        if is_blank(text):
+            raise InvalidInput("text is empty, or only whitespace and invisible characters", code="empty_text",
+                               field=where)
         if len(text) > settings.max_text_chars:
             raise LimitExceeded(f"{len(text)} characters; at most {settings.max_text_chars}",
                                 code="text_too_long", field=where)

@@ -14,7 +14,7 @@ class ErrorOut(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 503, 507)
 }
 
 

@@ -11,7 +11,7 @@ JSON = {"content-type": "application/json"}
 
 # (id, body bytes, headers, status, error code, field named in details (None: no details), words in message)
 CASES = [
-    ("empty text", b'{"text": ""}', JSON, 422, "empty_text", "text", "empty or only whitespace"),
+    ("empty text", b'{"text": ""}', JSON, 422, "empty_text", "text", "empty, or only whitespace"),
     ("whitespace text", b'{"text": " \\n\\t\\u3000"}', JSON, 422, "empty_text", "text", "only whitespace"),
     ("whitespace in list", b'{"texts": ["good", "  "]}', JSON, 422, "empty_text", "texts[1]", "only whitespace"),
     ("empty list", b'{"texts": []}', JSON, 422, "empty_texts", "texts", "at least one"),

@@ -62,3 +62,34 @@ def test_responses_name_no_server_path(client, tiny_bundle_path):
     r = client.post("/v1/models/v1/activate", headers={"Authorization": "Bearer test-key"})
     assert r.status_code == 409, r.text
     assert "models/v1" in r.json()["message"] and data_dir not in r.text
+
+
+def test_a_trained_version_can_be_deleted_but_not_the_bundled_or_the_served_one(client, tiny_bundle_path):
+    auth = {"Authorization": "Bearer test-key"}
+    path = _add_version(client, tiny_bundle_path)
+    assert client.delete("/v1/models/bundled", headers=auth).json()["error"] == "version_read_only"
+    assert client.post("/v1/models/v1/activate", headers=auth).status_code == 200
+    r = client.delete("/v1/models/v1", headers=auth)
+    assert r.status_code == 409 and r.json()["error"] == "version_active"
+    assert client.post("/v1/models/bundled/activate", headers=auth).status_code == 200
+    assert client.delete("/v1/models/v1").status_code == 401  # the admin scope
+    r = client.delete("/v1/models/v1", headers=auth)
+    assert r.status_code == 204 and not r.content
+    assert not path.exists() and client.get("/v1/models/v1").status_code == 404
+    assert client.delete("/v1/models/v1", headers=auth).status_code == 404
+
+
+def test_a_job_past_the_version_quota_is_refused_with_507(make_client, tiny_bundle_path):
+    from tests.support.api import TINY_CONFIG, upload
+
+    client = make_client(max_versions=1)
+    _add_version(client, tiny_bundle_path)
+    dataset = upload(client)
+    r = client.post("/v1/train-jobs", headers={"Authorization": "Bearer test-key"},
+                    json={"dataset_id": dataset["id"], "config": TINY_CONFIG})
+    assert r.status_code == 507, r.text
+    assert r.json()["error"] == "version_quota" and "SENTIMENT_MAX_VERSIONS=1" in r.json()["message"]
+    client = make_client(max_version_bytes=1000, data_dir=client.app.state.settings.data_dir)
+    r = client.post("/v1/train-jobs", headers={"Authorization": "Bearer test-key"},
+                    json={"dataset_id": dataset["id"], "config": TINY_CONFIG})
+    assert r.status_code == 507 and "SENTIMENT_MAX_VERSION_BYTES=1,000" in r.json()["message"]

@@ -161,3 +161,10 @@ def test_a_model_trained_on_latin_script_text_says_so(client):
     (p,) = client.post("/v1/predict", json={"text": "Этот фильм очень хороший"}).json()["predictions"]
     assert p["warnings"] == ["the model version 'bundled' was trained on Latin-script text; this text's letters are "
                              "mostly in other scripts (Cyrillic 100%), so its prediction may mean little"]
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\u200b \u200d", "\ufeff"])
+def test_a_text_with_nothing_visible_is_422(client, text):
+    r = client.post("/v1/predict", json={"texts": ["good", text]})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "empty_text" and r.json()["details"][0]["field"] == "texts[1]"

@@ -182,3 +182,16 @@ def test_summary_of_english_text_counts_words_and_punctuation_as_tokens(client):
     assert r.status_code == 201, r.text
     assert r.json()["length_tokens"]["max"] == 5 and r.json()["length_words"]["max"] == 4
     assert r.json()["scripts"] == {"latin": 1.0}
+
+
+def test_a_dataset_whose_file_is_gone_is_410_not_500(client, tmp_path):
+    from tests.support.api import TINY_CONFIG
+
+    ds = upload(client)
+    (tmp_path / "data" / "datasets" / f"{ds['id']}.csv").unlink()
+    r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "config": TINY_CONFIG})
+    assert r.status_code == 410, r.text
+    assert r.json()["error"] == "dataset_gone" and ds["id"] in r.json()["message"]
+    r = client.post("/v1/models/compare", headers=AUTH, json={"dataset_id": ds["id"], "versions": ["bundled", "v1"]})
+    assert r.status_code == 410 and r.json()["error"] == "dataset_gone"
+    assert client.delete(f"/v1/datasets/{ds['id']}", headers=AUTH).status_code == 204

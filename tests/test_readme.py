@@ -52,6 +52,29 @@ def test_every_setting_is_in_the_settings_table():
         assert f"| `SENTIMENT_{name.upper()}` |" in operations, f"SENTIMENT_{name.upper()} is not in docs/operations.md"
 
 
+def test_the_settings_table_gives_each_default():
+    from pydantic import SecretStr
+
+    from app.settings import Settings
+
+    operations = DOCS[ROOT / "docs" / "operations.md"]
+    for name, field in Settings.model_fields.items():
+        if name in REMOVED_SETTINGS or name == "model_dir":  # model_dir: an absolute path on this machine
+            continue
+        row = re.search(rf"^\| `SENTIMENT_{name.upper()}` \| (.*?) \|", operations, flags=re.M)
+        assert row, f"SENTIMENT_{name.upper()} has no row in docs/operations.md"
+        default = field.default.get_secret_value() if isinstance(field.default, SecretStr) else field.default
+        if isinstance(default, bool):
+            forms = {str(default).lower()}
+        elif isinstance(default, float) and default.is_integer():
+            forms = {str(default), str(int(default))}
+        else:
+            forms = {str(default)}
+        shown = row[1]
+        assert any(f"`{form}`" in shown for form in forms) or (default == "" and shown.startswith("empty")), (
+            f"SENTIMENT_{name.upper()}: docs/operations.md gives {shown!r}, the default is {default!r}")
+
+
 def test_every_setting_named_is_a_setting():
     """No page but the history names a setting that does not exist (or no longer does)."""
     from app.settings import Settings

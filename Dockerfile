@@ -1,6 +1,6 @@
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS torch-wheel
-# The sentiment service on CPU. Build: `docker build -t sentiment-rnn .`; run: see README "## Docker".
+# The sentiment service on CPU. Build: `docker build -t sentiment-rnn .`; run: see docs/deployment.md.
 #
 # Stage torch-wheel: fetches the CPU torch wheel, nothing else.
 # Stage builder:     a virtual environment with the runtime dependencies, torch first.

@@ -257,9 +257,9 @@ def cmd_train(args) -> int:
     from pathlib import Path
 
     from .bundle import load_bundle, save_bundle
-    from .card import render_card
     from .data import load_dataset
-    from .training import train
+    from .training.card import render_card
+    from .training.loop import train
 
     if Path(args.out).exists() and not args.overwrite:
         raise ValueError(f"--out {args.out} already exists (pass --overwrite to replace it)")
@@ -305,7 +305,7 @@ def cmd_train(args) -> int:
         out=args.out,
         best_epoch=result.best_epoch,
         stop_reason=result.stop_reason,
-        chosen=result.choices,
+        chosen=result.resolved,
         seconds=round(result.elapsed_s, 1),
         temperature=result.calibration["temperature"],
         ece_before=result.calibration["ece_before"],
@@ -372,8 +372,8 @@ def cmd_distill(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_file
-    from .predictor import Predictor
+    from .inference.predictor import Predictor
+    from .inference.scoring import evaluate_file
 
     predictor = Predictor.load(args.model, batch_size=args.batch_size)
     report = evaluate_file(
@@ -389,7 +389,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .predictor import Predictor
+    from .inference.predictor import Predictor
 
     texts = args.texts
     if not texts or texts == ["-"]:

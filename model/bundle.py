@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import ModelConfig, TokenizerConfig
-from .tokenizer import TextTokenizer
+from .text.tokenizer import TextTokenizer
 
 if TYPE_CHECKING:
     import torch
 
-    from .network import SentimentRNN
+    from .network.rnn import SentimentRNN
 
 FORMAT_VERSION = 1
 CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "tokenizer.json", "model.safetensors", "README.md"
@@ -205,7 +205,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     """Load a bundle; every problem is a ``BundleError`` naming the file."""
     from safetensors.torch import load_file
 
-    from .network import SentimentRNN
+    from .network.rnn import SentimentRNN
 
     path = Path(path)
     config = read_config(path)

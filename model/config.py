@@ -121,7 +121,7 @@ def check_hyperparameters(config: ModelConfig | TokenizerConfig | TrainConfig) -
 CELLS = ("rnn", "lstm", "gru")
 NONLINEARITIES = ("tanh", "relu")
 POOLINGS = ("last", "mean", "max", "attention")
-AUTO = "auto"  # tokenizer and pretrained: chosen from the training texts (model/choices.py)
+AUTO = "auto"  # tokenizer and pretrained: chosen from the training texts (model/training/auto.py)
 TOKENIZERS = (AUTO, "word", "bpe", "wordpiece")
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("constant", "linear", "cosine")

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from model.prediction import Prediction
+from model.inference.prediction import Prediction
 
 from ..background import cancel_and_wait
 from ..errors import Unavailable

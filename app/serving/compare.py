@@ -26,11 +26,11 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from model.bundle import read_config
-from model.compare import compare, gold_indices
 from model.config import ModelConfig
 from model.data import Dataset
-from model.prediction import Prediction
-from model.windows import count_windows
+from model.inference.prediction import Prediction
+from model.inference.scoring import compare, gold_indices
+from model.inference.windows import count_windows
 
 from ..errors import InvalidInput, LimitExceeded, NotFound
 from ..settings import Settings

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 
-from model.explain import Explanation, Occlusion
-from model.windows import count_windows
+from model.inference.explain import Explanation, Occlusion
+from model.inference.windows import count_windows
 
 from ..errors import LimitExceeded
 from ..settings import Settings

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from model.prediction import Prediction
+from model.inference.prediction import Prediction
 
 from .model_process.client import ModelProcess
 from .registry import ServedVersion

@@ -21,8 +21,8 @@ from typing import Any
 
 from model.bundle import BundleError, check_files, load_tokenizer, read_config
 from model.config import TokenizerConfig
-from model.scripts import TrainedScripts, trained_scripts
-from model.windows import count_windows
+from model.inference.windows import count_windows
+from model.text.scripts import TrainedScripts, trained_scripts
 
 from ..errors import LimitExceeded, NotFound
 from ..settings import Settings

@@ -35,13 +35,14 @@ import time
 
 import torch
 
-from model import Predictor, TrainingCancelled, distributed, load_bundle, save_bundle, train
-from model.baseline import fit_baseline
-from model.card import render_card
+from model import Predictor, TrainingCancelled, load_bundle, save_bundle, train
 from model.config import configs_from_values
 from model.data import stratified_split
-from model.evaluate import evaluate
-from model.training import resolve_device
+from model.inference.scoring import evaluate
+from model.training import distributed
+from model.training.baseline import fit_baseline
+from model.training.card import render_card
+from model.training.loop import resolve_device
 
 from ..errors import NotFound, ServiceError, storage_errors
 from ..processes import die_with_parent
@@ -243,7 +244,7 @@ def _record(settings: Settings, store: Store, job: dict, result, baseline, dev_d
         save_bundle(partial, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card,
                     overwrite=True)
     outcome = {"metrics": result.metrics, "history": result.history, "best_epoch": result.best_epoch,
-               "stop_reason": result.stop_reason, "chosen": result.choices,
+               "stop_reason": result.stop_reason, "chosen": result.resolved,
                "calibration": result.calibration, "train_seconds": round(result.elapsed_s, 2),
                "promotion": promotion, "baseline": baseline.to_dict(),
                "winner": "rnn" if result.metrics["accuracy"] >= baseline.metrics["accuracy"] else "baseline"}

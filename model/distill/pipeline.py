@@ -29,17 +29,17 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .. import embeddings
 from ..bundle import BundleError, folder_written_aside, read_config, save_bundle, sha256_file
-from ..card import render_card
 from ..config import ModelConfig, TokenizerConfig, TrainConfig, hyperparameter_values
 from ..data import Dataset
-from ..predictor import Predictor
-from ..training import RUNTIME_OPTIONS, TrainResult, fingerprint, train
+from ..inference.predictor import Predictor
+from ..network import embeddings
+from ..training.card import render_card
+from ..training.loop import RUNTIME_OPTIONS, TrainResult, fingerprint, train
+from ..training.targets import SoftTargets
 from . import EXTRA_HINT, require_transformers
 from .augment import augment
 from .config import AugmentConfig, TeacherConfig
-from .targets import SoftTargets
 from .transfer import (
     TEXTS_FILE,
     LogitsCache,

@@ -24,7 +24,7 @@ import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from ..data import Dataset, check_training_data
-from ..training import resolve_device
+from ..training.loop import resolve_device
 from .augment import MASK
 from .config import TeacherConfig
 

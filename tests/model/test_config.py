@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from model import ModelConfig, TokenizerConfig, TrainConfig, load_bundle
-from model.choices import choose_for_data
 from model.config import HYPERPARAMETERS, Hyperparameter, configs_from_values, hyperparameter_values
+from model.training.auto import resolve_auto
 
 BUNDLED = Path(__file__).resolve().parents[2] / "model" / "bundled" / "sst2"
 INTERNAL = {"labels", "vocab_size", "pad_id", "unk_id", "temperature", "eval_batch_size"}
@@ -48,7 +48,7 @@ def test_defaults_are_the_bundled_models_recipe_but_for_its_student_size():
     assert changed.pop("seed", defaults["seed"]) in (13, 14, 15)  # the best of three seeds on dev
     assert changed == BUNDLED_STUDENT
     english = ["a gripping, funny film", "the plot goes nowhere"]
-    _, _, chosen = choose_for_data(TokenizerConfig(), TrainConfig(), english)  # auto, for English
+    _, _, chosen = resolve_auto(TokenizerConfig(), TrainConfig(), english)  # auto, for English
     assert {name: c["value"] for name, c in chosen.items()} == {"tokenizer": "wordpiece", "pretrained": "minilm"}
     assert bundle.training["data"]["pretrained"] == "minilm" and bundle.config.freeze_embeddings
     co_teacher = bundle.training["distill"]["co_teacher"]

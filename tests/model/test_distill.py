@@ -26,9 +26,9 @@ from model.config import configs_from_values
 from model.distill import pipeline
 from model.distill.augment import MASK, augment
 from model.distill.config import AugmentConfig, TeacherConfig
-from model.distill.targets import SoftTargets
 from model.distill.transfer import TransferCacheError, TransferSet, load_cache, save_cache, write_texts
-from model.training import train
+from model.training.loop import train
+from model.training.targets import SoftTargets
 from tests.conftest import TINY
 from tests.support.data import FILLER, negation_dataset, negation_examples
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from model import BundleError, Dataset, load_bundle, save_bundle, train
-from model.card import render_card
 from model.config import configs_from_values
-from model.inference import batched_logits
+from model.inference.batches import batched_logits
+from model.training.card import render_card
 
 ROOT = Path(__file__).resolve().parents[2]
 # A hyperparameter step that barely moves a weight: what the model holds after it is where it started.

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from model.scripts import SAMPLE_CHARS, may_warn, unseen_script_warnings
+from model.text.scripts import SAMPLE_CHARS, may_warn, unseen_script_warnings
 
 from ...errors import InvalidInput, LimitExceeded, Unavailable
 from ..deps import predict_auth, require_json

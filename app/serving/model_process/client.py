@@ -42,7 +42,7 @@ from contextlib import asynccontextmanager
 
 import orjson
 
-from model.prediction import Prediction, to_predictions
+from model.inference.prediction import Prediction, to_predictions
 
 from ...background import cancel_and_wait
 from ...errors import Conflict, Unavailable

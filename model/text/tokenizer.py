@@ -23,7 +23,7 @@ from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import BPE, WordLevel
 from tokenizers.trainers import BpeTrainer, WordLevelTrainer
 
-from .config import TokenizerConfig
+from ..config import TokenizerConfig
 
 PAD, UNK = "<pad>", "<unk>"
 
@@ -84,7 +84,7 @@ class TextTokenizer:
 
         ``truncate``: keep the first ``max_length`` ids of each text (what training reads);
         ``False`` gives every id, for prediction, which reads a longer text in overlapping
-        windows of ``max_length`` (``model.windows``).
+        windows of ``max_length`` (``model.inference.windows``).
 
         ``library_only``: skip the pure-Python ASCII path. The library (Rust) releases the
         interpreter lock while it works, so a big batch encoded in a thread this way leaves the

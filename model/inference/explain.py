@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from .prediction import Prediction
 
 if TYPE_CHECKING:
-    from .tokenizer import TextTokenizer
+    from ..text.tokenizer import TextTokenizer
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .network import SentimentRNN
+from ..network.rnn import SentimentRNN
 
 MAX_TABLE_BYTES = 256 * 1024 * 1024
 

@@ -19,19 +19,21 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from . import distributed, embeddings, warm_start
-from .choices import choose_for_data
-from .config import HYPERPARAMETERS, ModelConfig, TokenizerConfig, TrainConfig, check_compatible, check_hyperparameters
-from .data import Dataset, check_training_data, stratified_split
-from .distill.targets import SoftTargets, distillation_loss
-from .inference import batched_logits, pad_batch
-from .metrics import classification_report, expected_calibration_error, fit_temperature
-from .network import SentimentRNN, count_parameters
-from .scripts import script_shares
-from .tokenizer import TextTokenizer, build_tokenizer
+from ..config import HYPERPARAMETERS, ModelConfig, TokenizerConfig, TrainConfig, check_compatible, check_hyperparameters
+from ..data import Dataset, check_training_data, stratified_split
+from ..inference.batches import batched_logits, pad_batch
+from ..inference.scoring import expected_calibration_error, logits_report
+from ..network import embeddings
+from ..network.rnn import SentimentRNN, count_parameters
+from ..text.scripts import script_shares
+from ..text.tokenizer import TextTokenizer, build_tokenizer
+from . import distributed, warm_start
+from .auto import resolve_auto
+from .calibration import fit_temperature
+from .targets import SoftTargets, distillation_loss
 
 if TYPE_CHECKING:
-    from .bundle import Bundle
+    from ..bundle import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ class TrainResult:
     world_size: int = 1  # training processes; each took ``steps`` steps on its own batches
     rank: int = 0  # this process's rank: only rank 0 should save or report
     base: dict | None = None  # warm start: {"source", "weights_sha256", "output_layer": "kept" | "new"}
-    choices: dict = field(default_factory=dict)  # what ``auto`` became: {name: {"value", "reason"}}
+    resolved: dict = field(default_factory=dict)  # what ``auto`` became: {name: {"value", "reason"}}
 
     def training_metadata(self) -> dict:
         config = self.train_config.to_dict()
@@ -100,7 +102,7 @@ class TrainResult:
             "trainable_parameters": count_parameters(self.model, trainable_only=True),
             "world_size": self.world_size,
             "base": self.base,
-            "chosen": self.choices,
+            "chosen": self.resolved,
         }
 
 
@@ -164,7 +166,7 @@ def train(
 
     ``soft_targets`` (a teacher's logits, one row per training example) make it distillation: the
     loss is ``distill_alpha`` of the cross-entropy on the labels plus the rest of the mean squared
-    error to those logits (``model.distill.targets``). It needs ``dev_data``: early stopping and
+    error to those logits (``model.training.targets``). It needs ``dev_data``: early stopping and
     calibration stay on gold labels.
 
     Under ``torchrun`` every process calls this with the same arguments: each trains a DDP replica
@@ -220,9 +222,9 @@ def _train(
     else:
         check_compatible(tok_cfg, cfg)
     # ``auto`` becomes a choice made from the texts' scripts (the same on every rank: the same texts)
-    tok_cfg, cfg, choices = choose_for_data(tok_cfg, cfg, train_data.texts)
-    if choices:
-        log.info("chosen for the data: %s", "; ".join(f"{k} {v['value']}: {v['reason']}" for k, v in choices.items()))
+    tok_cfg, cfg, resolved = resolve_auto(tok_cfg, cfg, train_data.texts)
+    if resolved:
+        log.info("chosen for the data: %s", "; ".join(f"{k} {v['value']}: {v['reason']}" for k, v in resolved.items()))
     pretrained = cfg.pretrained
     if not pretrained and base is None:
         arch.freeze_embeddings = False  # nothing to keep: random embeddings are trained (recorded so)
@@ -370,7 +372,7 @@ def _train(
         epoch_train_s = time.perf_counter() - epoch_t0
         train_s += epoch_train_s
         dev_logits = _evaluate_logits(model, dev_ids, cfg, arch.pad_id, device)
-        report = classification_report(dev_logits, dev_y, names)
+        report = logits_report(dev_logits, dev_y, names)
         epoch_s = time.perf_counter() - epoch_t0
         history.append(
             {
@@ -428,7 +430,7 @@ def _train(
         calibration["temperature"] = fit_temperature(dev_logits, dev_y)
     arch.temperature = calibration["temperature"]
     calibration["ece_after"] = expected_calibration_error(dev_logits / arch.temperature, dev_y)
-    metrics = classification_report(dev_logits / arch.temperature, dev_y, names)
+    metrics = logits_report(dev_logits / arch.temperature, dev_y, names)
     model.cpu().eval()
     elapsed = time.perf_counter() - t0
     return TrainResult(
@@ -454,12 +456,12 @@ def _train(
             "label_counts": train_data.label_counts(),
             "pretrained": pretrained,
             "pretrained_source": minilm.name if pretrained == "minilm" else pretrained,
-            "scripts": script_shares(train_data.texts),  # what serving warns against (model/scripts.py)
+            "scripts": script_shares(train_data.texts),  # what serving warns against (model/text/scripts.py)
             "soft_targets": soft_targets is not None,  # trained on a teacher's logits (distill_alpha applies)
         },
         world_size=world.size,
         rank=world.rank,
-        choices=choices,
+        resolved=resolved,
         base=None
         if base is None
         else {"source": base_source or str(base.path), "weights_sha256": base_digest, "output_layer": output_layer},

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .data import Dataset, check_training_data
-from .metrics import classification_report
+from ..data import Dataset, check_training_data
+from ..inference.scoring import logits_report
+from .loop import TrainingCancelled
 from .tfidf import HashedTfidf, csr
-from .training import TrainingCancelled
 
 
 @dataclass
@@ -61,7 +61,7 @@ class BaselineConfig:
 
 @dataclass
 class BaselineResult:
-    metrics: dict  # classification_report on dev, as the RNN's
+    metrics: dict  # logits_report on dev, as the RNN's
     seconds: float  # wall time of features and fits, grid included
     c: float  # the C that scored best on dev
     grid: dict[float, float] = field(default_factory=dict)  # C -> dev accuracy
@@ -109,7 +109,7 @@ def fit_baseline(
         grid[c] = (logits.argmax(1) == y_dev).double().mean().item()
         if best is None or grid[c] > grid[best[0]]:  # a tie keeps the stronger penalty, tried first
             best = (c, logits)
-    metrics = classification_report(best[1].float(), y_dev, names)
+    metrics = logits_report(best[1].float(), y_dev, names)
     return BaselineResult(metrics, time.perf_counter() - t0, best[0], grid, x_train.shape[1], len(train_data))
 
 

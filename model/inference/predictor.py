@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .bundle import Bundle, load_bundle
+from ..bundle import Bundle, load_bundle
+from .batches import batched_logits
 from .fast_rnn import FastRNN
-from .inference import batched_logits
 from .prediction import Prediction, to_predictions
 from .windows import combine_logits, split_windows
 
@@ -31,7 +31,7 @@ class Predictor:
     """Predicts labels and class probabilities for lists of texts.
 
     A text longer than the tokenizer's ``max_length`` is read in overlapping windows of that
-    many tokens and their logits averaged (``model.windows``); ``Prediction.windows`` says how
+    many tokens and their logits averaged (``model.inference.windows``); ``Prediction.windows`` says how
     many. ``predict`` only reads the model (under ``torch.inference_mode``), so one predictor can be
     shared by threads (on the fast path their model calls take turns; see ``__init__``).
     """

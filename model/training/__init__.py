@@ -1,0 +1,3 @@
+"""Making a bundle: the training loop (``loop``), ``auto`` choices, warm starts, calibration,
+multi-GPU training, the model card and the TF-IDF baseline. Never imports ``model.distill``.
+"""

@@ -29,9 +29,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..bundle import BundleError, folder_written_aside, read_config, save_bundle, sha256_file
+from ..bundle import BundleError, read_config, save_bundle, sha256_file
 from ..config import ModelConfig, TokenizerConfig, TrainConfig, hyperparameter_values
 from ..data import Dataset
+from ..files import publishing
 from ..inference.predictor import Predictor
 from ..network import embeddings
 from ..training.card import render_card
@@ -129,7 +130,7 @@ def teacher_stage(
     say(f"teacher: fine-tuning {source} ({_changed(record, inputs)})")
     from . import teacher
 
-    with folder_written_aside(folder) as tmp:
+    with publishing(folder, folder=True, replace=True) as tmp:
         record = teacher.fine_tune(
             train_data, dev_data, source, tmp, config, device=device, threads=threads, progress=say
         )
@@ -159,7 +160,7 @@ def transfer_stage(
         list(train_data.labels) + [None] * len(variants),
         list(range(len(train_data))) + [i for i, _ in variants],
     )
-    with folder_written_aside(folder) as tmp:
+    with publishing(folder, folder=True, replace=True) as tmp:
         record = {
             "inputs": inputs,
             "examples": len(transfer),
@@ -214,7 +215,7 @@ def logits_stage(
         threads=threads,
     )
     seconds = time.perf_counter() - t0
-    with folder_written_aside(folder) as tmp:
+    with publishing(folder, folder=True, replace=True) as tmp:
         identity = {
             "path": str(work / TEACHER_DIR),
             "source": teacher["source"],
@@ -303,7 +304,7 @@ def co_teacher_stage(
     def accuracy(scores) -> float:
         return round((scores.argmax(dim=1) == gold).float().mean().item(), 4)
 
-    with folder_written_aside(folder) as tmp:
+    with publishing(folder, folder=True, replace=True) as tmp:
         save_file({"targets": targets.contiguous()}, str(tmp / TARGETS_FILE), metadata={"format": "pt"})
         record = {
             "inputs": inputs,

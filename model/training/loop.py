@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import nn
@@ -177,40 +177,76 @@ def train(
     t0 = time.perf_counter()
     world, device = distributed.join(resolve_device(cfg.device))
     try:
-        return _train(
+        run = _setup(
             train_data,
             dev_data,
-            model_config,
-            tokenizer_config,
-            cfg,
-            progress if world.rank == 0 else None,
-            should_stop,
-            world,
-            device,
-            t0,
-            base,
-            base_source,
-            soft_targets,
+            model_config=model_config,
+            tokenizer_config=tokenizer_config,
+            cfg=cfg,
+            world=world,
+            device=device,
+            base=base,
+            base_source=base_source,
+            soft_targets=soft_targets,
         )
+        run.progress, run.should_stop = (progress if world.rank == 0 else None), should_stop
+        _start_loop(run)
+        for epoch in range(1, run.cfg.epochs + 1):
+            if _end_epoch(run, epoch, _train_epoch(run, epoch)):
+                break
+        return _finish(run, t0)
     finally:
         world.leave()
 
 
-def _train(
-    train_data,
-    dev_data,
-    model_config,
-    tokenizer_config,
-    cfg: TrainConfig,
-    progress,
-    should_stop,
-    world: distributed.World,
-    device: torch.device,
-    t0: float,
-    base: Bundle | None = None,
-    base_source: str | None = None,
-    soft_targets: SoftTargets | None = None,
-) -> TrainResult:
+@dataclass
+class _Run:
+    """What one training run carries from phase to phase: setup, epochs, finish."""
+
+    cfg: TrainConfig
+    arch: ModelConfig
+    tok_cfg: TokenizerConfig
+    world: distributed.World
+    device: torch.device
+    train_data: Dataset
+    dev_data: Dataset
+    names: list[str]
+    tokenizer: TextTokenizer
+    model: SentimentRNN
+    net: nn.Module  # what training steps call (the DDP wrapper under torchrun); the rest uses ``model``
+    train_ids: list[list[int]]
+    dev_ids: list[list[int]]
+    train_y: torch.Tensor
+    dev_y: torch.Tensor
+    train_soft: torch.Tensor | None
+    lengths: list[int]
+    record: dict  # what the result records of the run's inputs: data, pretrained, base, resolved
+    progress: Callable[[Progress], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+    # set by _start_loop
+    loss_fn: nn.Module | None = None
+    params: list = field(default_factory=list)
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    rng: random.Random | None = None
+    total_steps: int = 0
+    check_stop: bool = False
+    # updated by every epoch
+    history: list[dict] = field(default_factory=list)
+    best_acc: float = -1.0
+    best_epoch: int = 0
+    best_state: dict | None = None
+    bad_epochs: int = 0
+    step: int = 0
+    tokens: int = 0
+    stop_reason: str | None = None
+    train_s: float = 0.0  # seconds in training steps (dev evaluations left out): what tokens/s divides by
+    loop_t0: float = 0.0
+
+
+def _resolve_configs(train_data, model_config, tokenizer_config, cfg: TrainConfig, base: Bundle | None):
+    """The architecture, tokenizer and train configs this run uses (a base's, ``auto`` resolved),
+    what ``auto`` became, the base's weights digest and the MiniLM files (when they are used)."""
     arch = dataclasses.replace(model_config or ModelConfig())
     tok_cfg = dataclasses.replace(tokenizer_config or TokenizerConfig()).validate()
     check_hyperparameters(arch)
@@ -225,18 +261,26 @@ def _train(
     tok_cfg, cfg, resolved = resolve_auto(tok_cfg, cfg, train_data.texts)
     if resolved:
         log.info("chosen for the data: %s", "; ".join(f"{k} {v['value']}: {v['reason']}" for k, v in resolved.items()))
-    pretrained = cfg.pretrained
-    if not pretrained and base is None:
+    if not cfg.pretrained and base is None:
         arch.freeze_embeddings = False  # nothing to keep: random embeddings are trained (recorded so)
     minilm = None
-    if base is None and (pretrained == "minilm" or tok_cfg.tokenizer == "wordpiece"):
+    if base is None and (cfg.pretrained == "minilm" or tok_cfg.tokenizer == "wordpiece"):
         minilm = embeddings.minilm()
-    if pretrained == "minilm":
+    if cfg.pretrained == "minilm":
         minilm.check_dim(arch.embedding_dim)
+    return arch, tok_cfg, cfg, resolved, base_digest, minilm
+
+
+def _setup(train_data, dev_data, *, model_config, tokenizer_config, cfg, world, device, base, base_source,
+           soft_targets) -> _Run:
+    """Everything before the first step: configs, data checks and split, tokenizer, network (from
+    the seed, a base or pretrained vectors), encoded ids."""
+    arch, tok_cfg, cfg, resolved, base_digest, minilm = _resolve_configs(
+        train_data, model_config, tokenizer_config, cfg, base
+    )
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
-
     if world.active:  # a rank started with other files or flags would train a different model
         world.check_same(
             "data or settings",
@@ -260,10 +304,51 @@ def _train(
         train_data, dev_data = stratified_split(train_data, cfg.dev_fraction, cfg.seed)
     names = [arch.label_names.get(raw, raw) for raw in labels_raw]
     label_index = {raw: i for i, raw in enumerate(labels_raw)}
+    output_layer = None
     if base is not None:  # the base's classes keep their order (and its output layer its rows)
         names, output_layer = warm_start.class_order(names, base)
         label_index = {raw: names.index(arch.label_names.get(raw, raw)) for raw in labels_raw}
+    tokenizer, model = _build_network(train_data, arch, tok_cfg, cfg, names, world, base, output_layer, minilm)
+    model.to(device)
+    net = world.wrap(model)
+    if world.active:
+        # Each rank its own dropout masks; the batch order comes from ``rng`` (_start_loop), shared.
+        torch.manual_seed(cfg.seed + world.rank)
+    train_ids = tokenizer.encode_batch(train_data.texts)
+    record = {
+        "pretrained": cfg.pretrained,
+        "pretrained_source": minilm.name if cfg.pretrained == "minilm" else cfg.pretrained,
+        "soft_targets": soft_targets is not None,
+        "resolved": resolved,
+        "base": None
+        if base is None
+        else {"source": base_source or str(base.path), "weights_sha256": base_digest, "output_layer": output_layer},
+    }
+    return _Run(
+        cfg=cfg,
+        arch=arch,
+        tok_cfg=tok_cfg,
+        world=world,
+        device=device,
+        train_data=train_data,
+        dev_data=dev_data,
+        names=names,
+        tokenizer=tokenizer,
+        model=model,
+        net=net,
+        train_ids=train_ids,
+        dev_ids=tokenizer.encode_batch(dev_data.texts),
+        train_y=torch.tensor([label_index[y] for y in train_data.labels]),
+        dev_y=torch.tensor([label_index[y] for y in dev_data.labels]),
+        train_soft=None if soft_targets is None else soft_targets.aligned(len(train_ids), label_index),
+        lengths=[len(s) for s in train_ids],
+        record=record,
+    )
 
+
+def _build_network(train_data, arch, tok_cfg, cfg, names, world, base, output_layer, minilm):
+    """The tokenizer (a base's, or built from the texts on rank 0 and shared) and the network,
+    whose new layers are initialised here, from the seed. Fills in ``arch``'s data-given fields."""
     if base is not None:  # every rank loaded the same base
         tokenizer = warm_start.base_tokenizer(base)
     elif world.rank == 0:
@@ -277,174 +362,182 @@ def _train(
     model = SentimentRNN(arch)  # a new output layer is initialised here, from the seed
     if base is not None:
         warm_start.load_base_weights(model, base, output_layer)
-    elif pretrained:
-        _load_pretrained(model, tokenizer, pretrained, minilm)
-    model.to(device)
-    net = world.wrap(model)  # what training steps call; evaluation and saving use ``model``
-    if world.active:
-        # Each rank its own dropout masks; the batch order comes from ``rng`` below, shared.
-        torch.manual_seed(cfg.seed + world.rank)
+    elif cfg.pretrained:
+        _load_pretrained(model, tokenizer, cfg.pretrained, minilm)
+    return tokenizer, model
 
-    train_ids = tokenizer.encode_batch(train_data.texts)
-    dev_ids = tokenizer.encode_batch(dev_data.texts)
-    train_y = torch.tensor([label_index[y] for y in train_data.labels])
-    dev_y = torch.tensor([label_index[y] for y in dev_data.labels])
-    train_soft = None if soft_targets is None else soft_targets.aligned(len(train_ids), label_index)
-    lengths = [len(s) for s in train_ids]
 
+def _start_loop(run: _Run) -> None:
+    """The loss, the optimiser and its schedule, the batch-order generator and the step budget."""
+    cfg, world = run.cfg, run.world
     weights = None
     if cfg.class_weights:
-        counts = torch.bincount(train_y, minlength=len(names)).float()
-        weights = (counts.sum() / (len(names) * counts.clamp(min=1))).to(device)
-    loss_fn = nn.CrossEntropyLoss(weight=weights)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-
-    rng = random.Random(cfg.seed)
-    steps_per_epoch = math.ceil(len(train_ids) / cfg.batch_size) // world.size
+        counts = torch.bincount(run.train_y, minlength=len(run.names)).float()
+        weights = (counts.sum() / (len(run.names) * counts.clamp(min=1))).to(run.device)
+    run.loss_fn = nn.CrossEntropyLoss(weight=weights)
+    run.params = [p for p in run.model.parameters() if p.requires_grad]
+    run.optimizer = torch.optim.AdamW(run.params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    run.rng = random.Random(cfg.seed)
+    steps_per_epoch = math.ceil(len(run.train_ids) / cfg.batch_size) // world.size
     if steps_per_epoch == 0:
         raise ValueError(
-            f"{len(train_ids)} training examples in batches of {cfg.batch_size} make fewer batches than "
+            f"{len(run.train_ids)} training examples in batches of {cfg.batch_size} make fewer batches than "
             f"the {world.size} processes; lower the batch size or start fewer processes"
         )
-    total_steps = cfg.epochs * steps_per_epoch
+    run.total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps:
-        total_steps = min(total_steps, cfg.max_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.lr_schedule, total_steps))
-    history: list[dict] = []
-    best_acc, best_epoch, best_state, bad_epochs = -1.0, 0, None, 0
-    step, tokens, stop_reason = 0, 0, None
-    train_s = 0.0  # seconds in training steps (dev evaluations left out): what tokens/s divides by
-    loop_t0 = time.perf_counter()
+        run.total_steps = min(run.total_steps, cfg.max_steps)
+    run.scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, lr_factor(cfg.lr_schedule, run.total_steps))
+    run.loop_t0 = time.perf_counter()
     log.info(
         "training %s: %d examples, %d dev, %d steps, %d process(es)",
-        arch.cell,
-        len(train_ids),
-        len(dev_ids),
-        total_steps,
+        run.arch.cell,
+        len(run.train_ids),
+        len(run.dev_ids),
+        run.total_steps,
         world.size,
     )
-    check_stop = world.any(should_stop is not None)  # every rank takes part in the vote, or none
+    run.check_stop = world.any(run.should_stop is not None)  # every rank takes part in the vote, or none
 
-    for epoch in range(1, cfg.epochs + 1):
-        net.train()
-        epoch_t0, epoch_loss, epoch_n, epoch_tokens = time.perf_counter(), 0.0, 0, tokens
-        for batch in world.shard(length_bucketed_batches(lengths, cfg.batch_size, rng)):
-            if check_stop and world.any(should_stop is not None and should_stop()):
-                raise TrainingCancelled(f"cancelled at epoch {epoch}, step {step}")
-            ids, lens = pad_batch([train_ids[i] for i in batch], arch.pad_id)
-            logits = net(ids.to(device), lens)
-            if train_soft is None:
-                loss = loss_fn(logits, train_y[batch].to(device))
-            else:
-                loss = distillation_loss(
-                    logits, train_y[batch].to(device), train_soft[batch].to(device), cfg.distill_alpha, loss_fn
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # backpropagation through time; under DDP also averages the gradients
-            # Clip the global gradient norm: recurrent nets occasionally produce exploding
-            # gradients on long sequences, and one such step can wreck the weights.
-            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            tokens += int(lens.sum())
-            epoch_loss += loss.item() * len(batch)
-            epoch_n += len(batch)
-            if progress is not None:
-                now = time.perf_counter()
-                elapsed = now - loop_t0
-                progress(
-                    Progress(
-                        "step",
-                        epoch,
-                        cfg.epochs,
-                        step,
-                        total_steps,
-                        loss.item(),
-                        tokens / max(train_s + now - epoch_t0, 1e-9),
-                        elapsed,
-                        elapsed / step * (total_steps - step),
-                    )
-                )
-            if cfg.max_steps and step >= cfg.max_steps:
-                break
-        epoch_train_s = time.perf_counter() - epoch_t0
-        train_s += epoch_train_s
-        dev_logits = _evaluate_logits(model, dev_ids, cfg, arch.pad_id, device)
-        report = logits_report(dev_logits, dev_y, names)
-        epoch_s = time.perf_counter() - epoch_t0
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": epoch_loss / max(epoch_n, 1),
-                "dev_loss": report["loss"],
-                "dev_accuracy": report["accuracy"],
-                "dev_macro_f1": report["macro_f1"],
-                # this epoch's: wall time (its dev evaluation included), training tokens per second
-                "seconds": round(epoch_s, 2),
-                "tokens_per_s": round((tokens - epoch_tokens) / max(epoch_train_s, 1e-9), 1),
-                "elapsed_s": round(time.perf_counter() - loop_t0, 2),
-            }
-        )
-        log.info("epoch %d: %s", epoch, history[-1])
-        accuracy = world.from_rank0(report["accuracy"])  # so every rank stops at the same epoch
-        if accuracy > best_acc:
-            best_acc, best_epoch, bad_epochs = accuracy, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+class _Trained(NamedTuple):
+    """What an epoch's training steps leave for its dev evaluation."""
+
+    started: float  # perf_counter at the epoch's start
+    train_loss: float  # mean over the epoch's examples
+    tokens_per_s: float  # this epoch's training tokens per second (dev evaluation left out)
+
+
+def _train_epoch(run: _Run, epoch: int) -> _Trained:
+    """One pass over the training batches (this rank's share), reporting every step."""
+    cfg, device = run.cfg, run.device
+    run.net.train()
+    epoch_t0, epoch_loss, epoch_n, epoch_tokens = time.perf_counter(), 0.0, 0, run.tokens
+    for batch in run.world.shard(length_bucketed_batches(run.lengths, cfg.batch_size, run.rng)):
+        if run.check_stop and run.world.any(run.should_stop is not None and run.should_stop()):
+            raise TrainingCancelled(f"cancelled at epoch {epoch}, step {run.step}")
+        ids, lens = pad_batch([run.train_ids[i] for i in batch], run.arch.pad_id)
+        logits = run.net(ids.to(device), lens)
+        if run.train_soft is None:
+            loss = run.loss_fn(logits, run.train_y[batch].to(device))
         else:
-            bad_epochs += 1
-        if cfg.max_steps and step >= cfg.max_steps:
-            stop_reason = f"max_steps: reached {step} steps"
-        elif bad_epochs >= cfg.patience and epoch < cfg.epochs:
-            stop_reason = (
-                f"plateau: dev accuracy did not improve for {bad_epochs} epoch{'s' * (bad_epochs > 1)} "
-                f"(best {best_acc:.3f} at epoch {best_epoch})"
+            loss = distillation_loss(
+                logits, run.train_y[batch].to(device), run.train_soft[batch].to(device), cfg.distill_alpha, run.loss_fn
             )
-        elif epoch == cfg.epochs:
-            stop_reason = f"max_epochs: reached {epoch} epochs"
-        if progress is not None:
-            elapsed = time.perf_counter() - loop_t0
-            progress(
-                Progress(
-                    "epoch",
-                    epoch,
-                    cfg.epochs,
-                    step,
-                    total_steps,
-                    history[-1]["train_loss"],
-                    tokens / max(train_s, 1e-9),
-                    elapsed,
-                    elapsed / step * (total_steps - step),
-                    dev=history[-1],
-                    stop_reason=stop_reason,
-                )
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # backpropagation through time; under DDP also averages the gradients
+        # Clip the global gradient norm: recurrent nets occasionally produce exploding
+        # gradients on long sequences, and one such step can wreck the weights.
+        nn.utils.clip_grad_norm_(run.params, cfg.max_grad_norm)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.step += 1
+        run.tokens += int(lens.sum())
+        epoch_loss += loss.item() * len(batch)
+        epoch_n += len(batch)
+        if run.progress is not None:
+            now = time.perf_counter()
+            elapsed = now - run.loop_t0
+            tokens_per_s = run.tokens / max(run.train_s + now - epoch_t0, 1e-9)
+            eta = elapsed / run.step * (run.total_steps - run.step)
+            run.progress(
+                Progress("step", epoch, cfg.epochs, run.step, run.total_steps, loss.item(), tokens_per_s, elapsed, eta)
             )
-        if stop_reason:
+        if cfg.max_steps and run.step >= cfg.max_steps:
             break
+    epoch_train_s = time.perf_counter() - epoch_t0
+    run.train_s += epoch_train_s
+    tokens_per_s = round((run.tokens - epoch_tokens) / max(epoch_train_s, 1e-9), 1)
+    return _Trained(epoch_t0, epoch_loss / max(epoch_n, 1), tokens_per_s)
 
-    model.load_state_dict(best_state)
-    dev_logits = _evaluate_logits(model, dev_ids, cfg, arch.pad_id, device)
+
+def _end_epoch(run: _Run, epoch: int, trained: _Trained) -> bool:
+    """Score the epoch on dev, keep the best weights, decide whether to stop (the same decision on
+    every rank) and report; True when training stops here."""
+    cfg = run.cfg
+    dev_logits = _evaluate_logits(run.model, run.dev_ids, cfg, run.arch.pad_id, run.device)
+    report = logits_report(dev_logits, run.dev_y, run.names)
+    epoch_s = time.perf_counter() - trained.started
+    entry = {
+        "epoch": epoch,
+        "train_loss": trained.train_loss,
+        "dev_loss": report["loss"],
+        "dev_accuracy": report["accuracy"],
+        "dev_macro_f1": report["macro_f1"],
+        # this epoch's: wall time (its dev evaluation included), training tokens per second
+        "seconds": round(epoch_s, 2),
+        "tokens_per_s": trained.tokens_per_s,
+        "elapsed_s": round(time.perf_counter() - run.loop_t0, 2),
+    }
+    run.history.append(entry)
+    log.info("epoch %d: %s", epoch, entry)
+    accuracy = run.world.from_rank0(report["accuracy"])  # so every rank stops at the same epoch
+    if accuracy > run.best_acc:
+        run.best_acc, run.best_epoch, run.bad_epochs = accuracy, epoch, 0
+        run.best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+    else:
+        run.bad_epochs += 1
+    run.stop_reason = _stop_reason(run, epoch)
+    if run.progress is not None:
+        elapsed = time.perf_counter() - run.loop_t0
+        run.progress(
+            Progress(
+                "epoch",
+                epoch,
+                cfg.epochs,
+                run.step,
+                run.total_steps,
+                entry["train_loss"],
+                run.tokens / max(run.train_s, 1e-9),
+                elapsed,
+                elapsed / run.step * (run.total_steps - run.step),
+                dev=entry,
+                stop_reason=run.stop_reason,
+            )
+        )
+    return bool(run.stop_reason)
+
+
+def _stop_reason(run: _Run, epoch: int) -> str | None:
+    cfg = run.cfg
+    if cfg.max_steps and run.step >= cfg.max_steps:
+        return f"max_steps: reached {run.step} steps"
+    if run.bad_epochs >= cfg.patience and epoch < cfg.epochs:
+        return (
+            f"plateau: dev accuracy did not improve for {run.bad_epochs} epoch{'s' * (run.bad_epochs > 1)} "
+            f"(best {run.best_acc:.3f} at epoch {run.best_epoch})"
+        )
+    if epoch == cfg.epochs:
+        return f"max_epochs: reached {epoch} epochs"
+    return None
+
+
+def _finish(run: _Run, t0: float) -> TrainResult:
+    """The best epoch's weights, calibrated on dev, and the record of the run."""
+    model, arch, dev_y = run.model, run.arch, run.dev_y
+    model.load_state_dict(run.best_state)
+    dev_logits = _evaluate_logits(model, run.dev_ids, run.cfg, arch.pad_id, run.device)
     calibration = {"temperature": 1.0, "ece_before": expected_calibration_error(dev_logits, dev_y)}
-    if cfg.calibrate:
+    if run.cfg.calibrate:
         calibration["temperature"] = fit_temperature(dev_logits, dev_y)
     arch.temperature = calibration["temperature"]
     calibration["ece_after"] = expected_calibration_error(dev_logits / arch.temperature, dev_y)
-    metrics = logits_report(dev_logits / arch.temperature, dev_y, names)
+    metrics = logits_report(dev_logits / arch.temperature, dev_y, run.names)
     model.cpu().eval()
     elapsed = time.perf_counter() - t0
+    train_data, dev_data, record = run.train_data, run.dev_data, run.record
     return TrainResult(
         model=model,
-        tokenizer=tokenizer,
+        tokenizer=run.tokenizer,
         model_config=arch,
-        train_config=cfg,
-        tokenizer_config=tok_cfg,
+        train_config=run.cfg,
+        tokenizer_config=run.tok_cfg,
         metrics=metrics,
-        history=history,
-        best_epoch=best_epoch,
-        steps=step,
-        stopped_early=stop_reason.startswith("plateau"),
-        stop_reason=stop_reason,
+        history=run.history,
+        best_epoch=run.best_epoch,
+        steps=run.step,
+        stopped_early=run.stop_reason.startswith("plateau"),
+        stop_reason=run.stop_reason,
         elapsed_s=elapsed,
         calibration=calibration,
         data={
@@ -454,17 +547,15 @@ def _train(
             "dev_examples": len(dev_data),
             "dev_source": "split" if dev_data.source == train_data.source else "given",
             "label_counts": train_data.label_counts(),
-            "pretrained": pretrained,
-            "pretrained_source": minilm.name if pretrained == "minilm" else pretrained,
+            "pretrained": record["pretrained"],
+            "pretrained_source": record["pretrained_source"],
             "scripts": script_shares(train_data.texts),  # what serving warns against (model/text/scripts.py)
-            "soft_targets": soft_targets is not None,  # trained on a teacher's logits (distill_alpha applies)
+            "soft_targets": record["soft_targets"],  # trained on a teacher's logits (distill_alpha applies)
         },
-        world_size=world.size,
-        rank=world.rank,
-        resolved=resolved,
-        base=None
-        if base is None
-        else {"source": base_source or str(base.path), "weights_sha256": base_digest, "output_layer": output_layer},
+        world_size=run.world.size,
+        rank=run.world.rank,
+        resolved=record["resolved"],
+        base=record["base"],
     )
 
 

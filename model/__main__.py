@@ -9,6 +9,7 @@ import logging
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from .bundle import BundleError
 from .config import HYPERPARAMETERS, Hyperparameter, configs_from_values
@@ -186,18 +187,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _portable(path) -> str | None:
+    """A path for the model card: relative to the current folder when it lies inside it (an
+    absolute path there is this machine's, of no use to a reader); as given otherwise."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_absolute() and path.is_relative_to(Path.cwd()):
+        return str(path.relative_to(Path.cwd())) or "."
+    return str(path)
+
+
 def reproduce_command(launcher: str, args: argparse.Namespace, values: dict, command: str = "train") -> str:
     """The train (or distill) command for the model card, every hyperparameter spelled out (so that
     it still reproduces the model when defaults change), run-time options only when they were set."""
-    words = [["--train", args.train]] + [
+    words = [["--train", _portable(args.train)]] + [
         [flag, value]
         for flag, value in (
-            ("--dev", args.dev),
-            ("--out", args.out),
-            ("--base-model", getattr(args, "base_model", None)),
-            ("--work-dir", getattr(args, "work_dir", None)),
-            ("--teacher", getattr(args, "teacher", None)),
-            ("--co-teacher", getattr(args, "co_teacher", None)),
+            ("--dev", _portable(args.dev)),
+            ("--out", _portable(args.out)),
+            ("--base-model", _portable(getattr(args, "base_model", None))),
+            ("--work-dir", _portable(getattr(args, "work_dir", None))),
+            ("--teacher", _portable(getattr(args, "teacher", None))),
+            ("--co-teacher", _portable(getattr(args, "co_teacher", None))),
             ("--text-column", args.text_column),
             ("--label-column", args.label_column if args.label_column != "label" else None),
             ("--format", args.format),
@@ -280,7 +292,6 @@ def cmd_train(args) -> int:
             train_config,
             progress=progress,
             base=base,
-            base_source=args.base_model,
         )
     finally:
         close()

@@ -162,7 +162,7 @@ def train(
 
     ``base`` (a loaded bundle) warm-starts it: the architecture, tokenizer and weights are the
     base's, the output layer too when the labels are the same (see ``warm_start``); ``base_source``
-    names the base in the training metadata (default: its path).
+    names the base in the training metadata (default: its folder's name, never a machine path).
 
     ``soft_targets`` (a teacher's logits, one row per training example) make it distillation: the
     loss is ``distill_alpha`` of the cross-entropy on the labels plus the rest of the mean squared
@@ -322,7 +322,7 @@ def _setup(train_data, dev_data, *, model_config, tokenizer_config, cfg, world, 
         "resolved": resolved,
         "base": None
         if base is None
-        else {"source": base_source or str(base.path), "weights_sha256": base_digest, "output_layer": output_layer},
+        else {"source": base_source or base.path.name, "weights_sha256": base_digest, "output_layer": output_layer},
     }
     return _Run(
         cfg=cfg,

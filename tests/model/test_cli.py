@@ -251,3 +251,11 @@ def test_a_bad_flag_value_fails_with_one_line(tmp_path):
     proc = run_cli("train", "--train", "x.tsv", "--out", "out", "--tokenizer", "word", "--pretrained", "minilm",
                    cwd=tmp_path)
     assert_one_line_error(proc, "pretrained 'minilm' needs tokenizer 'wordpiece'")
+
+
+def test_reproduce_command_writes_paths_inside_the_current_folder_relative(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["train", "--train", str(tmp_path / "data" / "x.tsv"), "--out", str(tmp_path / "y")])
+    values = {hp.name: getattr(args, hp.name) for hp in HYPERPARAMETERS}
+    command = reproduce_command("python -m model", args, values)
+    assert command.startswith("python -m model train --train data/x.tsv --out y") and str(tmp_path) not in command

@@ -302,6 +302,10 @@ def test_a_co_teacher_bundle_teaches_beside_the_transformer(distilled, tiny_teac
     assert recorded["targets_sha256"] == ensemble["targets_sha256"]
     assert bundle.training["distill"]["inputs"]["targets_sha256"] == ensemble["targets_sha256"]
     assert f"ensemble dev accuracy {ensemble['ensemble_dev_accuracy']:.4f}" in (result.out / "README.md").read_text()
+    for shipped in ("config.json", "README.md"):  # teachers by name and checksum, no path of this machine
+        text = (result.out / shipped).read_text()
+        assert str(tmp_path) not in text and str(tiny_teacher) not in text and str(work) not in text
+    assert recorded["source"] == "co" and bundle.training["distill"]["teacher"]["path"] == "teacher"
 
     messages: list[str] = []
     again = run_pipeline(copy, tiny_teacher, configs, out=tmp_path / "student", messages=messages,

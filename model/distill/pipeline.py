@@ -30,13 +30,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..bundle import BundleError, read_config, save_bundle, sha256_file
-from ..config import ModelConfig, TokenizerConfig, TrainConfig, hyperparameter_values
+from ..config import RUNTIME_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig, hyperparameter_values
 from ..data import Dataset
 from ..files import publishing
 from ..inference.predictor import Predictor
 from ..network import embeddings
 from ..training.card import render_card
-from ..training.loop import RUNTIME_OPTIONS, TrainResult, fingerprint, train
+from ..training.loop import TrainResult, fingerprint, train
 from ..training.targets import SoftTargets
 from . import EXTRA_HINT, require_transformers
 from .augment import augment

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, NamedTuple
 import torch
 from torch import nn
 
-from ..config import HYPERPARAMETERS, ModelConfig, TokenizerConfig, TrainConfig, check_compatible, check_hyperparameters
+from ..config import (
+    RUNTIME_OPTIONS,
+    ModelConfig,
+    TokenizerConfig,
+    TrainConfig,
+    check_compatible,
+    check_hyperparameters,
+)
 from ..data import Dataset, check_training_data, stratified_split
 from ..inference.batches import batched_logits, pad_batch
 from ..inference.scoring import expected_calibration_error, logits_report
@@ -37,9 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Options of the machine a run happens on, not of the model: recorded apart from the train config,
-# so that two runs that differ only in these record the same train config.
-RUNTIME_OPTIONS = tuple(hp.name for hp in HYPERPARAMETERS if not hp.http)
 
 
 class TrainingCancelled(Exception):

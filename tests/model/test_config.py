@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from model import ModelConfig, TokenizerConfig, TrainConfig, load_bundle
-from model.config import HYPERPARAMETERS, Hyperparameter, configs_from_values, hyperparameter_values
+from model.config import HYPERPARAMETERS, Hyperparameter, configs_from_values, hyperparameter_values, options_for
 from model.training.auto import resolve_auto
 
 BUNDLED = Path(__file__).resolve().parents[2] / "model" / "bundled" / "sst2"
@@ -25,11 +25,14 @@ def test_every_field_is_a_hyperparameter_or_internal():
 
 def test_hyperparameters_describe_their_fields():
     by_name = {hp.name: hp for hp in HYPERPARAMETERS}
-    assert by_name["layers"] == Hyperparameter("layers", "model", int, 1, "stacked recurrent layers", 1, 8)
+    assert by_name["layers"] == Hyperparameter("layers", "model", int, 1, "stacked recurrent layers", 1, 8, field="layers")
     assert by_name["label_names"].type is dict and by_name["label_names"].default == {}
     assert by_name["pretrained"].choices == ("auto", "minilm") and by_name["pretrained"].nullable
     assert by_name["max_steps"].nullable and not by_name["epochs"].nullable
-    assert {hp.name for hp in HYPERPARAMETERS if not hp.http} == {"threads", "device"}
+    assert {hp.name for hp in HYPERPARAMETERS if hp.runtime} == {"threads", "device"}
+    assert {hp.name for hp in HYPERPARAMETERS if not hp.applies_to("http")} == {"threads", "device", "distill_alpha"}
+    assert {hp.name for hp in HYPERPARAMETERS if not hp.applies_to("train")} == {"distill_alpha"}
+    assert [hp.name for hp in options_for("distill")] == [hp.name for hp in HYPERPARAMETERS]
     assert all(hp.help for hp in HYPERPARAMETERS)
 
 

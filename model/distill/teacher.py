@@ -82,7 +82,7 @@ def _logits(
 def _length_batches(texts: list[str], batch_size: int, rng: random.Random, pool: int = 50) -> list[list[int]]:
     """Shuffled batches of texts of similar length: the data is shuffled, cut into pools of
     ``pool`` batches, each pool sorted by length and cut into batches, and the batches shuffled.
-    Random batches of SST-2's phrases (1 to ~50 words) are mostly padding; these are not, and the
+    Random batches of SST-2's phrases (from single words to long sentences) are mostly padding; these are not, and the
     order stays random enough for SGD (as the RNN's own length buckets, ``model.data``)."""
     order = list(range(len(texts)))
     rng.shuffle(order)

@@ -51,8 +51,8 @@ class Predictor:
         self._fast_model: FastRNN | None = None
         self._lock = threading.Lock()
         # The fast path is many small tensor operations, each handing the interpreter lock over
-        # and back: threads running it at once slow each other down (8 threads made half the
-        # sentences/s of one), so callers take turns. The nn.LSTM path is one long operation per
+        # and back: threads running it at once slow each other down (more threads, fewer
+        # sentences/s in all), so callers take turns. The nn.LSTM path is one long operation per
         # batch and runs concurrently.
         self._turns = threading.Lock() if self.fast else contextlib.nullcontext()
 

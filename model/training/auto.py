@@ -1,7 +1,7 @@
 """Defaults that adapt to the data: ``tokenizer: auto`` and ``pretrained: auto``.
 
 MiniLM's WordPiece vocabulary and vectors are English: they make the bundled model good on English
-and are of no use on Chinese (68 % of a Chinese text's tokens are ``[UNK]``, README "Text in any
+and are of no use on Chinese (most of a Chinese text's tokens are ``[UNK]``, README "Text in any
 language"). So ``auto`` looks at the letters of the training texts (``model/text/scripts.py``) and picks:
 
 - mostly Latin letters (or no letters): ``wordpiece`` with ``minilm`` vectors (the bundled recipe);

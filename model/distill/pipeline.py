@@ -36,7 +36,8 @@ from ..files import publishing
 from ..inference.predictor import Predictor
 from ..network import embeddings
 from ..training.card import render_card
-from ..training.loop import TrainResult, fingerprint, train
+from ..training.loop import TrainResult, train
+from ..training.setup import fingerprint
 from ..training.targets import SoftTargets
 from . import EXTRA_HINT, require_transformers
 from .augment import augment

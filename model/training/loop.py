@@ -5,9 +5,6 @@ Started by ``torchrun``, it trains with DistributedDataParallel (see ``distribut
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import logging
 import math
 import random
@@ -19,24 +16,16 @@ from typing import TYPE_CHECKING, NamedTuple
 import torch
 from torch import nn
 
-from ..config import (
-    RUNTIME_OPTIONS,
-    ModelConfig,
-    TokenizerConfig,
-    TrainConfig,
-    check_compatible,
-    check_hyperparameters,
-)
-from ..data import Dataset, check_training_data, stratified_split
+from ..config import RUNTIME_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig
+from ..data import Dataset
 from ..inference.batches import batched_logits, pad_batch
 from ..inference.scoring import expected_calibration_error, logits_report
-from ..network import embeddings
 from ..network.rnn import SentimentRNN, count_parameters
 from ..text.scripts import script_shares
-from ..text.tokenizer import TextTokenizer, build_tokenizer
-from . import distributed, warm_start
-from .auto import resolve_auto
+from ..text.tokenizer import TextTokenizer
+from . import distributed
 from .calibration import fit_temperature
+from .setup import TrainState, setup
 from .targets import SoftTargets, distillation_loss
 
 if TYPE_CHECKING:
@@ -110,11 +99,6 @@ class TrainResult:
         }
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
     """Shuffled batches of similar-length examples, so little time goes to padding."""
     order = list(range(len(lengths)))
@@ -181,7 +165,7 @@ def train(
     t0 = time.perf_counter()
     world, device = distributed.join(resolve_device(cfg.device))
     try:
-        run = _setup(
+        run = setup(
             train_data,
             dev_data,
             model_config=model_config,
@@ -203,175 +187,7 @@ def train(
         world.leave()
 
 
-@dataclass
-class _Run:
-    """What one training run carries from phase to phase: setup, epochs, finish."""
-
-    cfg: TrainConfig
-    arch: ModelConfig
-    tok_cfg: TokenizerConfig
-    world: distributed.World
-    device: torch.device
-    train_data: Dataset
-    dev_data: Dataset
-    names: list[str]
-    tokenizer: TextTokenizer
-    model: SentimentRNN
-    net: nn.Module  # what training steps call (the DDP wrapper under torchrun); the rest uses ``model``
-    train_ids: list[list[int]]
-    dev_ids: list[list[int]]
-    train_y: torch.Tensor
-    dev_y: torch.Tensor
-    train_soft: torch.Tensor | None
-    lengths: list[int]
-    record: dict  # what the result records of the run's inputs: data, pretrained, base, resolved
-    progress: Callable[[Progress], None] | None = None
-    should_stop: Callable[[], bool] | None = None
-    # set by _start_loop
-    loss_fn: nn.Module | None = None
-    params: list = field(default_factory=list)
-    optimizer: torch.optim.Optimizer | None = None
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
-    rng: random.Random | None = None
-    total_steps: int = 0
-    check_stop: bool = False
-    # updated by every epoch
-    history: list[dict] = field(default_factory=list)
-    best_acc: float = -1.0
-    best_epoch: int = 0
-    best_state: dict | None = None
-    bad_epochs: int = 0
-    step: int = 0
-    tokens: int = 0
-    stop_reason: str | None = None
-    train_s: float = 0.0  # seconds in training steps (dev evaluations left out): what tokens/s divides by
-    loop_t0: float = 0.0
-
-
-def _resolve_configs(train_data, model_config, tokenizer_config, cfg: TrainConfig, base: Bundle | None):
-    """The architecture, tokenizer and train configs this run uses (a base's, ``auto`` resolved),
-    what ``auto`` became, the base's weights digest and the MiniLM files (when they are used)."""
-    arch = dataclasses.replace(model_config or ModelConfig())
-    tok_cfg = dataclasses.replace(tokenizer_config or TokenizerConfig()).validate()
-    check_hyperparameters(arch)
-    base_digest = None
-    if base is not None:  # what the network is comes from the base; its vectors are in its weights
-        arch, tok_cfg = warm_start.base_configs(base, arch)
-        cfg = dataclasses.replace(cfg, pretrained=None)
-        base_digest = warm_start.weights_sha256(base)
-    else:
-        check_compatible(tok_cfg, cfg)
-    # ``auto`` becomes a choice made from the texts' scripts (the same on every rank: the same texts)
-    tok_cfg, cfg, resolved = resolve_auto(tok_cfg, cfg, train_data.texts)
-    if resolved:
-        log.info("chosen for the data: %s", "; ".join(f"{k} {v['value']}: {v['reason']}" for k, v in resolved.items()))
-    if not cfg.pretrained and base is None:
-        arch.freeze_embeddings = False  # nothing to keep: random embeddings are trained (recorded so)
-    minilm = None
-    if base is None and (cfg.pretrained == "minilm" or tok_cfg.tokenizer == "wordpiece"):
-        minilm = embeddings.minilm()
-    if cfg.pretrained == "minilm":
-        minilm.check_dim(arch.embedding_dim)
-    return arch, tok_cfg, cfg, resolved, base_digest, minilm
-
-
-def _setup(train_data, dev_data, *, model_config, tokenizer_config, cfg, world, device, base, base_source,
-           soft_targets) -> _Run:
-    """Everything before the first step: configs, data checks and split, tokenizer, network (from
-    the seed, a base or pretrained vectors), encoded ids."""
-    arch, tok_cfg, cfg, resolved, base_digest, minilm = _resolve_configs(
-        train_data, model_config, tokenizer_config, cfg, base
-    )
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    if world.active:  # a rank started with other files or flags would train a different model
-        world.check_same(
-            "data or settings",
-            {
-                "train data": fingerprint(train_data),
-                "dev data": dev_data is not None and fingerprint(dev_data),
-                "model config": arch.to_dict(),
-                "tokenizer config": tok_cfg.to_dict(),
-                "train config": {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_OPTIONS},
-                "base model": base_digest,
-                "soft targets": soft_targets is not None and _tensor_sha256(soft_targets.logits),
-            },
-        )
-    labels_raw = check_training_data(train_data, dev_data)
-    if soft_targets is not None and dev_data is None:
-        raise ValueError(
-            "training on a teacher's logits needs a dev set (--dev): a split of the training data "
-            "would hold augmented texts and teacher labels, not gold ones"
-        )
-    if dev_data is None:
-        train_data, dev_data = stratified_split(train_data, cfg.dev_fraction, cfg.seed)
-    names = [arch.label_names.get(raw, raw) for raw in labels_raw]
-    label_index = {raw: i for i, raw in enumerate(labels_raw)}
-    output_layer = None
-    if base is not None:  # the base's classes keep their order (and its output layer its rows)
-        names, output_layer = warm_start.class_order(names, base)
-        label_index = {raw: names.index(arch.label_names.get(raw, raw)) for raw in labels_raw}
-    tokenizer, model = _build_network(train_data, arch, tok_cfg, cfg, names, world, base, output_layer, minilm)
-    model.to(device)
-    net = world.wrap(model)
-    if world.active:
-        # Each rank its own dropout masks; the batch order comes from ``rng`` (_start_loop), shared.
-        torch.manual_seed(cfg.seed + world.rank)
-    train_ids = tokenizer.encode_batch(train_data.texts)
-    record = {
-        "pretrained": cfg.pretrained,
-        "pretrained_source": minilm.name if cfg.pretrained == "minilm" else cfg.pretrained,
-        "soft_targets": soft_targets is not None,
-        "resolved": resolved,
-        "base": None
-        if base is None
-        else {"source": base_source or base.path.name, "weights_sha256": base_digest, "output_layer": output_layer},
-    }
-    return _Run(
-        cfg=cfg,
-        arch=arch,
-        tok_cfg=tok_cfg,
-        world=world,
-        device=device,
-        train_data=train_data,
-        dev_data=dev_data,
-        names=names,
-        tokenizer=tokenizer,
-        model=model,
-        net=net,
-        train_ids=train_ids,
-        dev_ids=tokenizer.encode_batch(dev_data.texts),
-        train_y=torch.tensor([label_index[y] for y in train_data.labels]),
-        dev_y=torch.tensor([label_index[y] for y in dev_data.labels]),
-        train_soft=None if soft_targets is None else soft_targets.aligned(len(train_ids), label_index),
-        lengths=[len(s) for s in train_ids],
-        record=record,
-    )
-
-
-def _build_network(train_data, arch, tok_cfg, cfg, names, world, base, output_layer, minilm):
-    """The tokenizer (a base's, or built from the texts on rank 0 and shared) and the network,
-    whose new layers are initialised here, from the seed. Fills in ``arch``'s data-given fields."""
-    if base is not None:  # every rank loaded the same base
-        tokenizer = warm_start.base_tokenizer(base)
-    elif world.rank == 0:
-        tokenizer = build_tokenizer(tok_cfg, train_data.texts, minilm and minilm.tokenizer_file)
-    if world.active and base is None:  # every rank encodes with rank 0's vocabulary, token for token
-        text = world.object_from_rank0(tokenizer.tokenizer.to_str() if world.rank == 0 else None)
-        tokenizer = TextTokenizer.from_str(text, tok_cfg.max_length)
-    arch.labels, arch.vocab_size = names, tokenizer.vocab_size
-    arch.pad_id, arch.unk_id = tokenizer.pad_id, tokenizer.unk_id
-    arch.validate()
-    model = SentimentRNN(arch)  # a new output layer is initialised here, from the seed
-    if base is not None:
-        warm_start.load_base_weights(model, base, output_layer)
-    elif cfg.pretrained:
-        _load_pretrained(model, tokenizer, cfg.pretrained, minilm)
-    return tokenizer, model
-
-
-def _start_loop(run: _Run) -> None:
+def _start_loop(run: TrainState) -> None:
     """The loss, the optimiser and its schedule, the batch-order generator and the step budget."""
     cfg, world = run.cfg, run.world
     weights = None
@@ -412,7 +228,7 @@ class _Trained(NamedTuple):
     tokens_per_s: float  # this epoch's training tokens per second (dev evaluation left out)
 
 
-def _train_epoch(run: _Run, epoch: int) -> _Trained:
+def _train_epoch(run: TrainState, epoch: int) -> _Trained:
     """One pass over the training batches (this rank's share), reporting every step."""
     cfg, device = run.cfg, run.device
     run.net.train()
@@ -455,7 +271,7 @@ def _train_epoch(run: _Run, epoch: int) -> _Trained:
     return _Trained(epoch_t0, epoch_loss / max(epoch_n, 1), tokens_per_s)
 
 
-def _end_epoch(run: _Run, epoch: int, trained: _Trained) -> bool:
+def _end_epoch(run: TrainState, epoch: int, trained: _Trained) -> bool:
     """Score the epoch on dev, keep the best weights, decide whether to stop (the same decision on
     every rank) and report; True when training stops here."""
     cfg = run.cfg
@@ -502,7 +318,7 @@ def _end_epoch(run: _Run, epoch: int, trained: _Trained) -> bool:
     return bool(run.stop_reason)
 
 
-def _stop_reason(run: _Run, epoch: int) -> str | None:
+def _stop_reason(run: TrainState, epoch: int) -> str | None:
     cfg = run.cfg
     if cfg.max_steps and run.step >= cfg.max_steps:
         return f"max_steps: reached {run.step} steps"
@@ -516,7 +332,7 @@ def _stop_reason(run: _Run, epoch: int) -> str | None:
     return None
 
 
-def _finish(run: _Run, t0: float) -> TrainResult:
+def _finish(run: TrainState, t0: float) -> TrainResult:
     """The best epoch's weights, calibrated on dev, and the record of the run."""
     model, arch, dev_y = run.model, run.arch, run.dev_y
     model.load_state_dict(run.best_state)
@@ -563,15 +379,6 @@ def _finish(run: _Run, t0: float) -> TrainResult:
     )
 
 
-def fingerprint(data: Dataset) -> str:
-    """A digest of a data set's texts and labels (what it holds, whatever file it came from)."""
-    return hashlib.sha256(json.dumps([data.texts, data.labels]).encode()).hexdigest()
-
-
-def _tensor_sha256(tensor: torch.Tensor) -> str:
-    return hashlib.sha256(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-
-
 def _evaluate_logits(model, seqs, cfg: TrainConfig, pad_id: int, device) -> torch.Tensor:
     model.eval()
     try:
@@ -580,28 +387,3 @@ def _evaluate_logits(model, seqs, cfg: TrainConfig, pad_id: int, device) -> torc
     finally:
         model.train()
 
-
-def _load_pretrained(
-    model: SentimentRNN, tokenizer: TextTokenizer, pretrained: str, minilm: embeddings.MiniLM | None
-) -> None:
-    dim = model.config.embedding_dim
-    if pretrained == "minilm":
-        vectors, known = minilm.vectors(), None
-        if vectors.shape[0] != tokenizer.vocab_size:
-            raise ValueError("MiniLM vectors do not match the MiniLM vocabulary")
-    else:
-        vocab = tokenizer.tokenizer.get_vocab()
-        vectors, found = embeddings.read_word_vectors(pretrained, vocab)
-        known = vectors.abs().sum(dim=1) > 0
-        log.info("pretrained vectors found for %d of %d tokens", found, len(vocab))
-        if found == 0:
-            raise ValueError(f"{pretrained}: no token of the vocabulary has a vector")
-    vectors = embeddings.fit_dimension(vectors, dim, known)
-    if known is not None:  # tokens without a vector keep their random initialisation
-        vectors = torch.where(known[:, None], vectors, model.embedding.weight.detach())
-    vectors[model.config.pad_id] = 0.0
-    if model.config.freeze_embeddings:
-        # Frozen vectors are stored as float16 in the bundle; round now so that a saved and
-        # reloaded model gives exactly the logits it gave here.
-        vectors = vectors.half().float()
-    model.load_embeddings(vectors)

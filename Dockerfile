@@ -74,7 +74,7 @@ COPY app/ app/
 # Bytecode for the modules the service and a training job import, written once here (the venv is
 # read-only to the service user), instead of for every installed file (tens of MB) or at each start.
 ENV PATH=/opt/venv/bin:$PATH
-RUN python3 -c "import app.__main__, app.main, app.http.protocol, app.serving.model_process.__main__, app.training.training_process, model.training, sqlalchemy.dialects.sqlite.pysqlite, sqlalchemy.dialects.postgresql.psycopg, psycopg, uvicorn.loops.auto, uvicorn.protocols.http.auto, uvicorn.protocols.websockets.auto, uvicorn.lifespan.on"
+RUN python3 -c "import app.__main__, app.main, app.http.protocol, app.serving.model_process.__main__, app.training.training_process, model.training.loop, sqlalchemy.dialects.sqlite.pysqlite, sqlalchemy.dialects.postgresql.psycopg, psycopg, uvicorn.loops.auto, uvicorn.protocols.http.auto, uvicorn.protocols.websockets.auto, uvicorn.lifespan.on"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing the pack
 import torch  # noqa: E402
 
 from model import load_dataset  # noqa: E402
-from model.baseline import BaselineConfig, fit_baseline  # noqa: E402
-from model.tfidf import TOKEN  # noqa: E402
+from model.training.baseline import BaselineConfig, fit_baseline  # noqa: E402
+from model.training.tfidf import TOKEN  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sst2"
 QUICK_EXAMPLES = 3000

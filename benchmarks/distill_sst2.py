@@ -40,7 +40,7 @@ from unseen import unseen_texts  # noqa: E402
 
 from model import Predictor, load_dataset, train  # noqa: E402
 from model.__main__ import build_parser  # noqa: E402
-from model.config import HYPERPARAMETERS, configs_from_values  # noqa: E402
+from model.config import DISTILL, configs_from_values, options_for  # noqa: E402
 from model.distill import pipeline  # noqa: E402
 from model.distill.config import AugmentConfig, TeacherConfig  # noqa: E402
 
@@ -154,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         print_speeds({str(path): path for path in args.speed_of}, args.threads, args.min_seconds)
         return 0
     seeds = [int(s) for s in args.seeds.split(",")]
-    hp_args = build_parser().parse_args(["train", "--train", "-", "--out", "-", *RECIPE, *rest])
-    values = {hp.name: getattr(hp_args, hp.name) for hp in HYPERPARAMETERS}
+    hp_args = build_parser().parse_args(
+        ["distill", "--train", "-", "--dev", "-", "--out", "-", "--work-dir", "-", *RECIPE, *rest]
+    )
+    values = {hp.name: getattr(hp_args, hp.name) for hp in options_for(DISTILL)}
     train_data = limited(load_dataset(args.data_dir / "train.tsv"), args.limit)
     dev_data = limited(load_dataset(args.data_dir / "dev.tsv"), args.limit)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="distill-sst2-"))

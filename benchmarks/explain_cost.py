@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing the pack
 import torch  # noqa: E402
 
 from model import Predictor, load_dataset  # noqa: E402
-from model.explain import Occlusion  # noqa: E402
+from model.inference.explain import Occlusion  # noqa: E402
 
 DEFAULT_DEV = ROOT.parent / "shared" / "data" / "sst2" / "dev.tsv"
 BUNDLED = ROOT / "model" / "bundled" / "sst2"

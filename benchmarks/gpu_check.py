@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from model import Dataset, ModelConfig, TokenizerConfig, TrainConfig, load_dataset, train  # noqa: E402
-from model.inference import pad_batch  # noqa: E402
-from model.network import SentimentRNN  # noqa: E402
+from model.inference.batches import pad_batch  # noqa: E402
+from model.network.rnn import SentimentRNN  # noqa: E402
 
 
 def check_cudnn_matches_cpu(tf32: bool) -> tuple[list[str], float]:

@@ -27,8 +27,8 @@ import torch  # noqa: E402
 from warm_start import DATA, DEFAULT_CACHE, dataset, deduplicated  # noqa: E402
 
 from model.data import DataError  # noqa: E402
-from model.evaluate import evaluate  # noqa: E402
-from model.predictor import Predictor  # noqa: E402
+from model.inference.predictor import Predictor  # noqa: E402
+from model.inference.scoring import evaluate  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

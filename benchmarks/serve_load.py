@@ -349,7 +349,7 @@ def model_speed(args, sentences: list[str], model_dir: Path | None) -> None:
 
     from app.settings import BUNDLED_MODEL_DIR
     from model import Predictor
-    from model.evaluate import evaluate_file
+    from model.inference.scoring import evaluate_file
 
     torch.set_num_threads(args.inference_threads)
     predictors = {}

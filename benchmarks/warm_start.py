@@ -50,8 +50,8 @@ import torch  # noqa: E402
 
 from model import Dataset, load_bundle, train  # noqa: E402
 from model.config import ModelConfig, TokenizerConfig, TrainConfig  # noqa: E402
-from model.inference import batched_logits  # noqa: E402
-from model.metrics import classification_report  # noqa: E402
+from model.inference.batches import batched_logits  # noqa: E402
+from model.inference.scoring import logits_report  # noqa: E402
 
 BUNDLED = ROOT / "model" / "bundled" / "sst2"
 DEFAULT_CACHE = Path.home() / ".cache" / "sentiment-rnn" / "warm-start"
@@ -151,7 +151,7 @@ def test_metrics(model, tokenizer, labels: list[str], test: Dataset) -> dict:
     with torch.no_grad():
         logits = batched_logits(model, tokenizer.encode_batch(test.texts), 256, model.config.pad_id)
     targets = torch.tensor([labels.index(y) for y in test.labels])
-    report = classification_report(logits, targets, labels)
+    report = logits_report(logits, targets, labels)
     return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
 
 

@@ -22,12 +22,12 @@ _EXPORTS = {
     "Dataset": "data",
     "load_dataset": "data",
     "parse_dataset": "data",
-    "Prediction": "prediction",
-    "Predictor": "predictor",
-    "Progress": "training",
-    "TrainingCancelled": "training",
-    "TrainResult": "training",
-    "train": "training",
+    "Prediction": "inference.prediction",
+    "Predictor": "inference.predictor",
+    "Progress": "training.loop",
+    "TrainingCancelled": "training.loop",
+    "TrainResult": "training.loop",
+    "train": "training.loop",
 }
 __all__ = sorted(_EXPORTS)
 

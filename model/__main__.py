@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from .bundle import BundleError
-from .config import HYPERPARAMETERS, Hyperparameter, configs_from_values
+from .config import CLI_TRAIN, DISTILL, Hyperparameter, configs_from_values, options_for
 from .distill import MissingExtra
-from .distill.config import OPTION_GROUPS
+from .distill.config import DISTILL_OPTIONS, OPTION_GROUPS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,15 +41,22 @@ def _column_names(spec: str) -> list[str]:
     return names
 
 
-SECTION_TITLES = {"model": "network", "tokenizer": "tokenizer", "train": "optimisation"}
+SECTION_TITLES = {
+    "model": "network",
+    "tokenizer": "tokenizer",
+    "train": "optimisation",
+    "teacher": "teacher (distillation)",
+    "augment": "augment (distillation)",
+}
 
 
-def _add_hyperparameter_args(p: argparse.ArgumentParser) -> None:
-    """One flag per entry of ``HYPERPARAMETERS``: ``--hidden-size`` sets ``hidden_size``."""
+def _add_hyperparameter_args(p: argparse.ArgumentParser, options: tuple[Hyperparameter, ...]) -> None:
+    """One flag per option that applies here: ``--hidden-size`` sets ``hidden_size``,
+    ``--teacher-epochs`` sets ``teacher_epochs``."""
     groups = {section: p.add_argument_group(title) for section, title in SECTION_TITLES.items()}
     runtime = p.add_argument_group("run time", "options of this machine, not of the model")
-    for hp in HYPERPARAMETERS:
-        group = groups[hp.section] if hp.http else runtime
+    for hp in options:
+        group = runtime if hp.runtime else groups[hp.section]
         default = dict(hp.default) if isinstance(hp.default, dict) else hp.default
         if hp.type is bool:
             action = group.add_argument(_flag(hp), action=argparse.BooleanOptionalAction, default=default)
@@ -65,24 +72,15 @@ def _add_hyperparameter_args(p: argparse.ArgumentParser) -> None:
         action.help = f"{hp.help} (default: {_format(hp.default)})".replace("%", "%%")
 
 
-def _add_distill_option_args(p: argparse.ArgumentParser) -> None:
-    """``--teacher-epochs``, ``--augment-per-text``, ...: one flag per field of the distillation options."""
-    for prefix, cls in OPTION_GROUPS.items():
-        group = p.add_argument_group(f"{prefix} (distillation)")
-        for f in dataclasses.fields(cls):
-            metavar = {int: "N", float: "X"}.get(type(f.default))
-            group.add_argument(
-                f"--{prefix}-{f.name.replace('_', '-')}",
-                type=type(f.default),
-                default=f.default,
-                metavar=metavar,
-                help=f"{f.metadata['help']} (default: {f.default})".replace("%", "%%"),
-            )
+def _distill_options(args: argparse.Namespace, section: str):
+    """The ``TeacherConfig`` or ``AugmentConfig`` that the distill command's flags describe."""
+    values = {hp.field: getattr(args, hp.name) for hp in DISTILL_OPTIONS if hp.section == section}
+    return OPTION_GROUPS[section](**values).validate()
 
 
-def _distill_options(args: argparse.Namespace, prefix: str):
-    cls = OPTION_GROUPS[prefix]
-    return cls(**{f.name: getattr(args, f"{prefix}_{f.name}") for f in dataclasses.fields(cls)}).validate()
+def student_values(args: argparse.Namespace, command: str) -> dict:
+    """The student's hyperparameters that ``command``'s flags set (the others take their defaults)."""
+    return {hp.name: getattr(args, hp.name) for hp in options_for(command)}
 
 
 def _flag(hp: Hyperparameter) -> str:
@@ -138,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_args(t)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_hyperparameter_args(t)
+    _add_hyperparameter_args(t, options_for(CLI_TRAIN))
 
     d = sub.add_parser(
         "distill", help="fine-tune a transformer teacher and distil it into a model bundle (needs the [distill] extra)"
@@ -170,8 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--overwrite", action="store_true", help="replace a bundle at --out made from other inputs")
     _add_data_args(d)
     d.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_distill_option_args(d)
-    _add_hyperparameter_args(d)
+    _add_hyperparameter_args(d, DISTILL_OPTIONS + options_for(DISTILL))
 
     e = sub.add_parser("evaluate", help="score a bundle on labelled data; prints one JSON object")
     e.add_argument("--model", required=True)
@@ -186,18 +183,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _portable(path) -> str | None:
+    """A path for the model card: relative to the current folder when it lies inside it (an
+    absolute path there is this machine's, of no use to a reader); as given otherwise."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_absolute() and path.is_relative_to(Path.cwd()):
+        return str(path.relative_to(Path.cwd())) or "."
+    return str(path)
+
+
 def reproduce_command(launcher: str, args: argparse.Namespace, values: dict, command: str = "train") -> str:
     """The train (or distill) command for the model card, every hyperparameter spelled out (so that
     it still reproduces the model when defaults change), run-time options only when they were set."""
-    words = [["--train", args.train]] + [
+    words = [["--train", _portable(args.train)]] + [
         [flag, value]
         for flag, value in (
-            ("--dev", args.dev),
-            ("--out", args.out),
-            ("--base-model", getattr(args, "base_model", None)),
-            ("--work-dir", getattr(args, "work_dir", None)),
-            ("--teacher", getattr(args, "teacher", None)),
-            ("--co-teacher", getattr(args, "co_teacher", None)),
+            ("--dev", _portable(args.dev)),
+            ("--out", _portable(args.out)),
+            ("--base-model", _portable(getattr(args, "base_model", None))),
+            ("--work-dir", _portable(getattr(args, "work_dir", None))),
+            ("--teacher", _portable(getattr(args, "teacher", None))),
+            ("--co-teacher", _portable(getattr(args, "co_teacher", None))),
             ("--text-column", args.text_column),
             ("--label-column", args.label_column if args.label_column != "label" else None),
             ("--format", args.format),
@@ -205,15 +213,11 @@ def reproduce_command(launcher: str, args: argparse.Namespace, values: dict, com
         )
         if value is not None
     ]
-    if command == "distill":
-        for prefix, cls in OPTION_GROUPS.items():
-            words += [
-                [f"--{prefix}-{f.name.replace('_', '-')}", str(getattr(args, f"{prefix}_{f.name}"))]
-                for f in dataclasses.fields(cls)
-            ]
-    for hp in HYPERPARAMETERS:
+    if command == DISTILL:
+        words += [[_flag(hp), _format(getattr(args, hp.name))] for hp in DISTILL_OPTIONS]
+    for hp in options_for(command):
         value = values[hp.name]
-        if hp.http or value != hp.default:
+        if not hp.runtime or value != hp.default:
             flag = _flag(hp)
             words.append([flag if value else "--no-" + flag[2:]] if hp.type is bool else [flag, _format(value)])
     lines, line = [], f"{launcher} {command}"
@@ -257,13 +261,13 @@ def cmd_train(args) -> int:
     from pathlib import Path
 
     from .bundle import load_bundle, save_bundle
-    from .card import render_card
     from .data import load_dataset
-    from .training import train
+    from .training.card import render_card
+    from .training.loop import train
 
     if Path(args.out).exists() and not args.overwrite:
         raise ValueError(f"--out {args.out} already exists (pass --overwrite to replace it)")
-    values = {hp.name: getattr(args, hp.name) for hp in HYPERPARAMETERS}
+    values = student_values(args, CLI_TRAIN)
     model_config, tok_config, train_config = configs_from_values(values)
     data_kw = dict(text_column=args.text_column, label_column=args.label_column, fmt=args.format, columns=args.columns)
     train_data = load_dataset(args.train, **data_kw)
@@ -280,7 +284,6 @@ def cmd_train(args) -> int:
             train_config,
             progress=progress,
             base=base,
-            base_source=args.base_model,
         )
     finally:
         close()
@@ -305,7 +308,7 @@ def cmd_train(args) -> int:
         out=args.out,
         best_epoch=result.best_epoch,
         stop_reason=result.stop_reason,
-        chosen=result.choices,
+        chosen=result.resolved,
         seconds=round(result.elapsed_s, 1),
         temperature=result.calibration["temperature"],
         ece_before=result.calibration["ece_before"],
@@ -322,7 +325,7 @@ def cmd_distill(args) -> int:
     from .data import load_dataset
     from .distill import pipeline
 
-    values = {hp.name: getattr(args, hp.name) for hp in HYPERPARAMETERS}
+    values = student_values(args, DISTILL)
     model_config, tok_config, train_config = configs_from_values(values)
     teacher_config, augment_config = _distill_options(args, "teacher"), _distill_options(args, "augment")
     data_kw = dict(text_column=args.text_column, label_column=args.label_column, fmt=args.format, columns=args.columns)
@@ -372,8 +375,8 @@ def cmd_distill(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_file
-    from .predictor import Predictor
+    from .inference.predictor import Predictor
+    from .inference.scoring import evaluate_file
 
     predictor = Predictor.load(args.model, batch_size=args.batch_size)
     report = evaluate_file(
@@ -389,7 +392,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .predictor import Predictor
+    from .inference.predictor import Predictor
 
     texts = args.texts
     if not texts or texts == ["-"]:

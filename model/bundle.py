@@ -15,22 +15,19 @@ import hashlib
 import json
 import os
 import platform
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import ModelConfig, TokenizerConfig
-from .tokenizer import TextTokenizer
+from .files import publishing
+from .text.tokenizer import TextTokenizer
 
 if TYPE_CHECKING:
     import torch
 
-    from .network import SentimentRNN
+    from .network.rnn import SentimentRNN
 
 FORMAT_VERSION = 1
 CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "tokenizer.json", "model.safetensors", "README.md"
@@ -73,29 +70,6 @@ def _state_for_saving(model: SentimentRNN) -> dict[str, torch.Tensor]:
     return state
 
 
-@contextmanager
-def folder_written_aside(final: Path) -> Iterator[Path]:
-    """``with folder_written_aside(final) as tmp``: a new folder beside ``final`` to write into,
-    renamed into ``final``'s place (replacing what was there) when the block succeeds, removed when
-    it fails; readers see the old folder or the new one, never a half-written one."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; what is written here is data others may read
-        if final.exists():
-            old = final.with_name(f".{final.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def save_bundle(
     path: str | Path,
     model: SentimentRNN,
@@ -114,7 +88,7 @@ def save_bundle(
     path = Path(path)
     if path.exists() and not overwrite:
         raise BundleError(f"{path} already exists; choose another directory or pass overwrite")
-    with folder_written_aside(path) as tmp:
+    with publishing(path, folder=True, replace=overwrite) as tmp:
         tokenizer.save(tmp / TOKENIZER_FILE)
         save_file(_state_for_saving(model), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         if card:
@@ -205,7 +179,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     """Load a bundle; every problem is a ``BundleError`` naming the file."""
     from safetensors.torch import load_file
 
-    from .network import SentimentRNN
+    from .network.rnn import SentimentRNN
 
     path = Path(path)
     config = read_config(path)

@@ -4,10 +4,13 @@ Plain dataclasses: ``ModelConfig`` and ``TokenizerConfig`` travel with the weigh
 ``config.json``; ``TrainConfig`` is recorded in the bundle's training metadata (its run-time
 options, threads and device, apart).
 
-Every setting a user chooses is declared once, here, with ``hyperparameter(...)``: its name, type,
-default, range or choices and help text sit on the dataclass field. ``HYPERPARAMETERS`` lists them;
-``validate()``, the CLI flags (``python -m model train --hidden-size 128``) and the HTTP job schema
-are all derived from it, under the same name. Fields declared plainly (labels, vocabulary size,
+Every setting a user chooses is declared once, with ``hyperparameter(...)``: its name, type,
+default, range or choices, help text and where it applies (``applies``: the CLI's ``train``, HTTP
+jobs, the CLI's ``distill``) sit on the dataclass field. ``HYPERPARAMETERS`` lists the student's
+(the network, tokenizer and optimisation options here); ``model.distill.config`` declares the
+teacher's and the augmentation's the same way. ``validate()``, the CLI flags (``python -m model
+train --hidden-size 128``) and the HTTP job schema (``options_for(HTTP_JOB)``) are all derived from
+them, under the same name. Fields declared plainly (labels, vocabulary size,
 special token ids, temperature) are filled in by training, not chosen; ``eval_batch_size`` only
 trades memory for speed. ``from_dict`` also reads the keys that bundles of earlier versions used.
 """
@@ -24,6 +27,11 @@ from typing import Any
 
 _SPEC = "hyperparameter"  # the key of a field's metadata that makes it a hyperparameter
 
+# Where an option is offered: ``python -m model train``, an HTTP training job, ``python -m model distill``.
+CLI_TRAIN, HTTP_JOB, DISTILL = "train", "http", "distill"
+EVERYWHERE = frozenset({CLI_TRAIN, HTTP_JOB, DISTILL})
+CLI_ONLY = frozenset({CLI_TRAIN, DISTILL})
+
 
 def hyperparameter(
     default: Any,
@@ -32,14 +40,20 @@ def hyperparameter(
     minimum: float | None = None,
     maximum: float | None = None,
     choices: tuple[str, ...] | None = None,
-    http: bool = True,
+    applies: frozenset[str] = EVERYWHERE,
+    runtime: bool = False,
 ) -> Any:
-    """A dataclass field that users set: by keyword, as ``--name`` on the CLI and in HTTP jobs.
+    """A dataclass field that users set: by keyword, and as ``--name`` where it ``applies``.
 
-    ``http=False`` marks an option of the machine the run happens on (threads, device), not of
-    the model: the CLI offers it, the HTTP API does not, and bundles record it apart.
+    ``runtime=True`` marks an option of the machine the run happens on (threads, device), not of
+    the model: only the CLI offers it, and bundles record it apart.
     """
-    spec = {"help": help, "minimum": minimum, "maximum": maximum, "choices": choices, "http": http}
+    if not applies <= EVERYWHERE:
+        raise ValueError(f"applies must be a subset of {sorted(EVERYWHERE)}; got {sorted(applies)}")
+    if runtime:
+        applies = applies & CLI_ONLY
+    spec = {"help": help, "minimum": minimum, "maximum": maximum, "choices": choices, "applies": frozenset(applies),
+            "runtime": runtime}
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata={_SPEC: spec})
     return field(default=default, metadata={_SPEC: spec})
@@ -47,8 +61,8 @@ def hyperparameter(
 
 @dataclass(frozen=True)
 class Hyperparameter:
-    name: str  # the field name = JSON key = CLI flag --name-with-dashes
-    section: str  # "model" | "tokenizer" | "train"
+    name: str  # the JSON key = CLI flag --name-with-dashes (the field name, after a prefix for distill options)
+    section: str  # "model" | "tokenizer" | "train" (the student's) | "teacher" | "augment" (distillation's)
     type: type  # int, float, bool, str, or dict (label_names)
     default: Any
     help: str
@@ -56,7 +70,12 @@ class Hyperparameter:
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
     nullable: bool = False  # None is allowed (e.g. max_steps, threads, pretrained)
-    http: bool = True  # False: a run-time option of the CLI only (threads, device)
+    applies: frozenset[str] = EVERYWHERE  # where it is offered: CLI_TRAIN, HTTP_JOB, DISTILL
+    runtime: bool = False  # an option of the machine, not of the model (threads, device): recorded apart
+    field: str = ""  # the dataclass field that holds it (the name, but for distill options' prefix)
+
+    def applies_to(self, where: str) -> bool:
+        return where in self.applies
 
     def check(self, value: Any) -> None:
         """Raise ValueError, naming this hyperparameter, unless ``value`` is allowed."""
@@ -94,10 +113,11 @@ def _has_type(value: Any, kind: type) -> bool:
 
 
 @functools.cache
-def _declared(cls: type, section: str) -> tuple[Hyperparameter, ...]:
-    """The hyperparameters of one dataclass, from its fields' metadata, in declaration order."""
+def declared(cls: type, section: str, prefix: str = "") -> tuple[Hyperparameter, ...]:
+    """The hyperparameters of one dataclass, from its fields' metadata, in declaration order; their
+    names are ``prefix`` + the field's (``teacher_`` + ``epochs``)."""
     hints = typing.get_type_hints(cls)
-    declared = []
+    found = []
     for f in dataclasses.fields(cls):
         spec = f.metadata.get(_SPEC)
         if spec is None:
@@ -108,20 +128,20 @@ def _declared(cls: type, section: str) -> tuple[Hyperparameter, ...]:
             kind, nullable = args[0], len(args) < len(typing.get_args(kind))
         kind = typing.get_origin(kind) or kind  # ``dict[str, str]`` -> dict
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-        declared.append(Hyperparameter(f.name, section, kind, default, nullable=nullable, **spec))
-    return tuple(declared)
+        found.append(Hyperparameter(prefix + f.name, section, kind, default, nullable=nullable, field=f.name, **spec))
+    return tuple(found)
 
 
 def check_hyperparameters(config: ModelConfig | TokenizerConfig | TrainConfig) -> None:
     """Check the hyperparameters of one config against their declarations (not its other fields)."""
-    for hp in _declared(type(config), _SECTION_OF[type(config)]):
-        hp.check(getattr(config, hp.name))
+    for hp in declared(type(config), _SECTION_OF[type(config)]):
+        hp.check(getattr(config, hp.field))
 
 
 CELLS = ("rnn", "lstm", "gru")
 NONLINEARITIES = ("tanh", "relu")
 POOLINGS = ("last", "mean", "max", "attention")
-AUTO = "auto"  # tokenizer and pretrained: chosen from the training texts (model/choices.py)
+AUTO = "auto"  # tokenizer and pretrained: chosen from the training texts (model/training/auto.py)
 TOKENIZERS = (AUTO, "word", "bpe", "wordpiece")
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("constant", "linear", "cosine")
@@ -244,18 +264,21 @@ class TrainConfig:
     distill_alpha: float = hyperparameter(
         0.5,
         "with a teacher's logits (python -m model distill): weight of the cross-entropy on the labels; the "
-        "rest is the mean squared error to the teacher's logits. Ignored when training without a teacher",
+        "rest is the mean squared error to the teacher's logits",
         minimum=0.0,
         maximum=1.0,
+        applies=frozenset({DISTILL}),  # no HTTP job and no plain CLI training has a teacher
     )
     threads: int | None = hyperparameter(
-        None, "torch intra-op threads; none keeps torch's default", minimum=1, maximum=512, http=False
+        None, "torch intra-op threads; none keeps torch's default", minimum=1, maximum=512, runtime=True
     )
-    device: str = hyperparameter("auto", "where to train: auto picks cuda when available", choices=DEVICES, http=False)
+    device: str = hyperparameter(
+        "auto", "where to train: auto picks cuda when available", choices=DEVICES, runtime=True
+    )
     eval_batch_size: int = 256  # dev-set batches: memory only, the results are the same
 
     def validate(self) -> TrainConfig:
-        for hp in _declared(TrainConfig, _SECTION_OF[TrainConfig]):
+        for hp in declared(TrainConfig, _SECTION_OF[TrainConfig]):
             value = getattr(self, hp.name)
             if hp.name == "pretrained" and isinstance(value, str) and value not in PRETRAINED:
                 if not Path(value).is_file():
@@ -274,8 +297,17 @@ class TrainConfig:
 SECTIONS = {"model": ModelConfig, "tokenizer": TokenizerConfig, "train": TrainConfig}
 _SECTION_OF = {cls: section for section, cls in SECTIONS.items()}
 HYPERPARAMETERS: tuple[Hyperparameter, ...] = tuple(
-    hp for section, cls in SECTIONS.items() for hp in _declared(cls, section)
+    hp for section, cls in SECTIONS.items() for hp in declared(cls, section)
 )
+RUNTIME_OPTIONS = tuple(hp.name for hp in HYPERPARAMETERS if hp.runtime)  # recorded apart from the train config
+
+
+def options_for(where: str) -> tuple[Hyperparameter, ...]:
+    """The student's hyperparameters offered at ``where`` (``CLI_TRAIN``, ``HTTP_JOB``, ``DISTILL``);
+    the others keep their defaults there."""
+    if where not in EVERYWHERE:
+        raise ValueError(f"where must be one of {', '.join(sorted(EVERYWHERE))}; got {where!r}")
+    return tuple(hp for hp in HYPERPARAMETERS if hp.applies_to(where))
 
 
 def check_compatible(tokenizer: TokenizerConfig, train: TrainConfig) -> None:

@@ -21,10 +21,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from model.compare import compare, gold_indices
 from model.data import Dataset
-from model.prediction import Prediction
-from model.windows import count_windows
+from model.inference.prediction import Prediction
+from model.inference.scoring import compare, gold_indices
+from model.inference.windows import count_windows
 
 from ..errors import InvalidInput, LimitExceeded, NotFound
 from .inference import Inference, ServedVersion

@@ -8,7 +8,7 @@ what it needs to talk to it: each version's labels and tokenizer.
 
 Every request is tokenised here, and its cost checked here, before any model time is spent: the
 windows of ``max_length`` tokens its texts are read in (a text longer than that is read in
-overlapping windows, ``model.windows``), at most ``SENTIMENT_MAX_WINDOWS_PER_REQUEST`` for that
+overlapping windows, ``model.inference.windows``), at most ``SENTIMENT_MAX_WINDOWS_PER_REQUEST`` for that
 request alone. The model process then merges whatever requests wait for it into one model call,
 so a request's neighbours never count against its budget.
 
@@ -27,10 +27,10 @@ from typing import Any
 
 from model.bundle import BundleError, load_tokenizer
 from model.config import TokenizerConfig
-from model.explain import Explanation, Occlusion
-from model.prediction import Prediction
-from model.scripts import SAMPLE_CHARS, TrainedScripts, may_warn, trained_scripts, unseen_script_warnings
-from model.windows import count_windows
+from model.inference.explain import Explanation, Occlusion
+from model.inference.prediction import Prediction
+from model.inference.windows import count_windows
+from model.text.scripts import SAMPLE_CHARS, TrainedScripts, may_warn, trained_scripts, unseen_script_warnings
 
 from ..errors import LimitExceeded, Unavailable
 from ..metrics import Metrics
@@ -53,7 +53,7 @@ class ServedVersion:
     version: str
     path: Path
     labels: list[str]
-    tokenizer: Any  # model.tokenizer.TextTokenizer
+    tokenizer: Any  # model.text.tokenizer.TextTokenizer
     label_names: dict[str, str]  # raw dataset labels -> labels (``ModelConfig.label_names``)
     trained_on: TrainedScripts | None = None  # the scripts it was trained on: predictions warn about others
 

@@ -10,8 +10,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from model.data import Dataset, parse_dataset
-from model.scripts import script_shares
-from model.tokenizer import count_tokens
+from model.text.scripts import script_shares
+from model.text.tokenizer import count_tokens
 
 from ..data_dir import sweep_partials, written_aside
 from ..errors import Conflict, Gone, storage_errors

@@ -15,7 +15,7 @@ with it in turn. The settings reach every rank in the environment variable ``SET
 (readable only by the service's user, like the stdin they came from; never on a command line,
 which any user can read: the database URL holds a password), which each rank removes at once from
 its own environment. The ranks join one process group (gloo on CPU, NCCL on GPUs:
-``model.distributed``) before anything else. Rank 0 alone does what one process does: the
+``model.training.distributed``) before anything else. Rank 0 alone does what one process does: the
 baseline, progress, the stop checks on the records (cancel, time limit), the bundle, the version
 and the promotion; the other ranks train, and stop when rank 0's stop vote (in ``train()``) says
 so. Each rank gets ``SENTIMENT_TRAINING_THREADS`` (resolved) divided by N torch threads, at least
@@ -35,13 +35,14 @@ import time
 
 import torch
 
-from model import Predictor, TrainingCancelled, distributed, load_bundle, save_bundle, train
-from model.baseline import fit_baseline
-from model.card import render_card
+from model import Predictor, TrainingCancelled, load_bundle, save_bundle, train
 from model.config import configs_from_values
 from model.data import stratified_split
-from model.evaluate import evaluate
-from model.training import resolve_device
+from model.inference.scoring import evaluate
+from model.training import distributed
+from model.training.baseline import fit_baseline
+from model.training.card import render_card
+from model.training.loop import resolve_device
 
 from ..errors import NotFound, ServiceError, storage_errors
 from ..processes import die_with_parent
@@ -245,7 +246,7 @@ def _record(settings: Settings, versions: Versions, job: dict, result, baseline,
         save_bundle(partial, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card,
                     overwrite=True)
     outcome = {"metrics": result.metrics, "history": result.history, "best_epoch": result.best_epoch,
-               "stop_reason": result.stop_reason, "chosen": result.choices,
+               "stop_reason": result.stop_reason, "chosen": result.resolved,
                "calibration": result.calibration, "train_seconds": round(result.elapsed_s, 2),
                "promotion": promotion, "baseline": baseline.to_dict(),
                "winner": "rnn" if result.metrics["accuracy"] >= baseline.metrics["accuracy"] else "baseline"}

@@ -5,10 +5,11 @@ output is there for the same inputs (``pipeline``): fine-tune a teacher (``teach
 ``transformers``), augment the training texts into a transfer set (``augment``), label every
 transfer text with the teacher's logits (``transfer``: a safetensors file with a checksum, so
 the student can be retrained without the teacher), and train the RNN on those logits plus the
-labels (``model.training.train`` with ``SoftTargets``).
+labels (``model.training.loop.train`` with ``model.training.targets.SoftTargets``: soft targets are a
+training input, so they live with training, which never imports this package).
 
 Only ``teacher`` imports ``transformers``, the optional extra ``[distill]``; importing this
-package or ``targets`` / ``augment`` / ``transfer`` does not, and the service never does.
+package or ``augment`` / ``transfer`` does not, and the service never does.
 """
 
 from __future__ import annotations

@@ -29,17 +29,19 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .. import embeddings
-from ..bundle import BundleError, folder_written_aside, read_config, save_bundle, sha256_file
-from ..card import render_card
-from ..config import ModelConfig, TokenizerConfig, TrainConfig, hyperparameter_values
+from ..bundle import BundleError, read_config, save_bundle, sha256_file
+from ..config import RUNTIME_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig, hyperparameter_values
 from ..data import Dataset
-from ..predictor import Predictor
-from ..training import RUNTIME_OPTIONS, TrainResult, fingerprint, train
+from ..files import publishing
+from ..inference.predictor import Predictor
+from ..network import embeddings
+from ..training.card import render_card
+from ..training.loop import TrainResult, train
+from ..training.setup import fingerprint
+from ..training.targets import SoftTargets
 from . import EXTRA_HINT, require_transformers
 from .augment import augment
 from .config import AugmentConfig, TeacherConfig
-from .targets import SoftTargets
 from .transfer import (
     TEXTS_FILE,
     LogitsCache,
@@ -75,6 +77,15 @@ def default_teacher_source() -> Path:
             f"all-MiniLM-L6-v2) is not installed: {EXTRA_HINT}, or pass --teacher FOLDER"
         )
     return folder
+
+
+def describe_source(source: Path) -> str:
+    """The teacher's source as records and cards name it: the package, or the folder's name. Never
+    its path on this machine; its weights' checksum, recorded beside it, says what it is."""
+    default = embeddings.package_folder()
+    if default is not None and source.resolve() == default.resolve():
+        return f"all-MiniLM-L6-v2 (the {embeddings.PACKAGE_SOURCE} package)"
+    return source.name
 
 
 def _read_json(path: Path) -> dict | None:
@@ -114,7 +125,7 @@ def teacher_stage(
     """The fine-tuned teacher in ``work/teacher``; returns (its record, whether it was skipped)."""
     weights = source / "model.safetensors"
     inputs = {
-        "source": str(source),
+        "source": describe_source(source),
         "source_sha256": sha256_file(weights) if weights.is_file() else None,
         "train": fingerprint(train_data),
         "dev": fingerprint(dev_data),
@@ -129,11 +140,13 @@ def teacher_stage(
     say(f"teacher: fine-tuning {source} ({_changed(record, inputs)})")
     from . import teacher
 
-    with folder_written_aside(folder) as tmp:
+    with publishing(folder, folder=True, replace=True) as tmp:
         record = teacher.fine_tune(
             train_data, dev_data, source, tmp, config, device=device, threads=threads, progress=say
         )
-        record.update(inputs=inputs, weights_sha256=sha256_file(tmp / "model.safetensors"))
+        record.update(
+            source=inputs["source"], inputs=inputs, weights_sha256=sha256_file(tmp / "model.safetensors")
+        )
         (tmp / TEACHER_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     say(
         f"teacher: dev accuracy {record['dev_accuracy']:.4f} (epoch {record['best_epoch']}), "
@@ -159,7 +172,7 @@ def transfer_stage(
         list(train_data.labels) + [None] * len(variants),
         list(range(len(train_data))) + [i for i, _ in variants],
     )
-    with folder_written_aside(folder) as tmp:
+    with publishing(folder, folder=True, replace=True) as tmp:
         record = {
             "inputs": inputs,
             "examples": len(transfer),
@@ -214,9 +227,9 @@ def logits_stage(
         threads=threads,
     )
     seconds = time.perf_counter() - t0
-    with folder_written_aside(folder) as tmp:
+    with publishing(folder, folder=True, replace=True) as tmp:
         identity = {
-            "path": str(work / TEACHER_DIR),
+            "path": TEACHER_DIR,  # in the work folder (no machine path in what a bundle records)
             "source": teacher["source"],
             "weights_sha256": teacher["weights_sha256"],
             "dev_accuracy": teacher["dev_accuracy"],
@@ -266,7 +279,7 @@ def co_teacher_stage(
     if not weights.is_file():
         raise ValueError(f"--co-teacher {bundle_path}: not a model bundle (no model.safetensors)")
     inputs = {
-        "co_teacher": str(bundle_path),
+        "co_teacher": bundle_path.name,  # by name: its checksum says what it is
         "co_teacher_sha256": sha256_file(weights),
         "logits_sha256": cache.record["logits_sha256"],
         "dev": fingerprint(dev_data),
@@ -303,7 +316,7 @@ def co_teacher_stage(
     def accuracy(scores) -> float:
         return round((scores.argmax(dim=1) == gold).float().mean().item(), 4)
 
-    with folder_written_aside(folder) as tmp:
+    with publishing(folder, folder=True, replace=True) as tmp:
         save_file({"targets": targets.contiguous()}, str(tmp / TARGETS_FILE), metadata={"format": "pt"})
         record = {
             "inputs": inputs,
@@ -420,23 +433,49 @@ def run(
         skipped += ["co_teacher"] if skipped_co else []
     values = hyperparameter_values(model_config, tokenizer_config, train_config)
     inputs = student_inputs(cache, dev_data, values, ensemble)
-    if out.exists():
-        try:
-            recorded = read_config(out).get("training", {}).get("distill", {}).get("inputs")
-        except BundleError:
-            recorded = None
-        if recorded == inputs:
-            say(f"student: done, skipped ({out})")
-            return DistillResult(None, teacher, cache.record, out, skipped + ["student"], ensemble)
-        if not overwrite:
-            raise ValueError(
-                f"--out {out} already exists and was not made from these inputs (pass --overwrite to replace it)"
-            )
+    if _student_done(out, inputs, overwrite=overwrite):
+        say(f"student: done, skipped ({out})")
+        return DistillResult(None, teacher, cache.record, out, skipped + ["student"], ensemble)
     say(f"student: training on {cache.record['examples']} texts")
     data, soft = student_data(cache, targets)
     result = train(data, dev_data, model_config, tokenizer_config, train_config, progress=progress, soft_targets=soft)
     training = result.training_metadata()
-    training["distill"] = {
+    training["distill"] = distill_record(inputs, teacher, cache, transfer, ensemble)
+    notes = distill_notes(teacher, cache, transfer, train_config.distill_alpha, ensemble)
+    save_bundle(
+        out,
+        result.model,
+        result.tokenizer,
+        result.tokenizer_config,
+        training=training,
+        card=render_card(result, command, notes),
+        overwrite=True,
+    )
+    return DistillResult(result, teacher, cache.record, out, skipped, ensemble)
+
+
+def _student_done(out: Path, inputs: dict, *, overwrite: bool) -> bool:
+    """True when the bundle at ``out`` was made from these inputs; an ``out`` made from others is
+    an error unless ``overwrite``."""
+    if not out.exists():
+        return False
+    try:
+        recorded = read_config(out).get("training", {}).get("distill", {}).get("inputs")
+    except BundleError:
+        recorded = None
+    if recorded == inputs:
+        return True
+    if not overwrite:
+        raise ValueError(
+            f"--out {out} already exists and was not made from these inputs (pass --overwrite to replace it)"
+        )
+    return False
+
+
+def distill_record(inputs: dict, teacher: dict, cache: LogitsCache, transfer: dict, ensemble: dict | None) -> dict:
+    """What the student bundle's ``training.distill`` records: its inputs, the teacher and the
+    transfer set (by name and checksum, never by a path of the machine that made them)."""
+    record = {
         "inputs": inputs,
         "teacher": cache.teacher,
         "teacher_dev_accuracy": teacher["dev_accuracy"],
@@ -449,7 +488,7 @@ def run(
         "logits_sha256": cache.record["logits_sha256"],
     }
     if ensemble is not None:
-        training["distill"]["co_teacher"] = {
+        record["co_teacher"] = {
             "source": ensemble["inputs"]["co_teacher"],
             "weights_sha256": ensemble["inputs"]["co_teacher_sha256"],
             **{
@@ -463,14 +502,4 @@ def run(
                 )
             },
         }
-    notes = distill_notes(teacher, cache, transfer, train_config.distill_alpha, ensemble)
-    save_bundle(
-        out,
-        result.model,
-        result.tokenizer,
-        result.tokenizer_config,
-        training=training,
-        card=render_card(result, command, notes),
-        overwrite=True,
-    )
-    return DistillResult(result, teacher, cache.record, out, skipped, ensemble)
+    return record

@@ -24,7 +24,7 @@ import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from ..data import Dataset, check_training_data
-from ..training import resolve_device
+from ..training.loop import resolve_device
 from .augment import MASK
 from .config import TeacherConfig
 
@@ -82,7 +82,7 @@ def _logits(
 def _length_batches(texts: list[str], batch_size: int, rng: random.Random, pool: int = 50) -> list[list[int]]:
     """Shuffled batches of texts of similar length: the data is shuffled, cut into pools of
     ``pool`` batches, each pool sorted by length and cut into batches, and the batches shuffled.
-    Random batches of SST-2's phrases (1 to ~50 words) are mostly padding; these are not, and the
+    Random batches of SST-2's phrases (from single words to long sentences) are mostly padding; these are not, and the
     order stays random enough for SGD (as the RNN's own length buckets, ``model.data``)."""
     order = list(range(len(texts)))
     rng.shuffle(order)
@@ -125,36 +125,12 @@ def fine_tune(
     ).to(where)
     train_y = torch.tensor([labels.index(y) for y in train.labels])
     dev_y = torch.tensor([labels.index(y) for y in dev.labels])
-
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]  # not biases, not LayerNorm weights
-    rest = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}],
-        lr=config.learning_rate,
-    )
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    total = config.epochs * steps_per_epoch
-    warm = int(config.warmup * total)
-
-    def schedule(step: int) -> float:  # linear warm-up to the peak, then linear decay to 0
-        return step / max(warm, 1) if step < warm else max(0.0, (total - step) / max(total - warm, 1))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    optimizer, scheduler = _optimiser(model, config, len(train))
     rng = random.Random(config.seed)
     best_acc, best_epoch, best_state, history = -1.0, 0, None, []
     for epoch in range(1, config.epochs + 1):
-        epoch_t0, epoch_loss = time.perf_counter(), 0.0
-        model.train()
-        for index in _length_batches(train.texts, config.batch_size, rng):
-            batch = _encode(tokenizer, [train.texts[i] for i in index], config.max_length, where)
-            loss = model(**batch, labels=train_y[index].to(where)).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # Clip as BERT fine-tuning does: an early large step can undo the pretrained weights.
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            epoch_loss += loss.item() * len(index)
+        epoch_t0 = time.perf_counter()
+        epoch_loss = _train_epoch(model, tokenizer, train, train_y, optimizer, scheduler, rng, config, where)
         train_s = time.perf_counter() - epoch_t0
         dev_logits = _logits(model, tokenizer, dev.texts, 4 * config.batch_size, config.max_length, where)
         accuracy = (dev_logits.argmax(dim=1) == dev_y).float().mean().item()
@@ -177,13 +153,9 @@ def fine_tune(
             best_acc, best_epoch = accuracy, epoch
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
-    model.to("cpu").save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    pickles = [p.name for p in out.iterdir() if p.suffix in PICKLE_SUFFIXES]
-    if pickles:  # a transformers version that fell back to pickles: refuse rather than ship them
-        raise RuntimeError(f"{out}: save_pretrained wrote pickle files {pickles}")
+    _save(model, tokenizer, out)
     return {
-        "source": str(source),
+        "source": source.name,  # the folder's name: where it lies on this machine is no one else's concern
         "labels": labels,
         "dev_accuracy": round(best_acc, 4),
         "best_epoch": best_epoch,
@@ -198,6 +170,50 @@ def fine_tune(
         "torch": torch.__version__,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
+
+
+def _optimiser(model, config: TeacherConfig, examples: int):
+    """AdamW (no weight decay on biases and LayerNorm weights) with linear warm-up and decay."""
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]  # not biases, not LayerNorm weights
+    rest = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+    )
+    steps_per_epoch = math.ceil(examples / config.batch_size)
+    total = config.epochs * steps_per_epoch
+    warm = int(config.warmup * total)
+
+    def schedule(step: int) -> float:  # linear warm-up to the peak, then linear decay to 0
+        return step / max(warm, 1) if step < warm else max(0.0, (total - step) / max(total - warm, 1))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def _train_epoch(model, tokenizer, train: Dataset, train_y, optimizer, scheduler, rng, config, where) -> float:
+    """One pass over ``train`` in length-grouped batches; the summed loss (per example)."""
+    epoch_loss = 0.0
+    model.train()
+    for index in _length_batches(train.texts, config.batch_size, rng):
+        batch = _encode(tokenizer, [train.texts[i] for i in index], config.max_length, where)
+        loss = model(**batch, labels=train_y[index].to(where)).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        # Clip as BERT fine-tuning does: an early large step can undo the pretrained weights.
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        epoch_loss += loss.item() * len(index)
+    return epoch_loss
+
+
+def _save(model, tokenizer, out: Path) -> None:
+    """``save_pretrained`` into ``out``: safetensors and JSON, refusing any pickle it wrote."""
+    model.to("cpu").save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    pickles = [p.name for p in out.iterdir() if p.suffix in PICKLE_SUFFIXES]
+    if pickles:  # a transformers version that fell back to pickles: refuse rather than ship them
+        raise RuntimeError(f"{out}: save_pretrained wrote pickle files {pickles}")
 
 
 def label(

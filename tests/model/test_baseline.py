@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from model import TrainingCancelled
-from model.baseline import BaselineConfig, fit_baseline
 from model.data import Dataset, stratified_split
-from model.tfidf import TOKEN, HashedTfidf
+from model.training.baseline import BaselineConfig, fit_baseline
+from model.training.tfidf import TOKEN, HashedTfidf
 from tests.support.data import keyword_examples, negation_examples, order_examples
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def test_same_data_give_the_same_model():
 
 def test_features_do_not_depend_on_pythons_hash_seed():
     """n-grams are hashed with blake2b and FNV-1a, never the per-process salted ``hash()``."""
-    code = ("from model.tfidf import HashedTfidf; x = HashedTfidf().fit_transform(['a fine film!', '很好看的书']); "
+    code = ("from model.training.tfidf import HashedTfidf; x = HashedTfidf().fit_transform(['a fine film!', '很好看的书']); "
             "print(x.col_indices().tolist(), [round(v, 6) for v in x.values().tolist()])")
     outputs = {subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                               env=os.environ | {"PYTHONHASHSEED": seed}, check=True).stdout for seed in ("1", "2")}

@@ -10,8 +10,8 @@ from safetensors.torch import load_file, save_file
 
 from model import BundleError, Predictor, TokenizerConfig, load_bundle, save_bundle
 from model.bundle import FORMAT_VERSION, read_config
-from model.inference import batched_logits
-from model.tokenizer import build_tokenizer
+from model.inference.batches import batched_logits
+from model.text.tokenizer import build_tokenizer
 
 TEXTS = ["good w1 w2", "not good", "w3 not bad w4 w5 w6", "bad", "", "unseen words entirely", "中文 😀"]
 

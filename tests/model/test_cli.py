@@ -11,7 +11,7 @@ import pytest
 
 from model import ModelConfig, TokenizerConfig, TrainConfig
 from model.__main__ import build_parser, reproduce_command
-from model.config import HYPERPARAMETERS, hyperparameter_values
+from model.config import hyperparameter_values, options_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -200,6 +200,9 @@ def test_evaluate_with_a_broken_bundle_fails_with_one_line(tmp_path):
     assert_one_line_error(proc, "notabundle", "missing config.json")
 
 
+TRAIN_OPTIONS = options_for("train")
+
+
 def parse_train(*flags: str):
     return build_parser().parse_args(["train", "--train", "x.tsv", "--out", "y", *flags])
 
@@ -207,11 +210,12 @@ def parse_train(*flags: str):
 def test_every_hyperparameter_is_a_flag_of_the_same_name_and_default(capsys):
     args = parse_train()
     defaults = hyperparameter_values(ModelConfig(), TokenizerConfig(), TrainConfig())
-    assert {hp.name: getattr(args, hp.name) for hp in HYPERPARAMETERS} == defaults
+    assert {hp.name: getattr(args, hp.name) for hp in TRAIN_OPTIONS} == {hp.name: defaults[hp.name] for hp in TRAIN_OPTIONS}
+    assert not hasattr(args, "distill_alpha")  # only distillation has a teacher: only the distill command offers it
     with pytest.raises(SystemExit):
         parse_train("--help")
     help_text = capsys.readouterr().out
-    for hp in HYPERPARAMETERS:
+    for hp in TRAIN_OPTIONS:
         assert f"--{hp.name.replace('_', '-')} " in help_text, hp.name
     assert "width of the recurrent state, per direction (default: 128)" in " ".join(help_text.split())
 
@@ -228,19 +232,19 @@ def test_flags_parse_into_hyperparameter_values():
 def test_reproduce_command_parses_back_to_the_same_values():
     args = parse_train("--dev", "dev.tsv", "--label-names", "0=neg,1=pos", "--no-calibrate", "--threads", "2",
                        "--pretrained", "none", "--tokenizer", "bpe")
-    values = {hp.name: getattr(args, hp.name) for hp in HYPERPARAMETERS}
+    values = {hp.name: getattr(args, hp.name) for hp in TRAIN_OPTIONS}
     command = reproduce_command("python -m model", args, values)
     assert command.startswith("python -m model train --train x.tsv --dev dev.tsv --out y")
     assert "--device" not in command  # run-time options only when set
     words = shlex.split(command.replace("\\\n", " "))[4:]
     again = build_parser().parse_args(["train", *words])
-    assert {hp.name: getattr(again, hp.name) for hp in HYPERPARAMETERS} == values
+    assert {hp.name: getattr(again, hp.name) for hp in TRAIN_OPTIONS} == values
 
 
 def test_columns_flag_parses_and_is_reproduced():
     args = parse_train("--columns", "label, sentence")
     assert args.columns == ["label", "sentence"]
-    values = {hp.name: getattr(args, hp.name) for hp in HYPERPARAMETERS}
+    values = {hp.name: getattr(args, hp.name) for hp in TRAIN_OPTIONS}
     assert "--columns label,sentence" in reproduce_command("python -m model", args, values)
     assert parse_train().columns is None
 
@@ -251,3 +255,26 @@ def test_a_bad_flag_value_fails_with_one_line(tmp_path):
     proc = run_cli("train", "--train", "x.tsv", "--out", "out", "--tokenizer", "word", "--pretrained", "minilm",
                    cwd=tmp_path)
     assert_one_line_error(proc, "pretrained 'minilm' needs tokenizer 'wordpiece'")
+
+
+def test_reproduce_command_writes_paths_inside_the_current_folder_relative(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["train", "--train", str(tmp_path / "data" / "x.tsv"), "--out", str(tmp_path / "y")])
+    values = {hp.name: getattr(args, hp.name) for hp in TRAIN_OPTIONS}
+    command = reproduce_command("python -m model", args, values)
+    assert command.startswith("python -m model train --train data/x.tsv --out y") and str(tmp_path) not in command
+
+
+def test_the_distill_command_offers_the_teacher_augment_and_student_options():
+    from model.distill.config import DISTILL_OPTIONS, AugmentConfig, TeacherConfig
+
+    args = build_parser().parse_args(["distill", "--train", "t.tsv", "--dev", "d.tsv", "--out", "o", "--work-dir", "w",
+                                      "--teacher-epochs", "2", "--augment-p-mask", "0.2", "--distill-alpha", "0.3"])
+    assert (args.teacher_epochs, args.augment_p_mask, args.distill_alpha) == (2, 0.2, 0.3)
+    assert {hp.name for hp in DISTILL_OPTIONS} == {f"teacher_{f}" for f in TeacherConfig.__dataclass_fields__} | {
+        f"augment_{f}" for f in AugmentConfig.__dataclass_fields__}
+    values = {hp.name: getattr(args, hp.name) for hp in options_for("distill")}
+    command = reproduce_command("python -m model", args, values, "distill")
+    assert "--teacher-epochs 2" in command and "--augment-p-mask 0.2" in command and "--distill-alpha 0.3" in command
+    with pytest.raises(ValueError, match="teacher_epochs must be between 1 and 1000; got 0"):
+        TeacherConfig(epochs=0).validate()

@@ -1,4 +1,4 @@
-"""model/compare.py: scores without torch, gold labels through label names, disagreements."""
+"""model/inference/scoring.py compare: scores without torch, gold labels through label names, disagreements."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import random
 import pytest
 import torch
 
-from model.compare import compare, gold_indices, scores
 from model.data import DataError, Dataset
-from model.metrics import classification_report
-from model.prediction import Prediction
+from model.inference.prediction import Prediction
+from model.inference.scoring import classification_report, compare, gold_indices, logits_report
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -19,12 +18,12 @@ def test_scores_agree_with_the_training_report():
     rng = random.Random(3)
     gold = [rng.randrange(3) for _ in range(200)]
     predicted = [g if rng.random() < 0.7 else rng.randrange(3) for g in gold]
-    got = scores(gold, predicted, LABELS)
-    report = classification_report(torch.nn.functional.one_hot(torch.tensor(predicted), 3).float(),
+    got = classification_report(gold, predicted, LABELS)
+    report = logits_report(torch.nn.functional.one_hot(torch.tensor(predicted), 3).float(),
                                    torch.tensor(gold), LABELS)
     assert got["confusion_matrix"] == report["confusion_matrix"]
     assert got["accuracy"] == pytest.approx(report["accuracy"]) and got["macro_f1"] == pytest.approx(report["macro_f1"])
-    assert got["examples"] == 200 and got["labels"] == LABELS
+    assert got["n"] == 200 and got["labels"] == LABELS
 
 
 def test_gold_labels_go_through_the_versions_label_names():

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from model import ModelConfig, TokenizerConfig, TrainConfig, load_bundle
-from model.choices import choose_for_data
-from model.config import HYPERPARAMETERS, Hyperparameter, configs_from_values, hyperparameter_values
+from model.config import HYPERPARAMETERS, Hyperparameter, configs_from_values, hyperparameter_values, options_for
+from model.training.auto import resolve_auto
 
 BUNDLED = Path(__file__).resolve().parents[2] / "model" / "bundled" / "sst2"
 INTERNAL = {"labels", "vocab_size", "pad_id", "unk_id", "temperature", "eval_batch_size"}
@@ -25,11 +25,14 @@ def test_every_field_is_a_hyperparameter_or_internal():
 
 def test_hyperparameters_describe_their_fields():
     by_name = {hp.name: hp for hp in HYPERPARAMETERS}
-    assert by_name["layers"] == Hyperparameter("layers", "model", int, 1, "stacked recurrent layers", 1, 8)
+    assert by_name["layers"] == Hyperparameter("layers", "model", int, 1, "stacked recurrent layers", 1, 8, field="layers")
     assert by_name["label_names"].type is dict and by_name["label_names"].default == {}
     assert by_name["pretrained"].choices == ("auto", "minilm") and by_name["pretrained"].nullable
     assert by_name["max_steps"].nullable and not by_name["epochs"].nullable
-    assert {hp.name for hp in HYPERPARAMETERS if not hp.http} == {"threads", "device"}
+    assert {hp.name for hp in HYPERPARAMETERS if hp.runtime} == {"threads", "device"}
+    assert {hp.name for hp in HYPERPARAMETERS if not hp.applies_to("http")} == {"threads", "device", "distill_alpha"}
+    assert {hp.name for hp in HYPERPARAMETERS if not hp.applies_to("train")} == {"distill_alpha"}
+    assert [hp.name for hp in options_for("distill")] == [hp.name for hp in HYPERPARAMETERS]
     assert all(hp.help for hp in HYPERPARAMETERS)
 
 
@@ -48,7 +51,7 @@ def test_defaults_are_the_bundled_models_recipe_but_for_its_student_size():
     assert changed.pop("seed", defaults["seed"]) in (13, 14, 15)  # the best of three seeds on dev
     assert changed == BUNDLED_STUDENT
     english = ["a gripping, funny film", "the plot goes nowhere"]
-    _, _, chosen = choose_for_data(TokenizerConfig(), TrainConfig(), english)  # auto, for English
+    _, _, chosen = resolve_auto(TokenizerConfig(), TrainConfig(), english)  # auto, for English
     assert {name: c["value"] for name, c in chosen.items()} == {"tokenizer": "wordpiece", "pretrained": "minilm"}
     assert bundle.training["data"]["pretrained"] == "minilm" and bundle.config.freeze_embeddings
     co_teacher = bundle.training["distill"]["co_teacher"]

@@ -26,9 +26,9 @@ from model.config import configs_from_values
 from model.distill import pipeline
 from model.distill.augment import MASK, augment
 from model.distill.config import AugmentConfig, TeacherConfig
-from model.distill.targets import SoftTargets
 from model.distill.transfer import TransferCacheError, TransferSet, load_cache, save_cache, write_texts
-from model.training import train
+from model.training.loop import train
+from model.training.targets import SoftTargets
 from tests.conftest import TINY
 from tests.support.data import FILLER, negation_dataset, negation_examples
 
@@ -302,6 +302,10 @@ def test_a_co_teacher_bundle_teaches_beside_the_transformer(distilled, tiny_teac
     assert recorded["targets_sha256"] == ensemble["targets_sha256"]
     assert bundle.training["distill"]["inputs"]["targets_sha256"] == ensemble["targets_sha256"]
     assert f"ensemble dev accuracy {ensemble['ensemble_dev_accuracy']:.4f}" in (result.out / "README.md").read_text()
+    for shipped in ("config.json", "README.md"):  # teachers by name and checksum, no path of this machine
+        text = (result.out / shipped).read_text()
+        assert str(tmp_path) not in text and str(tiny_teacher) not in text and str(work) not in text
+    assert recorded["source"] == "co" and bundle.training["distill"]["teacher"]["path"] == "teacher"
 
     messages: list[str] = []
     again = run_pipeline(copy, tiny_teacher, configs, out=tmp_path / "student", messages=messages,

@@ -15,9 +15,10 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from model import ModelConfig, TokenizerConfig, TrainConfig, embeddings, load_bundle, train
-from model.distributed import World
-from model.predictor import Predictor
+from model import ModelConfig, TokenizerConfig, TrainConfig, load_bundle, train
+from model.inference.predictor import Predictor
+from model.network import embeddings
+from model.training.distributed import World
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--embedding-dim", "8", "--hidden-size", "8", "--batch-size", "16", "--learning-rate", "0.01", "--seed", "1",

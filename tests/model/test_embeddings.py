@@ -3,9 +3,9 @@ import importlib.util
 import pytest
 import torch
 
-from model import embeddings
-from model.embeddings import fit_dimension, read_word_vectors
-from model.network import SentimentRNN
+from model.network import embeddings
+from model.network.embeddings import fit_dimension, read_word_vectors
+from model.network.rnn import SentimentRNN
 
 FILLER = tuple(f"w{i}" for i in range(30))
 KNOWN = ["good", "bad", "not"] + list(FILLER[:20])  # 23 tokens with a vector; w20..w29 have none

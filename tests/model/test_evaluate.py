@@ -1,7 +1,7 @@
 import pytest
 
 from model import DataError, Dataset, Predictor, load_bundle
-from model.evaluate import evaluate, evaluate_file
+from model.inference.scoring import evaluate, evaluate_file
 
 
 @pytest.fixture(scope="module")

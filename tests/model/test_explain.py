@@ -6,9 +6,9 @@ import pytest
 
 from model.bundle import load_tokenizer
 from model.config import TokenizerConfig
-from model.explain import Occlusion, Word, explain, words_of
-from model.prediction import Prediction
-from model.tokenizer import build_tokenizer
+from model.inference.explain import Occlusion, Word, explain, words_of
+from model.inference.prediction import Prediction
+from model.text.tokenizer import build_tokenizer
 from tests.support.long_reviews import BUNDLED
 
 CORPUS = ["good bad not w1 w2 unbelievably fine things happen", "I don't like it 😀 很好", "a gorgeous, witty movie"]

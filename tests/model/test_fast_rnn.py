@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from model import ModelConfig, Predictor, load_bundle
-from model.fast_rnn import FastRNN
-from model.network import SentimentRNN
+from model.inference.fast_rnn import FastRNN
+from model.network.rnn import SentimentRNN
 
 CASES = list(itertools.product(["lstm", "gru", "rnn"], [True, False], ["last", "mean", "max", "attention"], [1, 2]))
 

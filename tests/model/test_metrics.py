@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
-from model.metrics import classification_report, expected_calibration_error, fit_temperature
+from model.inference.scoring import classification_report, expected_calibration_error, logits_report
+from model.training.calibration import fit_temperature
 
 
 def test_classification_report_counts():
@@ -9,7 +11,7 @@ def test_classification_report_counts():
     # prediction: a  a  b  b  c  c
     logits = torch.eye(3)[[0, 0, 1, 1, 2, 2]] * 5
     targets = torch.tensor([0, 0, 0, 1, 1, 2])
-    report = classification_report(logits, targets, ["a", "b", "c"])
+    report = logits_report(logits, targets, ["a", "b", "c"])
     assert report["n"] == 6
     assert report["accuracy"] == pytest.approx(4 / 6)
     assert report["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
@@ -25,13 +27,21 @@ def test_classification_report_counts():
     assert report["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
 
 
+def test_the_report_takes_plain_indices_or_numpy_arrays_without_torch():
+    gold, predicted = [0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 2, 2]
+    plain = classification_report(gold, predicted, ["a", "b", "c"])
+    assert plain == classification_report(np.array(gold), np.array(predicted), ["a", "b", "c"])
+    from_logits = logits_report(torch.eye(3)[predicted] * 5, torch.tensor(gold), ["a", "b", "c"])
+    assert {k: from_logits[k] for k in plain} == plain and plain["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+
+
 def test_class_never_predicted_has_zero_precision():
-    report = classification_report(torch.tensor([[1.0, 0.0]] * 3), torch.tensor([0, 1, 1]), ["x", "y"])
+    report = logits_report(torch.tensor([[1.0, 0.0]] * 3), torch.tensor([0, 1, 1]), ["x", "y"])
     assert report["per_class"]["y"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
 
 
 def test_empty_report():
-    report = classification_report(torch.empty(0, 2), torch.empty(0, dtype=torch.long), ["x", "y"])
+    report = logits_report(torch.empty(0, 2), torch.empty(0, dtype=torch.long), ["x", "y"])
     assert (report["n"], report["accuracy"], report["loss"], report["ece"]) == (0, 0.0, 0.0, 0.0)
 
 

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from model import Bundle, ModelConfig, Predictor, TokenizerConfig
-from model.network import SentimentRNN, count_parameters
-from model.tokenizer import build_tokenizer
+from model.network.rnn import SentimentRNN, count_parameters
+from model.text.tokenizer import build_tokenizer
 
 WORDS = [f"w{i}" for i in range(40)]
 

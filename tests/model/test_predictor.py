@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from model import Prediction, Predictor, load_bundle
-from model.inference import batched_logits, pad_batch
-from model.windows import MAX_WINDOWS
+from model.inference.batches import batched_logits, pad_batch
+from model.inference.windows import MAX_WINDOWS
 
 NON_LATIN = [
     "这部电影很好",  # Chinese

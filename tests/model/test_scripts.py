@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.scripts import (
+from model.text.scripts import (
     LATIN,
     TrainedScripts,
     letter_scripts,

@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model import TokenizerConfig
-from model.tokenizer import TextTokenizer, build_tokenizer
+from model.text.tokenizer import TextTokenizer, build_tokenizer
 
 CORPUS = [
     "This movie doesn't work, and it's dull.",

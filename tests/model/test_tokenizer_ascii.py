@@ -9,7 +9,7 @@ from tokenizers import Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordPiece
 
 from model import TokenizerConfig
-from model.tokenizer import AsciiBertWordPiece, TextTokenizer, build_tokenizer
+from model.text.tokenizer import AsciiBertWordPiece, TextTokenizer, build_tokenizer
 
 WORDS = ["the", "movie", "good", "bad", "not", "don", "fun", "##ny", "##s", "##ing", "un", "##believ", "##able"]
 

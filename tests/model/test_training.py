@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from model import Dataset, ModelConfig, Progress, TokenizerConfig, TrainConfig, TrainingCancelled, TrainResult, train
-from model.card import render_card
-from model.training import length_bucketed_batches, lr_factor
+from model.training.card import render_card
+from model.training.loop import length_bucketed_batches, lr_factor
 
 
 @pytest.fixture(scope="module")

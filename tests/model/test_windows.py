@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from model import Predictor
-from model.windows import MAX_WINDOWS, combine_logits, split_windows, window_starts
+from model.inference.windows import MAX_WINDOWS, combine_logits, split_windows, window_starts
 from tests.support.long_reviews import BUNDLED, ENDING_MATTERS
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from model.explain import WordWeight
+from model.inference.explain import WordWeight
 
 
 class ExplainRequest(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
 
-from model.config import HYPERPARAMETERS, Hyperparameter
+from model.config import HTTP_JOB, Hyperparameter, options_for
 
 from ...training.jobs import STATES
 
@@ -35,7 +35,7 @@ def _field(hp: Hyperparameter) -> Any:
 
 
 def _config_model() -> type[BaseModel]:
-    fields = {hp.name: (_annotation(hp), _field(hp)) for hp in HYPERPARAMETERS if hp.http}
+    fields = {hp.name: (_annotation(hp), _field(hp)) for hp in options_for(HTTP_JOB)}
     return create_model(
         "TrainJobConfig",
         __config__=ConfigDict(extra="forbid", strict=False),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
-from model.prediction import Prediction
+from model.inference.prediction import Prediction
 
 
 class PredictRequest(BaseModel):
@@ -29,7 +29,7 @@ class PredictRequest(BaseModel):
 
 
 class PredictResponse(BaseModel):
-    """The answer: each text's ``model.prediction.Prediction`` (the one declaration of its shape), in order."""
+    """The answer: each text's ``model.inference.prediction.Prediction`` (the one declaration of its shape), in order."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "model_version": "bundled",

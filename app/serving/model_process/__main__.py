@@ -140,7 +140,7 @@ class ModelServer:
             return
         seqs = [ids for _, request_ids in requests for ids in request_ids]
         try:
-            # a text longer than the version's max_length is read in windows (model.windows)
+            # a text longer than the version's max_length is read in windows (model.inference.windows)
             probs, counts = predictor.predict_windows_ids(seqs)
             probs = probs.float().numpy()
             windows = array(WINDOWS_TYPECODE, counts)

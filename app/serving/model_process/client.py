@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from model.prediction import Prediction, to_predictions
+from model.inference.prediction import Prediction, to_predictions
 
 from ...errors import Conflict, Unavailable
 from ...processes import child_environment

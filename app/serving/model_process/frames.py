@@ -17,7 +17,7 @@ Requests (server -> model process):
 Replies (model process -> server):
   ``O`` ok (JSON); ``P`` ``CALL`` (texts in the model call, first reply of that call), then each
   text's window count (uint16, one per text of the request: 1 for a text within ``max_length``,
-  at most ``model.windows.MAX_WINDOWS``), then the probabilities (float32, texts x labels), both
+  at most ``model.inference.windows.MAX_WINDOWS``), then the probabilities (float32, texts x labels), both
   in the machine's byte order (the two processes share it); ``E`` error (UTF-8 text).
 """
 

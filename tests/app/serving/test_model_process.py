@@ -13,7 +13,7 @@ import pytest
 
 from app.store import now
 from model import Predictor, load_bundle
-from model.windows import MAX_WINDOWS
+from model.inference.windows import MAX_WINDOWS
 from tests.support.processes import is_alive
 from tests.support.settings import AUTH, KEY
 from tests.support.waiting import wait_for

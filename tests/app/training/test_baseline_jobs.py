@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from app.training.training_process import decide_promotion
-from model.evaluate import evaluate
-from model.predictor import Predictor
+from model.inference.predictor import Predictor
+from model.inference.scoring import evaluate
 from tests.support.api import TINY_CONFIG, job_state, upload, wait_job
 from tests.support.data import csv_bytes, keyword_examples, negation_dataset, order_examples
 from tests.support.settings import AUTH

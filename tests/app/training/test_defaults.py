@@ -52,6 +52,6 @@ def test_cli_defaults_and_job_defaults_give_identical_bundles(make_client, tmp_p
     chosen = cli["training"]["chosen"]  # ``auto``, for these English texts: the bundled recipe
     assert {name: c["value"] for name, c in chosen.items()} == {"tokenizer": "wordpiece", "pretrained": "minilm"}
     for hp in HYPERPARAMETERS:
-        if hp.section == "train" and hp.http:
+        if hp.section == "train" and hp.applies_to("http"):
             assert train_config[hp.name] == (chosen[hp.name]["value"] if hp.name in chosen else hp.default), hp.name
     assert (cli["model"]["cell"], cli["model"]["pooling"], cli["tokenizer"]["tokenizer"]) == ("lstm", "attention", "wordpiece")

@@ -11,11 +11,9 @@ Why occlusion rather than the attention pooling's weights: attention says where 
 looked, not what changed the answer, and the bidirectional states it weighs already mix the whole
 sentence (Jain & Wallace 2019, "Attention is not Explanation"); gradients need the network (and
 torch) at explanation time and are noisy for single words. Occlusion costs n + 1 sequences, one
-batched model call: for a 20-word sentence 3.3 ms median end to end on one thread, a plain
-prediction 0.9 ms (``benchmarks/explain_cost.py``). And its weights are faithful: on 200 SST-2 dev
-sentences, deleting the top 20 % of words by weight lowers p(predicted label) by 0.43 on average,
-deleting 20 % at random by 0.05, 8.5x less (ERASER comprehensiveness,
-``benchmarks/explain_faithfulness.py``).
+batched model call: a few plain predictions' worth (``benchmarks/explain_cost.py`` measures it).
+And its weights are faithful: deleting the words it weighs highest lowers p(predicted label) far
+more than deleting as many at random (ERASER comprehensiveness, ``benchmarks/explain_faithfulness.py``).
 
 A word is what the tokenizer's pre-tokeniser splits off (``Encoding.word_ids``): a run of letters
 or digits, one punctuation mark, or one CJK character; a word split into WordPieces
@@ -33,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from .prediction import Prediction
 
 if TYPE_CHECKING:
-    from .tokenizer import TextTokenizer
+    from ..text.tokenizer import TextTokenizer
 
 
 @dataclass(frozen=True)

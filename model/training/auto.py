@@ -1,8 +1,8 @@
 """Defaults that adapt to the data: ``tokenizer: auto`` and ``pretrained: auto``.
 
 MiniLM's WordPiece vocabulary and vectors are English: they make the bundled model good on English
-and are of no use on Chinese (68 % of a Chinese text's tokens are ``[UNK]``, README "Text in any
-language"). So ``auto`` looks at the letters of the training texts (``model/scripts.py``) and picks:
+and are of no use on Chinese (most of a Chinese text's tokens are ``[UNK]``, README "Text in any
+language"). So ``auto`` looks at the letters of the training texts (``model/text/scripts.py``) and picks:
 
 - mostly Latin letters (or no letters): ``wordpiece`` with ``minilm`` vectors (the bundled recipe);
 - mostly Han, Hiragana or Katakana: ``word`` (each CJK character a token, no spaces needed), random
@@ -12,7 +12,7 @@ language"). So ``auto`` looks at the letters of the training texts (``model/scri
 
 A value the user chose is kept: ``tokenizer: word`` with ``pretrained: auto`` means no vectors,
 ``pretrained: minilm`` with ``tokenizer: auto`` means ``wordpiece``. What was chosen and why is
-returned, and training records it (``TrainResult.choices``; a job's record, ``result.chosen``).
+returned, and training records it (``TrainResult.resolved``; a job's record, ``result.chosen``).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from .config import AUTO, TokenizerConfig, TrainConfig
-from .scripts import LATIN, script_name, script_shares
+from ..config import AUTO, TokenizerConfig, TrainConfig
+from ..text.scripts import LATIN, script_name, script_shares
 
 CJK = ("han", "hiragana", "katakana")
 SAMPLE = 2_000  # texts looked at: the scripts of a data set show in a sample
 
 
-def choose_for_data(
+def resolve_auto(
     tokenizer: TokenizerConfig, train: TrainConfig, texts: Sequence[str]
 ) -> tuple[TokenizerConfig, TrainConfig, dict]:
     """``tokenizer`` and ``train`` with ``auto`` values replaced, and {name: {"value", "reason"}} for

@@ -18,13 +18,13 @@ import dataclasses
 import hashlib
 from typing import TYPE_CHECKING
 
-from .bundle import WEIGHTS_FILE, read_config
-from .config import ModelConfig, TokenizerConfig
-from .tokenizer import TextTokenizer
+from ..bundle import WEIGHTS_FILE, read_config
+from ..config import ModelConfig, TokenizerConfig
+from ..text.tokenizer import TextTokenizer
 
 if TYPE_CHECKING:
-    from .bundle import Bundle
-    from .network import SentimentRNN
+    from ..bundle import Bundle
+    from ..network.rnn import SentimentRNN
 
 OUTPUT_LAYER = ("classifier.weight", "classifier.bias")
 KEPT, NEW = "kept", "new"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .training import TrainResult
+from .loop import TrainResult
 
 
 def render_card(result: TrainResult, command: str, notes: str = "") -> str:

@@ -1,9 +1,8 @@
 """Which writing systems (scripts) the letters of a text belong to, and what a model was trained on.
 
-A model answers with confidence whatever it reads: the bundled SST-2 model, given four Chinese
-reviews (two of them negative), sees mostly ``[UNK]`` and calls three "positive" with scores of
-0.88-0.95, a Thai one too (0.91). So training records the share of
-the training texts' letters in each script (``training.data.scripts`` in a bundle), and serving
+A model answers with confidence whatever it reads: the bundled SST-2 model, given Chinese or
+Thai reviews, sees mostly ``[UNK]`` and still answers with high scores, negative reviews called
+"positive" among them. So training records the share of the training texts' letters in each script (``training.data.scripts`` in a bundle), and serving
 warns when most of a text's letters are in scripts the model did not see (``unseen_script_warning``).
 
 Cheap on the serving path: an ASCII text is Latin (or has no letters) without a look at its

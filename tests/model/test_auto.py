@@ -7,7 +7,7 @@ import random
 import pytest
 
 from model import Dataset, TokenizerConfig, TrainConfig
-from model.choices import choose_for_data
+from model.training.auto import resolve_auto
 
 ENGLISH = ["a gripping, funny film", "the plot goes nowhere", "lovely"]
 CHINESE = ["这个手机很好用，电池也耐用", "质量太差了，不推荐", "物流很快"]
@@ -17,7 +17,7 @@ RUSSIAN = ["отличный телефон", "ужасное качество",
 def chosen(texts, **overrides):
     tokenizer = TokenizerConfig(**{k: v for k, v in overrides.items() if k == "tokenizer"})
     train = TrainConfig(**{k: v for k, v in overrides.items() if k == "pretrained"})
-    tok, tr, why = choose_for_data(tokenizer, train, texts)
+    tok, tr, why = resolve_auto(tokenizer, train, texts)
     return tok.tokenizer, tr.pretrained, why
 
 
@@ -60,7 +60,7 @@ def test_training_chinese_texts_with_defaults_records_the_choice(tiny_train):
     dev = Dataset(texts[200:], labels[200:], "<zh-dev>")
     result = tiny_train(data, dev, tokenizer="auto", pretrained="auto")
     assert result.tokenizer_config.tokenizer == "word" and result.train_config.pretrained is None
-    assert result.choices["tokenizer"]["value"] == "word"
-    assert result.training_metadata()["chosen"] == result.choices
+    assert result.resolved["tokenizer"]["value"] == "word"
+    assert result.training_metadata()["chosen"] == result.resolved
     assert result.tokenizer.tokenize("东西好")[:3] == ["东", "西", "好"]  # one token per character
     assert result.metrics["accuracy"] > 0.9

@@ -6,8 +6,8 @@ Two things make a packed ``nn.LSTM`` slow at serving time on a CPU, and this mod
   so the first layer's input-to-hidden product ``W_ih @ embedding[token] + b`` takes one value
   per vocabulary entry. It is computed once, when the model is loaded, as a table
   ``[vocab, directions x gates x hidden]``; a batch then reads its rows instead of multiplying.
-  For the bundled model this is two thirds of the arithmetic (``4H x E`` of ``4H x (E + H)``
-  multiply-adds per token and direction), for 125 MB of float32 table (30,522 x 1,024).
+  When the embeddings are wider than the state, this is most of the arithmetic (``4H x E`` of
+  ``4H x (E + H)`` multiply-adds per token and direction), for a table of ``vocab x 8H`` floats.
   Tables larger than ``max_table_bytes`` are not built; that layer multiplies as deeper layers
   do (one matrix product for all its tokens).
 - **Both directions run in one loop with little bookkeeping.** Sequences are sorted by length,
@@ -16,9 +16,8 @@ Two things make a packed ``nn.LSTM`` slow at serving time on a CPU, and this mod
   reads each sequence from its end, so forward and backward share one batched matrix product
   (``baddbmm_``, in place) and five element-wise operations per LSTM step.
 
-On the bundled model (1 thread, this 2-core machine) that is about 1.5x the sentences/s of the
-packed ``nn.LSTM`` at the batch sizes the service forms (``benchmarks/serve_load.py
---model-speed``).
+At the batch sizes the service forms this gives more sentences/s than the packed ``nn.LSTM``
+(``benchmarks/serve_load.py --model-speed`` measures both).
 
 The result equals ``SentimentRNN.forward`` in evaluation mode (to float rounding; the tests hold
 it to 1e-5 for every cell, direction, layer count and pooling), so accuracy is unchanged.
@@ -30,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .network import SentimentRNN
+from ..network.rnn import SentimentRNN
 
 MAX_TABLE_BYTES = 256 * 1024 * 1024
 
@@ -105,7 +104,7 @@ class FastRNN(nn.Module):
         for index, weights in enumerate(self.layers):
             if index == 0 and self.table is not None:
                 rows = torch.stack([ids[pos, seq] * directions + d for d, pos in enumerate(positions)])
-                # embedding() is index_select: ~3x faster than tensor[rows] for this gather
+                # embedding() is index_select: faster than tensor[rows] for this gather
                 projected = F.embedding(rows, self.table.view(-1, self.table.shape[1] // directions))  # [D, N, GH]
             else:
                 source = self.model.embedding(ids).float() if index == 0 else x

@@ -33,8 +33,8 @@ if TYPE_CHECKING:  # torch is imported where the logits are combined: the web se
     import torch
 
 # One text of SENTIMENT_MAX_TEXT_CHARS (10,000) characters is at most ~10,000 tokens (one per
-# punctuation mark), 78 windows of 256 at half-window steps; ordinary prose is ~2,000 tokens, 16
-# windows. 64 windows (the model work of 64 texts of max_length tokens) bound a maximal request
+# punctuation mark), 78 windows of 256 at half-window steps; ordinary prose needs far fewer.
+# 64 windows (the model work of 64 texts of max_length tokens) bound a maximal request
 # (256 such texts) to 16,384 windows, and still read every token of any text up to 64 x 256 =
 # 16,384 tokens (the windows touch or overlap up to there).
 MAX_WINDOWS = 64

@@ -23,7 +23,7 @@ from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import BPE, WordLevel
 from tokenizers.trainers import BpeTrainer, WordLevelTrainer
 
-from .config import TokenizerConfig
+from ..config import TokenizerConfig
 
 PAD, UNK = "<pad>", "<unk>"
 
@@ -84,14 +84,14 @@ class TextTokenizer:
 
         ``truncate``: keep the first ``max_length`` ids of each text (what training reads);
         ``False`` gives every id, for prediction, which reads a longer text in overlapping
-        windows of ``max_length`` (``model.windows``).
+        windows of ``max_length`` (``model.inference.windows``).
 
         ``library_only``: skip the pure-Python ASCII path. The library (Rust) releases the
         interpreter lock while it works, so a big batch encoded in a thread this way leaves the
         calling process's other threads (an event loop) running; the ids are the same.
         """
         # encode_batch_fast (tokenizers >= 0.21) skips character offsets, which are never used here
-        # (~15% faster); the token ids are the same.
+        # (less work); the token ids are the same.
         texts = list(texts)
         out: list[list[int] | None] = [None] * len(texts)
         rest = []  # indices of the texts the tokenizers library encodes
@@ -149,18 +149,18 @@ class AsciiBertWordPiece:
     text the normalisers only drop control characters and lowercase, and the pre-tokeniser splits
     on whitespace and isolates each ASCII punctuation mark. Those two steps are one regex each;
     each resulting word's WordPiece ids come from the library's own model (``model.tokenize``),
-    cached. Same ids as the library for every ASCII text (the tests compare them on random text;
-    all 67,777 ASCII SST-2 sentences agree), ~6x faster: 9 vs 57 us per sentence, which matters
-    when the server tokenises every request. Other text, and other tokenizers, take the
+    cached. Same ids as the library for every ASCII text (the tests compare them on random text),
+    several times faster than the library's path, which matters when the server tokenises
+    every request. Other text, and other tokenizers, take the
     library's path.
     """
 
     SPLIT = re.compile(rf"[^\s{_ASCII_PUNCT}]+|[{_ASCII_PUNCT}]")
     # BERT's clean_text drops Cc characters other than \t \n \r (which become spaces)
     CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-    # Bounded, whatever the input: the frequent words of a language fit (SST-2's 872 dev sentences
-    # use ~4,000 distinct words), and a server fed made-up words stays within ~2 MB for it
-    # (200,000 words grew a server process by 46 MB, +53 %, in benchmarks/soak.py).
+    # Bounded, whatever the input: the frequent words of a language fit (a dev set's sentences use
+    # a few thousand distinct words), and a server fed made-up words keeps a bounded cache instead
+    # of growing with every new word (benchmarks/soak.py feeds it such words).
     MAX_CACHED_WORDS = 8_192
 
     def __init__(self, model, lowercase: bool, max_length: int):

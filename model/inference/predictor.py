@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .bundle import Bundle, load_bundle
+from ..bundle import Bundle, load_bundle
+from .batches import batched_logits
 from .fast_rnn import FastRNN
-from .inference import batched_logits
 from .prediction import Prediction, to_predictions
 from .windows import combine_logits, split_windows
 
@@ -24,7 +24,7 @@ class Predictor:
     """Predicts labels and class probabilities for lists of texts.
 
     A text longer than the tokenizer's ``max_length`` is read in overlapping windows of that
-    many tokens and their logits averaged (``model.windows``); ``Prediction.windows`` says how
+    many tokens and their logits averaged (``model.inference.windows``); ``Prediction.windows`` says how
     many. ``predict`` only reads the model (under ``torch.inference_mode``), so one predictor can be
     shared by threads (on the fast path their model calls take turns; see ``__init__``).
     """
@@ -43,8 +43,8 @@ class Predictor:
         self._fast_model: FastRNN | None = None
         self._lock = threading.Lock()
         # The fast path is many small tensor operations, each handing the interpreter lock over
-        # and back: threads running it at once slow each other down (8 threads made half the
-        # sentences/s of one), so callers take turns. The nn.LSTM path is one long operation per
+        # and back: threads running it at once slow each other down (more threads, fewer
+        # sentences/s in all), so callers take turns. The nn.LSTM path is one long operation per
         # batch and runs concurrently.
         self._turns = threading.Lock() if self.fast else contextlib.nullcontext()
 

@@ -1,0 +1,297 @@
+"""A torch-free forward pass for a trained ``SentimentRNN``: NumPy and ``safetensors.numpy`` only.
+
+``NumpyRNN.load(bundle)`` reads a bundle's ``config.json`` and ``model.safetensors`` without torch,
+and ``logits(seqs)`` gives what ``SentimentRNN.forward`` gives in evaluation mode (to float
+rounding; the tests hold every cell, direction, layer count and pooling to 1e-5). It follows
+``model/fast_rnn.py``'s plan, with NumPy's far smaller cost per call:
+
+- The first layer's input projection is a table ``[vocab, directions x gates x hidden]`` read per
+  token (built at load time when it is at most ``MAX_TABLE_BYTES``; otherwise the embeddings are
+  gathered and multiplied, as deeper layers multiply the previous layer's outputs).
+- Sequences are sorted by length, so those still running at step ``t`` are a prefix of the batch,
+  laid out step by step ("packed" order); the backward direction reads each sequence from its end,
+  so both directions share one ``np.matmul`` ``[D, B, H] @ [D, H, G*H]`` per step, written into
+  preallocated buffers (``out=``).
+- Sigmoids are tanh: the rows of the gates that take a sigmoid are halved once, at load time, so
+  that one ``tanh`` over all gates gives ``tanh(x / 2)`` there, and ``0.5 * t + 0.5`` is the sigmoid.
+  LSTM gates are stored in the order i, f, o, g, so the sigmoid gates are one slice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import WEIGHTS_FILE, BundleError, _configs, check_files, read_config
+from .config import ModelConfig
+
+MAX_TABLE_BYTES = 256 * 1024 * 1024
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Every tensor of a ``SentimentRNN`` state dict and its shape."""
+    h, gh, directions = config.hidden_size, GATES[config.cell] * config.hidden_size, 1 + config.bidirectional
+    shapes = {"embedding.weight": (config.vocab_size, config.embedding_dim)}
+    for layer in range(config.layers):
+        width = config.embedding_dim if layer == 0 else directions * h
+        for suffix in [f"_l{layer}", f"_l{layer}_reverse"][:directions]:
+            shapes[f"rnn.weight_ih{suffix}"] = (gh, width)
+            shapes[f"rnn.weight_hh{suffix}"] = (gh, h)
+            shapes[f"rnn.bias_ih{suffix}"] = (gh,)
+            shapes[f"rnn.bias_hh{suffix}"] = (gh,)
+    if config.pooling == "attention":
+        shapes["attention.weight"], shapes["attention.bias"] = (1, directions * h), (1,)
+    shapes["classifier.weight"], shapes["classifier.bias"] = (config.num_classes, directions * h), (config.num_classes,)
+    return shapes
+
+
+class NumpyRNN:
+    """``NumpyRNN.load(bundle).logits(seqs)``: ``SentimentRNN``'s evaluation-mode logits, without torch."""
+
+    def __init__(self, config: ModelConfig, state: dict[str, np.ndarray], max_table_bytes: int = MAX_TABLE_BYTES):
+        """Use ``from_state`` or ``load``: ``state`` here is already checked and float32."""
+        self.config = config
+        self.cell, self.hidden = config.cell, config.hidden_size
+        self.directions = 2 if config.bidirectional else 1
+        self.relu = config.cell == "rnn" and config.nonlinearity == "relu"
+        self.embedding = state["embedding.weight"]
+        self.layers = [self._layer_weights(state, layer) for layer in range(config.layers)]
+        self.attention = None
+        if config.pooling == "attention":
+            self.attention = (np.ascontiguousarray(state["attention.weight"][0]), float(state["attention.bias"][0]))
+        self.classifier_t = np.ascontiguousarray(state["classifier.weight"].T)  # [features, classes]
+        self.classifier_b = state["classifier.bias"]
+        first = self.layers[0]
+        self.table = None  # [vocab * D, G * H]: row id * D + d is direction d's projection of token id
+        if config.vocab_size * first["w_ih_t"].shape[1] * 4 <= max_table_bytes:
+            table = self.embedding @ first["w_ih_t"]
+            table += first["b_ih"]
+            self.table = table.reshape(config.vocab_size * self.directions, -1)
+
+    @classmethod
+    def from_state(
+        cls, config: ModelConfig, state: dict[str, np.ndarray], *, source: str = "state", **kwargs
+    ) -> NumpyRNN:
+        """From a ``SentimentRNN`` state dict of arrays (float16 is widened); a missing, unexpected
+        or misshapen tensor is a ``BundleError`` naming ``source`` and the key."""
+        config.validate()
+        shapes = expected_shapes(config)
+        for key, shape in shapes.items():
+            if key not in state:
+                raise BundleError(f"{source}: missing tensor {key!r} (expected shape {list(shape)})")
+            if tuple(state[key].shape) != shape:
+                raise BundleError(
+                    f"{source}: tensor {key!r} has shape {list(state[key].shape)}; config.json needs {list(shape)}"
+                )
+        unexpected = sorted(set(state) - set(shapes))
+        if unexpected:
+            raise BundleError(f"{source}: unexpected tensor(s) {', '.join(map(repr, unexpected))}")
+        return cls(config, {k: np.asarray(state[k], dtype=np.float32) for k in shapes}, **kwargs)
+
+    @classmethod
+    def load(cls, path: str | Path, verify: bool = True, **kwargs) -> NumpyRNN:
+        """A bundle's network (``config.json`` and ``model.safetensors``; checksums verified)."""
+        from safetensors.numpy import load_file
+
+        path = Path(path)
+        config = read_config(path)
+        check_files(path, config, verify)
+        model_config, _ = _configs(path, config)
+        try:
+            state = load_file(str(path / WEIGHTS_FILE))
+        except FileNotFoundError:
+            raise BundleError(f"{path}: missing {WEIGHTS_FILE}") from None
+        except Exception as exc:  # safetensors raises SafetensorError / OSError on corrupt files
+            raise BundleError(f"{path / WEIGHTS_FILE}: cannot read weights ({exc})") from None
+        return cls.from_state(model_config, state, source=str(path / WEIGHTS_FILE), **kwargs)
+
+    def _layer_weights(self, state: dict[str, np.ndarray], layer: int) -> dict[str, np.ndarray]:
+        """One layer's weights, directions stacked, rearranged and prescaled for ``_recurrence``."""
+        h, suffixes = self.hidden, [f"_l{layer}", f"_l{layer}_reverse"][: self.directions]
+        w_ih = np.stack([state[f"rnn.weight_ih{s}"] for s in suffixes])  # [D, GH, in]
+        w_hh = np.stack([state[f"rnn.weight_hh{s}"] for s in suffixes])  # [D, GH, H]
+        b_ih = np.stack([state[f"rnn.bias_ih{s}"] for s in suffixes])  # [D, GH]
+        b_hh = np.stack([state[f"rnn.bias_hh{s}"] for s in suffixes])
+        b_hn = None
+        if self.cell == "lstm":
+            order = np.r_[0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h]  # i, f, g, o -> i, f, o, g
+            w_ih, w_hh, b_in = w_ih[:, order], w_hh[:, order], (b_ih + b_hh)[:, order]
+            sigmoid_rows = slice(0, 3 * h)
+        elif self.cell == "gru":
+            # r and z take both biases; the candidate's hidden bias sits inside r * (W_hn h + b_hn).
+            b_in = b_ih.copy()
+            b_in[:, : 2 * h] += b_hh[:, : 2 * h]
+            b_hn = np.ascontiguousarray(b_hh[:, None, 2 * h :])  # [D, 1, H]
+            sigmoid_rows = slice(0, 2 * h)
+        else:
+            b_in, sigmoid_rows = b_ih + b_hh, slice(0, 0)
+        for array in (w_ih, w_hh, b_in):  # sigmoid(x) = 0.5 * tanh(x / 2) + 0.5: halve x once, here
+            array[:, sigmoid_rows] *= 0.5
+        return {
+            "w_ih_t": np.ascontiguousarray(w_ih.transpose(2, 0, 1).reshape(w_ih.shape[2], -1)),  # [in, D * GH]
+            "b_ih": np.ascontiguousarray(b_in.reshape(-1)),  # [D * GH]
+            "w_hh_t": np.ascontiguousarray(w_hh.transpose(0, 2, 1)),  # [D, H, GH]
+            "b_hn": b_hn,
+        }
+
+    def logits(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
+        """float32 ``[len(seqs), classes]`` unnormalised logits, in input order (each seq non-empty)."""
+        features = self.features(seqs)
+        logits = features @ self.classifier_t
+        logits += self.classifier_b
+        return logits
+
+    def features(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
+        """float32 ``[len(seqs), directions x hidden]``: the pooled vectors the classifier reads."""
+        n, features = len(seqs), self.directions * self.hidden
+        if n == 0:
+            return np.empty((0, features), dtype=np.float32)
+        lengths = np.fromiter(map(len, seqs), dtype=np.intp, count=n)
+        if lengths.min() < 1:
+            raise ValueError("every sequence needs at least one token id")
+        tokens = np.fromiter(chain.from_iterable(seqs), dtype=np.intp, count=int(lengths.sum()))
+        order = np.argsort(-lengths, kind="stable")
+        sorted_lengths = lengths[order]
+        starts = (np.cumsum(lengths) - lengths)[order]
+        steps = int(sorted_lengths[0])
+        valid = np.arange(steps)[:, None] < sorted_lengths[None, :]  # [T, B]
+        active = valid.sum(axis=1)
+        offsets = np.zeros(steps, dtype=np.intp)
+        np.cumsum(active[:-1], out=offsets[1:])
+        step_pos, seq = np.nonzero(valid)  # packed order: step-major, at step t the first active[t]
+        # reversed[k]: where the backward direction reads packed entry k's position (an involution)
+        reversed_ = offsets[sorted_lengths[seq] - 1 - step_pos] + seq
+        ids = tokens[starts[seq] + step_pos]  # the token at each packed entry's position
+
+        x = None  # [N, D * H]: the layer's outputs, entry k at position step_pos[k] of sequence seq[k]
+        for index, weights in enumerate(self.layers):
+            projected = self._project(index, weights, ids, x, reversed_)
+            out = self._recurrence(projected, weights, active.tolist(), offsets.tolist())
+            if self.directions == 1:
+                x = out[0]
+            else:
+                x = np.empty((len(ids), features), dtype=np.float32)
+                x[:, : self.hidden] = out[0]
+                np.take(out[1], reversed_, axis=0, out=x[:, self.hidden :])
+        pooled = self._pool(x, out, valid, offsets, sorted_lengths)
+        result = np.empty_like(pooled)
+        result[order] = pooled
+        return result
+
+    def _project(self, index: int, weights: dict, ids: np.ndarray, x: np.ndarray | None, reversed_) -> np.ndarray:
+        """The layer's input projections (biases included), ``[D, N, G*H]`` in packed order."""
+        d = self.directions
+        if index == 0 and self.table is not None:
+            rows = ids * d if d == 1 else np.stack([ids * d, ids[reversed_] * d + 1])
+            return np.take(self.table, rows.reshape(d, -1), axis=0)
+        source = np.take(self.embedding, ids, axis=0) if index == 0 else x
+        projected = source @ weights["w_ih_t"]  # [N, D * GH]
+        projected += weights["b_ih"]
+        per_direction = projected.reshape(len(ids), d, -1)
+        if d == 1:
+            return per_direction.transpose(1, 0, 2)
+        return np.stack([per_direction[:, 0], per_direction[reversed_, 1]])
+
+    def _recurrence(self, projected: np.ndarray, weights: dict, active: list[int], offsets: list[int]) -> np.ndarray:
+        """The recurrence over ``projected`` [D, N, G*H] (overwritten); hidden states [D, N, H]."""
+        d, total, gh = projected.shape
+        h_size = self.hidden
+        w_hh_t, b_hn = weights["w_hh_t"], weights["b_hn"]
+        recurrent = np.empty((d, active[0], gh), dtype=np.float32)
+        h = np.zeros((d, active[0], h_size), dtype=np.float32)
+        matmul, add, multiply, tanh = np.matmul, np.add, np.multiply, np.tanh
+        if self.cell == "lstm":
+            out = np.empty((d, total, h_size), dtype=np.float32)
+            c = np.zeros((d, active[0], h_size), dtype=np.float32)
+            s, g = slice(0, 3 * h_size), slice(3 * h_size, None)
+            i_, f_, o_ = slice(0, h_size), slice(h_size, 2 * h_size), slice(2 * h_size, 3 * h_size)
+            for width, start in zip(active, offsets):
+                end = start + width
+                if width != c.shape[1]:
+                    c, h = c[:, :width], h[:, :width]
+                rec = recurrent[:, :width]
+                gates = projected[:, start:end]
+                matmul(h, w_hh_t, out=rec)
+                add(rec, gates, out=rec)
+                tanh(rec, out=rec)
+                sig = rec[..., s]
+                multiply(sig, 0.5, out=sig)
+                add(sig, 0.5, out=sig)
+                multiply(c, sig[..., f_], out=c)
+                i = sig[..., i_]
+                multiply(i, rec[..., g], out=i)
+                add(c, i, out=c)
+                h = out[:, start:end]
+                tanh(c, out=h)
+                multiply(h, sig[..., o_], out=h)
+            return out
+        if self.cell == "gru":
+            out = np.empty((d, total, h_size), dtype=np.float32)
+            rz_, n_ = slice(0, 2 * h_size), slice(2 * h_size, None)
+            z_ = slice(h_size, 2 * h_size)
+            for width, start in zip(active, offsets):
+                end = start + width
+                if width != h.shape[1]:
+                    h = h[:, :width]
+                rec = recurrent[:, :width]
+                step = projected[:, start:end]
+                matmul(h, w_hh_t, out=rec)
+                rz = step[..., rz_]
+                add(rz, rec[..., rz_], out=rz)
+                tanh(rz, out=rz)
+                multiply(rz, 0.5, out=rz)
+                add(rz, 0.5, out=rz)  # r, z
+                rec_n, x_n = rec[..., n_], step[..., n_]
+                add(rec_n, b_hn, out=rec_n)
+                multiply(rec_n, rz[..., :h_size], out=rec_n)
+                add(x_n, rec_n, out=x_n)
+                tanh(x_n, out=x_n)  # n
+                into = out[:, start:end]
+                np.subtract(h, x_n, out=into)
+                multiply(into, step[..., z_], out=into)
+                add(into, x_n, out=into)  # (1 - z) * n + z * h
+                h = into
+            return out
+        # plain RNN: one gate, the projections become the hidden states in place
+        for width, start in zip(active, offsets):
+            if width != h.shape[1]:
+                h = h[:, :width]
+            rec = recurrent[:, :width]
+            step = projected[:, start : start + width]
+            matmul(h, w_hh_t, out=rec)
+            add(step, rec, out=step)
+            if self.relu:
+                np.maximum(step, 0.0, out=step)
+            else:
+                tanh(step, out=step)
+            h = step
+        return projected
+
+    def _pool(self, x: np.ndarray, out: np.ndarray, valid, offsets, sorted_lengths) -> np.ndarray:
+        """``[B, D * H]`` pooled vectors, in sorted order, as ``SentimentRNN._pool``."""
+        pooling, batch = self.config.pooling, len(sorted_lengths)
+        if pooling == "last":
+            # both directions end at their final step: packed entry (length - 1, b) for each
+            final = offsets[sorted_lengths - 1] + np.arange(batch)
+            return np.concatenate(list(out[:, final]), axis=1)
+        if pooling == "attention":
+            weight, bias = self.attention
+            scores = np.full(valid.shape, -np.inf, dtype=np.float32)  # [T, B]
+            scores[valid] = x @ weight + bias
+            scores -= scores.max(axis=0)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=0)
+            weights = scores[valid]
+            x = x * weights[:, None]
+        padded = np.full((*valid.shape, x.shape[1]), -np.inf if pooling == "max" else 0.0, dtype=np.float32)
+        padded[valid] = x
+        if pooling == "max":
+            return padded.max(axis=0)
+        summed = padded.sum(axis=0)
+        if pooling == "mean":
+            summed /= sorted_lengths[:, None].astype(np.float32)
+        return summed

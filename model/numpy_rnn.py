@@ -111,7 +111,8 @@ class NumpyRNN:
 
     def _layer_weights(self, state: dict[str, np.ndarray], layer: int) -> dict[str, np.ndarray]:
         """One layer's weights, directions stacked, rearranged and prescaled for ``_recurrence``."""
-        h, suffixes = self.hidden, [f"_l{layer}", f"_l{layer}_reverse"][: self.directions]
+        h, d, gates = self.hidden, self.directions, GATES[self.cell]
+        suffixes = [f"_l{layer}", f"_l{layer}_reverse"][:d]
         w_ih = np.stack([state[f"rnn.weight_ih{s}"] for s in suffixes])  # [D, GH, in]
         w_hh = np.stack([state[f"rnn.weight_hh{s}"] for s in suffixes])  # [D, GH, H]
         b_ih = np.stack([state[f"rnn.bias_ih{s}"] for s in suffixes])  # [D, GH]
@@ -134,7 +135,8 @@ class NumpyRNN:
         return {
             "w_ih_t": np.ascontiguousarray(w_ih.transpose(2, 0, 1).reshape(w_ih.shape[2], -1)),  # [in, D * GH]
             "b_ih": np.ascontiguousarray(b_in.reshape(-1)),  # [D * GH]
-            "w_hh_t": np.ascontiguousarray(w_hh.transpose(0, 2, 1)),  # [D, H, GH]
+            # [G, D, H, H]: h [D, B, H] @ w_hh gives the gates gate-major, [G, D, B, H]
+            "w_hh": np.ascontiguousarray(w_hh.reshape(d, gates, h, h).transpose(1, 0, 3, 2)),
             "b_hn": b_hn,
         }
 
@@ -183,93 +185,94 @@ class NumpyRNN:
         return result
 
     def _project(self, index: int, weights: dict, ids: np.ndarray, x: np.ndarray | None, reversed_) -> np.ndarray:
-        """The layer's input projections (biases included), ``[D, N, G*H]`` in packed order."""
-        d = self.directions
+        """The layer's input projections (biases included), ``[G, D, N, H]``: gate-major, packed order."""
+        d, n = self.directions, len(ids)
         if index == 0 and self.table is not None:
             rows = ids * d if d == 1 else np.stack([ids * d, ids[reversed_] * d + 1])
-            return np.take(self.table, rows.reshape(d, -1), axis=0)
-        source = np.take(self.embedding, ids, axis=0) if index == 0 else x
-        projected = source @ weights["w_ih_t"]  # [N, D * GH]
-        projected += weights["b_ih"]
-        per_direction = projected.reshape(len(ids), d, -1)
-        if d == 1:
-            return per_direction.transpose(1, 0, 2)
-        return np.stack([per_direction[:, 0], per_direction[reversed_, 1]])
+            per_direction = np.take(self.table, rows.reshape(d, n), axis=0)  # [D, N, GH]
+        else:
+            source = np.take(self.embedding, ids, axis=0) if index == 0 else x
+            projected = source @ weights["w_ih_t"]  # [N, D * GH]
+            projected += weights["b_ih"]
+            per_direction = projected.reshape(n, d, -1).transpose(1, 0, 2)
+            if d == 2:
+                per_direction = np.stack([per_direction[0], per_direction[1, reversed_]])
+        return np.ascontiguousarray(per_direction.reshape(d, n, -1, self.hidden).transpose(2, 0, 1, 3))
 
     def _recurrence(self, projected: np.ndarray, weights: dict, active: list[int], offsets: list[int]) -> np.ndarray:
-        """The recurrence over ``projected`` [D, N, G*H] (overwritten); hidden states [D, N, H]."""
-        d, total, gh = projected.shape
-        h_size = self.hidden
-        w_hh_t, b_hn = weights["w_hh_t"], weights["b_hn"]
-        recurrent = np.empty((d, active[0], gh), dtype=np.float32)
-        h = np.zeros((d, active[0], h_size), dtype=np.float32)
+        """The recurrence over ``projected`` [G, D, N, H]; hidden states [D, N, H] in packed order.
+
+        Every buffer a step writes is contiguous and gate-major, so each element-wise operation is
+        one pass over contiguous memory; the views of them are cut again only when the number of
+        running sequences changes, not at every step.
+        """
+        gates, d, total, h_size = projected.shape
+        w_hh, b_hn = weights["w_hh"], weights["b_hn"]
         matmul, add, multiply, tanh = np.matmul, np.add, np.multiply, np.tanh
-        if self.cell == "lstm":
-            out = np.empty((d, total, h_size), dtype=np.float32)
-            c = np.zeros((d, active[0], h_size), dtype=np.float32)
-            s, g = slice(0, 3 * h_size), slice(3 * h_size, None)
-            i_, f_, o_ = slice(0, h_size), slice(h_size, 2 * h_size), slice(2 * h_size, 3 * h_size)
-            for width, start in zip(active, offsets):
-                end = start + width
-                if width != c.shape[1]:
-                    c, h = c[:, :width], h[:, :width]
-                rec = recurrent[:, :width]
-                gates = projected[:, start:end]
-                matmul(h, w_hh_t, out=rec)
-                add(rec, gates, out=rec)
-                tanh(rec, out=rec)
-                sig = rec[..., s]
-                multiply(sig, 0.5, out=sig)
-                add(sig, 0.5, out=sig)
-                multiply(c, sig[..., f_], out=c)
-                i = sig[..., i_]
-                multiply(i, rec[..., g], out=i)
-                add(c, i, out=c)
-                h = out[:, start:end]
-                tanh(c, out=h)
-                multiply(h, sig[..., o_], out=h)
-            return out
-        if self.cell == "gru":
-            out = np.empty((d, total, h_size), dtype=np.float32)
-            rz_, n_ = slice(0, 2 * h_size), slice(2 * h_size, None)
-            z_ = slice(h_size, 2 * h_size)
-            for width, start in zip(active, offsets):
-                end = start + width
-                if width != h.shape[1]:
+        scratch = np.empty(gates * d * active[0] * h_size, dtype=np.float32)
+        if self.cell == "rnn":  # one gate: the projections become the hidden states in place
+            out, w_hh = projected[0], w_hh[0]
+            h = np.zeros((d, active[0], h_size), dtype=np.float32)
+            width = 0
+            for step_width, start in zip(active, offsets):
+                if step_width != width:
+                    width = step_width
+                    rec = scratch[: d * width * h_size].reshape(d, width, h_size)
                     h = h[:, :width]
-                rec = recurrent[:, :width]
-                step = projected[:, start:end]
-                matmul(h, w_hh_t, out=rec)
-                rz = step[..., rz_]
-                add(rz, rec[..., rz_], out=rz)
-                tanh(rz, out=rz)
-                multiply(rz, 0.5, out=rz)
-                add(rz, 0.5, out=rz)  # r, z
-                rec_n, x_n = rec[..., n_], step[..., n_]
-                add(rec_n, b_hn, out=rec_n)
-                multiply(rec_n, rz[..., :h_size], out=rec_n)
-                add(x_n, rec_n, out=x_n)
-                tanh(x_n, out=x_n)  # n
-                into = out[:, start:end]
-                np.subtract(h, x_n, out=into)
-                multiply(into, step[..., z_], out=into)
-                add(into, x_n, out=into)  # (1 - z) * n + z * h
-                h = into
+                step = out[:, start : start + width]
+                matmul(h, w_hh, rec)
+                add(step, rec, step)
+                if self.relu:
+                    np.maximum(step, 0.0, out=step)
+                else:
+                    tanh(step, step)
+                h = step
             return out
-        # plain RNN: one gate, the projections become the hidden states in place
-        for width, start in zip(active, offsets):
-            if width != h.shape[1]:
+        out = np.empty((d, total, h_size), dtype=np.float32)
+        h = np.zeros((d, active[0], h_size), dtype=np.float32)
+        state = np.zeros((d, active[0], h_size), dtype=np.float32)  # the LSTM's cell
+        width = 0
+        if self.cell == "lstm":
+            for step_width, start in zip(active, offsets):
+                if step_width != width:
+                    width = step_width
+                    rec = scratch[: gates * d * width * h_size].reshape(gates, d, width, h_size)
+                    sig, (i, f, o, g) = rec[:3], rec  # i, f, o: sigmoids; g: tanh
+                    state, h = np.ascontiguousarray(state[:, :width]), h[:, :width]
+                matmul(h, w_hh, rec)
+                add(rec, projected[:, :, start : start + width], rec)
+                tanh(rec, rec)
+                multiply(sig, 0.5, sig)
+                add(sig, 0.5, sig)
+                multiply(state, f, state)
+                multiply(i, g, i)
+                add(state, i, state)
+                h = out[:, start : start + width]
+                tanh(state, h)
+                multiply(h, o, h)
+            return out
+        for step_width, start in zip(active, offsets):  # GRU
+            if step_width != width:
+                width = step_width
+                rec = scratch[: gates * d * width * h_size].reshape(gates, d, width, h_size)
+                rz, (r, z, n) = rec[:2], rec
                 h = h[:, :width]
-            rec = recurrent[:, :width]
-            step = projected[:, start : start + width]
-            matmul(h, w_hh_t, out=rec)
-            add(step, rec, out=step)
-            if self.relu:
-                np.maximum(step, 0.0, out=step)
-            else:
-                tanh(step, out=step)
-            h = step
-        return projected
+            matmul(h, w_hh, rec)
+            step = projected[:, :, start : start + width]
+            add(rz, step[:2], rz)
+            tanh(rz, rz)
+            multiply(rz, 0.5, rz)
+            add(rz, 0.5, rz)
+            add(n, b_hn, n)
+            multiply(n, r, n)
+            add(n, step[2], n)
+            tanh(n, n)
+            into = out[:, start : start + width]
+            np.subtract(h, n, into)
+            multiply(into, z, into)
+            add(into, n, into)  # (1 - z) * n + z * h
+            h = into
+        return out
 
     def _pool(self, x: np.ndarray, out: np.ndarray, valid, offsets, sorted_lengths) -> np.ndarray:
         """``[B, D * H]`` pooled vectors, in sorted order, as ``SentimentRNN._pool``."""

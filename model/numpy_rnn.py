@@ -30,6 +30,8 @@ from .config import ModelConfig
 
 MAX_TABLE_BYTES = 256 * 1024 * 1024
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+# Constants as 0-d float32 arrays: a ufunc takes them faster than Python floats (no conversion per call).
+HALF, ZERO = np.array(0.5, dtype=np.float32), np.array(0.0, dtype=np.float32)
 
 
 def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -149,39 +151,24 @@ class NumpyRNN:
 
     def features(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
         """float32 ``[len(seqs), directions x hidden]``: the pooled vectors the classifier reads."""
-        n, features = len(seqs), self.directions * self.hidden
-        if n == 0:
-            return np.empty((0, features), dtype=np.float32)
-        lengths = np.fromiter(map(len, seqs), dtype=np.intp, count=n)
-        if lengths.min() < 1:
-            raise ValueError("every sequence needs at least one token id")
-        tokens = np.fromiter(chain.from_iterable(seqs), dtype=np.intp, count=int(lengths.sum()))
-        order = np.argsort(-lengths, kind="stable")
-        sorted_lengths = lengths[order]
-        starts = (np.cumsum(lengths) - lengths)[order]
-        steps = int(sorted_lengths[0])
-        valid = np.arange(steps)[:, None] < sorted_lengths[None, :]  # [T, B]
-        active = valid.sum(axis=1)
-        offsets = np.zeros(steps, dtype=np.intp)
-        np.cumsum(active[:-1], out=offsets[1:])
-        step_pos, seq = np.nonzero(valid)  # packed order: step-major, at step t the first active[t]
-        # reversed[k]: where the backward direction reads packed entry k's position (an involution)
-        reversed_ = offsets[sorted_lengths[seq] - 1 - step_pos] + seq
-        ids = tokens[starts[seq] + step_pos]  # the token at each packed entry's position
-
-        x = None  # [N, D * H]: the layer's outputs, entry k at position step_pos[k] of sequence seq[k]
+        if len(seqs) == 0:
+            return np.empty((0, self.directions * self.hidden), dtype=np.float32)
+        layout = PackedLayout(seqs)
+        x, out = None, None  # x [N, D * H]: a layer's outputs, in the forward direction's packed order
         for index, weights in enumerate(self.layers):
-            projected = self._project(index, weights, ids, x, reversed_)
-            out = self._recurrence(projected, weights, active.tolist(), offsets.tolist())
+            projected = self._project(index, weights, layout.ids, x, layout.reversed)
+            out = self._recurrence(projected, weights, layout.active, layout.offsets_list)
             if self.directions == 1:
                 x = out[0]
             else:
-                x = np.empty((len(ids), features), dtype=np.float32)
+                x = np.empty((len(layout.ids), 2 * self.hidden), dtype=np.float32)
                 x[:, : self.hidden] = out[0]
-                np.take(out[1], reversed_, axis=0, out=x[:, self.hidden :])
-        pooled = self._pool(x, out, valid, offsets, sorted_lengths)
+                np.take(out[1], layout.reversed, axis=0, out=x[:, self.hidden :])
+        pooled = self._pool(x, out, layout)
+        if layout.order is None:
+            return pooled
         result = np.empty_like(pooled)
-        result[order] = pooled
+        result[layout.order] = pooled
         return result
 
     def _project(self, index: int, weights: dict, ids: np.ndarray, x: np.ndarray | None, reversed_) -> np.ndarray:
@@ -223,7 +210,7 @@ class NumpyRNN:
                 matmul(h, w_hh, rec)
                 add(step, rec, step)
                 if self.relu:
-                    np.maximum(step, 0.0, out=step)
+                    np.maximum(step, ZERO, out=step)
                 else:
                     tanh(step, step)
                 h = step
@@ -242,8 +229,8 @@ class NumpyRNN:
                 matmul(h, w_hh, rec)
                 add(rec, projected[:, :, start : start + width], rec)
                 tanh(rec, rec)
-                multiply(sig, 0.5, sig)
-                add(sig, 0.5, sig)
+                multiply(sig, HALF, sig)
+                add(sig, HALF, sig)
                 multiply(state, f, state)
                 multiply(i, g, i)
                 add(state, i, state)
@@ -261,8 +248,8 @@ class NumpyRNN:
             step = projected[:, :, start : start + width]
             add(rz, step[:2], rz)
             tanh(rz, rz)
-            multiply(rz, 0.5, rz)
-            add(rz, 0.5, rz)
+            multiply(rz, HALF, rz)
+            add(rz, HALF, rz)
             add(n, b_hn, n)
             multiply(n, r, n)
             add(n, step[2], n)
@@ -274,27 +261,76 @@ class NumpyRNN:
             h = into
         return out
 
-    def _pool(self, x: np.ndarray, out: np.ndarray, valid, offsets, sorted_lengths) -> np.ndarray:
+    def _pool(self, x: np.ndarray, out: np.ndarray, layout: PackedLayout) -> np.ndarray:
         """``[B, D * H]`` pooled vectors, in sorted order, as ``SentimentRNN._pool``."""
-        pooling, batch = self.config.pooling, len(sorted_lengths)
+        pooling, lengths = self.config.pooling, layout.lengths
         if pooling == "last":
             # both directions end at their final step: packed entry (length - 1, b) for each
-            final = offsets[sorted_lengths - 1] + np.arange(batch)
+            final = layout.offsets[lengths - 1] + np.arange(len(lengths))
             return np.concatenate(list(out[:, final]), axis=1)
+        valid = layout.valid  # [T, B], or None when every sequence has T tokens: x is then [T, B, D * H]
         if pooling == "attention":
             weight, bias = self.attention
-            scores = np.full(valid.shape, -np.inf, dtype=np.float32)  # [T, B]
-            scores[valid] = x @ weight + bias
+            if valid is None:
+                scores = (x @ weight).reshape(len(layout.active), len(lengths))
+            else:
+                scores = np.full(valid.shape, -np.inf, dtype=np.float32)
+                scores[valid] = x @ weight
+            scores += bias
             scores -= scores.max(axis=0)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=0)
-            weights = scores[valid]
-            x = x * weights[:, None]
-        padded = np.full((*valid.shape, x.shape[1]), -np.inf if pooling == "max" else 0.0, dtype=np.float32)
-        padded[valid] = x
+            x = x * (scores.reshape(-1, 1) if valid is None else scores[valid][:, None])
+        if valid is None:
+            padded = x.reshape(len(layout.active), len(lengths), -1)
+        else:
+            padded = np.full((*valid.shape, x.shape[1]), -np.inf if pooling == "max" else 0.0, dtype=np.float32)
+            padded[valid] = x
         if pooling == "max":
             return padded.max(axis=0)
         summed = padded.sum(axis=0)
         if pooling == "mean":
-            summed /= sorted_lengths[:, None].astype(np.float32)
+            summed /= lengths[:, None].astype(np.float32)
         return summed
+
+
+class PackedLayout:
+    """Where each token of a batch goes in the recurrence: sorted by length, step by step.
+
+    Sequences are sorted longest first (``order``: None when already so), so the ones running at
+    step ``t`` are the first ``active[t]``; packed entry ``offsets[t] + b`` is token ``t`` of
+    sorted sequence ``b`` (``ids``) for the forward direction. The backward direction reads
+    sequence ``b`` from its end: at its entry ``k`` the token of forward entry ``reversed[k]``.
+    ``valid`` [T, B] marks the entries that exist (None when every sequence has T tokens).
+    """
+
+    def __init__(self, seqs: Sequence[Sequence[int]]):
+        n = len(seqs)
+        if n == 1:  # one sequence: nothing to sort or mask
+            self.ids = np.array(seqs[0], dtype=np.intp)
+            steps = len(self.ids)
+            if steps == 0:
+                raise ValueError("every sequence needs at least one token id")
+            self.order, self.valid, self.lengths = None, None, np.array([steps])
+            self.active, self.offsets = [1] * steps, np.arange(steps)
+            self.reversed = self.offsets[::-1]
+            self.offsets_list = self.offsets.tolist()
+            return
+        lengths = np.fromiter(map(len, seqs), dtype=np.intp, count=n)
+        if lengths.min() < 1:
+            raise ValueError("every sequence needs at least one token id")
+        tokens = np.fromiter(chain.from_iterable(seqs), dtype=np.intp, count=int(lengths.sum()))
+        order = np.argsort(-lengths, kind="stable")
+        starts = (np.cumsum(lengths) - lengths)[order]  # where each sorted sequence's tokens begin
+        self.order = None if (order[1:] > order[:-1]).all() else order
+        self.lengths = lengths = lengths[order]
+        steps = int(lengths[0])
+        valid = np.arange(steps)[:, None] < lengths[None, :]  # [T, B]
+        active = valid.sum(axis=1)
+        self.offsets = np.zeros(steps, dtype=np.intp)
+        np.cumsum(active[:-1], out=self.offsets[1:])
+        step_pos, seq = np.nonzero(valid)  # step-major
+        self.reversed = self.offsets[lengths[seq] - 1 - step_pos] + seq
+        self.ids = tokens[starts[seq] + step_pos]
+        self.active, self.offsets_list = active.tolist(), self.offsets.tolist()
+        self.valid = None if lengths[-1] == steps else valid

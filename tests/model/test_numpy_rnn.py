@@ -92,6 +92,24 @@ def test_one_sequence_at_a_time_equals_the_batch(cell):
     assert np.abs(one_by_one - torch_logits(model, seqs)).max() <= 1e-5
 
 
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_batches_without_padding(cell, pooling):
+    """One sequence, and sequences all of one length (nothing to mask), sorted or not."""
+    torch.manual_seed(0)
+    model = random_model(cell, "tanh", True, pooling, 1)
+    network = NumpyRNN.from_state(model.config, numpy_state(model))
+    rng = np.random.default_rng(5)
+    for seqs in (
+        [[7]],
+        [rng.integers(1, VOCAB, 13).tolist()],
+        rng.integers(1, VOCAB, (9, 6)).tolist(),
+        [[3, 4, 5], [6, 7], [8]],
+        [[8], [6, 7], [3, 4, 5]],
+    ):
+        assert np.abs(network.logits(seqs) - torch_logits(model, seqs)).max() <= 1e-5
+
+
 def test_features_are_what_the_classifier_reads():
     torch.manual_seed(0)
     model = random_model("lstm", "tanh", True, "mean", 1)

@@ -10,8 +10,9 @@ rounding; the tests hold every cell, direction, layer count and pooling to 1e-5)
   gathered and multiplied, as deeper layers multiply the previous layer's outputs).
 - Sequences are sorted by length, so those still running at step ``t`` are a prefix of the batch,
   laid out step by step ("packed" order); the backward direction reads each sequence from its end,
-  so both directions share one ``np.matmul`` ``[D, B, H] @ [D, H, G*H]`` per step, written into
-  preallocated buffers (``out=``).
+  so both directions share one ``np.matmul`` per step, ``[D, B, H] @ [G, D, H, H]``, whose result
+  is gate-major (``[G, D, B, H]``): every element-wise operation that follows runs over contiguous
+  memory, in place (``out=``), in buffers allocated once per call.
 - Sigmoids are tanh: the rows of the gates that take a sigmoid are halved once, at load time, so
   that one ``tanh`` over all gates gives ``tanh(x / 2)`` there, and ``0.5 * t + 0.5`` is the sigmoid.
   LSTM gates are stored in the order i, f, o, g, so the sigmoid gates are one slice.
@@ -73,6 +74,7 @@ class NumpyRNN:
             table = self.embedding @ first["w_ih_t"]
             table += first["b_ih"]
             self.table = table.reshape(config.vocab_size * self.directions, -1)
+            self.embedding = None  # the table replaces it
 
     @classmethod
     def from_state(

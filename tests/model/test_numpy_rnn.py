@@ -149,10 +149,11 @@ def test_float16_embeddings_of_a_frozen_model_are_widened(tiny_result, tmp_path)
     path = save_bundle(tmp_path / "frozen", model, tiny_result.tokenizer, tiny_result.tokenizer_config)
     with safe_open(str(path / "model.safetensors"), framework="numpy") as f:
         assert f.get_slice("embedding.weight").get_dtype() == "F16"
-    network = NumpyRNN.load(path)
-    assert network.embedding.dtype == np.float32
     seqs = random_seqs(4, n=50)
-    assert np.abs(network.logits(seqs) - torch_logits(model, seqs)).max() <= 1e-5
+    for table in (True, False):
+        network = NumpyRNN.load(path, max_table_bytes=1 << 30 if table else 0)
+        assert (network.table if table else network.embedding).dtype == np.float32
+        assert np.abs(network.logits(seqs) - torch_logits(model, seqs)).max() <= 1e-5
 
 
 def rewrite_weights(bundle: Path, change) -> None:
@@ -207,7 +208,7 @@ def test_corrupt_weights_raise_bundle_error(tiny_bundle_path, tmp_path, corrupt)
 
 def test_importing_numpy_rnn_does_not_import_torch():
     code = (
-        "import sys, model.numpy_rnn; from model.numpy_rnn import NumpyRNN; "
+        "import sys, model.numpy_rnn; from model import NumpyRNN; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

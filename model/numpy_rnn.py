@@ -69,11 +69,11 @@ class NumpyRNN:
         self.classifier_t = np.ascontiguousarray(state["classifier.weight"].T)  # [features, classes]
         self.classifier_b = state["classifier.bias"]
         first = self.layers[0]
-        self.table = None  # [vocab * D, G * H]: row id * D + d is direction d's projection of token id
+        self.table = None  # [vocab * D * G, H]: row (id * D + d) * G + g: gate g of direction d for token id
         if config.vocab_size * first["w_ih_t"].shape[1] * 4 <= max_table_bytes:
             table = self.embedding @ first["w_ih_t"]
             table += first["b_ih"]
-            self.table = table.reshape(config.vocab_size * self.directions, -1)
+            self.table = table.reshape(-1, self.hidden)
             self.embedding = None  # the table replaces it
 
     @classmethod
@@ -156,120 +156,112 @@ class NumpyRNN:
         if len(seqs) == 0:
             return np.empty((0, self.directions * self.hidden), dtype=np.float32)
         layout = PackedLayout(seqs)
-        x, out = None, None  # x [N, D * H]: a layer's outputs, in the forward direction's packed order
+        d, x = self.directions, None  # x [N, D * H]: a layer's outputs, in the forward direction's packed order
         for index, weights in enumerate(self.layers):
-            projected = self._project(index, weights, layout.ids, x, layout.reversed)
-            out = self._recurrence(projected, weights, layout.active, layout.offsets_list)
-            if self.directions == 1:
-                x = out[0]
-            else:
-                x = np.empty((len(layout.ids), 2 * self.hidden), dtype=np.float32)
-                x[:, : self.hidden] = out[0]
-                np.take(out[1], layout.reversed, axis=0, out=x[:, self.hidden :])
-        pooled = self._pool(x, out, layout)
+            projected = self._project(index, weights, layout, x)
+            out = self._recurrence(projected, weights, layout)  # [N * D, H] in blocks
+            rows = layout.blocks(d)
+            if d == 2:  # the backward direction's output for each position is at its reversed entry
+                rows = np.stack([rows[:, 0], rows[layout.reversed, 1]], axis=1)
+            x = np.take(out, rows.reshape(-1), axis=0).reshape(len(layout.ids), d * self.hidden)
+        pooled = self._pool(x, layout)
         if layout.order is None:
             return pooled
         result = np.empty_like(pooled)
         result[layout.order] = pooled
         return result
 
-    def _project(self, index: int, weights: dict, ids: np.ndarray, x: np.ndarray | None, reversed_) -> np.ndarray:
-        """The layer's input projections (biases included), ``[G, D, N, H]``: gate-major, packed order."""
-        d, n = self.directions, len(ids)
+    def _project(self, index: int, weights: dict, layout: PackedLayout, x: np.ndarray | None) -> np.ndarray:
+        """The layer's input projections (biases included), ``[N * G * D, H]`` in blocks (``PackedLayout``)."""
+        d, gates, n = self.directions, GATES[self.cell], len(layout.ids)
         if index == 0 and self.table is not None:
-            rows = ids * d if d == 1 else np.stack([ids * d, ids[reversed_] * d + 1])
-            per_direction = np.take(self.table, rows.reshape(d, n), axis=0)  # [D, N, GH]
+            source, base = self.table, layout.ids
         else:
-            source = np.take(self.embedding, ids, axis=0) if index == 0 else x
-            projected = source @ weights["w_ih_t"]  # [N, D * GH]
-            projected += weights["b_ih"]
-            per_direction = projected.reshape(n, d, -1).transpose(1, 0, 2)
-            if d == 2:
-                per_direction = np.stack([per_direction[0], per_direction[1, reversed_]])
-        return np.ascontiguousarray(per_direction.reshape(d, n, -1, self.hidden).transpose(2, 0, 1, 3))
+            inputs = np.take(self.embedding, layout.ids, axis=0) if index == 0 else x
+            source = inputs @ weights["w_ih_t"]  # [N, D * G * H]
+            source += weights["b_ih"]
+            source, base = source.reshape(-1, self.hidden), np.arange(n)
+        # source row of gate g, direction d at packed entry k: (base[k'] * D + d) * G + g, where
+        # k' is the entry whose token direction d reads (k forward, reversed[k] backward)
+        bases = base[:, None] if d == 1 else np.stack([base, base[layout.reversed]], axis=1)  # [N, D]
+        rows = (bases[:, None, :] * d + np.arange(d)) * gates + np.arange(gates)[:, None]  # [N, G, D]
+        return np.take(source, layout.in_blocks(rows.reshape(n, gates * d)), axis=0)
 
-    def _recurrence(self, projected: np.ndarray, weights: dict, active: list[int], offsets: list[int]) -> np.ndarray:
-        """The recurrence over ``projected`` [G, D, N, H]; hidden states [D, N, H] in packed order.
+    def _recurrence(self, projected: np.ndarray, weights: dict, layout: PackedLayout) -> np.ndarray:
+        """The recurrence over ``projected``; the hidden states ``[N * D, H]``, in blocks.
 
-        Every buffer a step writes is contiguous and gate-major, so each element-wise operation is
-        one pass over contiguous memory; the views of them are cut again only when the number of
-        running sequences changes, not at every step.
+        Step ``t``'s inputs are one contiguous block ``[G, D, width, H]`` and its outputs another,
+        ``[D, width, H]``, so every element-wise operation of a step is one pass over contiguous
+        memory, in place. Views are cut once per run of steps of one width, not at every step.
         """
-        gates, d, total, h_size = projected.shape
+        h_size, d, gates = self.hidden, self.directions, GATES[self.cell]
         w_hh, b_hn = weights["w_hh"], weights["b_hn"]
         matmul, add, multiply, tanh = np.matmul, np.add, np.multiply, np.tanh
-        scratch = np.empty(gates * d * active[0] * h_size, dtype=np.float32)
+        batch = layout.active[0]
+        scratch = np.empty(gates * d * batch * h_size, dtype=np.float32)
+        h = np.zeros((d, batch, h_size), dtype=np.float32)
         if self.cell == "rnn":  # one gate: the projections become the hidden states in place
-            out, w_hh = projected[0], w_hh[0]
-            h = np.zeros((d, active[0], h_size), dtype=np.float32)
-            width = 0
-            for step_width, start in zip(active, offsets):
-                if step_width != width:
-                    width = step_width
-                    rec = scratch[: d * width * h_size].reshape(d, width, h_size)
-                    h = h[:, :width]
-                step = out[:, start : start + width]
-                matmul(h, w_hh, rec)
-                add(step, rec, step)
-                if self.relu:
-                    np.maximum(step, ZERO, out=step)
-                else:
-                    tanh(step, step)
-                h = step
-            return out
-        out = np.empty((d, total, h_size), dtype=np.float32)
-        h = np.zeros((d, active[0], h_size), dtype=np.float32)
-        state = np.zeros((d, active[0], h_size), dtype=np.float32)  # the LSTM's cell
-        width = 0
+            for width, p_run, _ in layout.runs(projected, None, 1, d):
+                rec, h = scratch[: d * width * h_size].reshape(d, width, h_size), h[:, :width]
+                for step in p_run[:, 0]:
+                    matmul(h, w_hh[0], rec)
+                    add(step, rec, step)
+                    if self.relu:
+                        np.maximum(step, ZERO, out=step)
+                    else:
+                        tanh(step, step)
+                    h = step
+            return projected
+        out = np.empty((len(layout.ids) * d, h_size), dtype=np.float32)
         if self.cell == "lstm":
-            for step_width, start in zip(active, offsets):
-                if step_width != width:
-                    width = step_width
-                    rec = scratch[: gates * d * width * h_size].reshape(gates, d, width, h_size)
-                    sig, (i, f, o, g) = rec[:3], rec  # i, f, o: sigmoids; g: tanh
-                    state, h = np.ascontiguousarray(state[:, :width]), h[:, :width]
-                matmul(h, w_hh, rec)
-                add(rec, projected[:, :, start : start + width], rec)
-                tanh(rec, rec)
-                multiply(sig, HALF, sig)
-                add(sig, HALF, sig)
-                multiply(state, f, state)
-                multiply(i, g, i)
-                add(state, i, state)
-                h = out[:, start : start + width]
-                tanh(state, h)
-                multiply(h, o, h)
-            return out
-        for step_width, start in zip(active, offsets):  # GRU
-            if step_width != width:
-                width = step_width
+            state = np.zeros((d, batch, h_size), dtype=np.float32)  # the cell
+            for width, p_run, o_run in layout.runs(projected, out, gates, d):
                 rec = scratch[: gates * d * width * h_size].reshape(gates, d, width, h_size)
-                rz, (r, z, n) = rec[:2], rec
-                h = h[:, :width]
-            matmul(h, w_hh, rec)
-            step = projected[:, :, start : start + width]
-            add(rz, step[:2], rz)
-            tanh(rz, rz)
-            multiply(rz, HALF, rz)
-            add(rz, HALF, rz)
-            add(n, b_hn, n)
-            multiply(n, r, n)
-            add(n, step[2], n)
-            tanh(n, n)
-            into = out[:, start : start + width]
-            np.subtract(h, n, into)
-            multiply(into, z, into)
-            add(into, n, into)  # (1 - z) * n + z * h
-            h = into
+                sig, (i, f, o, g) = rec[:3], rec  # i, f, o: sigmoids; g: tanh
+                state, h = np.ascontiguousarray(state[:, :width]), h[:, :width]
+                for step, into in zip(p_run, o_run):
+                    matmul(h, w_hh, rec)
+                    add(rec, step, rec)
+                    tanh(rec, rec)
+                    multiply(sig, HALF, sig)
+                    add(sig, HALF, sig)
+                    multiply(state, f, state)
+                    multiply(i, g, i)
+                    add(state, i, state)
+                    tanh(state, into)
+                    multiply(into, o, into)
+                    h = into
+            return out
+        for width, p_run, o_run in layout.runs(projected, out, gates, d):  # GRU
+            rec = scratch[: gates * d * width * h_size].reshape(gates, d, width, h_size)
+            rz, (r, z, n) = rec[:2], rec
+            h = h[:, :width]
+            b_n = np.ascontiguousarray(np.broadcast_to(b_hn, (d, width, h_size)))
+            for x_rz, x_n, into in zip(p_run[:, :2], p_run[:, 2], o_run):
+                matmul(h, w_hh, rec)
+                add(rz, x_rz, rz)
+                tanh(rz, rz)
+                multiply(rz, HALF, rz)
+                add(rz, HALF, rz)  # r, z
+                add(n, b_n, n)
+                multiply(n, r, n)
+                add(n, x_n, n)
+                tanh(n, n)  # n
+                np.subtract(h, n, into)
+                multiply(into, z, into)
+                add(into, n, into)  # (1 - z) * n + z * h
+                h = into
         return out
 
-    def _pool(self, x: np.ndarray, out: np.ndarray, layout: PackedLayout) -> np.ndarray:
+    def _pool(self, x: np.ndarray, layout: PackedLayout) -> np.ndarray:
         """``[B, D * H]`` pooled vectors, in sorted order, as ``SentimentRNN._pool``."""
         pooling, lengths = self.config.pooling, layout.lengths
         if pooling == "last":
-            # both directions end at their final step: packed entry (length - 1, b) for each
-            final = layout.offsets[lengths - 1] + np.arange(len(lengths))
-            return np.concatenate(list(out[:, final]), axis=1)
+            # the forward direction ends at each sequence's last token, the backward one at its first
+            last = x[layout.offsets[lengths - 1] + np.arange(len(lengths))]
+            if self.directions == 2:
+                last[:, self.hidden :] = x[: len(lengths), self.hidden :]  # step 0 holds the first tokens
+            return last
         valid = layout.valid  # [T, B], or None when every sequence has T tokens: x is then [T, B, D * H]
         if pooling == "attention":
             weight, bias = self.attention
@@ -304,11 +296,16 @@ class PackedLayout:
     sorted sequence ``b`` (``ids``) for the forward direction. The backward direction reads
     sequence ``b`` from its end: at its entry ``k`` the token of forward entry ``reversed[k]``.
     ``valid`` [T, B] marks the entries that exist (None when every sequence has T tokens).
+
+    Arrays of per-entry rows are stored "in blocks": step ``t`` holds ``blocks`` consecutive
+    blocks of ``active[t]`` rows (block ``j`` for gate ``j // D`` of direction ``j % D``), so that
+    a step reads and writes contiguous ``[G, D, width, H]`` and ``[D, width, H]`` arrays.
     """
 
     def __init__(self, seqs: Sequence[Sequence[int]]):
         n = len(seqs)
-        if n == 1:  # one sequence: nothing to sort or mask
+        self.single = n == 1
+        if self.single:  # one sequence: nothing to sort or mask
             self.ids = np.array(seqs[0], dtype=np.intp)
             steps = len(self.ids)
             if steps == 0:
@@ -316,7 +313,7 @@ class PackedLayout:
             self.order, self.valid, self.lengths = None, None, np.array([steps])
             self.active, self.offsets = [1] * steps, np.arange(steps)
             self.reversed = self.offsets[::-1]
-            self.offsets_list = self.offsets.tolist()
+            self.widths, self.seq = None, None
             return
         lengths = np.fromiter(map(len, seqs), dtype=np.intp, count=n)
         if lengths.min() < 1:
@@ -331,8 +328,43 @@ class PackedLayout:
         active = valid.sum(axis=1)
         self.offsets = np.zeros(steps, dtype=np.intp)
         np.cumsum(active[:-1], out=self.offsets[1:])
-        step_pos, seq = np.nonzero(valid)  # step-major
-        self.reversed = self.offsets[lengths[seq] - 1 - step_pos] + seq
-        self.ids = tokens[starts[seq] + step_pos]
-        self.active, self.offsets_list = active.tolist(), self.offsets.tolist()
+        step_pos, self.seq = np.nonzero(valid)  # step-major
+        self.reversed = self.offsets[lengths[self.seq] - 1 - step_pos] + self.seq
+        self.ids = tokens[starts[self.seq] + step_pos]
+        self.widths = active[step_pos]
+        self.active = active.tolist()
         self.valid = None if lengths[-1] == steps else valid
+
+    def blocks(self, blocks: int) -> np.ndarray:
+        """``[N, blocks]``: the row, in blocks, of block ``j`` of packed entry ``k``."""
+        n = len(self.ids)
+        if self.single:
+            return np.arange(n * blocks).reshape(n, blocks)
+        start = np.arange(n) - self.seq  # offsets[t] of each entry's step
+        return (start * blocks + self.seq)[:, None] + np.arange(blocks) * self.widths[:, None]
+
+    def in_blocks(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` [N, blocks] (per packed entry and block) rearranged in blocks, flat."""
+        if self.single:
+            return rows.reshape(-1)
+        arranged = np.empty(rows.size, dtype=np.intp)
+        arranged[self.blocks(rows.shape[1]).reshape(-1)] = rows.reshape(-1)
+        return arranged
+
+    def runs(self, projected: np.ndarray, out: np.ndarray | None, gates: int, directions: int):
+        """``(width, inputs, outputs)`` for each run of steps of one width: views of the arrays in
+        blocks, ``inputs`` [steps, G, D, width, H] and ``outputs`` [steps, D, width, H] (None without ``out``)."""
+        h_size, step, steps = projected.shape[1], 0, len(self.active)
+        while step < steps:
+            width, end = self.active[step], step + 1
+            while end < steps and self.active[end] == width:
+                end += 1
+            first, last = int(self.offsets[step]), int(self.offsets[step]) + width * (end - step)
+            inputs = projected[first * gates * directions : last * gates * directions]
+            outputs = None if out is None else out[first * directions : last * directions]
+            yield (
+                width,
+                inputs.reshape(end - step, gates, directions, width, h_size),
+                None if outputs is None else outputs.reshape(end - step, directions, width, h_size),
+            )
+            step = end

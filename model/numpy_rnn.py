@@ -262,24 +262,28 @@ class NumpyRNN:
             if self.directions == 2:
                 last[:, self.hidden :] = x[: len(lengths), self.hidden :]  # step 0 holds the first tokens
             return last
-        valid = layout.valid  # [T, B], or None when every sequence has T tokens: x is then [T, B, D * H]
+        steps, batch = len(layout.active), len(lengths)
+        cells = layout.cells  # where each packed entry sits in a [T * B] grid; None: it fills the grid
         if pooling == "attention":
             weight, bias = self.attention
-            if valid is None:
-                scores = (x @ weight).reshape(len(layout.active), len(lengths))
+            if cells is None:
+                scores = x @ weight
             else:
-                scores = np.full(valid.shape, -np.inf, dtype=np.float32)
-                scores[valid] = x @ weight
+                scores = np.full(steps * batch, -np.inf, dtype=np.float32)
+                scores[cells] = x @ weight
+            scores = scores.reshape(steps, batch)
             scores += bias
             scores -= scores.max(axis=0)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=0)
-            x = x * (scores.reshape(-1, 1) if valid is None else scores[valid][:, None])
-        if valid is None:
-            padded = x.reshape(len(layout.active), len(lengths), -1)
+            scores = scores.reshape(-1)
+            np.multiply(x, (scores if cells is None else scores[cells])[:, None], out=x)  # x is ours to change
+        if cells is None:
+            padded = x.reshape(steps, batch, -1)
         else:
-            padded = np.full((*valid.shape, x.shape[1]), -np.inf if pooling == "max" else 0.0, dtype=np.float32)
-            padded[valid] = x
+            padded = np.full((steps * batch, x.shape[1]), -np.inf if pooling == "max" else 0.0, dtype=np.float32)
+            padded[cells] = x
+            padded = padded.reshape(steps, batch, -1)
         if pooling == "max":
             return padded.max(axis=0)
         summed = padded.sum(axis=0)
@@ -295,7 +299,8 @@ class PackedLayout:
     step ``t`` are the first ``active[t]``; packed entry ``offsets[t] + b`` is token ``t`` of
     sorted sequence ``b`` (``ids``) for the forward direction. The backward direction reads
     sequence ``b`` from its end: at its entry ``k`` the token of forward entry ``reversed[k]``.
-    ``valid`` [T, B] marks the entries that exist (None when every sequence has T tokens).
+    ``cells``: where each packed entry sits in a ``[T, B]`` grid, flat (None when every sequence
+    has ``T`` tokens: the packed entries are then the whole grid, in order).
 
     Arrays of per-entry rows are stored "in blocks": step ``t`` holds ``blocks`` consecutive
     blocks of ``active[t]`` rows (block ``j`` for gate ``j // D`` of direction ``j % D``), so that
@@ -310,7 +315,7 @@ class PackedLayout:
             steps = len(self.ids)
             if steps == 0:
                 raise ValueError("every sequence needs at least one token id")
-            self.order, self.valid, self.lengths = None, None, np.array([steps])
+            self.order, self.cells, self.lengths = None, None, np.array([steps])
             self.active, self.offsets = [1] * steps, np.arange(steps)
             self.reversed = self.offsets[::-1]
             self.widths, self.seq = None, None
@@ -333,7 +338,7 @@ class PackedLayout:
         self.ids = tokens[starts[self.seq] + step_pos]
         self.widths = active[step_pos]
         self.active = active.tolist()
-        self.valid = None if lengths[-1] == steps else valid
+        self.cells = None if lengths[-1] == steps else step_pos * n + self.seq
 
     def blocks(self, blocks: int) -> np.ndarray:
         """``[N, blocks]``: the row, in blocks, of block ``j`` of packed entry ``k``."""

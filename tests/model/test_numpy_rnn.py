@@ -128,6 +128,18 @@ def test_no_sequences_and_empty_sequences():
     assert network.logits([]).shape == (0, 3)
     with pytest.raises(ValueError, match="at least one token"):
         network.logits([[1, 2], []])
+    with pytest.raises(ValueError, match="at least one token"):
+        network.logits([[]])
+
+
+@pytest.mark.parametrize("bad", [-1, VOCAB])
+def test_token_ids_outside_the_vocabulary(bad):
+    torch.manual_seed(0)
+    model = random_model("lstm", "tanh", True, "max", 1)
+    network = NumpyRNN.from_state(model.config, numpy_state(model))
+    for seqs in ([[3, bad]], [[3, 4], [bad]]):
+        with pytest.raises(ValueError, match=f"token ids must be between 0 and {VOCAB - 1}"):
+            network.logits(seqs)
 
 
 def test_the_saved_tiny_bundle_gives_the_predictors_logits(tiny_bundle_path, make_examples):

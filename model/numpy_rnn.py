@@ -63,6 +63,8 @@ class NumpyRNN:
         self.relu = config.cell == "rnn" and config.nonlinearity == "relu"
         self.embedding = state["embedding.weight"]
         self.layers = [self._layer_weights(state, layer) for layer in range(config.layers)]
+        gates = GATES[config.cell]
+        self.row_offsets = np.arange(self.directions) * gates + np.arange(gates)[:, None]  # [G, D]: d * G + g
         self.attention = None
         if config.pooling == "attention":
             self.attention = (np.ascontiguousarray(state["attention.weight"][0]), float(state["attention.bias"][0]))
@@ -183,13 +185,13 @@ class NumpyRNN:
             source = inputs @ weights["w_ih_t"]  # [N, D * G * H]
             source += weights["b_ih"]
             source, base = source.reshape(-1, self.hidden), np.arange(n)
-        # source row of gate g, direction d at packed entry k: (base[k'] * D + d) * G + g, where
+        # source row of gate g, direction d at packed entry k: base[k'] * D * G + d * G + g, where
         # k' is the entry whose token direction d reads (k forward, reversed[k] backward)
         bases = np.empty((n, d), dtype=np.intp)
         bases[:, 0] = base
         if d == 2:
             bases[:, 1] = base[layout.reversed]
-        rows = (bases[:, None, :] * d + np.arange(d)) * gates + np.arange(gates)[:, None]  # [N, G, D]
+        rows = bases[:, None, :] * (d * gates) + self.row_offsets  # [N, G, D]
         return np.take(source, layout.in_blocks(rows.reshape(n, gates * d)), axis=0)
 
     def _recurrence(self, projected: np.ndarray, weights: dict, layout: PackedLayout) -> np.ndarray:
@@ -281,6 +283,8 @@ class NumpyRNN:
             scores -= scores.max(axis=0)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=0)
+            if batch == 1:  # one sequence: the weighted sum is a vector-matrix product
+                return scores.reshape(1, -1) @ x
             scores = scores.reshape(-1)
             np.multiply(x, (scores if cells is None else scores[cells])[:, None], out=x)  # x is ours to change
         if cells is None:

@@ -5,9 +5,9 @@
 
 Three backends compute the same logits from the same token ids, each on one thread:
 
-- ``torch``: ``FastRNN`` (``model/fast_rnn.py``), as ``Predictor`` runs it (``batched_logits`` under
+- ``torch``: ``FastRNN`` (``model/inference/fast_rnn.py``), as ``Predictor`` runs it (``batched_logits`` under
   ``torch.inference_mode``: padding, the module, the logits);
-- ``numpy``: ``NumpyRNN`` (``model/numpy_rnn.py``), no torch;
+- ``numpy``: ``NumpyRNN`` (``model/inference/numpy_rnn.py``), no torch;
 - ``onnxruntime``: the network exported here with ``torch.onnx.export`` as a padded-batch module
   (packed sequences do not export: each direction of each layer runs over padded ids, the backward
   one over every sequence reversed within its length), run by an ``InferenceSession`` of one
@@ -45,9 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from model import Predictor  # noqa: E402
-from model.inference import batched_logits  # noqa: E402
-from model.network import SentimentRNN  # noqa: E402
-from model.numpy_rnn import NumpyRNN  # noqa: E402
+from model.inference.batches import batched_logits  # noqa: E402
+from model.inference.numpy_rnn import NumpyRNN  # noqa: E402
+from model.network.rnn import SentimentRNN  # noqa: E402
 
 BUNDLED = ROOT / "model" / "bundled" / "sst2"
 BATCH_SIZES = (1, 16, 64)

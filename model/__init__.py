@@ -21,7 +21,7 @@ _EXPORTS = {
     "DataError": "data",
     "Dataset": "data",
     "load_dataset": "data",
-    "NumpyRNN": "numpy_rnn",
+    "NumpyRNN": "inference.numpy_rnn",
     "parse_dataset": "data",
     "Prediction": "inference.prediction",
     "Predictor": "inference.predictor",

@@ -12,9 +12,9 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from model import BundleError, ModelConfig, Predictor, load_bundle, save_bundle
-from model.inference import batched_logits, pad_batch
-from model.network import SentimentRNN
-from model.numpy_rnn import NumpyRNN
+from model.inference.batches import batched_logits, pad_batch
+from model.inference.numpy_rnn import NumpyRNN
+from model.network.rnn import SentimentRNN
 from tests.model.test_bundle import copy_bundle, update_checksum
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,7 +220,7 @@ def test_corrupt_weights_raise_bundle_error(tiny_bundle_path, tmp_path, corrupt)
 
 def test_importing_numpy_rnn_does_not_import_torch():
     code = (
-        "import sys, model.numpy_rnn; from model import NumpyRNN; "
+        "import sys, model.inference.numpy_rnn; from model import NumpyRNN; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -230,7 +230,7 @@ def test_importing_numpy_rnn_does_not_import_torch():
 
 def test_loading_and_predicting_does_not_import_torch(tiny_bundle_path):
     code = (
-        "import sys; from model.numpy_rnn import NumpyRNN; "
+        "import sys; from model.inference.numpy_rnn import NumpyRNN; "
         f"print(NumpyRNN.load({str(tiny_bundle_path)!r}).logits([[2, 3, 4]]).shape, "
         "sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])"
     )

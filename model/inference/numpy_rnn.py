@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import WEIGHTS_FILE, BundleError, _configs, check_files, read_config
-from .config import ModelConfig
+from ..bundle import WEIGHTS_FILE, BundleError, _configs, check_files, read_config
+from ..config import ModelConfig
 from .packed_layout import PackedLayout
 
 MAX_TABLE_BYTES = 256 * 1024 * 1024

@@ -6,11 +6,11 @@ the service, recorded at start-up where it lies), and ``v1``, ``v2``... written 
 one) and records activations; training publishes new ones. No other module writes SQL on these
 records or spells out the folders.
 
-Publishing is all or nothing: a job's training process writes its bundle into its own folder
-(``job_folder``), then ``publish`` numbers it (``MAX(seq) + 1`` under the records' write lock),
-renames the folder into place and inserts the record in the caller's transaction, together with the
-job's outcome. A folder without a record is therefore one that will never get one: ``sweep``
-removes those, leaving alone the folders of jobs still training.
+Publishing is all or nothing: a job's training process writes its bundle aside (``model.files``:
+the one way this project publishes files), then ``publish`` numbers it (``MAX(seq) + 1`` under the
+records' write lock), renames the folder into place and inserts the record in the caller's
+transaction, together with the job's outcome. A version folder without a record is therefore one
+that will never get one: ``sweep`` removes those, and whatever a writer that died left aside.
 
 The active version is a row of the ``state`` table. Recording it in a transaction also sends, on
 PostgreSQL, a ``NOTIFY`` that is delivered when (and only if) the transaction commits: every
@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from model.bundle import BundleError, check_files, read_config
+from model.files import PARTIAL, rename_into_place
+from model.files import sweep as sweep_unpublished
 
 from .errors import Conflict, InsufficientStorage, NotFound
 from .store import Store, Transaction, now
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 BUNDLED = "bundled"  # the version name of the model shipped with the service
 ACTIVE_KEY = "active_version"  # the state row naming the version every server process serves
 ACTIVE_CHANNEL = "sentiment_active_version"  # PostgreSQL's NOTIFY channel of activations
-JOB_FOLDER_PREFIX = ".job-"
 
 
 class VersionNotFound(NotFound, LookupError):
@@ -168,41 +168,31 @@ class Versions:
             self.record_active(db, version)
 
     # -- publishing ---------------------------------------------------------------------------
-    def job_folder(self, job_id: str) -> Path:
-        """Where job ``job_id``'s training process writes its bundle before ``publish``."""
-        return self.folder / f"{JOB_FOLDER_PREFIX}{job_id}.partial"
-
-    def publish(self, db: Transaction, job_folder: Path, *, job_id: str, dataset_id: str) -> str:
-        """Number the bundle in ``job_folder``, rename it into place and record it, in ``db``'s
-        transaction (the caller records the job's outcome in the same one); returns the version."""
+    def publish(self, db: Transaction, bundle: Path, *, job_id: str, dataset_id: str) -> str:
+        """Number the bundle written aside in ``bundle`` (a ``model.files.publishing`` folder beside
+        the versions), rename it into place and record it, in ``db``'s transaction (the caller records
+        the job's outcome in the same one); returns the version."""
         seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM models").fetchone()[0]
         version = f"v{seq}"
         final = self.folder / version
-        job_folder.rename(final)
+        rename_into_place(bundle, final)
         db.execute("INSERT INTO models (version, path, source, job_id, dataset_id, metrics, created_at, seq) "
                    "VALUES (?, ?, 'job', ?, ?, '{}', ?, ?)", (version, str(final), job_id, dataset_id, now(), seq))
         return version
 
-    def remove_job_folder(self, job_id: str) -> None:
-        """A job's unfinished bundle: its folder, and whatever was being written aside beside it."""
-        folder = self.job_folder(job_id)
-        for entry in self.folder.glob(f".{folder.name}.*") if self.folder.is_dir() else ():
-            shutil.rmtree(entry, ignore_errors=True)
-        shutil.rmtree(folder, ignore_errors=True)
-
-    def sweep(self, training_jobs: Callable[[Transaction], list[str]]) -> None:
-        """Remove version folders that no record names and no job that ``training_jobs`` lists (read
-        in the same transaction) is writing. Under the write lock: ``publish`` renames and records in
-        one transaction, so a folder without a record here is one that will never get one."""
+    def sweep(self) -> None:
+        """Remove what training processes that died left: bundles written aside (``model.files.sweep``:
+        their writer is gone) and version folders that no record names. Under the write lock:
+        ``publish`` renames and records in one transaction, so a folder without a record here is one
+        that will never get one."""
+        for name in sweep_unpublished(self.folder):
+            log.warning("removed models/%s, left by a training process that did not finish", name)
         with self.store.connect("cleaning up the models folder") as db:
             keep = {r[0] for r in db.execute("SELECT version FROM models")}
-            busy = [self.job_folder(job_id).name for job_id in training_jobs(db)]
             for entry in self.folder.iterdir() if self.folder.exists() else ():
-                # (a bundle being saved is first written to ".<its folder name>.<random>.partial")
-                writing = any(entry.name == name or entry.name.startswith(f".{name}.") for name in busy)
-                if entry.is_dir() and entry.name not in keep and not writing:
+                if entry.is_dir() and entry.name not in keep and not entry.name.endswith(PARTIAL):
                     shutil.rmtree(entry, ignore_errors=True)
-                    log.warning("removed models/%s, left by a training process that did not finish", entry.name)
+                    log.warning("removed models/%s, a version folder no record names", entry.name)
 
 
 def _folder_bytes(folder: Path) -> int:

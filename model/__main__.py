@@ -399,18 +399,7 @@ def cmd_predict(args) -> int:
         texts = [line.rstrip("\n") for line in sys.stdin]
     predictor = Predictor.load(args.model, batch_size=args.batch_size)
     for text, pred in zip(texts, predictor.predict(texts)):
-        print(
-            json.dumps(
-                {
-                    "text": text,
-                    "label": pred.label,
-                    "score": pred.score,
-                    "probabilities": pred.probabilities,
-                    "windows": pred.windows,
-                },
-                ensure_ascii=False,
-            )
-        )
+        print(json.dumps({"text": text, **pred.to_dict()}, ensure_ascii=False))
     return 0
 
 

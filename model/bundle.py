@@ -79,38 +79,52 @@ def save_bundle(
     card: str | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write a bundle to ``path`` atomically (aside, then renamed into place)."""
+    """Write a bundle to ``path`` atomically (aside, then renamed into place: ``model.files``)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise BundleError(f"{path} already exists; choose another directory or pass overwrite")
+    with publishing(path, folder=True, replace=overwrite) as tmp:
+        write_bundle(tmp, model, tokenizer, tokenizer_config, training, card)
+    return path
+
+
+def write_bundle(
+    folder: Path,
+    model: SentimentRNN,
+    tokenizer: TextTokenizer,
+    tokenizer_config: TokenizerConfig,
+    training: dict | None = None,
+    card: str | None = None,
+) -> None:
+    """A bundle's files in ``folder``, a folder the caller publishes (``save_bundle``, or a training
+    job that publishes its bundle as a numbered version)."""
     import safetensors
     import tokenizers
     import torch
     from safetensors.torch import save_file
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise BundleError(f"{path} already exists; choose another directory or pass overwrite")
-    with publishing(path, folder=True, replace=overwrite) as tmp:
-        tokenizer.save(tmp / TOKENIZER_FILE)
-        save_file(_state_for_saving(model), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
-        if card:
-            (tmp / CARD_FILE).write_text(card, encoding="utf-8")
-        config = {
-            "format_version": FORMAT_VERSION,
-            "model": model.config.to_dict(),
-            "tokenizer": tokenizer_config.to_dict(),
-            "training": training or {},
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": {
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "tokenizers": tokenizers.__version__,
-                "safetensors": safetensors.__version__,
-            },
-            "files": {name: sha256_file(tmp / name) for name in (TOKENIZER_FILE, WEIGHTS_FILE)},
-        }
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        for file in tmp.iterdir():  # bundles are shared, read-only data
-            os.chmod(file, 0o644)
-    return path
+    folder = Path(folder)
+    tokenizer.save(folder / TOKENIZER_FILE)
+    save_file(_state_for_saving(model), str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+    if card:
+        (folder / CARD_FILE).write_text(card, encoding="utf-8")
+    config = {
+        "format_version": FORMAT_VERSION,
+        "model": model.config.to_dict(),
+        "tokenizer": tokenizer_config.to_dict(),
+        "training": training or {},
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "tokenizers": tokenizers.__version__,
+            "safetensors": safetensors.__version__,
+        },
+        "files": {name: sha256_file(folder / name) for name in (TOKENIZER_FILE, WEIGHTS_FILE)},
+    }
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    for file in folder.iterdir():  # bundles are shared, read-only data
+        os.chmod(file, 0o644)
 
 
 def read_config(path: str | Path) -> dict:

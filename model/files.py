@@ -1,36 +1,50 @@
 """Publishing files and folders atomically: written aside under a temporary name, renamed into place.
 
 One scheme for everything that writes a result others read (bundles, distillation stages, the
-service's data files): the temporary is ``.{name}.{pid}.{8 hex}.partial`` beside its destination,
-so a reader sees the old version or the new one, never half of one; a writer that dies leaves a
-``*.partial`` whose name says which process wrote it, and ``sweep`` removes those whose writer is
-gone. The data reaches the disk (fsync) before the rename, and the rename reaches it (fsync of the
+service's datasets and model versions): the temporary is ``.{name}.{host}-{pid}.{8 hex}.partial``
+beside its destination, so a reader sees the old version or the new one, never half of one; a
+writer that dies leaves a ``*.partial`` whose name says which machine and process wrote it, and
+``sweep`` removes those whose writer is gone (on a volume that several machines share, another
+machine's are left to it, or removed once a day old). The data reaches the disk (fsync) before the rename, and the rename reaches it (fsync of the
 parent folder) before ``publishing`` returns, so a power cut cannot leave a renamed but empty file.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 PARTIAL = ".partial"
+STALE_S = 24 * 3600  # another machine's leftover this old is removed all the same
+HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname().split(".")[0])[:32] or "host"
+_WRITER = re.compile(r"(?:([A-Za-z0-9]+)-)?(\d+)")
 
 
 def temp_path(final: Path) -> Path:
-    """A temporary name beside ``final`` for this process: ``.{name}.{pid}.{8 hex}.partial``."""
-    return final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}{PARTIAL}")
+    """A temporary name beside ``final`` for this process: ``.{name}.{host}-{pid}.{8 hex}.partial``."""
+    return final.with_name(f".{final.name}.{HOST}-{os.getpid()}.{secrets.token_hex(4)}{PARTIAL}")
+
+
+def writer(name: str) -> tuple[str | None, int] | None:
+    """The (host, process id) in a temporary name made by ``temp_path`` (None when there is none)."""
+    if not name.endswith(PARTIAL):
+        return None
+    parts = name.removesuffix(PARTIAL).split(".")
+    match = _WRITER.fullmatch(parts[-2]) if len(parts) >= 3 else None
+    return (match[1], int(match[2])) if match else None
 
 
 def writer_pid(name: str) -> int | None:
     """The process id in a temporary name made by ``temp_path`` (None when there is none)."""
-    if not name.endswith(PARTIAL):
-        return None
-    parts = name.removesuffix(PARTIAL).split(".")
-    return int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else None
+    found = writer(name)
+    return found[1] if found else None
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -91,11 +105,19 @@ def publishing(final: Path, *, folder: bool = False, replace: bool = False) -> I
         tmp.mkdir()
     try:
         yield tmp
-        _fsync_tree(tmp)
-        _rename_into_place(tmp, final, folder=folder, replace=replace)
+        if tmp.exists():  # (unless the block published it itself: ``rename_into_place``)
+            rename_into_place(tmp, final, replace=replace)
     except BaseException:
         _remove(tmp)
         raise
+
+
+def rename_into_place(tmp: Path, final: Path, *, replace: bool = False) -> None:
+    """fsync ``tmp`` (a file or a folder), rename it to ``final``, fsync the folder: inside a
+    ``publishing`` block, to publish at a moment of the caller's choosing (in the transaction that
+    records it, say), or to a name other than the one the block was opened for."""
+    _fsync_tree(tmp)
+    _rename_into_place(tmp, final, folder=tmp.is_dir(), replace=replace)
     _fsync(final.parent)
 
 
@@ -127,13 +149,21 @@ def sweep(folder: Path) -> list[str]:
 
     Meant for start-up, before this process writes there: a name carrying this process's own id is
     an earlier process's that had the same id (ids repeat across container restarts), so it goes.
+    Another machine's (a volume several machines share) is its own to sweep, unless a day old.
     """
     removed = []
     for entry in sorted(folder.iterdir()) if folder.is_dir() else ():
         if not entry.name.endswith(PARTIAL):
             continue
-        pid = writer_pid(entry.name)
-        if pid is not None and pid != os.getpid() and pid_alive(pid):
+        found = writer(entry.name)
+        host, pid = found if found else (None, None)
+        if host not in (None, HOST):
+            try:
+                if time.time() - entry.stat().st_mtime < STALE_S:
+                    continue  # another machine may be writing it right now
+            except OSError:
+                continue
+        elif pid is not None and pid != os.getpid() and pid_alive(pid):
             continue  # another process is writing it right now
         _remove(entry)
         removed.append(entry.name)

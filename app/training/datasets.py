@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from model.data import Dataset, parse_dataset
+from model.files import PARTIAL, publishing, rename_into_place
+from model.files import sweep as sweep_unpublished
 from model.text.scripts import script_shares
 from model.text.tokenizer import count_tokens
 
-from ..data_dir import sweep_partials, written_aside
 from ..errors import Conflict, Gone, storage_errors
 from ..store import Store, now
 
@@ -67,12 +67,12 @@ class DatasetStore:
         """Remove what failed or killed uploads left: temporary files, and files without a record.
         Under the write lock: an upload renames its file and records it in one transaction, so
         no file without a record is one that is still being stored."""
-        for name in sweep_partials(self.root):
+        for name in sweep_unpublished(self.root):
             log.warning("removed %s, left by an upload that did not finish", name)
         with self.store.connect("cleaning up the datasets folder") as db:
             recorded = {row[0] for row in db.execute("SELECT path FROM datasets")}
             for file in self.root.iterdir():
-                if file.is_file() and str(file) not in recorded and not file.name.endswith(".partial"):
+                if file.is_file() and str(file) not in recorded and not file.name.endswith(PARTIAL):
                     file.unlink(missing_ok=True)
                     log.warning("removed %s, an upload stopped before it was recorded", file.name)
 
@@ -94,9 +94,11 @@ class DatasetStore:
                       label_column=label_column, size_bytes=len(raw), summary=summarize(data), created_at=now())
         # The slow part (writing the bytes) outside the lock; the rename and the record in one
         # transaction, so that the file and its record appear together.
-        with written_aside(path, raw, "storing the dataset") as tmp, self.store.connect("storing the dataset") as db:
-            os.replace(tmp, path)
-            created = self.store.insert("datasets", on_conflict_ignore=True, db=db, **record) == 1
+        with storage_errors("storing the dataset"), publishing(path, replace=True) as tmp:
+            tmp.write_bytes(raw)
+            with self.store.connect("storing the dataset") as db:
+                rename_into_place(tmp, path, replace=True)
+                created = self.store.insert("datasets", on_conflict_ignore=True, db=db, **record) == 1
         return self.get(dataset_id), created
 
     def get(self, dataset_id: str) -> dict | None:

@@ -74,25 +74,19 @@ class JobRunner:
 
     def recover(self) -> None:
         """At start-up: jobs whose training process is gone from this machine are interrupted (those
-        of other machines are the leases' to judge); stray partial files go."""
+        of other machines are the leases' to judge); what dead training processes left goes."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for job in self.store.all("SELECT id, pid, lease_owner FROM jobs WHERE state = 'running'"):
             if not self._may_be_training(job["lease_owner"], job["pid"]):
                 self.store.update("jobs", "id", job["id"], where={"state": "running"}, state="interrupted",
                                   finished_at=now(), error="the server stopped while this job was running "
                                                            "(crash or restart); submit it again to retrain")
-                self._remove_partials(job["id"])
                 log.warning("job %s was interrupted by a server stop", job["id"])
         self._sweep_models()
 
     def _sweep_models(self) -> None:
-        """Remove model folders that no version record names and no running job is writing."""
-        self.versions.sweep(lambda db: [
-            job_id for job_id, pid, owner in db.execute("SELECT id, pid, lease_owner FROM jobs WHERE state = 'running'")
-            if self._may_be_training(owner, pid)])
-
-    def _remove_partials(self, job_id: str) -> None:
-        self.versions.remove_job_folder(job_id)
+        """Remove what training processes that died left in the models folder (``Versions.sweep``)."""
+        self.versions.sweep()
 
     def start(self) -> None:
         self.recover()
@@ -113,7 +107,7 @@ class JobRunner:
                                "WHERE id = ? AND state = 'running' AND lease_owner = ?", now(),
                                "the server shut down while this job was running; submit it again to retrain",
                                run.job_id, self.queue.owner)
-            self._remove_partials(run.job_id)
+            self._sweep_models()
         self.running.clear()
 
     async def _loop(self) -> None:
@@ -135,9 +129,7 @@ class JobRunner:
             self._renewed_at = now()
             for job_id in self.queue.renew(self.running):
                 self._lost(self.running.pop(job_id))
-        for expired in self.queue.expire():
-            if expired.state != "queued":
-                self._remove_partials(expired.job_id)
+        self.queue.expire()  # (what another machine's dead job left aside is its machine's to sweep)
         while len(self.running) < self.settings.max_running_jobs and self._claim_next():
             pass
         counts = {r["state"]: r["n"] for r in self.store.all("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")}
@@ -203,10 +195,9 @@ class JobRunner:
                              "WHERE id = ?", run.job_id)
         if job["lease_owner"] != self.queue.owner:
             return  # re-queued by another node meanwhile (this one was taken for dead): not ours to record
-        self._remove_partials(run.job_id)
+        # what it left aside, and a version folder renamed but never recorded (killed in between), go
+        await asyncio.to_thread(self._sweep_models)
         if job["state"] == "running":  # the process died without recording an outcome
-            # (killed between renaming its bundle into a version and recording it: that folder goes)
-            await asyncio.to_thread(self._sweep_models)
             if job["cancel_requested"]:
                 state, error = "cancelled", "cancelled by request"
                 stop_reason = "cancelled: by request (the training process was stopped)"

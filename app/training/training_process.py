@@ -28,16 +28,17 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import signal
 import sys
 import time
 
 import torch
 
-from model import Predictor, TrainingCancelled, load_bundle, save_bundle, train
+from model import Predictor, TrainingCancelled, load_bundle, train
+from model.bundle import write_bundle
 from model.config import configs_from_values
 from model.data import stratified_split
+from model.files import publishing
 from model.inference.scoring import evaluate
 from model.training import distributed
 from model.training.baseline import fit_baseline
@@ -167,7 +168,6 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
     owner = job["lease_owner"]
     ours = {"state": "running", "lease_owner": owner}
     reporter = Reporter(store, job_id, parent_pid, time_limit)
-    partial = versions.job_folder(job_id)
     world = distributed.World()  # alone, until torchrun's process group is joined
     try:
         model_config, tok_config, train_config = configs_from_values(job["config"])
@@ -203,14 +203,13 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
                        base=base, base_source=job["base_version"])
         if not reporter.leader:
             return 0  # rank 0 holds the same model and records it
-        return _record(settings, versions, job, result, baseline, dev_data, partial)
+        return _record(settings, versions, job, result, baseline, dev_data)
     except LeaseLost:
         log.warning("job %s: this node's lease was lost (the job was re-queued elsewhere); nothing recorded", job_id)
         return 1
     except TrainingCancelled:
         if not reporter.leader:
             return 0
-        shutil.rmtree(partial, ignore_errors=True)
         state, error = {
             "cancelled": ("cancelled", "cancelled by request"),
             "time_limit": ("failed", f"time limit of {time_limit:.0f} s exceeded"),
@@ -221,8 +220,6 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
                      result=recorded | {"stop_reason": stop_reason}, progress=reporter.current | {"stop_reason": stop_reason})
         return 0
     except Exception as exc:  # on any rank: the first to fail records why (the others find it ended)
-        if reporter.leader:
-            shutil.rmtree(partial, ignore_errors=True)
         log.exception("job %s failed", job_id)
         reason = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
         if world.active:
@@ -233,33 +230,39 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
         world.leave()
 
 
-def _record(settings: Settings, versions: Versions, job: dict, result, baseline, dev_data, partial) -> int:
-    """Rank 0, after training: the promotion decision, the bundle, and the version with the job's
-    outcome in one transaction."""
-    job_id, owner, store = job["id"], job["lease_owner"], versions.store
+def _record(settings: Settings, versions: Versions, job: dict, result, baseline, dev_data) -> int:
+    """Rank 0, after training: the promotion decision, the bundle (written aside, ``model.files``),
+    and the version with the job's outcome in one transaction, which renames the bundle into place."""
+    job_id, store = job["id"], versions.store
     promotion = decide_promotion(job["promote"], result.metrics, versions, dev_data, baseline.metrics["accuracy"])
     meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"]}
     card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})")
     # jobs that were queued together may each have passed the quota when submitted
     versions.check_quota(settings.max_versions, settings.max_version_bytes)
-    with storage_errors("saving the new model version"):
-        save_bundle(partial, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card,
-                    overwrite=True)
     outcome = {"metrics": result.metrics, "history": result.history, "best_epoch": result.best_epoch,
                "stop_reason": result.stop_reason, "chosen": result.resolved,
                "calibration": result.calibration, "train_seconds": round(result.elapsed_s, 2),
                "promotion": promotion, "baseline": baseline.to_dict(),
                "winner": "rnn" if result.metrics["accuracy"] >= baseline.metrics["accuracy"] else "baseline"}
-    with store.connect("recording the new model version") as db:  # number, rename and records: all or nothing
-        version = versions.publish(db, partial, job_id=job_id, dataset_id=job["dataset_id"])
-        if not db.execute("UPDATE jobs SET state = 'succeeded', model_version = ?, result = ?, finished_at = ? "
-                          "WHERE id = ? AND state = 'running' AND lease_owner = ?",
-                          (version, json.dumps(outcome), now(), job_id, owner)).rowcount:
-            raise LeaseLost  # (the version folder, renamed but unrecorded, is swept)
-        if promotion["promote"]:  # the serving processes follow the recorded active version
-            versions.record_active(db, version)  # (and NOTIFY, on PostgreSQL)
+    with storage_errors("saving the new model version"), publishing(versions.folder / f"job-{job_id}",
+                                                                    folder=True) as bundle:
+        write_bundle(bundle, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card)
+        with store.connect("recording the new model version") as db:  # number, rename, records: all or nothing
+            version = versions.publish(db, bundle, job_id=job_id, dataset_id=job["dataset_id"])
+            _succeeded(db, versions, job, version, outcome, promotion)
     log.info("job %s succeeded: version %s, dev accuracy %.4f", job_id, version, result.metrics["accuracy"])
     return 0
+
+
+def _succeeded(db, versions: Versions, job: dict, version: str, outcome: dict, promotion: dict) -> None:
+    """The job's outcome, in the transaction that records its version (and activates it, if promoted)."""
+    job_id, owner = job["id"], job["lease_owner"]
+    if not db.execute("UPDATE jobs SET state = 'succeeded', model_version = ?, result = ?, finished_at = ? "
+                      "WHERE id = ? AND state = 'running' AND lease_owner = ?",
+                      (version, json.dumps(outcome), now(), job_id, owner)).rowcount:
+        raise LeaseLost  # (the version folder, renamed but unrecorded, is swept)
+    if promotion["promote"]:  # the serving processes follow the recorded active version
+        versions.record_active(db, version)  # (and NOTIFY, on PostgreSQL)
 
 
 def _become_torchrun(settings: Settings, job_id: str, processes: int) -> None:

@@ -7,7 +7,7 @@ as the web server, does not import torch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 @dataclass
@@ -25,6 +25,10 @@ class Prediction:
     warnings: list[str] | None = None
     """present when most of the text's letters are in scripts the model was not trained on: its prediction
     may mean little"""
+
+    def to_dict(self) -> dict:
+        """The prediction as JSON shows it (the CLI's lines, the API's answers): fields that are None left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 def to_predictions(

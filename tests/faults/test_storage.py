@@ -127,6 +127,9 @@ def test_start_up_sweeps_what_a_killed_write_left(volume, serve_on, leftover):
     (data / "models").mkdir()
     (data / "models" / ".job-0123456789ab.partial").mkdir()
     (data / "models" / "..job-0123456789ab.partial.x1y2.partial").mkdir()
+    from model.files import HOST
+
+    (data / "models" / f".job-0123456789ab.{HOST}-99999999.deadbeef.partial").mkdir()  # model.files' names
     server = serve_on(data)
     assert httpx.get(server.url + "/healthz").status_code == 200
     assert leftovers(data) == []

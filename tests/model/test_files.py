@@ -81,3 +81,25 @@ def test_sweep_removes_dead_writers_leftovers_and_keeps_a_live_writers(tmp_path)
         live.kill()
         live.wait()
     assert sweep(tmp_path / "missing") == []
+
+
+def test_another_machines_leftover_is_left_to_it_unless_a_day_old(tmp_path):
+    from model.files import HOST, STALE_S, writer
+
+    assert writer(temp_path(tmp_path / "a").name) == (HOST, os.getpid())
+    fresh = tmp_path / f".a.csv.otherhost-1.0123abcd{PARTIAL}"
+    old = tmp_path / f".b.csv.otherhost-1.0123abcd{PARTIAL}"
+    fresh.write_bytes(b"another machine writes it")
+    old.write_bytes(b"left by a machine long gone")
+    os.utime(old, (0, os.path.getmtime(old) - STALE_S - 60))
+    assert sweep(tmp_path) == [old.name]
+    assert [p.name for p in tmp_path.iterdir()] == [fresh.name]
+
+
+def test_a_block_may_publish_under_another_name_when_it_chooses(tmp_path):
+    from model.files import rename_into_place
+
+    with publishing(tmp_path / "job-7", folder=True) as tmp:
+        (tmp / "config.json").write_text("{}")
+        rename_into_place(tmp, tmp_path / "v3")  # e.g. numbered inside the transaction that records it
+    assert [p.name for p in tmp_path.iterdir()] == ["v3"] and (tmp_path / "v3" / "config.json").exists()

@@ -74,10 +74,13 @@ def kill_process_tree(process: subprocess.Popen) -> None:
             pass
 
 
-def child_environment() -> dict[str, str]:
+def child_environment(threads: int | None = None) -> dict[str, str]:
     """The environment for a child: the parent's, minus every ``SENTIMENT_*`` variable (the
     child gets its settings from the parent), with the tokenizers library's thread pool off
-    (it costs more CPU than it saves on the small batches the service tokenises)."""
+    (it costs more CPU than it saves on the small batches the service tokenises); ``threads`` sets
+    the BLAS libraries' thread pools, which read it when they load."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
     env["TOKENIZERS_PARALLELISM"] = "false"
+    if threads is not None:
+        env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     return env

@@ -63,7 +63,12 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(64, ge=1, le=4096, description="most texts the model process reads in one model call")
     max_wait_ms: float = Field(0.5, ge=0.0, le=1000.0, description="how long a small batch waits at the model "
                                "process for more requests; under load batches start at once")
-    inference_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads of the model process")
+    inference_threads: int = Field(1, ge=1, le=256, description="threads of the model process's arithmetic "
+                                   "(NumPy's BLAS, or torch's intra-op threads)")
+    backend: Literal["auto", "numpy", "torch"] = Field("auto", description="what the model process runs the "
+                                                       "network with: numpy (no torch in the process: less memory, "
+                                                       "a faster start), torch, or auto: numpy whenever it can read "
+                                                       "the bundle, else torch (the log and /readyz say which)")
 
     # Auth
     api_keys: SecretStr = Field(SecretStr(""), description="keys and their scopes: comma-separated "

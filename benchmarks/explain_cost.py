@@ -48,7 +48,7 @@ def main() -> None:
 
     predictor = Predictor.load(args.model)
     predictor.warm_up()
-    tokenizer = predictor.bundle.tokenizer
+    tokenizer = predictor.tokenizer
     texts = []
     for text in load_dataset(args.data).texts:
         words = Occlusion.of(tokenizer, text).words

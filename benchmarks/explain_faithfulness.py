@@ -53,7 +53,7 @@ def main() -> None:
     start = time.perf_counter()
     top_drops, random_drops, lengths = [], [], []
     for text in texts:
-        occlusion = Occlusion.of(predictor.bundle.tokenizer, text)
+        occlusion = Occlusion.of(predictor.tokenizer, text)
         explanation = occlusion.explain(predictor.predict_ids(occlusion.inputs()))
         n = len(occlusion.words)
         k = max(1, round(args.fraction * n))

@@ -108,7 +108,8 @@ class Inference:
         loaded = await asyncio.to_thread(load_active, self.versions)
         await self.model_process.start(loaded)
         self._serve(loaded)
-        log.info("serving model version %s (%s)", loaded.version, ", ".join(loaded.labels))
+        log.info("serving model version %s (%s) with the %s backend", loaded.version, ", ".join(loaded.labels),
+                 self.model_process.backends.get(loaded.version))
 
     async def stop(self) -> None:
         await self.model_process.stop()

@@ -245,7 +245,7 @@ def logits_stage(
 def _co_teacher_columns(predictor, labels: list[str], path: Path) -> list[int]:
     """The column of the bundle's output that is each raw label of the data (its ``label_names``
     maps raw labels to the names it answers with)."""
-    names = predictor.bundle.config.label_names or {}
+    names = predictor.config.label_names or {}
     try:
         return [predictor.labels.index(names.get(raw, raw)) for raw in labels]
     except ValueError:
@@ -295,7 +295,7 @@ def co_teacher_stage(
         torch.set_num_threads(threads)
     predictor = Predictor.load(bundle_path)
     columns = _co_teacher_columns(predictor, cache.labels, bundle_path)
-    targets = ensemble_targets(cache.logits, predictor.predict_proba(cache.transfer.texts)[:, columns])
+    targets = ensemble_targets(cache.logits, torch.from_numpy(predictor.predict_proba(cache.transfer.texts)[:, columns]))
     # The dev accuracy of each teacher and of the pair: the teacher's dev logits need transformers.
     require_transformers()
     from . import teacher as teacher_module
@@ -310,7 +310,7 @@ def co_teacher_stage(
     )
     if labels != cache.labels:
         raise TransferCacheError(f"{work / TEACHER_DIR}: its labels {labels} are not the cache's {cache.labels}")
-    dev_probs = predictor.predict_proba(dev_data.texts)[:, columns]
+    dev_probs = torch.from_numpy(predictor.predict_proba(dev_data.texts)[:, columns])
     gold = torch.tensor([cache.labels.index(y) for y in dev_data.labels])
 
     def accuracy(scores) -> float:

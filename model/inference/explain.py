@@ -126,7 +126,7 @@ class Occlusion:
 
 def explain(predictor: Any, text: str, max_words: int | None = None) -> Explanation:
     """Explain ``predictor``'s (a ``model.Predictor``) prediction for ``text`` in this process."""
-    occlusion = Occlusion.of(predictor.bundle.tokenizer, text)
+    occlusion = Occlusion.of(predictor.tokenizer, text)
     if max_words is not None and len(occlusion.words) > max_words:
         raise ValueError(f"the text has {len(occlusion.words)} words; at most {max_words} are explained")
     return occlusion.explain(predictor.predict_ids(occlusion.inputs()))

@@ -1,95 +1,153 @@
-"""Batched, thread-safe prediction from a loaded bundle."""
+"""Batched, thread-safe prediction from a bundle, on either backend.
+
+``numpy`` runs the network with NumPy alone (``numpy_rnn``): no torch in the process, which is what
+serving runs (``SENTIMENT_BACKEND``, auto by default). ``torch`` runs it with torch's fast path
+(``fast_rnn``), or ``nn.LSTM`` itself with ``fast=False``; training and the bundle's own tests use it
+as the reference the NumPy backend is held to. Both give the same probabilities (to float rounding),
+from the same bundle.
+
+A text longer than the tokenizer's ``max_length`` is read in overlapping windows of that many
+tokens and their logits averaged (``model.inference.windows``); ``Prediction.windows`` says how many.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+import numpy as np
 
-from ..bundle import Bundle, load_bundle
-from .batches import batched_logits
-from .fast_rnn import FastRNN
+from ..bundle import Bundle, load_tokenizer
+from ..config import ModelConfig
 from .prediction import Prediction, to_predictions
 from .windows import combine_logits, split_windows
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from ..text.tokenizer import TextTokenizer
+
+BACKENDS = ("auto", "numpy", "torch")
 
 
-class Predictor:
-    """Predicts labels and class probabilities for lists of texts.
+class TorchNetwork:
+    """A ``SentimentRNN`` as the predictor calls a network: ``logits(seqs) -> np.ndarray``."""
 
-    A text longer than the tokenizer's ``max_length`` is read in overlapping windows of that
-    many tokens and their logits averaged (``model.inference.windows``); ``Prediction.windows`` says how
-    many. ``predict`` only reads the model (under ``torch.inference_mode``), so one predictor can be
-    shared by threads (on the fast path their model calls take turns; see ``__init__``).
-    """
-
-    def __init__(self, bundle: Bundle, batch_size: int = 128, fast: bool = True):
-        self.bundle = bundle
-        self.labels = list(bundle.config.labels)
-        self.batch_size = batch_size
-        self.temperature = bundle.config.temperature
-        model = bundle.model.eval()
-        self.model = model
-        # The fast path (``FastRNN``) is built on first use: it holds a table of input projections
-        # (vocabulary x directions x gates x hidden floats) that a process which never predicts,
-        # such as the web server when the model runs in its own process, need not pay for.
+    def __init__(self, model, fast: bool = True):
+        self.model = model.eval()
+        self.config = model.config
         self.fast = fast
-        self._fast_model: FastRNN | None = None
+        self._fast_model = None
         self._lock = threading.Lock()
-        # The fast path is many small tensor operations, each handing the interpreter lock over
-        # and back: threads running it at once slow each other down (more threads, fewer
-        # sentences/s in all), so callers take turns. The nn.LSTM path is one long operation per
-        # batch and runs concurrently.
-        self._turns = threading.Lock() if self.fast else contextlib.nullcontext()
+        # The fast path is many small tensor operations, each handing the interpreter lock over and
+        # back: threads running it at once slow each other down, so callers take turns. The nn.LSTM
+        # path is one long operation per batch and runs concurrently.
+        self._turns = threading.Lock() if fast else contextlib.nullcontext()
 
-    def runtime_model(self) -> nn.Module:
-        """The module ``predict`` runs: the fast path unless turned off."""
+    def runtime_model(self):
+        """The module ``logits`` runs: the fast path (built on first use: its table of input
+        projections is memory a process that never predicts need not pay for) unless turned off."""
         if not self.fast:
             return self.model
         if self._fast_model is None:
             with self._lock:
                 if self._fast_model is None:
-                    self._fast_model = FastRNN(self.model)  # its config is the model's
+                    from .fast_rnn import FastRNN
+
+                    self._fast_model = FastRNN(self.model)
         return self._fast_model
+
+    def logits(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
+        import torch
+
+        from .batches import pad_batch
+
+        with self._turns, torch.inference_mode():
+            ids, lengths = pad_batch(seqs, self.config.pad_id)
+            return self.runtime_model()(ids, lengths).float().numpy()
+
+
+class Predictor:
+    """Predicts labels and class probabilities for lists of texts (``predict``), on ``network``:
+    anything with ``logits(seqs) -> ndarray`` (``TorchNetwork``, ``NumpyRNN``). ``predict`` only reads
+    the network, so one predictor can be shared by threads."""
+
+    def __init__(self, bundle: Bundle | None = None, batch_size: int = 128, fast: bool = True, *,
+                 network: Any = None, tokenizer: TextTokenizer | None = None, config: ModelConfig | None = None,
+                 backend: str = "torch"):
+        if bundle is not None:  # torch: the loaded bundle's network
+            network, tokenizer, config = TorchNetwork(bundle.model, fast), bundle.tokenizer, bundle.config
+        self.bundle = bundle  # the torch bundle (None on the NumPy backend)
+        self.network, self.tokenizer, self.config = network, tokenizer, config
+        self.backend = backend
+        self.labels = list(config.labels)
+        self.batch_size = batch_size
+        self.temperature = config.temperature
+
+    @classmethod
+    def load(cls, path: str | Path, backend: str = "torch", batch_size: int = 128, fast: bool = True) -> Predictor:
+        """The bundle at ``path`` on ``backend`` (``auto``: NumPy, which runs every network this package
+        trains); every file's checksum is verified first."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        if backend == "torch":
+            from ..bundle import load_bundle
+
+            return cls(load_bundle(path), batch_size, fast)
+        from .numpy_rnn import NumpyRNN
+
+        tokenizer, _ = load_tokenizer(path)
+        network = NumpyRNN.load(path, verify=False)  # (load_tokenizer verified every file)
+        return cls(network=network, tokenizer=tokenizer, config=network.config, batch_size=batch_size,
+                   backend="numpy")
+
+    def runtime_model(self):
+        """The torch module the torch backend runs (tests compare it with the network itself)."""
+        return self.network.runtime_model()
+
+    @property
+    def model(self):
+        """The torch network (torch backend only)."""
+        return self.bundle.model
 
     def warm_up(self) -> None:
         """Build what the first prediction would build, and run one, so that it is not slow."""
         self.predict_proba(["warm up"])
 
-    @classmethod
-    def load(cls, path: str | Path, **kwargs) -> Predictor:
-        return cls(load_bundle(path), **kwargs)
-
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Every token id of each text, however long (what ``predict_proba_ids`` takes)."""
         if isinstance(texts, str):
             raise TypeError("predict takes a list of texts, not a single string")
-        return self.bundle.tokenizer.encode_batch(list(texts), truncate=False) if texts else []
+        return self.tokenizer.encode_batch(list(texts), truncate=False) if texts else []
 
-    def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
-        """[len(texts), classes] calibrated probabilities, in input order."""
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), classes] calibrated probabilities (float32), in input order."""
         return self.predict_proba_ids(self.encode(texts))
 
-    def predict_proba_ids(self, seqs: Sequence[Sequence[int]]) -> torch.Tensor:
+    def predict_proba_ids(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
         """``predict_proba`` for texts already encoded by ``encode`` (each non-empty)."""
         return self.predict_windows_ids(seqs)[0]
 
-    def predict_windows_ids(self, seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, list[int]]:
-        """Probabilities as ``predict_proba_ids``, and how many windows each text was read in.
+    def logits(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
+        """The network's logits for sequences within ``max_length``, in input order, computed in
+        length-sorted batches of ``batch_size`` (little padding, bounded memory)."""
+        out = np.empty((len(seqs), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            out[chunk] = self.network.logits([seqs[i] for i in chunk])
+        return out
 
-        Every window of every text goes through one ``batched_logits`` call; each text's logits
-        are the mean of its windows', then divided by the temperature, as for a single window.
-        """
-        windows, counts = split_windows(seqs, self.bundle.tokenizer.max_length)
-        with self._turns, torch.inference_mode():
-            logits = batched_logits(self.runtime_model(), windows, self.batch_size, self.bundle.config.pad_id)
-            return torch.softmax(combine_logits(logits, counts) / self.temperature, dim=1), counts
+    def predict_windows_ids(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, list[int]]:
+        """Probabilities as ``predict_proba_ids``, and how many windows each text was read in: each
+        text's logits are the mean of its windows', divided by the temperature, then a softmax."""
+        windows, counts = split_windows(seqs, self.tokenizer.max_length)
+        logits = combine_logits(self.logits(windows), counts) / np.float32(self.temperature)
+        logits -= logits.max(axis=1, keepdims=True) if len(logits) else 0
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        return probs, counts
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         return self.predict_ids(self.encode(texts))

@@ -95,7 +95,7 @@ def evaluate(predictor: Predictor, data: Dataset) -> dict:
     """Metrics of ``predictor`` on ``data``; raw labels are mapped through the model's label_names."""
     import torch
 
-    config = predictor.bundle.config
+    config = predictor.config
     index = {name: i for i, name in enumerate(config.labels)}
     targets = []
     for i, raw in enumerate(data.labels):
@@ -105,7 +105,7 @@ def evaluate(predictor: Predictor, data: Dataset) -> dict:
             raise DataError(data.source, line, f"label {raw!r} is not one the model knows {config.labels}")
         targets.append(index[name])
     probs = predictor.predict_proba(data.texts)
-    return logits_report(torch.log(probs.clamp_min(1e-12)), torch.tensor(targets), config.labels)
+    return logits_report(torch.log(torch.from_numpy(probs).clamp_min(1e-12)), torch.tensor(targets), config.labels)
 
 
 def evaluate_file(predictor: Predictor, path, **kwargs) -> dict:

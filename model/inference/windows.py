@@ -27,10 +27,8 @@ not cut at ``max_length`` but read in windows of ``max_length`` tokens:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # torch is imported where the logits are combined: the web server counts windows without it
-    import torch
+import numpy as np
 
 # One text of SENTIMENT_MAX_TEXT_CHARS (10,000) characters is at most ~10,000 tokens (one per
 # punctuation mark), 78 windows of 256 at half-window steps; ordinary prose needs far fewer.
@@ -74,13 +72,10 @@ def split_windows(
     return windows, counts
 
 
-def combine_logits(window_logits: torch.Tensor, counts: Sequence[int]) -> torch.Tensor:
+def combine_logits(window_logits: np.ndarray, counts: Sequence[int]) -> np.ndarray:
     """``[texts, classes]``: the mean of each text's consecutive rows of ``window_logits``."""
-    import torch
-
     if len(counts) == window_logits.shape[0]:  # one window each: the logits as they are
         return window_logits
-    index = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts, dtype=torch.long))
-    sums = torch.zeros(len(counts), window_logits.shape[1], dtype=window_logits.dtype)
-    sums.index_add_(0, index, window_logits)
-    return sums / torch.tensor(counts, dtype=window_logits.dtype).unsqueeze(1)
+    ends = np.cumsum(counts)
+    sums = np.add.reduceat(window_logits, ends - np.asarray(counts), axis=0)
+    return sums / np.asarray(counts, dtype=window_logits.dtype)[:, None]

@@ -292,7 +292,7 @@ def test_a_co_teacher_bundle_teaches_beside_the_transformer(distilled, tiny_teac
     cache = load_cache(copy / "logits")
     targets = load_file(str(copy / "co_teacher" / pipeline.TARGETS_FILE))["targets"]
     assert targets.shape == cache.logits.shape and torch.allclose(targets.sum(dim=1), torch.zeros(len(targets)), atol=1e-5)
-    probs = Predictor.load(tmp_path / "co").predict_proba(cache.transfer.texts[:50])  # columns: negative, positive
+    probs = torch.from_numpy(Predictor.load(tmp_path / "co").predict_proba(cache.transfer.texts[:50]))  # negative, positive
     expected = (torch.log_softmax(cache.logits[:50], dim=1) + probs.clamp_min(1e-7).log()) / 2
     assert torch.allclose(targets[:50], expected - expected.mean(dim=1, keepdim=True), atol=1e-5)
 

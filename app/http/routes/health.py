@@ -37,7 +37,9 @@ async def readyz(request: Request):
     storage = await run_in_threadpool(storage_status, request.app.state.settings.data_dir)
     request.app.state.metrics.storage_writable.set(1 if storage["writable"] else 0)
     status = "ready" if storage["writable"] else "degraded"
-    return JSONResponse({"status": status, "model_version": inference.current.version, "storage": storage})
+    version = inference.current.version
+    return JSONResponse({"status": status, "model_version": version,
+                         "backend": inference.model_process.backends.get(version), "storage": storage})
 
 
 async def _trainer_ready(request: Request) -> JSONResponse:

@@ -53,7 +53,8 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
 class ModelServer:
     """Reads frames from ``fd`` and answers on ``writer``; predictions waiting together share one model call."""
 
-    def __init__(self, fd: int, writer, max_batch: int, max_wait_s: float):
+    def __init__(self, fd: int, writer, max_batch: int, max_wait_s: float, backend: str = "auto"):
+        self.backend = backend  # SENTIMENT_BACKEND: auto, numpy or torch
         self.fd, self.writer = fd, writer
         self.max_batch = max_batch  # texts per model call, at most (a bigger request runs alone)
         self.max_wait_s = max_wait_s
@@ -141,8 +142,7 @@ class ModelServer:
         seqs = [ids for _, request_ids in requests for ids in request_ids]
         try:
             # a text longer than the version's max_length is read in windows (model.inference.windows)
-            probs, counts = predictor.predict_windows_ids(seqs)
-            probs = probs.float().numpy()
+            probs, counts = predictor.predict_windows_ids(seqs)  # float32
             windows = array(WINDOWS_TYPECODE, counts)
         except Exception as exc:  # the server logs it; this process goes on serving
             log.exception("prediction failed")
@@ -165,10 +165,8 @@ class ModelServer:
             self.models = {v: p for v, p in self.models.items() if v in keep}
 
     def load(self, request_id: int, request: dict) -> None:
-        from model import Predictor
-
         try:
-            predictor = Predictor.load(request["path"])
+            predictor = load_predictor(request["path"], self.backend)
             predictor.warm_up()
         except Exception as exc:
             self.reply(frame(request_id, ERROR, f"{type(exc).__name__}: {exc}".encode()))
@@ -176,7 +174,23 @@ class ModelServer:
         with self.models_lock:
             self.models = self.models | {request["version"]: predictor}
         self.keep_only(set(request["keep"]) | {request["version"]})
-        self.reply(frame(request_id, OK, orjson.dumps({"version": request["version"], "labels": predictor.labels})))
+        self.reply(frame(request_id, OK, orjson.dumps({"version": request["version"], "labels": predictor.labels,
+                                                       "backend": predictor.backend})))
+
+
+def load_predictor(path: str, backend: str):
+    """The bundle on ``backend``; ``auto``: NumPy (no torch in this process), or torch, saying so in the
+    log, for a bundle the NumPy backend cannot read (one whose weights do not fit its network)."""
+    from model.bundle import BundleError
+    from model.inference.predictor import Predictor
+
+    if backend != "auto":
+        return Predictor.load(path, backend=backend)
+    try:
+        return Predictor.load(path, backend="numpy")
+    except BundleError as exc:
+        log.warning("the NumPy backend cannot serve %s (%s); serving it with torch", path, exc)
+        return Predictor.load(path, backend="torch")
 
 
 def main(argv: list[str]) -> int:
@@ -190,13 +204,15 @@ def main(argv: list[str]) -> int:
     # The server validated these (Settings.to_child); read as plain JSON, so that this process
     # does not pay for pydantic's import before it can serve again after a crash.
     settings = orjson.loads(first[2])
-    import torch
+    if settings["backend"] == "torch":  # else torch is imported only for a bundle NumPy cannot serve
+        import torch
 
-    torch.set_num_threads(settings["inference_threads"])
+        torch.set_num_threads(settings["inference_threads"])
     # Frames only on the real stdout; anything else that prints goes to the log (stderr).
     writer = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    ModelServer(sys.stdin.fileno(), writer, settings["max_batch_size"], settings["max_wait_ms"] / 1000).serve()
+    ModelServer(sys.stdin.fileno(), writer, settings["max_batch_size"], settings["max_wait_ms"] / 1000,
+                settings["backend"]).serve()
     return 0
 
 

@@ -84,6 +84,7 @@ class ModelProcess:
         self.pending: dict[int, asyncio.Future] = {}
         self.ids = itertools.count(1)
         self.loaded: dict[str, list[str]] = {}  # version -> labels, as the child holds them
+        self.backends: dict[str, str] = {}  # version -> what the child runs it with (numpy, torch)
         self.current: ServedVersion | None = None  # what predictions use; loaded again after a restart
         self.borrowers: Counter[str] = Counter()  # version -> comparisons using it (``borrowed``)
         self.ready = False  # a child runs and holds ``current``
@@ -105,7 +106,8 @@ class ModelProcess:
         self.ready = False
         self.process = process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "app.serving.model_process", str(os.getpid()),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=child_environment(),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            env=child_environment(self.settings.inference_threads),
         )
         process.stdin.write(frame(0, SETTINGS, self.settings.to_child().encode()))
         self.loaded = {}
@@ -227,6 +229,7 @@ class ModelProcess:
         reply = orjson.loads(payload)
         self.loaded = {v: labels for v, labels in self.loaded.items() if v in keep}
         self.loaded[reply["version"]] = reply["labels"]
+        self.backends[reply["version"]] = reply["backend"]
 
     async def _request(self, kind: bytes, message: dict) -> tuple[int, bytes]:
         process = self.process

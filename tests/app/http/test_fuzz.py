@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from app.main import create_app
 from app.settings import Settings
+from model.data import is_blank
 
 MAX_TEXTS, MAX_CHARS = 8, 200
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -60,7 +61,7 @@ def check_error(r) -> None:
 def acceptable(texts) -> bool:
     """What the service must answer with 200 (a lone surrogate is not valid JSON text: 422)."""
     return 0 < len(texts) <= MAX_TEXTS and all(
-        isinstance(t, str) and t.strip() and len(t) <= MAX_CHARS and not any(0xD800 <= ord(c) <= 0xDFFF for c in t)
+        isinstance(t, str) and not is_blank(t) and len(t) <= MAX_CHARS and not any(0xD800 <= ord(c) <= 0xDFFF for c in t)
         for t in texts
     )
 

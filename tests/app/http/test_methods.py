@@ -7,7 +7,7 @@ import pytest
 ALLOWED = {
     "/v1/predict": "POST",
     "/v1/models": "GET",
-    "/v1/models/bundled": "GET",
+    "/v1/models/bundled": "GET, DELETE",
     "/v1/models/bundled/activate": "POST",
     "/v1/datasets": "GET, POST",
     "/v1/datasets/abc": "GET, DELETE",

@@ -178,3 +178,29 @@ def test_big_requests_are_tokenised_off_the_event_loop(client, monkeypatch):
     (small_thread, small_library), (big_thread, big_library) = threads
     assert big_thread.startswith("tokenize") and big_library is True
     assert not small_thread.startswith("tokenize") and small_library is False
+
+
+def test_the_numpy_backend_keeps_torch_out_of_every_process_of_the_server(client):
+    """SENTIMENT_BACKEND=auto (the default) serves the bundle with NumPy: the model process maps no
+    libtorch (the server process imports none: tests/app/test_layout.py), and /readyz says so."""
+    assert client.get("/readyz").json()["backend"] == "numpy"
+    with open(f"/proc/{client.app.state.inference.model_process.pid}/maps") as maps:
+        mapped = maps.read()
+    assert "numpy" in mapped  # (the check reads the right process)
+    assert "libtorch" not in mapped, "the model process maps libtorch"
+
+
+def test_the_torch_backend_serves_the_same_probabilities(make_client, make_examples):
+    texts, _ = make_examples(200, seed=21)
+    texts += [" ".join(texts[i : i + 40]) for i in range(0, 200, 40)]  # several windows each
+    answers = {}
+    for backend in ("numpy", "torch"):
+        client = make_client(backend=backend)
+        assert client.get("/readyz").json()["backend"] == backend
+        r = client.post("/v1/predict", json={"texts": texts})
+        assert r.status_code == 200, r.text
+        answers[backend] = r.json()["predictions"]
+    assert max(p["windows"] for p in answers["numpy"]) > 1
+    for a, b in zip(answers["numpy"], answers["torch"]):
+        assert a["label"] == b["label"] and a["windows"] == b["windows"]
+        assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-5)

@@ -11,8 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 DOCS = {path: path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").glob("*.md"))}
 PAGES = {ROOT / "README.md": README, **DOCS}
-# Settings being removed on main (one inference path; docs/changes.md says why). The docs no longer
-# describe them; drop this once app/settings.py no longer declares them.
+# Settings removed (one inference path; docs/changes.md says why): only docs/changes.md names them.
 REMOVED_SETTINGS = {"batching", "inference_process", "quantize", "batches_in_flight"}
 
 

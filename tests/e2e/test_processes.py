@@ -10,6 +10,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from tests.support.processes import children
 from tests.support.waiting import wait_for
@@ -27,14 +28,16 @@ def _rss_mb(pid: int) -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
-def test_only_the_model_process_holds_torch_and_the_server_stays_small(serve):
-    server = serve()  # the bundled model
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_no_process_holds_torch_but_a_torch_model_process_and_the_server_stays_small(serve, backend):
+    server = serve(env={"SENTIMENT_BACKEND": backend})  # the bundled model
     with httpx.Client(base_url=server.url, timeout=30) as http:
         for i in range(50):  # tokenizer caches and response paths warmed, as in service
             assert http.post("/v1/predict", json={"text": f"a gorgeous, witty movie number {i}"}).status_code == 200
+        assert http.get("/readyz").json()["backend"] == ("numpy" if backend == "auto" else "torch")
     [model_process] = children(server.process.pid, MODEL_PROCESS)
     assert not _maps_torch(server.process.pid)
-    assert _maps_torch(model_process)
+    assert _maps_torch(model_process) == (backend == "torch")
     assert _rss_mb(server.process.pid) < 200, f"server process holds {_rss_mb(server.process.pid):.0f} MB"
 
 

@@ -267,6 +267,7 @@ def bench_server(args, wrk: str, code_dir: Path, workdir: Path, scripts: dict[st
         "SENTIMENT_DATA_DIR": str(workdir / f"data-{number}"),
         "SENTIMENT_LOG_LEVEL": "warning",
         "SENTIMENT_INFERENCE_THREADS": str(args.inference_threads),
+        "SENTIMENT_BACKEND": args.backend,  # (a checkout from before the setting ignores it: torch)
         "SENTIMENT_MAX_BATCH_SIZE": str(args.max_batch_size),
         "SENTIMENT_MAX_WAIT_MS": str(args.max_wait_ms),
     }
@@ -405,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         "own server, one after the other in this run (before and after a change side by side)",
     )
     p.add_argument("--inference-threads", type=int, default=1, help="SENTIMENT_INFERENCE_THREADS")
+    p.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto", help="SENTIMENT_BACKEND")
     p.add_argument("--max-batch-size", type=int, default=64, help="SENTIMENT_MAX_BATCH_SIZE")
     p.add_argument("--max-wait-ms", type=float, default=0.5, help="SENTIMENT_MAX_WAIT_MS")
     p.add_argument(
@@ -446,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         source = "distinct texts: " + source
     print(
         f"{len(sentences):,} texts ({source}); {args.connections} connections, {args.duration} s per run, "
-        f"wrk -t{args.wrk_threads}; {os.cpu_count()} CPUs; "
+        f"wrk -t{args.wrk_threads}; {os.cpu_count()} CPUs; backend={args.backend}, "
         f"inference_threads={args.inference_threads}, max_batch_size={args.max_batch_size}, "
         f"max_wait_ms={args.max_wait_ms:g}"
     )

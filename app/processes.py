@@ -25,23 +25,6 @@ def die_with_parent(parent_pid: int) -> None:
         sys.exit(3)
 
 
-def pid_alive(pid: int | None) -> bool:
-    """True while process ``pid`` runs (a zombie, dead but not yet reaped, is not alive)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return not os.path.isdir("/proc")  # no /proc (not Linux): kill(0) said it exists
-
-
 def descendants(pid: int) -> list[int]:
     """The processes below ``pid`` (its children, theirs, ...), read from /proc; [] without /proc."""
     children: dict[int, list[int]] = {}

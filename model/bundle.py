@@ -189,6 +189,17 @@ def _tokenizer(path: Path, tok_config: TokenizerConfig, model_config: ModelConfi
     return tokenizer
 
 
+def read_weights(path: Path, load_file) -> dict:
+    """The bundle's weights as ``load_file`` (safetensors' torch or NumPy reader) gives them; a missing
+    or unreadable file is a ``BundleError`` naming it."""
+    try:
+        return load_file(str(path / WEIGHTS_FILE))
+    except FileNotFoundError:
+        raise BundleError(f"{path}: missing {WEIGHTS_FILE}") from None
+    except Exception as exc:  # safetensors raises SafetensorError / OSError on corrupt files
+        raise BundleError(f"{path / WEIGHTS_FILE}: cannot read weights ({exc})") from None
+
+
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     """Load a bundle; every problem is a ``BundleError`` naming the file."""
     from safetensors.torch import load_file
@@ -200,12 +211,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     check_files(path, config, verify)
     model_config, tok_config = _configs(path, config)
     tokenizer = _tokenizer(path, tok_config, model_config)
-    try:
-        state = load_file(str(path / WEIGHTS_FILE))
-    except FileNotFoundError:
-        raise BundleError(f"{path}: missing {WEIGHTS_FILE}") from None
-    except Exception as exc:  # safetensors raises SafetensorError / OSError on corrupt files
-        raise BundleError(f"{path / WEIGHTS_FILE}: cannot read weights ({exc})") from None
+    state = read_weights(path, load_file)
     model = SentimentRNN(model_config)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:

@@ -23,9 +23,11 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from model.files import pid_alive
+
 from ..errors import ServiceError, storage_errors
 from ..metrics import Metrics
-from ..processes import child_environment, kill_process_tree, pid_alive
+from ..processes import child_environment, kill_process_tree
 from ..settings import Settings
 from ..store import now
 from ..tasks import cancel_and_wait

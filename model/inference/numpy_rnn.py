@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle import WEIGHTS_FILE, BundleError, _configs, check_files, read_config
+from ..bundle import WEIGHTS_FILE, BundleError, _configs, check_files, read_config, read_weights
 from ..config import ModelConfig
 from .packed_layout import PackedLayout
 
@@ -107,12 +107,7 @@ class NumpyRNN:
         config = read_config(path)
         check_files(path, config, verify)
         model_config, _ = _configs(path, config)
-        try:
-            state = load_file(str(path / WEIGHTS_FILE))
-        except FileNotFoundError:
-            raise BundleError(f"{path}: missing {WEIGHTS_FILE}") from None
-        except Exception as exc:  # safetensors raises SafetensorError / OSError on corrupt files
-            raise BundleError(f"{path / WEIGHTS_FILE}: cannot read weights ({exc})") from None
+        state = read_weights(path, load_file)
         return cls.from_state(model_config, state, source=str(path / WEIGHTS_FILE), **kwargs)
 
     def _layer_weights(self, state: dict[str, np.ndarray], layer: int) -> dict[str, np.ndarray]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from app.processes import descendants, kill_process_tree, pid_alive
+from app.processes import descendants, kill_process_tree
+from model.files import pid_alive
 from tests.support.waiting import wait_for
 
 # A child in a session of its own that starts a grandchild in another one, prints its pid and waits.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from app.processes import pid_alive as is_alive
+from model.files import pid_alive as is_alive
 
 __all__ = ["children", "is_alive"]
 

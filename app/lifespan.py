@@ -67,7 +67,7 @@ async def lifespan(app: FastAPI):
             listener = ActivationListener(versions.store, lambda: loop.call_soon_threadsafe(wake.set))
             listener.start()
     state.activation_listener = listener
-    state.datasets = DatasetStore(versions.store, settings.data_dir / "datasets")
+    state.datasets = DatasetStore(versions.store, settings.data_dir / "datasets", settings.max_dataset_rows)
     state.upload_slots = asyncio.Semaphore(1)
     state.compare_slots = asyncio.Semaphore(1)  # one /v1/models/compare at a time
     state.jobs = JobService(settings, versions, state.datasets)

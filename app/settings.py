@@ -77,6 +77,11 @@ class Settings(BaseSettings):
 
     # Training jobs
     max_dataset_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_dataset_rows: int = Field(300_000, ge=1, description="most rows (lines) of an upload; counted before it "
+                                  "is parsed, so that a file of many tiny rows cannot take the server's memory")
+    max_job_memory_bytes: int = Field(4 * 1024**3, ge=64 * 1024**2, description="most memory a training job may "
+                                      "need, estimated from its config and data when it is submitted (more: 422 "
+                                      "job_too_large), and the training process's limit while it runs")
     max_epochs: int = Field(50, ge=1)
     max_queued_jobs: int = Field(20, ge=0)
     max_versions: int = Field(100, ge=0, description="most trained model versions kept; past it a job is refused "

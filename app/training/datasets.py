@@ -14,7 +14,7 @@ from model.files import sweep as sweep_unpublished
 from model.text.scripts import script_shares
 from model.text.tokenizer import count_tokens
 
-from ..errors import Conflict, Gone, storage_errors
+from ..errors import Conflict, Gone, LimitExceeded, storage_errors
 from ..store import Store, now
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,10 @@ def _stats(values: list[int]) -> dict:
 
 
 class DatasetStore:
-    def __init__(self, store: Store, root: Path):
+    def __init__(self, store: Store, root: Path, max_rows: int = 1_000_000):
         self.store = store
         self.root = root
+        self.max_rows = max_rows
         with storage_errors("creating the datasets folder"):
             root.mkdir(parents=True, exist_ok=True)
         self.sweep()
@@ -82,6 +83,10 @@ class DatasetStore:
         Content-addressed and idempotent: the same bytes read the same way are one dataset,
         however many uploads of it arrive at once (each writes its own temporary file; the
         renames put identical bytes in place; the first row inserted wins)."""
+        rows = raw.count(b"\n") + (not raw.endswith(b"\n"))  # before any parsing: a cheap bound on the objects
+        if rows > self.max_rows:
+            raise LimitExceeded(f"{filename} has {rows:,} lines; at most {self.max_rows:,} are read "
+                                "(SENTIMENT_MAX_DATASET_ROWS): split the file", code="too_many_rows")
         data = parse_dataset(raw, fmt, filename, text_column, label_column)
         resolved_text = data.text_column
         digest = hashlib.sha256(raw + f"\0{fmt}\0{resolved_text}\0{label_column}".encode()).hexdigest()
@@ -101,6 +106,11 @@ class DatasetStore:
                 created = self.store.insert("datasets", on_conflict_ignore=True, db=db, **record) == 1
         return self.get(dataset_id), created
 
+    def check_present(self, record: dict) -> None:
+        """``Gone`` when the dataset's file is no longer where its record says (a job would fail on it)."""
+        if not Path(record["path"]).is_file():
+            raise _gone(record)
+
     def get(self, dataset_id: str) -> dict | None:
         return self.store.one("SELECT * FROM datasets WHERE id = ?", dataset_id)
 
@@ -111,8 +121,7 @@ class DatasetStore:
         try:
             raw = Path(record["path"]).read_bytes()
         except FileNotFoundError:
-            raise Gone(f"dataset {record['id']}'s file is no longer in the data directory; upload it again "
-                       "(or DELETE /v1/datasets/{id} to drop its record)", code="dataset_gone") from None
+            raise _gone(record) from None
         return parse_dataset(raw, record["format"], record["filename"], record["text_column"], record["label_column"])
 
     def delete(self, dataset_id: str) -> bool:
@@ -134,3 +143,9 @@ def public(record: dict) -> dict:
     out = {k: v for k, v in record.items() if k != "path"}
     out.update(out.pop("summary"))
     return out
+
+
+def _gone(record: dict) -> Gone:
+    return Gone(f"dataset {record['id']}'s file is no longer in the data directory; upload it again "
+                "(or DELETE /v1/datasets/{id} to drop its record)", code="dataset_gone")
+

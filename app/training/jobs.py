@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from model.data import check_training_data
+from model.config import configs_from_values
+from model.data import DataError
+from model.training.budget import training_bytes
 
 from ..errors import Conflict, LimitExceeded, NotFound, TooBusy
 from ..settings import Settings
@@ -56,7 +58,10 @@ class JobService:
                                 field="processes")
         train = self._dataset(dataset_id, "dataset_id")
         dev = self._dataset(eval_dataset_id, "eval_dataset_id") if eval_dataset_id else None
-        check_training_data(self.datasets.load(train), self.datasets.load(dev) if dev else None)
+        for record in (train, dev) if dev else (train,):
+            self.datasets.check_present(record)
+        labels = self._check_labels(train, dev)  # from the summaries made at upload: nothing parsed again
+        self._check_memory(config, len(labels))
         if base_version is not None and not self.versions.exists(base_version):
             raise NotFound(f"model version {base_version!r} not found (GET /v1/models lists them)",
                            field="base_version")
@@ -77,6 +82,33 @@ class JobService:
             job = self.get(job_id)
         self._loop.call_soon_threadsafe(self.wake.set)
         return job
+
+    def _check_labels(self, train: dict, dev: dict | None) -> list[str]:
+        """The training labels, from the datasets' summaries: at least two, and every eval label among
+        them (as ``model.data.check_training_data`` checks parsed datasets; only an eval set that
+        fails is read again, to name the line)."""
+        labels = sorted(train["summary"]["label_counts"])
+        if len(labels) < 2:
+            raise DataError(train["filename"], None, f"only one class ({labels[0]!r}) in "
+                            f"{train['summary']['examples']} examples; training needs at least two")
+        unseen = sorted(set(dev["summary"]["label_counts"]) - set(labels)) if dev else []
+        if unseen:
+            data = self.datasets.load(dev)
+            line = data.lines[data.labels.index(unseen[0])] if data.lines else None
+            raise DataError(dev["filename"], line, f"label {unseen[0]!r} never appears in training data {labels}")
+        return labels
+
+    def _check_memory(self, config: dict, labels: int) -> None:
+        """Refuse a job whose estimated memory (``model.training.budget``) exceeds the server's limit."""
+        model, tokenizer, train = configs_from_values(config)
+        need, limit = training_bytes(model, tokenizer, train, labels), self.settings.max_job_memory_bytes
+        if need > limit:
+            raise LimitExceeded(
+                f"this job would need about {need / 2**30:.1f} GiB ({labels} labels, embedding_dim "
+                f"{model.embedding_dim}, hidden_size {model.hidden_size} x {model.layers} layer(s), batch_size "
+                f"{train.batch_size} x max_length {tokenizer.max_length}); the server allows "
+                f"{limit / 2**30:.1f} GiB (SENTIMENT_MAX_JOB_MEMORY_BYTES): choose a smaller network or batch",
+                code="job_too_large", field="config")
 
     def _dataset(self, dataset_id: str, field: str) -> dict:
         record = self.datasets.get(dataset_id)

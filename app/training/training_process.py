@@ -28,6 +28,7 @@ import dataclasses
 import json
 import logging
 import os
+import resource
 import signal
 import sys
 import time
@@ -221,7 +222,7 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
         return 0
     except Exception as exc:  # on any rank: the first to fail records why (the others find it ended)
         log.exception("job %s failed", job_id)
-        reason = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+        reason = _failure_reason(exc, settings)
         if world.active:
             reason = f"rank {world.rank} of {world.size}: {reason}"
         store.update("jobs", "id", job_id, where=ours, state="failed", error=settings.public_text(reason), finished_at=now())
@@ -265,6 +266,31 @@ def _succeeded(db, versions: Versions, job: dict, version: str, outcome: dict, p
         versions.record_active(db, version)  # (and NOTIFY, on PostgreSQL)
 
 
+# What the training process holds besides its job's estimate (model.training.budget): the interpreter,
+# torch's libraries and allocator caches, the datasets and their token ids.
+MEMORY_HEADROOM = 2 * 1024**3
+
+
+def limit_memory(job_bytes: int) -> None:
+    """An operating-system bound on this process's memory (RLIMIT_DATA: its heap and private
+    mappings): past it an allocation fails, and the job fails saying so, instead of the machine
+    running out of memory for the server."""
+    limit = job_bytes + MEMORY_HEADROOM
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    except (ValueError, OSError) as exc:  # e.g. a hard limit already lower: keep it
+        log.warning("could not limit this training process's memory to %d bytes: %s", limit, exc)
+
+
+def _failure_reason(exc: BaseException, settings: Settings) -> str:
+    if isinstance(exc, ServiceError):
+        return exc.message
+    if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc) or "out of memory" in str(exc).lower():
+        return (f"out of memory: the training process may use {settings.max_job_memory_bytes / 2**30:.1f} GiB "
+                "plus its run time (SENTIMENT_MAX_JOB_MEMORY_BYTES); choose a smaller network, batch or vocabulary")
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _become_torchrun(settings: Settings, job_id: str, processes: int) -> None:
     """Replace this process with torchrun starting ``processes`` ranks of this module (does not
     return). The process id stays, and with it the death signal set for it (exec keeps it)."""
@@ -286,8 +312,11 @@ def main(argv: list[str]) -> int:
     die_with_parent(parent_pid)
     inherited = os.environ.pop(SETTINGS_VARIABLE, None)
     if inherited is not None:  # a rank that torchrun started (its parent is torchrun)
-        return run(Settings.from_child(inherited), job_id, parent_pid)
+        settings = Settings.from_child(inherited)
+        limit_memory(settings.max_job_memory_bytes)
+        return run(settings, job_id, parent_pid)
     settings = Settings.from_child(sys.stdin.buffer.read())
+    limit_memory(settings.max_job_memory_bytes)
     os.nice(10)  # training yields the CPU to the server process answering predictions (ranks inherit it)
     if processes > 1:
         _become_torchrun(settings, job_id, processes)

@@ -195,3 +195,14 @@ def test_a_dataset_whose_file_is_gone_is_410_not_500(client, tmp_path):
     r = client.post("/v1/models/compare", headers=AUTH, json={"dataset_id": ds["id"], "versions": ["bundled", "v1"]})
     assert r.status_code == 410 and r.json()["error"] == "dataset_gone"
     assert client.delete(f"/v1/datasets/{ds['id']}", headers=AUTH).status_code == 204
+
+
+def test_an_upload_of_more_rows_than_allowed_is_refused_before_it_is_parsed(tiny_bundle_path, tmp_path):
+    settings = make_settings(tiny_bundle_path, tmp_path / "rows", max_dataset_rows=100)
+    with TestClient(create_app(settings)) as client:
+        tiny_rows = b"text,label\n" + b"a,1\n" * 150  # 151 lines
+        r = client.post("/v1/datasets", headers=AUTH, files={"file": ("many.csv", tiny_rows)})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == "too_many_rows" and "SENTIMENT_MAX_DATASET_ROWS" in r.json()["message"]
+        assert client.get("/v1/datasets").json() == []
+        assert upload(client, b"text,label\n" + b"a,1\nb,0\n" * 49)["examples"] == 98  # 99 lines: accepted

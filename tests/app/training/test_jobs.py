@@ -220,3 +220,29 @@ def test_sse_progress_events_carry_only_what_changed_at_most_a_few_a_second(clie
     assert events[-1][1]["result"]["stop_reason"].startswith("cancelled: by request")
     # before: every event was the whole record, some 2 kB here after a few epochs
     assert size < 2 * len(json.dumps(events[-1][1])) + 400 * (len(events) - 2) + 100
+
+
+@pytest.mark.parametrize("config", [{"hidden_size": 4096, "layers": 8}, {"embedding_dim": 4096, "tokenizer": "word",
+                                                                         "max_vocab_size": 2_000_000}])
+def test_a_job_too_large_for_the_server_is_refused_before_it_allocates(client, config):
+    dataset = upload(client)
+    r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": dataset["id"], "config": config})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["error"] == "job_too_large" and "SENTIMENT_MAX_JOB_MEMORY_BYTES" in body["message"]
+    assert client.get("/v1/train-jobs").json() == []  # nothing queued
+
+
+def test_the_training_process_runs_under_an_operating_system_memory_limit():
+    """Past SENTIMENT_MAX_JOB_MEMORY_BYTES (plus the run time's headroom) an allocation fails in the
+    training process, which then fails its job saying so, rather than taking the machine's memory."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from app.training.training_process import limit_memory, MEMORY_HEADROOM\n"
+            "limit_memory(64 * 1024**2)\n"
+            "a = np.ones(MEMORY_HEADROOM // 8 // 2)  # half the headroom: within the limit\n"
+            "try:\n    np.ones((MEMORY_HEADROOM + 128 * 1024**2) // 8)\nexcept MemoryError:\n    print('refused')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "refused"

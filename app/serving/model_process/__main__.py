@@ -24,8 +24,23 @@ from array import array
 
 import orjson
 
+from model.inference.windows import count_windows
+
 from ...processes import die_with_parent
-from .frames import CALL, DROP, ERROR, HEADER, LOAD, OK, PREDICT, PROBABILITIES, SETTINGS, WINDOWS_TYPECODE, frame
+from .frames import (
+    CALL,
+    CALL_SIZE,
+    DROP,
+    ERROR,
+    HEADER,
+    LOAD,
+    OK,
+    PREDICT,
+    PROBABILITIES,
+    SETTINGS,
+    WINDOWS_TYPECODE,
+    frame,
+)
 
 log = logging.getLogger("app.serving.model_process")
 
@@ -50,17 +65,36 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
     return data
 
 
+class _Request:
+    """A prediction being served, possibly in slices over several model calls."""
+
+    __slots__ = ("request_id", "version", "seqs", "costs", "arrived", "done", "probs", "windows")
+
+    def __init__(self, request_id: int, request: dict, max_length: int):
+        self.request_id, self.version, self.seqs, self.arrived = request_id, request["version"], request["ids"], request["t"]
+        # a sequence's cost: the windows of max_length tokens it is read in (model.inference.windows)
+        self.costs = [count_windows([len(ids)], max_length) for ids in self.seqs]
+        self.done = 0  # sequences predicted so far
+        self.probs: list = []
+        self.windows: list[int] = []
+
+
 class ModelServer:
-    """Reads frames from ``fd`` and answers on ``writer``; predictions waiting together share one model call."""
+    """Reads frames from ``fd`` and answers on ``writer``; predictions waiting together share one model call.
+
+    Fair to light requests: a model call reads at most ``max_batch`` windows, shared out among the
+    waiting requests in turn (each at least one sequence, at most an equal share while others wait),
+    and a larger request is read over several calls. A one-sentence predict then waits for one call
+    at most, however many large explanations came before it; requests that fit together run together.
+    """
 
     def __init__(self, fd: int, writer, max_batch: int, max_wait_s: float, backend: str = "auto"):
         self.backend = backend  # SENTIMENT_BACKEND: auto, numpy or torch
         self.fd, self.writer = fd, writer
-        self.max_batch = max_batch  # texts per model call, at most (a bigger request runs alone)
+        self.max_batch = max_batch  # windows per model call, at most (but one sequence always goes)
         self.max_wait_s = max_wait_s
         self.buffer = bytearray()
-        self.waiting: list[tuple[int, dict]] = []  # predictions not yet run
-        self.waiting_texts = 0
+        self.waiting: list[_Request] = []  # predictions not yet answered, oldest first
         self.models: dict = {}  # version -> Predictor
         self.models_lock = threading.Lock()  # the loader thread replaces ``models`` too
         self.write_lock = threading.Lock()  # the loader thread replies too
@@ -89,8 +123,11 @@ class ModelServer:
 
     def _accept(self, request_id: int, kind: int, request: dict) -> None:
         if kind == PREDICT[0]:
-            self.waiting.append((request_id, request))
-            self.waiting_texts += len(request["ids"])
+            predictor = self.models.get(request["version"])
+            if predictor is None:
+                self.reply(frame(request_id, ERROR, f"model version {request['version']!r} is not loaded".encode()))
+                return
+            self.waiting.append(_Request(request_id, request, predictor.tokenizer.max_length))
         elif kind == LOAD[0]:
             threading.Thread(target=self.load, args=(request_id, request), daemon=True).start()
         elif kind == DROP[0]:
@@ -100,10 +137,10 @@ class ModelServer:
             self.reply(frame(request_id, ERROR, f"unknown request kind {kind!r}".encode()))
 
     def serve(self) -> None:
-        """Dynamic batching at the model: a batch starts when ``max_batch`` texts wait, or when
+        """Dynamic batching at the model: a call starts when ``max_batch`` windows wait, or when
         the oldest waiting request (stamped by the server) has waited ``max_wait_s``. Under load
-        the requests that came in during the last batch are older than that: the next batch
-        starts at once, with all of them."""
+        the requests that came in during the last call are older than that: the next call starts
+        at once, with as many of them as it holds."""
         while True:
             if not self.waiting:
                 if not self._read(None):
@@ -111,52 +148,70 @@ class ModelServer:
                 continue
             if not self._read(0.0):  # everything else already sent
                 return
-            if self.waiting_texts < self.max_batch:
-                oldest = min(request["t"] for _, request in self.waiting)
-                remaining = oldest + self.max_wait_s - time.monotonic()
+            if sum(sum(r.costs[r.done:]) for r in self.waiting) < self.max_batch:
+                remaining = self.waiting[0].arrived + self.max_wait_s - time.monotonic()
                 if remaining > 0:
                     if not self._read(remaining):
                         return
                     continue
-            waiting, self.waiting, self.waiting_texts = self.waiting, [], 0
-            by_version: dict[str, list[tuple[int, list]]] = {}
-            for request_id, request in waiting:
-                by_version.setdefault(request["version"], []).append((request_id, request["ids"]))
-            for version, requests in by_version.items():
-                batch, texts = [], 0
-                for request in requests:
-                    if batch and texts + len(request[1]) > self.max_batch:
-                        self.predict(version, batch)
-                        batch, texts = [], 0
-                    batch.append(request)
-                    texts += len(request[1])
-                self.predict(version, batch)
+            self.predict(self._slices())
 
-    def predict(self, version: str, requests: list[tuple[int, list]]) -> None:
-        """One model call for ``requests``; one reply each, written together."""
+    def _slices(self) -> list[tuple[_Request, int, int]]:
+        """The next model call: (request, first, end) slices of the oldest version's waiting requests,
+        each request in turn taking at most an equal share of ``max_batch`` windows (and at least one
+        sequence), then, while room is left, more of them in the same order."""
+        version = self.waiting[0].version
+        candidates = [r for r in self.waiting if r.version == version]
+        share = max(1, self.max_batch // len(candidates))
+        taken: dict[int, int] = {}  # index in candidates -> sequences taken
+        total = 0
+        for limit in (share, self.max_batch):  # an equal share each, then what room is left
+            for i, r in enumerate(candidates):
+                start = r.done + taken.get(i, 0)
+                cost = 0
+                end = start
+                while end < len(r.seqs) and (end == r.done or (cost + r.costs[end] <= limit
+                                                                and total + cost + r.costs[end] <= self.max_batch)):
+                    cost += r.costs[end]
+                    end += 1
+                if end > start:
+                    taken[i] = end - r.done
+                    total += cost
+                if total >= self.max_batch:
+                    break
+            if total >= self.max_batch:
+                break
+        return [(candidates[i], candidates[i].done, candidates[i].done + n) for i, n in sorted(taken.items())]
+
+    def predict(self, slices: list[tuple[_Request, int, int]]) -> None:
+        """One model call for ``slices``; a reply for each request it completes, written together."""
+        version = slices[0][0].version
         predictor = self.models.get(version)
-        if predictor is None:
-            message = f"model version {version!r} is not loaded".encode()
-            self.reply(b"".join(frame(request_id, ERROR, message) for request_id, _ in requests))
-            return
-        seqs = [ids for _, request_ids in requests for ids in request_ids]
+        seqs = [ids for request, first, end in slices for ids in request.seqs[first:end]]
         try:
+            if predictor is None:
+                raise LookupError(f"model version {version!r} is not loaded")
             # a text longer than the version's max_length is read in windows (model.inference.windows)
             probs, counts = predictor.predict_windows_ids(seqs)  # float32
-            windows = array(WINDOWS_TYPECODE, counts)
         except Exception as exc:  # the server logs it; this process goes on serving
-            log.exception("prediction failed")
+            if not isinstance(exc, LookupError):
+                log.exception("prediction failed")
             message = f"{type(exc).__name__}: {exc}".encode()
-            self.reply(b"".join(frame(request_id, ERROR, message) for request_id, _ in requests))
+            failed = {request.request_id for request, _, _ in slices}
+            self.waiting = [r for r in self.waiting if r.request_id not in failed]
+            self.reply(b"".join(frame(request_id, ERROR, message) for request_id in sorted(failed)))
             return
-        frames, start = [], 0
-        for position, (request_id, request_ids) in enumerate(requests):
-            end = start + len(request_ids)
-            # texts in this model call, and whether this is its first reply (for the batch-size metric);
-            # then each text's window count and its probabilities
-            frames.append(frame(request_id, PROBABILITIES, CALL.pack(len(seqs), position == 0)
-                                + windows[start:end].tobytes() + probs[start:end].tobytes()))
-            start = end
+        frames, start = [frame(0, CALL_SIZE, CALL.pack(len(seqs)))], 0
+        for request, first, end in slices:
+            n = end - first
+            request.probs.append(probs[start : start + n])
+            request.windows.extend(counts[start : start + n])
+            request.done = end
+            start += n
+            if request.done == len(request.seqs):  # each text's window count, then its probabilities
+                frames.append(frame(request.request_id, PROBABILITIES, array(WINDOWS_TYPECODE, request.windows).tobytes()
+                                    + b"".join(p.tobytes() for p in request.probs)))
+        self.waiting = [r for r in self.waiting if r.done < len(r.seqs)]
         self.reply(b"".join(frames))
 
     def keep_only(self, keep: set[str]) -> None:

@@ -49,7 +49,7 @@ from ...errors import Conflict, Unavailable
 from ...processes import child_environment
 from ...settings import Settings
 from ...tasks import cancel_and_wait
-from .frames import CALL, DROP, ERROR, HEADER, LOAD, PREDICT, SETTINGS, WINDOWS_TYPECODE, frame
+from .frames import CALL, CALL_SIZE, DROP, ERROR, HEADER, LOAD, PREDICT, SETTINGS, WINDOWS_TYPECODE, frame
 
 if TYPE_CHECKING:
     from ..inference import ServedVersion
@@ -160,13 +160,10 @@ class ModelProcess:
             await self._load(loaded)
         labels = self.loaded[loaded.version]  # now: an activation may drop it while we wait
         _, payload = await self._request(PREDICT, {"version": loaded.version, "ids": ids, "t": arrived})
-        call_texts, first = CALL.unpack_from(payload)
-        if first and self.on_model_call is not None:
-            self.on_model_call(call_texts)
         width = len(labels)
         view = memoryview(payload)
-        probs_at = CALL.size + WINDOWS_SIZE * len(ids)
-        windows = view[CALL.size : probs_at].cast(WINDOWS_TYPECODE).tolist()
+        probs_at = WINDOWS_SIZE * len(ids)
+        windows = view[:probs_at].cast(WINDOWS_TYPECODE).tolist()
         flat = view[probs_at:].cast("f").tolist()
         return to_predictions(labels, [flat[i : i + width] for i in range(0, len(flat), width)], windows)
 
@@ -261,6 +258,10 @@ class ModelProcess:
                 header = await process.stdout.readexactly(HEADER.size)
                 length, request_id, kind = HEADER.unpack(header)
                 payload = await process.stdout.readexactly(length)
+                if kind == CALL_SIZE[0]:  # one model call's size, for the batch-size metric
+                    if self.on_model_call is not None:
+                        self.on_model_call(CALL.unpack(payload)[0])
+                    continue
                 future = self.pending.pop(request_id, None)
                 if future is not None and not future.done():
                     future.set_result((kind, payload))

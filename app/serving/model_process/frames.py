@@ -15,8 +15,8 @@ Requests (server -> model process):
         the version's ``max_length``, reads a longer text in overlapping windows, see
         ``model/windows.py``); ``t``: the server's ``time.monotonic()`` when the request came in.
 Replies (model process -> server):
-  ``O`` ok (JSON); ``P`` ``CALL`` (texts in the model call, first reply of that call), then each
-  text's window count (uint16, one per text of the request: 1 for a text within ``max_length``,
+  ``O`` ok (JSON); ``C`` (request id 0) ``CALL``: the texts of one model call, once per call (the
+  batch-size metric); ``P`` each text's window count (uint16, one per text of the request: 1 for a text within ``max_length``,
   at most ``model.inference.windows.MAX_WINDOWS``), then the probabilities (float32, texts x labels), both
   in the machine's byte order (the two processes share it); ``E`` error (UTF-8 text).
 """
@@ -26,11 +26,11 @@ from __future__ import annotations
 import struct
 
 HEADER = struct.Struct("<IIB")
-CALL = struct.Struct("<IB")  # starts a prediction reply: texts in the model call, first reply of it
-WINDOWS_TYPECODE = "H"  # array / memoryview type of the window counts that follow CALL: uint16
+CALL = struct.Struct("<I")  # a ``C`` frame: the texts of one model call
+WINDOWS_TYPECODE = "H"  # array / memoryview type of the window counts a ``P`` reply starts with: uint16
 
 SETTINGS, LOAD, PREDICT, DROP = b"S", b"L", b"P", b"D"
-OK, PROBABILITIES, ERROR = b"O", b"P", b"E"
+OK, PROBABILITIES, ERROR, CALL_SIZE = b"O", b"P", b"E", b"C"
 
 
 def frame(request_id: int, kind: bytes, payload: bytes) -> bytes:

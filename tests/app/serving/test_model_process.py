@@ -204,3 +204,34 @@ def test_the_torch_backend_serves_the_same_probabilities(make_client, make_examp
     for a, b in zip(answers["numpy"], answers["torch"]):
         assert a["label"] == b["label"] and a["windows"] == b["windows"]
         assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-5)
+
+
+def test_a_light_request_is_answered_before_heavy_ones_that_came_first(make_client, make_examples):
+    """Fair batching: heavy requests waiting at the model are read in slices, each model call shared out
+    among the waiting requests in turn, so a one-text predict that arrives last is answered in the
+    next call instead of behind them all (first in, first out would answer it last)."""
+    client = make_client(max_batch_size=8, max_wait_ms=0)
+    texts, _ = make_examples(40, seed=17)
+    model_process = client.app.state.inference.model_process.process
+    done: dict[str, float] = {}
+
+    def ask(name: str, body: dict) -> None:
+        r = client.post("/v1/predict", json=body)
+        assert r.status_code == 200, r.text
+        done[name] = time.monotonic()
+
+    os.kill(model_process.pid, signal.SIGSTOP)  # everything below waits at the model together
+    try:
+        heavy = [threading.Thread(target=ask, args=(f"heavy-{i}", {"texts": texts})) for i in range(4)]
+        for thread in heavy:
+            thread.start()
+        time.sleep(0.3)  # (the heavy requests reach the pipe first)
+        light = threading.Thread(target=ask, args=("light", {"text": "w1 good"}))
+        light.start()
+        time.sleep(0.3)
+    finally:
+        os.kill(model_process.pid, signal.SIGCONT)
+    for thread in [*heavy, light]:
+        thread.join(30)
+    assert len(done) == 5
+    assert done["light"] < min(t for name, t in done.items() if name.startswith("heavy"))

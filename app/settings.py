@@ -60,7 +60,9 @@ class Settings(BaseSettings):
 
     # Inference: the model runs in a model process next to each server process, which batches
     # whatever requests wait for it (app/serving/inference.py)
-    max_batch_size: int = Field(64, ge=1, le=4096, description="most texts the model process reads in one model call")
+    max_batch_size: int = Field(64, ge=1, le=4096, description="most windows (a text within the model's "
+                                "max_length is one) the model process reads in one model call, shared out among "
+                                "the requests waiting for it; a larger request is read over several calls")
     max_wait_ms: float = Field(0.5, ge=0.0, le=1000.0, description="how long a small batch waits at the model "
                                "process for more requests; under load batches start at once")
     inference_threads: int = Field(1, ge=1, le=256, description="threads of the model process's arithmetic "

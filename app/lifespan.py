@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from .errors import ServiceError
 from .serving.activations import ActivationListener
 from .serving.inference import Inference
 from .settings import Settings
@@ -42,6 +43,8 @@ async def _follow_activations(inference: Inference, wake: asyncio.Event, poll_s:
         wake.clear()
         try:
             await inference.sync()
+        except ServiceError as exc:  # the records cannot be read (the database is down): one line, not a traceback
+            log.warning("could not follow the active model version: %s", exc.message)
         except Exception:
             log.exception("could not follow the active model version")
 

@@ -116,6 +116,8 @@ class JobRunner:
         while True:
             try:
                 await self._tick()
+            except ServiceError as exc:  # the records cannot be reached: one line, not a traceback
+                log.warning("job runner: %s", exc.message)
             except Exception:
                 log.exception("job runner tick failed")
             try:

@@ -23,9 +23,10 @@ async def healthz():
 @router.get("/readyz", summary="A model is loaded and requests can be served; the storage's state")
 async def readyz(request: Request):
     """503 until the model can answer predictions. The data directory's state is reported as
-    ``storage``: when it is full or not writable, predictions still work (the answer stays 200,
-    so a load balancer keeps sending them) but ``status`` is ``degraded`` and uploads, jobs and
-    activations are refused with 507 / 503 until it is fixed."""
+    ``storage``, the records' as ``database``: when the volume is full or not writable, or the
+    database cannot be reached, predictions still work (the answer stays 200, so a load balancer
+    keeps sending them) but ``status`` is ``degraded`` and uploads, jobs and activations are refused
+    with 507 / 503 until it is fixed."""
     if request.app.state.settings.role == "trainer":
         return await _trainer_ready(request)
     inference = getattr(request.app.state, "inference", None)
@@ -36,10 +37,22 @@ async def readyz(request: Request):
                             headers={"Retry-After": "1"})
     storage = await run_in_threadpool(storage_status, request.app.state.settings.data_dir)
     request.app.state.metrics.storage_writable.set(1 if storage["writable"] else 0)
-    status = "ready" if storage["writable"] else "degraded"
+    database = await run_in_threadpool(database_status, request.app.state.store)
+    status = "ready" if storage["writable"] and database["reachable"] else "degraded"
     version = inference.current.version
     return JSONResponse({"status": status, "model_version": version,
-                         "backend": inference.model_process.backends.get(version), "storage": storage})
+                         "backend": inference.model_process.backends.get(version), "storage": storage,
+                         "database": database})
+
+
+def database_status(store) -> dict:
+    """Can the records be read? Predictions go on without them (the answer stays 200, ``degraded``);
+    uploads, jobs and activations are refused with 503 until they can."""
+    try:
+        store.schema_version()
+    except Exception as exc:  # down or unreachable, whatever the driver said
+        return {"reachable": False, "error": exc.message if isinstance(exc, ServiceError) else type(exc).__name__}
+    return {"reachable": True, "backend": store.dialect}
 
 
 async def _trainer_ready(request: Request) -> JSONResponse:
@@ -48,11 +61,9 @@ async def _trainer_ready(request: Request) -> JSONResponse:
     runner = getattr(request.app.state, "runner", None)
     if runner is None or runner.task is None or runner.task.done():
         return JSONResponse(error_body("not_ready", "the job runner is not running"), 503)
-    try:
-        await run_in_threadpool(request.app.state.store.schema_version)
-    except Exception as exc:  # the database is down or unreachable: not ready, whatever the driver said
-        why = exc.message if isinstance(exc, ServiceError) else type(exc).__name__
-        return JSONResponse(error_body("not_ready", f"the records cannot be read: {why}"), 503,
+    database = await run_in_threadpool(database_status, request.app.state.store)
+    if not database["reachable"]:  # a trainer without its records can claim nothing: not ready
+        return JSONResponse(error_body("not_ready", f"the records cannot be read: {database['error']}"), 503,
                             headers={"Retry-After": "5"})
     storage = await run_in_threadpool(storage_status, request.app.state.settings.data_dir)
     request.app.state.metrics.storage_writable.set(1 if storage["writable"] else 0)

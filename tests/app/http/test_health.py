@@ -75,3 +75,27 @@ def test_unknown_paths_share_one_label(client):
     after = samples(client)
     assert value(after, "sentiment_http_requests_total", method="GET", route="unmatched", status="404") == 3
     assert not any(dict(labels).get("route") in ("/a", "/b", "/c/d") for _, labels in after)
+
+
+def test_readyz_reports_the_records_and_a_database_outage_in_one_line_each(client, caplog):
+    """An API process whose database is down keeps serving predictions (/readyz stays 200, degraded,
+    and says why); the loops that read the records log one line per failed call, not a traceback."""
+    import time
+
+    from app.errors import DatabaseUnavailable
+
+    body = client.get("/readyz").json()
+    assert body["status"] == "ready" and body["database"] == {"reachable": True, "backend": "sqlite"}
+    store = client.app.state.store
+
+    def down(*args, **kwargs):
+        raise DatabaseUnavailable("the database cannot be reached while reading the records; try again shortly")
+
+    store.schema_version = store.one = store.all = down
+    r = client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json()["status"] == "degraded" and r.json()["database"]["reachable"] is False
+    assert client.post("/v1/predict", json={"text": "good"}).status_code == 200
+    time.sleep(1.0)  # the job runner's ticks and the activation follower's polls meanwhile
+    failures = [r for r in caplog.records if "cannot be reached" in r.getMessage()]
+    assert failures and all(r.exc_info is None for r in failures)

@@ -6,7 +6,7 @@ client library with a short back-off does), kills the model process, and prints 
 the seconds until the first successful prediction, how many 503s came in between, any other
 error, and the slowest request (none may hang).
 
-    python benchmarks/model_restart.py --rounds 3
+    python benchmarks/model_restart.py --rounds 3 --backend auto --backend torch
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from tests.support.processes import children  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
 
-def one_round(args, number: int) -> None:
+def one_round(args, number: int, backend: str) -> None:
     work = Path(tempfile.mkdtemp(prefix="model-restart-"))
-    server = start_server(data_dir=work / "data", model_dir=args.model_dir)
+    server = start_server(data_dir=work / "data", model_dir=args.model_dir, env={"SENTIMENT_BACKEND": backend})
     try:
         [first] = children(server.process.pid, "app.serving.model_process")
         results: list[tuple[float, float, int]] = []
@@ -63,7 +63,7 @@ def one_round(args, number: int) -> None:
             thread.join(30)
         recovered = min((a for s, a, code in results if s > killed and code == 200), default=float("nan"))
         print(
-            f"round {number}: first prediction {recovered - killed:.2f} s after the kill; "
+            f"{backend} backend, round {number}: first prediction {recovered - killed:.2f} s after the kill; "
             f"503 answers {sum(code == 503 for _, _, code in results)}, "
             f"other errors {sum(code not in (200, 503) for _, _, code in results)}, "
             f"slowest request {max(a - s for s, a, _ in results):.2f} s, requests {len(results)}",
@@ -80,10 +80,13 @@ def main() -> int:
     p.add_argument("--backoff", type=float, default=0.05, help="seconds a client waits after a 503")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before the kill")
     p.add_argument("--model-dir", type=Path, help="default: the bundled model")
+    p.add_argument("--backend", action="append", choices=("auto", "numpy", "torch"),
+                   help="SENTIMENT_BACKEND (repeat it for several in one run; default: auto)")
     args = p.parse_args()
     print(f"{args.clients} clients, back-off {args.backoff} s after a 503; {os.cpu_count()} CPUs", flush=True)
-    for number in range(1, args.rounds + 1):
-        one_round(args, number)
+    for backend in args.backend or ["auto"]:
+        for number in range(1, args.rounds + 1):
+            one_round(args, number, backend)
     return 0
 
 

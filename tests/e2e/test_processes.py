@@ -44,8 +44,8 @@ def test_no_process_holds_torch_but_a_torch_model_process_and_the_server_stays_s
 def test_a_model_process_killed_under_load_is_replaced_at_once(serve):
     """Clients predict in a loop; kill -9 of the model process gives them 503 + Retry-After at
     once (none hangs), and predictions come back by themselves, with no request to trigger the
-    restart. (How fast is a figure, not a test: benchmarks/model_restart.py measures it;
-    here; the bounds below only catch a restart that waits or a request that hangs.) The clients try again 50 ms after a
+    restart. (How fast is a figure, not a test: benchmarks/model_restart.py measures it; the
+    bounds below only catch a restart that waits or a request that hangs.) The clients try again 50 ms after a
     503, as a client library with a short back-off does (without any pause they would only spin
     the server's CPU against the restarting model process)."""
     server = serve()

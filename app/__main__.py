@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     uvicorn.run(
         "app.main:create_app", factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level=settings.log_level, access_log=False,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=30, limit_concurrency=settings.max_connections,
         # httptools with a header deadline and JSON answers to unparsable requests (a partial
         # pickles, so the worker processes of SENTIMENT_WORKERS get it too)
         http=partial(HttpProtocol, header_timeout_s=settings.header_timeout_s),

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     access_log: bool = Field(True, description="one JSON line per request on standard output (logger app.access)")
 
     # Slow clients
+    max_connections: int = Field(4096, ge=16, le=1_000_000, description="open connections (and requests under "
+                                 "way) per server process before new ones are answered 503 at once: kept below the "
+                                 "process's file-descriptor limit, so that a flood of connections cannot leave it "
+                                 "unable to open a file or answer a health check")
     header_timeout_s: float = Field(10.0, gt=0, le=3600, description="a request's headers must be complete this long "
                                     "after its first byte (a connection's first request: after it opened); else 408")
     body_timeout_s: float = Field(30.0, gt=0, le=86400, description="a request's body must be complete this long "

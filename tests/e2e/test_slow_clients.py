@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.raw_http import connect, peer_closed, read_response, request, trickle
 from tests.support.server import running_server
+from tests.support.waiting import wait_for
 
 TIMEOUT_S = 1.0  # both the header and the body deadline
 SLACK_S = 2.0  # how late an answer may be on a loaded machine
@@ -134,3 +135,20 @@ def test_an_early_answer_to_an_unread_body_closes_the_connection(server, path, h
         trickle(sock, b"x" * 1000, interval=0.2, budget=3.0)  # the "body", a byte at a time
         assert peer_closed(sock, timeout=SLACK_S)
         assert time.monotonic() - started < SLACK_S + 0.5
+
+
+def test_connections_past_the_bound_are_answered_503_at_once_and_the_rest_served(serve, tiny_bundle_path):
+    """SENTIMENT_MAX_CONNECTIONS bounds the connections one server process holds (below its file
+    descriptors): past it a request is answered 503 at once and its connection closed; once the
+    others go, requests are served again."""
+    server = serve(model_dir=tiny_bundle_path, env={"SENTIMENT_MAX_CONNECTIONS": "16"})
+    held = [connect(server.port) for _ in range(16)]
+    try:
+        with connect(server.port) as sock:
+            sock.sendall(request("GET", "/healthz"))
+            response = read_response(sock, timeout=SLACK_S)
+            assert response.status == 503 and response.headers["connection"] == "close"
+    finally:
+        for sock in held:
+            sock.close()
+    wait_for(lambda: httpx.get(server.url + "/healthz").status_code == 200, 10, what="/healthz served again")

@@ -133,3 +133,20 @@ def test_start_up_sweeps_what_a_killed_write_left(volume, serve_on, leftover):
     server = serve_on(data)
     assert httpx.get(server.url + "/healthz").status_code == 200
     assert leftovers(data) == []
+
+
+def test_readyz_names_a_subfolder_that_cannot_be_written(volume, serve_on):
+    """The data directory writable but its datasets/ folder not (a read-only bind mount over it):
+    /readyz is degraded and says which folder, where it used to say the storage was writable."""
+    data = volume(8 * 1024) / "data"
+    server = serve_on(data)
+    datasets = data / "datasets"
+    subprocess.run(["mount", "--bind", str(datasets), str(datasets)], check=True, timeout=30)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(datasets)], check=True, timeout=30)
+        body = httpx.get(server.url + "/readyz").json()
+        assert body["status"] == "degraded" and body["storage"]["writable"] is False
+        assert "datasets/" in body["storage"]["error"]
+    finally:
+        subprocess.run(["umount", "-l", str(datasets)], timeout=30)
+    assert httpx.get(server.url + "/readyz").json()["status"] == "ready"

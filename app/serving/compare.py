@@ -36,12 +36,8 @@ async def compare_versions(inference: Inference, datasets: Any, dataset_id: str,
                            versions: list[str]) -> dict[str, Any]:
     """``{"dataset_id", "examples", "versions": {v: scores}, "disagreements", "disagreements_total"}``."""
     settings = inference.settings
-    data = await _run(_load_dataset, datasets, dataset_id)
     limit = settings.max_compare_examples
-    if len(data) > limit:
-        raise LimitExceeded(f"dataset {dataset_id} has {len(data)} examples; at most {limit} are compared "
-                            "(SENTIMENT_MAX_COMPARE_EXAMPLES): upload a held-out sample", code="too_many_examples",
-                            field="dataset_id")
+    data = await _run(_load_dataset, datasets, dataset_id, limit)
     loaded: dict[str, ServedVersion] = {}
     for version in versions:  # every version is checked before any model time is spent
         current = inference.current
@@ -97,10 +93,17 @@ def _chunks(ids: list[list[int]], max_texts: int, max_windows: int, max_length: 
     return chunks
 
 
-def _load_dataset(datasets: Any, dataset_id: str) -> Dataset:
+def _load_dataset(datasets: Any, dataset_id: str, limit: int) -> Dataset:
+    """The dataset, once its upload summary says it is within ``limit`` examples (a larger one is
+    refused without being parsed again)."""
     record = datasets.get(dataset_id)
     if record is None:
         raise NotFound(f"dataset {dataset_id!r} not found")
+    examples = record["summary"]["examples"]
+    if examples > limit:
+        raise LimitExceeded(f"dataset {dataset_id} has {examples} examples; at most {limit} are compared "
+                            "(SENTIMENT_MAX_COMPARE_EXAMPLES): upload a held-out sample", code="too_many_examples",
+                            field="dataset_id")
     return datasets.load(record)
 
 

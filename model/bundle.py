@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 
 from .config import ModelConfig, TokenizerConfig
 from .files import publishing
-from .text.tokenizer import TextTokenizer
 
 if TYPE_CHECKING:
     import torch
 
     from .network.rnn import SentimentRNN
+    from .text.tokenizer import TextTokenizer
 
 FORMAT_VERSION = 1
 CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "tokenizer.json", "model.safetensors", "README.md"
@@ -178,6 +178,8 @@ def _configs(path: Path, config: dict) -> tuple[ModelConfig, TokenizerConfig]:
 
 
 def _tokenizer(path: Path, tok_config: TokenizerConfig, model_config: ModelConfig) -> TextTokenizer:
+    from .text.tokenizer import TextTokenizer  # (the tokenizers library: not for a process given token ids)
+
     try:
         tokenizer = TextTokenizer.load(path / TOKENIZER_FILE, tok_config.max_length)
     except Exception as exc:  # the tokenizers library raises plain Exception

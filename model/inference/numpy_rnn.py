@@ -30,6 +30,7 @@ from ..config import ModelConfig
 from .packed_layout import PackedLayout
 
 MAX_TABLE_BYTES = 256 * 1024 * 1024
+TABLE_BLOCK = 2048  # vocabulary rows widened and multiplied at a time while the table is built
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 # Constants as 0-d float32 arrays: a ufunc takes them faster than Python floats (no conversion per call).
 HALF, ZERO = np.array(0.5, dtype=np.float32), np.array(0.0, dtype=np.float32)
@@ -56,7 +57,8 @@ class NumpyRNN:
     """``NumpyRNN.load(bundle).logits(seqs)``: ``SentimentRNN``'s evaluation-mode logits, without torch."""
 
     def __init__(self, config: ModelConfig, state: dict[str, np.ndarray], max_table_bytes: int = MAX_TABLE_BYTES):
-        """Use ``from_state`` or ``load``: ``state`` here is already checked and float32."""
+        """Use ``from_state`` or ``load``: ``state`` here is already checked and float32 (the embedding
+        may stay as stored, float16: it is widened a block of rows at a time into the table)."""
         self.config = config
         self.cell, self.hidden = config.cell, config.hidden_size
         self.directions = 2 if config.bidirectional else 1
@@ -73,10 +75,17 @@ class NumpyRNN:
         first = self.layers[0]
         self.table = None  # [vocab * D * G, H]: row (id * D + d) * G + g: gate g of direction d for token id
         if config.vocab_size * first["w_ih_t"].shape[1] * 4 <= max_table_bytes:
-            table = self.embedding @ first["w_ih_t"]
+            # block by block: neither a float32 copy of the whole embedding nor a product's temporary
+            # is ever held beside the table (the process keeps what its allocator once held)
+            table = np.empty((config.vocab_size, first["w_ih_t"].shape[1]), dtype=np.float32)
+            for start in range(0, config.vocab_size, TABLE_BLOCK):
+                rows = self.embedding[start : start + TABLE_BLOCK].astype(np.float32)
+                np.matmul(rows, first["w_ih_t"], out=table[start : start + TABLE_BLOCK])
             table += first["b_ih"]
             self.table = table.reshape(-1, self.hidden)
             self.embedding = None  # the table replaces it
+        else:
+            self.embedding = np.asarray(self.embedding, dtype=np.float32)
 
     @classmethod
     def from_state(
@@ -96,7 +105,8 @@ class NumpyRNN:
         unexpected = sorted(set(state) - set(shapes))
         if unexpected:
             raise BundleError(f"{source}: unexpected tensor(s) {', '.join(map(repr, unexpected))}")
-        return cls(config, {k: np.asarray(state[k], dtype=np.float32) for k in shapes}, **kwargs)
+        return cls(config, {k: state[k] if k == "embedding.weight" and state[k].dtype == np.float16
+                            else np.asarray(state[k], dtype=np.float32) for k in shapes}, **kwargs)
 
     @classmethod
     def load(cls, path: str | Path, verify: bool = True, **kwargs) -> NumpyRNN:

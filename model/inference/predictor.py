@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..bundle import Bundle, load_tokenizer
-from ..config import ModelConfig
+from ..bundle import Bundle, load_tokenizer, read_config
+from ..config import ModelConfig, TokenizerConfig
 from .prediction import Prediction, to_predictions
 from .windows import combine_logits, split_windows
 
@@ -75,20 +75,24 @@ class Predictor:
 
     def __init__(self, bundle: Bundle | None = None, batch_size: int = 128, fast: bool = True, *,
                  network: Any = None, tokenizer: TextTokenizer | None = None, config: ModelConfig | None = None,
-                 backend: str = "torch"):
+                 backend: str = "torch", max_length: int | None = None):
         if bundle is not None:  # torch: the loaded bundle's network
             network, tokenizer, config = TorchNetwork(bundle.model, fast), bundle.tokenizer, bundle.config
         self.bundle = bundle  # the torch bundle (None on the NumPy backend)
         self.network, self.tokenizer, self.config = network, tokenizer, config
+        # windows of max_length tokens (without a tokenizer, the model process's case, it says it)
+        self.max_length = tokenizer.max_length if tokenizer is not None else max_length
         self.backend = backend
         self.labels = list(config.labels)
         self.batch_size = batch_size
         self.temperature = config.temperature
 
     @classmethod
-    def load(cls, path: str | Path, backend: str = "torch", batch_size: int = 128, fast: bool = True) -> Predictor:
+    def load(cls, path: str | Path, backend: str = "torch", batch_size: int = 128, fast: bool = True,
+             tokenizer: bool = True) -> Predictor:
         """The bundle at ``path`` on ``backend`` (``auto``: NumPy, which runs every network this package
-        trains); every file's checksum is verified first."""
+        trains); every file's checksum is verified first. ``tokenizer=False`` (NumPy): no tokenizer is
+        loaded, for a process that is given token ids (``encode`` then refuses)."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         if backend == "torch":
@@ -97,9 +101,14 @@ class Predictor:
             return cls(load_bundle(path), batch_size, fast)
         from .numpy_rnn import NumpyRNN
 
-        tokenizer, _ = load_tokenizer(path)
+        if not tokenizer:
+            network = NumpyRNN.load(path)
+            max_length = TokenizerConfig.from_dict(read_config(path).get("tokenizer", {})).max_length
+            return cls(network=network, config=network.config, batch_size=batch_size, backend="numpy",
+                       max_length=max_length)
+        text_tokenizer, _ = load_tokenizer(path)
         network = NumpyRNN.load(path, verify=False)  # (load_tokenizer verified every file)
-        return cls(network=network, tokenizer=tokenizer, config=network.config, batch_size=batch_size,
+        return cls(network=network, tokenizer=text_tokenizer, config=network.config, batch_size=batch_size,
                    backend="numpy")
 
     def runtime_model(self):
@@ -113,12 +122,14 @@ class Predictor:
 
     def warm_up(self) -> None:
         """Build what the first prediction would build, and run one, so that it is not slow."""
-        self.predict_proba(["warm up"])
+        self.predict_proba_ids([[self.config.unk_id, self.config.unk_id]])
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Every token id of each text, however long (what ``predict_proba_ids`` takes)."""
         if isinstance(texts, str):
             raise TypeError("predict takes a list of texts, not a single string")
+        if self.tokenizer is None:
+            raise TypeError("this predictor was loaded without a tokenizer: give it token ids (predict_ids)")
         return self.tokenizer.encode_batch(list(texts), truncate=False) if texts else []
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -142,7 +153,7 @@ class Predictor:
     def predict_windows_ids(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, list[int]]:
         """Probabilities as ``predict_proba_ids``, and how many windows each text was read in: each
         text's logits are the mean of its windows', divided by the temperature, then a softmax."""
-        windows, counts = split_windows(seqs, self.tokenizer.max_length)
+        windows, counts = split_windows(seqs, self.max_length)
         logits = combine_logits(self.logits(windows), counts) / np.float32(self.temperature)
         logits -= logits.max(axis=1, keepdims=True) if len(logits) else 0
         probs = np.exp(logits)

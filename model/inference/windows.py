@@ -27,8 +27,10 @@ not cut at ``max_length`` but read in windows of ``max_length`` tokens:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy is imported where logits are combined: the web server counts windows without it
+    import numpy as np
 
 # One text of SENTIMENT_MAX_TEXT_CHARS (10,000) characters is at most ~10,000 tokens (one per
 # punctuation mark), 78 windows of 256 at half-window steps; ordinary prose needs far fewer.
@@ -74,6 +76,8 @@ def split_windows(
 
 def combine_logits(window_logits: np.ndarray, counts: Sequence[int]) -> np.ndarray:
     """``[texts, classes]``: the mean of each text's consecutive rows of ``window_logits``."""
+    import numpy as np
+
     if len(counts) == window_logits.shape[0]:  # one window each: the logits as they are
         return window_logits
     ends = np.cumsum(counts)

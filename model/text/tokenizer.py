@@ -54,11 +54,13 @@ class TextTokenizer:
     """A ``tokenizers.Tokenizer`` plus the few settings the model needs (pad/unk ids, max length)."""
 
     def __init__(self, tokenizer: Tokenizer, max_length: int):
-        self.tokenizer = tokenizer  # truncates to ``max_length`` (what training reads)
+        # One pipeline, never truncating: training's first ``max_length`` ids are a slice of all of
+        # them (no post-processor adds tokens), so no second copy of the vocabulary is held for the
+        # untruncated ids that prediction and explanations read.
+        self.tokenizer = tokenizer
         self.max_length = max_length
         tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length)
-        self._untruncated: Tokenizer | None = None  # a copy without truncation, made on first use
+        tokenizer.no_truncation()
         # User text that spells a special token ("<pad>", "[UNK]") is text, not that token.
         tokenizer.encode_special_tokens = True
         self.pad_id = self._special_id(PAD, "[PAD]")
@@ -77,7 +79,7 @@ class TextTokenizer:
         return self.tokenizer.get_vocab_size()
 
     def tokenize(self, text: str) -> list[str]:
-        return self.tokenizer.encode(text).tokens
+        return self.tokenizer.encode(text).tokens[: self.max_length]
 
     def encode_batch(self, texts: Sequence[str], library_only: bool = False, truncate: bool = True) -> list[list[int]]:
         """Token ids per text; a text with no tokens becomes ``[unk]`` so every length is >= 1.
@@ -104,28 +106,17 @@ class TextTokenizer:
         else:
             rest = range(len(texts))
         if rest:
-            tokenizer = self.tokenizer if truncate else self._untruncated_tokenizer()
-            encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+            encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+            limit = self.max_length if truncate else None
             for i, enc in zip(rest, encode([texts[i] for i in rest])):
-                out[i] = enc.ids
+                out[i] = enc.ids[:limit]
         return [ids or [self.unk_id] for ids in out]
 
     def encoding(self, text: str):
         """The library's ``Encoding`` of ``text``, every token (not truncated): the ids
         ``encode_batch(..., truncate=False)`` gives (for a text with tokens), each token's
         character offsets into ``text`` and its word (``word_ids``), for explanations."""
-        return self._untruncated_tokenizer().encode(text)
-
-    def _untruncated_tokenizer(self) -> Tokenizer:
-        """The same pipeline without truncation: a copy, as the library's setting is per object
-        and other threads may be encoding with this one (two threads may both build it: same
-        result)."""
-        if self._untruncated is None:
-            copy = Tokenizer.from_str(self.tokenizer.to_str())
-            copy.no_truncation()
-            copy.encode_special_tokens = True
-            self._untruncated = copy
-        return self._untruncated
+        return self.tokenizer.encode(text)
 
     def save(self, path: str | Path) -> None:
         self.tokenizer.save(str(path))

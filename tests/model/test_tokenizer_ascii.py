@@ -27,7 +27,8 @@ def bert_wordpiece(lowercase: bool = True, max_length: int = 64) -> TextTokenize
 
 
 def library_ids(tok: TextTokenizer, texts: list[str]) -> list[list[int]]:
-    return [enc.ids or [tok.unk_id] for enc in tok.tokenizer.encode_batch(texts)]
+    """The library's ids, the first max_length of each (the pipeline itself never truncates)."""
+    return [enc.ids[: tok.max_length] or [tok.unk_id] for enc in tok.tokenizer.encode_batch(texts)]
 
 
 @pytest.mark.parametrize("lowercase", [True, False])

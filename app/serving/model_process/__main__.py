@@ -127,7 +127,7 @@ class ModelServer:
             if predictor is None:
                 self.reply(frame(request_id, ERROR, f"model version {request['version']!r} is not loaded".encode()))
                 return
-            self.waiting.append(_Request(request_id, request, predictor.tokenizer.max_length))
+            self.waiting.append(_Request(request_id, request, predictor.max_length))
         elif kind == LOAD[0]:
             threading.Thread(target=self.load, args=(request_id, request), daemon=True).start()
         elif kind == DROP[0]:
@@ -240,9 +240,9 @@ def load_predictor(path: str, backend: str):
     from model.inference.predictor import Predictor
 
     if backend != "auto":
-        return Predictor.load(path, backend=backend)
+        return Predictor.load(path, backend=backend, tokenizer=backend == "torch")
     try:
-        return Predictor.load(path, backend="numpy")
+        return Predictor.load(path, backend="numpy", tokenizer=False)  # this process is given token ids
     except BundleError as exc:
         log.warning("the NumPy backend cannot serve %s (%s); serving it with torch", path, exc)
         return Predictor.load(path, backend="torch")

@@ -135,6 +135,9 @@ def test_the_scale_profile_runs_postgres_two_api_replicas_a_trainer_and_a_balanc
         # the client address comes from HAProxy alone: the replicas trust X-Forwarded-For from its address only
         assert environment.get("FORWARDED_ALLOW_IPS", scale["lb"]["networks"]["default"]["ipv4_address"]) == \
             scale["lb"]["networks"]["default"]["ipv4_address"]
+    # API replicas on the API image (no torch), the trainer on the full one
+    assert scale["api-1"]["build"]["target"] == "api" and scale["api-1"]["image"].endswith(":api")
+    assert "target" not in scale["trainer"]["build"] and not scale["trainer"]["image"].endswith(":api")
     assert scale["lb"]["image"].startswith("haproxy:")
     assert "./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in scale["lb"]["volumes"]
 

@@ -261,13 +261,15 @@ def cpu_seconds(pid: int) -> dict[str, float]:
     return out
 
 
-def bench_server(args, wrk: str, code_dir: Path, workdir: Path, scripts: dict[str, Path], model_dir: Path | None) -> dict:
+def bench_server(args, wrk: str, code_dir: Path, workdir: Path, scripts: dict[str, Path], model_dir: Path | None,
+                 access_log: str = "on") -> dict:
     number = len(list(workdir.iterdir()))
     env = {
         "SENTIMENT_DATA_DIR": str(workdir / f"data-{number}"),
         "SENTIMENT_LOG_LEVEL": "warning",
         "SENTIMENT_INFERENCE_THREADS": str(args.inference_threads),
         "SENTIMENT_BACKEND": args.backend,  # (a checkout from before the setting ignores it: torch)
+        "SENTIMENT_ACCESS_LOG": "true" if access_log == "on" else "false",
         "SENTIMENT_MAX_BATCH_SIZE": str(args.max_batch_size),
         "SENTIMENT_MAX_WAIT_MS": str(args.max_wait_ms),
     }
@@ -305,7 +307,7 @@ def bench_server(args, wrk: str, code_dir: Path, workdir: Path, scripts: dict[st
     texts = after.get("_sum", 0) - before.get("_sum", 0)
     served = model_dir or code_dir / "model" / "bundled" / "sst2"
     return {
-        "code": f"{code_dir.resolve().name} at {commit_of(code_dir)}",
+        "code": f"{code_dir.resolve().name} at {commit_of(code_dir)}, access log {access_log}",
         "model_dir": str(model_dir or "the bundled model"),
         "weights_sha256": weights_sha256(served),
         "rounds": results,
@@ -407,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--inference-threads", type=int, default=1, help="SENTIMENT_INFERENCE_THREADS")
     p.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto", help="SENTIMENT_BACKEND")
+    p.add_argument("--access-log", choices=("on", "off", "both"), default="on",
+                   help="SENTIMENT_ACCESS_LOG; both: a server with it and one without, side by side")
     p.add_argument("--max-batch-size", type=int, default=64, help="SENTIMENT_MAX_BATCH_SIZE")
     p.add_argument("--max-wait-ms", type=float, default=0.5, help="SENTIMENT_MAX_WAIT_MS")
     p.add_argument(
@@ -460,8 +464,9 @@ def main(argv: list[str] | None = None) -> int:
         scripts["predict"].write_text(predict_script(sentences))
         for code_dir in args.code_dir or [ROOT]:
             for model_dir in args.model_dir or [None]:
-                results.append(bench_server(args, wrk, code_dir, workdir, scripts, model_dir))
-                report(results[-1], len(sentences))
+                for access_log in ("on", "off") if args.access_log == "both" else (args.access_log,):
+                    results.append(bench_server(args, wrk, code_dir, workdir, scripts, model_dir, access_log))
+                    report(results[-1], len(sentences))
     if args.model_speed:
         for model_dir in args.model_dir or [None]:
             model_speed(args, sentences, model_dir)

@@ -10,16 +10,13 @@ the bare JSON lines to standard output and does not pass them on to the root log
 own access log does: one JSON object per line in every server process, uvicorn workers included
 (their root logger has no handler).
 
-Cost, measured with ``wrk`` on ``/healthz`` (32 connections, the 2-core development machine): the
-server process spent 135-150 us of CPU per request with the log off and 165-190 us with it on.
-Most of the difference is the ``logging`` module (the record, the handler's lock, the write);
-``AccessLog.write`` skips ``Logger.info``'s search for the caller, 3.5 of its 15 us. The request
-id and the extra headers cost about 3 us (the middleware alone, without the log: 6 us against the
-3 us of the metrics-only middleware before it).
+Cheap on the hot path (``docs/benchmarks.md`` has it measured on and off): the line is one orjson
+call, and lines nobody routed elsewhere are written in blocks (``AccessLog``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
@@ -59,20 +56,53 @@ class _StdoutHandler(logging.StreamHandler):
 
 
 class AccessLog:
-    """Writes the lines: ``INFO`` records on logger ``app.access``."""
+    """Writes the lines: ``INFO`` records on logger ``app.access``.
+
+    While that logger has only the handler this class gave it (nobody configured it), the lines
+    skip the logging module (a record, a lock, a formatter and a write per request): they are
+    gathered and written to standard output together, whenever no request is under way (so an idle
+    server's line is out at once), ``FLUSH_LINES`` have gathered (so a busy one writes one block for
+    many requests), or ``FLUSH_S`` after the first one waited (a long request, such as an event stream,
+    is under way). A handler configured on ``app.access`` gets every line as a record, as before.
+    """
+
+    FLUSH_LINES = 256
+    FLUSH_S = 0.5
 
     def __init__(self):
         self.logger = logging.getLogger(LOGGER)
+        self._own: tuple = ()
         if not self.logger.handlers:
-            self.logger.addHandler(_StdoutHandler())
+            self._own = (_StdoutHandler(),)
+            self.logger.addHandler(self._own[0])
             self.logger.propagate = False
             self.logger.setLevel(logging.INFO)
+        self.pending: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
 
-    def write(self, line: str) -> None:
-        # What Logger.info does, less its walk up the stack to find the caller (3.5 of 15 us a
-        # line, measured): the caller is always the middleware.
-        if self.logger.isEnabledFor(logging.INFO):
-            self.logger.handle(self.logger.makeRecord(LOGGER, logging.INFO, __file__, 0, line, None, None))
+    def write(self, line: str, idle: bool = True) -> None:
+        """Log ``line``; ``idle``: no other request is under way (write what has gathered now)."""
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        if self._own and tuple(self.logger.handlers) == self._own:
+            self.pending.append(line)
+            if idle or len(self.pending) >= self.FLUSH_LINES:
+                self.flush()
+            elif self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(self.FLUSH_S, self.flush)
+            return
+        # What Logger.info does, less its walk up the stack to find the caller: always the middleware.
+        self.logger.handle(self.logger.makeRecord(LOGGER, logging.INFO, __file__, 0, line, None, None))
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.pending:
+            lines, self.pending = self.pending, []
+            stream = sys.stdout
+            stream.write("\n".join(lines) + "\n")
+            stream.flush()
 
 
 def access_line(started: float, scope, status: int, duration_s: float, request_id: bytes) -> str:

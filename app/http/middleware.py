@@ -188,6 +188,7 @@ class ObservabilityMiddleware:
         self.app = app
         self.metrics = metrics
         self.log = AccessLog() if access_log else None
+        self.in_flight = 0  # requests under way (the access log writes when none is)
         self._counters: dict[tuple[str, str, int], object] = {}
         self._histograms: dict[tuple[str, str], object] = {}
 
@@ -203,6 +204,7 @@ class ObservabilityMiddleware:
         request_id = request_id_from(scope["headers"])
         state["request_id"] = request_id.decode("ascii")
         status = 500
+        self.in_flight += 1
 
         async def send_with_headers(message):
             nonlocal status
@@ -215,6 +217,7 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            self.in_flight -= 1
             elapsed = time.perf_counter() - start
             path = getattr(scope.get("route"), "path", None) or "unmatched"
             # a client may send any method token: label the unknown ones alike (bounded metrics)
@@ -228,4 +231,4 @@ class ObservabilityMiddleware:
             counter.inc()
             histogram.observe(elapsed)
             if self.log is not None:
-                self.log.write(access_line(started, scope, status, elapsed, request_id))
+                self.log.write(access_line(started, scope, status, elapsed, request_id), idle=not self.in_flight)

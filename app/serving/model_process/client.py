@@ -230,7 +230,7 @@ class ModelProcess:
 
     async def _request(self, kind: bytes, message: dict) -> tuple[int, bytes]:
         process = self.process
-        if process is None:
+        if process is None or process.stdin is None or process.stdin.is_closing():
             raise ModelProcessGone("the model process is not running")
         request_id = next(self.ids) & 0xFFFFFFFF
         body = orjson.dumps(message)
@@ -239,7 +239,9 @@ class ModelProcess:
         try:
             process.stdin.write(HEADER.pack(len(body), request_id, kind[0]) + body)
             await process.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError) as exc:
+        except (BrokenPipeError, ConnectionResetError, RuntimeError) as exc:
+            # a child that died: its pipe is broken, or (uvloop) its transport already closed, which
+            # raises RuntimeError("... the handler is closed") from write
             self.pending.pop(request_id, None)
             raise ModelProcessGone("the model process is gone") from exc
         reply_kind, payload = await future

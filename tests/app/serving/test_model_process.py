@@ -235,3 +235,16 @@ def test_a_light_request_is_answered_before_heavy_ones_that_came_first(make_clie
         thread.join(30)
     assert len(done) == 5
     assert done["light"] < min(t for name, t in done.items() if name.startswith("heavy"))
+
+
+def test_a_request_to_a_model_process_whose_pipe_just_closed_is_503_not_500(client):
+    """The model process killed between a request's check and its write: the pipe's transport is
+    already closed (uvloop raises RuntimeError, not BrokenPipeError). Its requests get 503, never 500."""
+    model_process = client.app.state.inference.model_process
+    stdin = model_process.process.stdin
+    client.portal.call(stdin.close)  # on the event loop's thread, as the transport's owner
+    r = client.post("/v1/predict", json={"text": "good"})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"] == "model_restarting"
+    wait_for(lambda: client.post("/v1/predict", json={"text": "good"}).status_code == 200, 30,
+             what="a new model process serving")

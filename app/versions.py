@@ -46,8 +46,9 @@ class VersionNotFound(NotFound, LookupError):
 class Versions:
     """The versions of the records ``store`` and the folder ``<data_dir>/models``."""
 
-    def __init__(self, store: Store, data_dir: Path, bundled_path: Path):
+    def __init__(self, store: Store, data_dir: Path, bundled_path: Path, public_text=str):
         self.store = store
+        self.public_text = public_text  # messages name no server path (Settings.public_text)
         self.folder = data_dir / "models"
         self.bundled_path = bundled_path
         self._verified: dict[str, tuple] = {}  # bundle path -> its files' (size, mtime) when checksums matched
@@ -84,10 +85,10 @@ class Versions:
         active = self.active()
         return [self._describe(r, active) for r in self.store.all("SELECT * FROM models ORDER BY seq DESC")]
 
-    def describe(self, version: str, public_text=str) -> dict[str, Any]:
-        return self._describe(self.row(version), self.active(), public_text)
+    def describe(self, version: str) -> dict[str, Any]:
+        return self._describe(self.row(version), self.active())
 
-    def _describe(self, row: dict, active: str, public_text=str) -> dict[str, Any]:
+    def _describe(self, row: dict, active: str) -> dict[str, Any]:
         info = {
             "version": row["version"], "active": row["version"] == active, "source": row["source"],
             "read_only": row["source"] == "bundled", "created_at": row["created_at"],
@@ -97,7 +98,7 @@ class Versions:
             config = read_config(row["path"])
             self._verify(Path(row["path"]), config)
         except BundleError as exc:
-            return {**info, "status": "unavailable", "error": public_text(str(exc))}
+            return {**info, "status": "unavailable", "error": self.public_text(str(exc))}
         training = config.get("training", {})
         metrics = training.get("metrics", {})
         return {

@@ -26,7 +26,7 @@ async def list_models(request: Request):
 @router.get("/v1/models/{version}", response_model=ModelInfo, responses=ERROR_RESPONSES)
 async def get_model(version: str, request: Request):
     state = request.app.state
-    return await run_in_threadpool(state.versions.describe, version, state.settings.public_text)
+    return await run_in_threadpool(state.versions.describe, version)
 
 
 @router.post("/v1/models/{version}/activate", response_model=ModelInfo, responses=ERROR_RESPONSES,
@@ -35,7 +35,7 @@ async def get_model(version: str, request: Request):
 async def activate_model(version: str, request: Request):
     state = request.app.state
     await state.inference.activate(version)
-    return await run_in_threadpool(state.versions.describe, version, state.settings.public_text)
+    return await run_in_threadpool(state.versions.describe, version)
 
 
 @router.delete("/v1/models/{version}", status_code=204, responses=ERROR_RESPONSES,

@@ -59,6 +59,8 @@ def test_responses_name_no_server_path(client, tiny_bundle_path):
     body = client.get("/v1/models/v1").json()
     assert body["status"] == "unavailable" and "models/v1/config.json" in body["error"]
     assert data_dir not in body["error"] and not body["error"].startswith("/")
+    listed = next(m for m in client.get("/v1/models").json()["models"] if m["version"] == "v1")
+    assert listed["error"] == body["error"]  # the listing names no server path either
     r = client.post("/v1/models/v1/activate", headers={"Authorization": "Bearer test-key"})
     assert r.status_code == 409, r.text
     assert "models/v1" in r.json()["message"] and data_dir not in r.text

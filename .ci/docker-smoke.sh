@@ -62,7 +62,7 @@ predict_positive() {
   [[ $label == positive ]] || fail "expected label positive, got $label: $body"
   ok "POST /v1/predict -> $body"
 }
-active_version() { curl -fsS "$BASE_URL/v1/models" | json_get active_version; }
+active_version() { curl -fsS "$BASE_URL/v1/models/sentiment-en" | json_get active_version; }
 # call METHOD PATH CODES [curl args...]: print the response body; fail unless the HTTP status
 # matches CODES (a pattern such as 200 or '20[01]'). Use as: body=$(call ...) || exit 1
 call() {
@@ -143,9 +143,9 @@ fi
 ok "HEALTHCHECK passes on the server, fails with nothing listening"
 
 # ---------------------------------------------------------------- 3. API key
-code=$(status POST /v1/models/bundled/activate)
+code=$(status POST /v1/models/sentiment-en/versions/bundled/activate)
 [[ $code == 401 ]] || fail "activate without a key answered $code, expected 401"
-code=$(status POST /v1/models/bundled/activate -H "Authorization: Bearer $API_KEY")
+code=$(status POST /v1/models/sentiment-en/versions/bundled/activate -H "Authorization: Bearer $API_KEY")
 [[ $code == 200 ]] || fail "activate with the key answered $code, expected 200"
 ok "mutating endpoints need the key (401 without, 200 with)"
 
@@ -189,7 +189,7 @@ trained=$(json_get model_version <<<"$body")
   || fail "job $job_id succeeded without a new model version: $body"
 ok "training job $job_id succeeded in the container -> model version $trained"
 predict_version "$trained"
-[[ $(active_version) == "$trained" ]] || fail "GET /v1/models: active_version is not $trained after promote always"
+[[ $(active_version) == "$trained" ]] || fail "GET /v1/models/sentiment-en: active_version is not $trained after promote always"
 
 # ---------------------------------------------------------------- 5 + 6. stop, start, persistence
 volume=$(podman inspect -f '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Name}}{{end}}{{end}}' "$CONTAINER_NAME")
@@ -226,18 +226,18 @@ body=$(call GET "/v1/datasets/$dataset_id" 200) || exit 1
 body=$(call GET "/v1/train-jobs/$job_id" 200) || exit 1
 [[ $(json_get state <<<"$body") == succeeded && $(json_get model_version <<<"$body") == "$trained" ]] \
   || fail "job $job_id is no longer succeeded with version $trained after a restart: $body"
-body=$(call GET /v1/models 200) || exit 1
-versions=$(python3 -c 'import json, sys; print(" ".join(sorted(m["version"] for m in json.load(sys.stdin)["models"])))' <<<"$body")
+body=$(call GET /v1/models/sentiment-en 200) || exit 1
+versions=$(python3 -c 'import json, sys; print(" ".join(sorted(json.load(sys.stdin)["versions"])))' <<<"$body")
 [[ " $versions " == *" bundled "* && " $versions " == *" $trained "* ]] \
-  || fail "GET /v1/models after a restart lists [$versions], expected bundled and $trained: $body"
+  || fail "GET /v1/models/sentiment-en after a restart lists [$versions], expected bundled and $trained: $body"
 ok "restart kept /data (sentiment.db, marker), dataset $dataset_id, job $job_id, versions [$versions] and the active version ($version_after)"
 
 # Rollback to the bundled model.
-body=$(call POST /v1/models/bundled/activate 200 "${auth[@]}") || exit 1
+body=$(call POST /v1/models/sentiment-en/versions/bundled/activate 200 "${auth[@]}") || exit 1
 [[ $(active_version) == bundled ]] || fail "active_version is not bundled after activating it"
 predict_version bundled
 predict_positive
-ok "rollback: POST /v1/models/bundled/activate serves bundled again"
+ok "rollback: POST /v1/models/sentiment-en/versions/bundled/activate serves bundled again"
 
 # A new container on the same volume (what an upgrade does) sees the same data.
 seen=$(podman run --rm --no-healthcheck --network none -v "$volume:/data" "$image" cat /data/ci-marker)

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from .serving.inference import load_active
     from .settings import Settings
 
-    parser = argparse.ArgumentParser(prog="python -m app", description="Serve the sentiment model over HTTP.")
+    parser = argparse.ArgumentParser(prog="python -m app", description="Serve the text-classification models over HTTP.")
     parser.add_argument("--local-key", action="store_true",
                         help="when SENTIMENT_API_KEYS is unset, create (once) and use a key in the data directory")
     args = parser.parse_args(argv)
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         # checks the weights when it loads them: a bad weights file also stops start-up)
         versions = open_versions(settings)
         if settings.role != "trainer":  # a trainer loads no model
-            load_active(versions)
+            load_active(versions, settings.default_model)
     except (StoreError, ServiceError) as exc:  # the records cannot be opened or written
         log.error("cannot start: %s", exc)
         return 1

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def open_versions(settings: Settings) -> Versions:
     """The records (created or upgraded) and the versions in them, the bundled one recorded."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    versions = Versions(Store.from_settings(settings), settings.data_dir, settings.model_dir, settings.public_text)
+    versions = Versions(Store.from_settings(settings), settings.data_dir, settings.bundled_models(), settings.public_text)
     versions.bootstrap()
     return versions
 

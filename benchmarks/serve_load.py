@@ -10,7 +10,7 @@ run in the same process start, one after the other, so background load affects b
 
     python benchmarks/serve_load.py                  # the service as it ships
     python benchmarks/serve_load.py --model-speed    # also: the model alone, sentences/s by batch size
-    python benchmarks/serve_load.py --model-dir model/bundled/sst2 --model-dir NEW   # two models, one run
+    python benchmarks/serve_load.py --model-dir model/bundled/sentiment-en --model-dir NEW   # two models, one run
     python benchmarks/serve_load.py --code-dir ../before --code-dir .   # two checkouts, one run
 
 Every run prints the git commit of each checkout it served and the SHA-256 of the model's weights,

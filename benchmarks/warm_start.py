@@ -23,7 +23,7 @@ examples are drawn from the rest (all of it where there are fewer). ``model.trai
 them off as its dev set, for early stopping and calibration. From scratch: the default
 hyperparameters (the bundled model's recipe: MiniLM's frozen token embeddings, a BiLSTM with
 attention pooling, at most 6 epochs with patience 2). Warm start: the same train config, with
-``model/bundled/sst2`` as ``base`` (same labels, so every weight is kept). The row "0" is the
+``model/bundled/sentiment-en`` as ``base`` (same labels, so every weight is kept). The row "0" is the
 bundled model as it is.
 """
 

@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--co-teacher",
         metavar="BUNDLE",
         default=None,
-        help="a trained model bundle (e.g. model/bundled/sst2) that teaches beside the transformer: the student "
+        help="a trained model bundle (e.g. model/bundled/sentiment-en) that teaches beside the transformer: the student "
         "fits the mean of both teachers' log-probabilities (co_teacher/ in the work folder)",
     )
     d.add_argument("--overwrite", action="store_true", help="replace a bundle at --out made from other inputs")

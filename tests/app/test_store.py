@@ -194,3 +194,54 @@ def test_one_writer_at_a_time_on_both_backends(make_store, store_target):
     second.join(30)
     expected = ["first committed", "exclusive=True committed"]
     assert order == (["exclusive=False committed", *expected] if postgresql else expected)
+
+
+def test_versions_from_before_named_models_become_versions_of_sentiment_en(make_store, store_target, tmp_path):
+    """Schema 5 (one flat list of versions, the active one in ``state``) upgraded to named models:
+    every version belongs to sentiment-en, which keeps its active version; jobs name it too."""
+    rows = [("bundled", "/b", "bundled", None, 0), ("v1", "/d/models/v1", "job", "j", 1),
+            ("v2", "/d/models/v2", "job", "j2", 2)]
+    statements = [
+        *[("INSERT INTO models (version, path, source, job_id, metrics, created_at, seq) "
+           f"VALUES ('{v}', '{p}', '{s}', {repr(j) if j else 'NULL'}, '{{}}', {10 + q}, {q})") for v, p, s, j, q in rows],
+        "INSERT INTO state (key, value) VALUES ('active_version', 'v1')",
+        "INSERT INTO jobs (id, state, dataset_id, config, promote, created_at, base_version) "
+        "VALUES ('j', 'succeeded', 'd', '{}', 'never', 1, 'bundled')",
+    ]
+    if isinstance(store_target, str):
+        with psycopg.connect(store_target, autocommit=True) as db:
+            db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            db.execute("INSERT INTO schema_version VALUES (5)")
+            for migration in MIGRATIONS[:5]:
+                for statement in _postgresql_ddl(migration).split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            for statement in statements:
+                db.execute(statement)
+    else:
+        store_target.parent.mkdir()
+        db = sqlite3.connect(store_target)
+        for migration in MIGRATIONS[:5]:
+            db.executescript(migration)
+        for statement in statements:
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 5")
+        db.commit()
+        db.close()
+    store = make_store()
+    assert store.schema_version() == len(MIGRATIONS)
+    assert store.all("SELECT model, version, path, source, job_id, seq FROM versions ORDER BY seq") == [
+        {"model": "sentiment-en", "version": v, "path": p, "source": s, "job_id": j, "seq": q} for v, p, s, j, q in rows]
+    (model,) = store.all("SELECT name, active_version, task, labels, created_at FROM models")
+    assert model == {"name": "sentiment-en", "active_version": "v1", "task": "single_label", "labels": [],
+                     "created_at": 10}
+    assert store.get_state("active_version") is None  # the one place it lives now is the model's record
+    assert store.one("SELECT model, base_version FROM jobs") == {"model": "sentiment-en", "base_version": "bundled"}
+    # and start-up records the bundled models beside it, keeping sentiment-en's active version
+    from app.versions import Versions
+
+    versions = Versions(store, tmp_path, {"sentiment-en": tmp_path / "en", "sentiment-zh": tmp_path / "zh"})
+    versions.bootstrap()
+    assert versions.active("sentiment-en") == "v1" and versions.active("sentiment-zh") == "bundled"
+    assert versions.path("sentiment-en", "bundled") == tmp_path / "en"
+    assert [v["version"] for v in versions.list("sentiment-en")] == ["v2", "v1", "bundled"]

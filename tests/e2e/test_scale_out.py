@@ -67,13 +67,13 @@ class Cluster:
 
     def versions_of(self, job_id: str) -> list[str]:
         with psycopg.connect(self.database_url) as db:
-            return [r[0] for r in db.execute("SELECT version FROM models WHERE job_id = %s", (job_id,))]
+            return [r[0] for r in db.execute("SELECT version FROM versions WHERE job_id = %s", (job_id,))]
 
     def version_folders(self) -> tuple[set[str], set[str]]:
         """The version folders on the shared volume, and the versions the records name."""
         with psycopg.connect(self.database_url) as db:
-            recorded = {r[0] for r in db.execute("SELECT version FROM models WHERE source = 'job'")}
-        return {p.name for p in (self.data_dir / "models").iterdir()}, recorded
+            recorded = {r[0] for r in db.execute("SELECT version FROM versions WHERE source = 'job'")}
+        return {p.name for p in (self.data_dir / "models" / "sentiment-en").glob("*")}, recorded
 
 
 def _owner_pid(record: dict) -> int:
@@ -173,10 +173,10 @@ def test_an_activation_through_replica_b_is_served_by_replica_a_within_2_s(clust
     with httpx.Client(base_url=cluster.api_a.url, timeout=30) as a, \
          httpx.Client(base_url=cluster.api_b.url, timeout=30) as b:
         before = _served_version(a)
-        others = [m["version"] for m in b.get("/v1/models").json()["models"] if m["version"] != before]
+        others = [v for v in b.get("/v1/models/sentiment-en").json()["versions"] if v != before]
         assert others, "no version to activate (the first test trains one)"
         started = time.monotonic()
-        r = b.post(f"/v1/models/{others[0]}/activate", headers=AUTH)
+        r = b.post(f"/v1/models/sentiment-en/versions/{others[0]}/activate", headers=AUTH)
         answered = time.monotonic()
         assert r.status_code == 200, r.text
         wait_for(lambda: _served_version(a) == others[0], 10, interval=0.01,

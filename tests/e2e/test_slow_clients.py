@@ -119,7 +119,7 @@ def test_headers_just_under_the_limits_are_served(server):
 
 @pytest.mark.parametrize(("path", "headers", "status"), [
     ("/v1/predict", {"Content-Length": str(10 * 1024 * 1024)}, 413),  # refused by its Content-Length
-    ("/v1/models/compare", {"Content-Length": "1000"}, 401),  # refused by the key check, body never read
+    ("/v1/models/sentiment-en/compare", {"Content-Length": "1000"}, 401),  # refused by the key check, body never read
     ("/v1/datasets", {"Content-Length": "1000", "Authorization": "Bearer nope"}, 403),
 ])
 def test_an_early_answer_to_an_unread_body_closes_the_connection(server, path, headers, status):

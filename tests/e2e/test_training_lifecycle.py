@@ -55,10 +55,10 @@ def test_upload_train_activate_predict_rollback_under_load(tiny_bundle_path, tmp
         assert [e["epoch"] for e in job["progress"]["epochs_done"]] == [1, 2]
         assert _predict_version(http) == "bundled"  # promote "never": nothing changed yet
 
-        r = http.post("/v1/models/v1/activate", headers=AUTH)
+        r = http.post("/v1/models/sentiment-en/versions/v1/activate", headers=AUTH)
         assert r.status_code == 200 and r.json()["active"] is True
         assert _predict_version(http) == "v1"
-        versions = {m["version"]: m for m in http.get("/v1/models").json()["models"]}
+        versions = {m["version"]: m for m in http.get("/v1/models/sentiment-en/versions").json()["versions"]}
         assert set(versions) == {"bundled", "v1"} and versions["bundled"]["read_only"]
         assert versions["v1"]["active"] and not versions["bundled"]["active"]
 
@@ -82,7 +82,7 @@ def test_upload_train_activate_predict_rollback_under_load(tiny_bundle_path, tmp
             t.start()
         try:
             for version in ["bundled", "v1"] * 3 + ["bundled"]:
-                assert http.post(f"/v1/models/{version}/activate", headers=AUTH).status_code == 200
+                assert http.post(f"/v1/models/sentiment-en/versions/{version}/activate", headers=AUTH).status_code == 200
                 wait_for(lambda v=version: answers and answers[-1] == v, what=f"answers from {version}")
         finally:
             stop.set()
@@ -126,8 +126,9 @@ def test_sigkill_mid_training_then_restart(tiny_bundle_path, tmp_path):
         job = _job(http, long["id"])
         assert job["state"] == "interrupted" and "server stopped" in job["error"]
         assert _predict_version(http) == "v1"  # the previously active version serves
-        models = http.get("/v1/models").json()["models"]
+        models = http.get("/v1/models/sentiment-en/versions").json()["versions"]
         assert sorted(m["version"] for m in models) == ["bundled", "v1"]
         assert all(m["status"] == "ready" for m in models)
-        assert sorted(p.name for p in (data_dir / "models").iterdir()) == ["v1"]  # nothing half-written
+        assert sorted(p.name for p in (data_dir / "models").iterdir()) == ["sentiment-en"]  # nothing half-written
+        assert sorted(p.name for p in (data_dir / "models" / "sentiment-en").iterdir()) == ["v1"]
         assert _job(http, first["id"])["state"] == "succeeded"

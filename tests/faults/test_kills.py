@@ -24,10 +24,10 @@ def _consistent(data) -> None:
     no model folder that is not a recorded version."""
     db = sqlite3.connect(data / "sentiment.db")
     datasets = {row[0] for row in db.execute("SELECT path FROM datasets")}
-    versions = {row[0] for row in db.execute("SELECT version FROM models WHERE source != 'bundled'")}
+    versions = {row[0] for row in db.execute("SELECT path FROM versions WHERE source != 'bundled'")}
     db.close()
     assert {str(p) for p in (data / "datasets").iterdir()} == datasets
-    assert {p.name for p in (data / "models").iterdir()} == versions
+    assert {str(p) for p in (data / "models").glob("*/*")} == versions
     assert leftovers(data) == []
 
 

@@ -57,7 +57,7 @@ def test_a_full_disk_is_507_with_nothing_left_behind_then_recovers(volume, serve
             assert done["state"] == "failed" and done["error"], done
         else:
             assert r.json()["error"] == "insufficient_storage"
-        r = http.post(f"/v1/models/{trained['model_version']}/activate", headers=AUTH)
+        r = http.post(f"/v1/models/sentiment-en/versions/{trained['model_version']}/activate", headers=AUTH)
         assert r.status_code in (200, 507), r.text
         ready = http.get("/readyz")
         assert ready.status_code == 200 and ready.json()["storage"]["writable"] is False

@@ -251,7 +251,7 @@ def test_bundle_written_before_the_renames_loads(tiny_result, tiny_bundle_path, 
 
 
 def test_shipped_bundle_loads_and_predicts():
-    path = Path(__file__).resolve().parents[2] / "model" / "bundled" / "sst2"
+    path = Path(__file__).resolve().parents[2] / "model" / "bundled" / "sentiment-en"
     predictor = Predictor(load_bundle(path))
     predictions = predictor.predict(["a wonderful , moving film", "a dull , tedious mess"])
     assert [p.label for p in predictions] == ["positive", "negative"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BUNDLED = Path(__file__).resolve().parents[2] / "model" / "bundled" / "sst2"
+BUNDLED = Path(__file__).resolve().parents[2] / "model" / "bundled" / "sentiment-en"
 
 TRIP = (
     "In the first part of the film, the family drives north to visit relatives, stopping at a diner, a gas "

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 
 from ..schemas.common import ERROR_RESPONSES, inline_schema
 from ..schemas.explain import ExplainRequest, ExplainResponse
-from .predict import SECURITY, check_limits, prediction_request, response
+from .predict import SECURITY, check_limits, model_named, prediction_request, response
 
 router = APIRouter(tags=["predict"])
 
@@ -30,11 +30,26 @@ REQUEST_BODY = {"required": True, "content": {"application/json": {
     summary="Classify one text and weigh each of its words (occlusion)",
 )
 async def explain_text(request: Request):
+    return await _explain(request, None)
+
+
+@router.post(
+    "/v1/models/{name}/explain",
+    response_model=ExplainResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra={"requestBody": REQUEST_BODY, "security": SECURITY},  # as predict
+    summary="Classify one text with this model and weigh each of its words (occlusion)",
+)
+async def explain_with_model(name: str, request: Request):
+    return await _explain(request, name)
+
+
+async def _explain(request: Request, path_model: str | None):
     state = request.app.state
-    text = (await prediction_request(request, ExplainRequest)).text
-    check_limits([text], state.settings, "text")
-    served, explanation, warning = await state.inference.explain(text)
+    body = await prediction_request(request, ExplainRequest)
+    check_limits([body.text], state.settings, "text")
+    served, explanation, warning = await state.inference.explain(body.text, model_named(path_model, body.model))
     return response(ExplainResponse(
-        model_version=served.version, label=explanation.label, score=explanation.score,
+        model=served.model, model_version=served.version, label=explanation.label, score=explanation.score,
         probabilities=explanation.probabilities, windows=explanation.windows, tokens=explanation.words,
         warnings=[warning] if warning else None))

@@ -39,10 +39,12 @@ async def readyz(request: Request):
     request.app.state.metrics.storage_writable.set(1 if storage["writable"] else 0)
     database = await run_in_threadpool(database_status, request.app.state.store)
     status = "ready" if storage["writable"] and database["reachable"] else "degraded"
-    version = inference.current.version
-    return JSONResponse({"status": status, "model_version": version,
-                         "backend": inference.model_process.backends.get(version), "storage": storage,
-                         "database": database})
+    current = inference.current
+    loaded = {name: {"version": served.version, "backend": inference.model_process.backends.get(served.key)}
+              for name, served in inference.models.items()}
+    return JSONResponse({"status": status, "model": current.model, "model_version": current.version,
+                         "backend": inference.model_process.backends.get(current.key), "models": loaded,
+                         "storage": storage, "database": database})
 
 
 def database_status(store) -> dict:

@@ -24,7 +24,7 @@ EVENT_POLL_S = 0.25
 async def submit_job(body: TrainJobRequest, request: Request, response: Response):
     job = await run_in_threadpool(request.app.state.jobs.submit, body.dataset_id, body.eval_dataset_id,
                                   body.config.model_dump(), body.promote, body.time_limit_s, body.base_version,
-                                  body.processes)
+                                  body.processes, body.model)
     response.headers["Location"] = f"/v1/train-jobs/{job['id']}"
     return job
 

@@ -1,4 +1,4 @@
-"""Model versions: list, show, activate (hot swap / rollback), compare two on a dataset."""
+"""Named models and their versions: list, show, activate (hot swap / rollback), delete, compare."""
 
 from __future__ import annotations
 
@@ -10,39 +10,74 @@ from ...serving.compare import compare_versions
 from ..deps import require_json, write_access
 from ..schemas.common import ERROR_RESPONSES, inline_schema
 from ..schemas.compare import CompareRequest, CompareResponse
-from ..schemas.models import ModelInfo, ModelList
+from ..schemas.models import ActivateRequest, ModelInfo, ModelList, VersionInfo, VersionList
 from .predict import decode_body
 
 router = APIRouter(tags=["models"])
 
 
+def _with_memory(request: Request, info: dict) -> dict:
+    inference = request.app.state.inference
+    if inference is not None:
+        memory = inference.loaded_bytes(info["name"])
+        info |= {"loaded": memory is not None, "memory_bytes": memory}
+    return info
+
+
 @router.get("/v1/models", response_model=ModelList, responses=ERROR_RESPONSES)
 async def list_models(request: Request):
+    models = await run_in_threadpool(request.app.state.versions.list_models)
+    return {"default_model": request.app.state.settings.default_model,
+            "models": [_with_memory(request, m) for m in models]}
+
+
+@router.get("/v1/models/{name}", response_model=ModelInfo, responses=ERROR_RESPONSES)
+async def get_model(name: str, request: Request):
+    return _with_memory(request, await run_in_threadpool(request.app.state.versions.describe_model, name))
+
+
+@router.get("/v1/models/{name}/versions", response_model=VersionList, responses=ERROR_RESPONSES)
+async def list_versions(name: str, request: Request):
+    versions = request.app.state.versions
+    listed = await run_in_threadpool(versions.list, name)
+    active = next((v["version"] for v in listed if v["active"]), None)
+    return {"model": name, "active_version": active, "versions": listed}
+
+
+@router.get("/v1/models/{name}/versions/{version}", response_model=VersionInfo, responses=ERROR_RESPONSES)
+async def get_version(name: str, version: str, request: Request):
+    return await run_in_threadpool(request.app.state.versions.describe, name, version)
+
+
+ACTIVATE_BODY = {"required": False, "content": {"application/json": {
+    "schema": inline_schema(ActivateRequest),
+    "example": ActivateRequest.model_config["json_schema_extra"]["examples"][0],
+}}}
+
+
+@router.post("/v1/models/{name}/versions/{version}/activate", response_model=VersionInfo, responses=ERROR_RESPONSES,
+             dependencies=[Depends(write_access("admin"))], openapi_extra={"requestBody": ACTIVATE_BODY},
+             summary="Serve this version of the model from now on, everywhere (rollback: activate the "
+                     "previous_version)")
+async def activate_version(name: str, version: str, request: Request):
+    """An optional JSON body sets the model's default ``min_score``."""
+    raw = await request.body()
+    options = {}
+    if raw.strip():
+        require_json(request)
+        body = decode_body(raw, ActivateRequest)
+        if "min_score" in body.model_fields_set:
+            options = {"min_score": body.min_score, "set_min_score": True}
     state = request.app.state
-    models = await run_in_threadpool(state.versions.list)
-    return {"active_version": state.inference.served().version, "models": models}
+    await state.inference.activate(name, version, **options)
+    return await run_in_threadpool(state.versions.describe, name, version)
 
 
-@router.get("/v1/models/{version}", response_model=ModelInfo, responses=ERROR_RESPONSES)
-async def get_model(version: str, request: Request):
-    state = request.app.state
-    return await run_in_threadpool(state.versions.describe, version)
-
-
-@router.post("/v1/models/{version}/activate", response_model=ModelInfo, responses=ERROR_RESPONSES,
-             dependencies=[Depends(write_access("admin"))],
-             summary="Serve this version from now on (rollback = activate an earlier one)")
-async def activate_model(version: str, request: Request):
-    state = request.app.state
-    await state.inference.activate(version)
-    return await run_in_threadpool(state.versions.describe, version)
-
-
-@router.delete("/v1/models/{version}", status_code=204, responses=ERROR_RESPONSES,
+@router.delete("/v1/models/{name}/versions/{version}", status_code=204, responses=ERROR_RESPONSES,
                dependencies=[Depends(write_access("admin"))],
-               summary="Delete a trained version (not the bundled one, not the one being served)")
-async def delete_model(version: str, request: Request):
-    await run_in_threadpool(request.app.state.versions.delete, version)
+               summary="Delete a trained version (not a bundled one, not the one being served)")
+async def delete_version(name: str, version: str, request: Request):
+    await run_in_threadpool(request.app.state.versions.delete, name, version)
     return Response(status_code=204)
 
 
@@ -52,16 +87,17 @@ COMPARE_BODY = {"required": True, "content": {"application/json": {
 }}}
 
 
-@router.post("/v1/models/compare", response_model=CompareResponse, responses=ERROR_RESPONSES,
+@router.post("/v1/models/{name}/compare", response_model=CompareResponse, responses=ERROR_RESPONSES,
              dependencies=[Depends(write_access("train"))], openapi_extra={"requestBody": COMPARE_BODY},
              summary="Two versions side by side on an uploaded dataset: metrics, and the texts they label differently")
-async def compare_models(request: Request):
+async def compare_models(name: str, request: Request):
     """Each version predicts every example of the dataset (at most SENTIMENT_MAX_COMPARE_EXAMPLES); the answer
     has each version's accuracy, macro-F1 and confusion matrix, and the first 100 examples the two label
-    differently. Needs a key with the ``train`` scope; counted against SENTIMENT_RATE_LIMIT_WRITE."""
+    differently. A version is one of this model's (``v2``) or, for a model with the same labels, another's
+    (``other-model/v3``). Needs a key with the ``train`` scope; counted against SENTIMENT_RATE_LIMIT_WRITE."""
     require_json(request)
     body = decode_body(await request.body(), CompareRequest)
     state = request.app.state
     async with state.compare_slots:  # one comparison at a time per server process: each is seconds of model time
-        result = await compare_versions(state.inference, state.datasets, body.dataset_id, body.versions)
+        result = await compare_versions(state.inference, state.datasets, body.dataset_id, name, body.versions)
     return result

@@ -29,7 +29,7 @@ from ..schemas.predict import PredictRequest, PredictResponse
 
 
 class DirectRoute(APIRoute):
-    """Calls the endpoint with the request and nothing else.
+    """Calls the endpoint with the request and its path parameters, nothing else.
 
     FastAPI's usual handler (dependency solving, body parsing, response-model validation,
     telemetry hooks) costs more per request than this endpoint's own work; the endpoint does
@@ -41,7 +41,7 @@ class DirectRoute(APIRoute):
         endpoint = self.endpoint
 
         async def handler(request: Request):
-            return await endpoint(request)
+            return await endpoint(request=request, **request.path_params)
 
         return handler
 
@@ -108,18 +108,44 @@ SECURITY = [{}, {"bearer": ["predict"]}]
     response_model=PredictResponse,
     responses=ERROR_RESPONSES,
     openapi_extra={"requestBody": REQUEST_BODY, "security": SECURITY},
-    summary="Classify one text or a list of texts",
+    summary="Classify one text or a list of texts (with the default model, or the one the body names)",
 )
 async def predict(request: Request):
+    return await _predict(request, None)
+
+
+@router.post(
+    "/v1/models/{name}/predict",
+    response_model=PredictResponse,
+    responses=ERROR_RESPONSES,
+    openapi_extra={"requestBody": REQUEST_BODY, "security": SECURITY},
+    summary="Classify one text or a list of texts with this model",
+)
+async def predict_with_model(name: str, request: Request):
+    return await _predict(request, name)
+
+
+async def _predict(request: Request, path_model: str | None) -> Response:
     state = request.app.state
     body = await prediction_request(request, PredictRequest)
+    model = model_named(path_model, body.model)
     texts = body.all_texts()
     check_limits(texts, state.settings, "text" if body.text is not None else "texts")
-    served, predictions, warnings = await state.inference.predict(texts)
+    served, predictions, warnings = await state.inference.predict(texts, model, body.top_k, body.min_score)
     for prediction, warning in zip(predictions, warnings):
         if warning:
             prediction.warnings = [warning]
-    return response(PredictResponse(model_version=served.version, predictions=predictions))
+    return response(PredictResponse(model=served.model, model_version=served.version, predictions=predictions))
+
+
+def model_named(path_model: str | None, body_model: str | None) -> str | None:
+    """The model a prediction request names: in its path, or its body's ``model`` (not both, unless equal)."""
+    if path_model is None:
+        return body_model
+    if body_model is not None and body_model != path_model:
+        raise InvalidInput(f"the path names the model {path_model!r} and the body {body_model!r}: name one",
+                           code="model_mismatch", field="model")
+    return path_model
 
 
 def response(answer: BaseModel) -> Response:

@@ -1,4 +1,4 @@
-"""POST /v1/models/compare: the request and the answer."""
+"""POST /v1/models/{name}/compare: the request and the answer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ class CompareRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"versions": ["bundled", "v2"], "dataset_id": "3f2a9c0d1e4b5a67"},
     ]})
-    versions: list[StrictStr] = Field(min_length=2, max_length=2, description="the two model versions to compare")
+    versions: list[StrictStr] = Field(min_length=2, max_length=2, description="the two versions to compare: the "
+                                      "model's own ('v2', 'bundled') or, for a model with the same labels, another "
+                                      "model's ('other-model/v3')")
     dataset_id: StrictStr = Field(description="an uploaded dataset (POST /v1/datasets), ideally one neither version "
                                               "was trained on; at most SENTIMENT_MAX_COMPARE_EXAMPLES examples")
 

@@ -15,15 +15,17 @@ class ExplainRequest(BaseModel):
     ]})
     text: StrictStr = Field(description="the text to classify and explain (the served version answers, as for "
                                         "/v1/predict); at most SENTIMENT_MAX_EXPLAIN_WORDS words")
+    model: StrictStr | None = Field(None, description="the model that answers, as in /v1/predict")
 
 
 class ExplainResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "model_version": "bundled", "label": "positive", "score": 0.99,
+        "model": "sentiment-en", "model_version": "bundled", "label": "positive", "score": 0.99,
         "probabilities": {"negative": 0.01, "positive": 0.99}, "windows": 1, "method": "occlusion",
         "tokens": [{"text": "A", "start": 0, "end": 1, "weight": 0.0},
                    {"text": "gorgeous", "start": 2, "end": 10, "weight": 0.04}],
     }]})
+    model: str = Field(examples=["sentiment-en"])
     model_version: str = Field(examples=["bundled"])
     label: str = Field(description="the predicted label, which the weights are signed toward", examples=["positive"])
     score: float = Field(description="probability of the predicted label", examples=[0.99])

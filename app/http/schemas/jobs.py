@@ -55,6 +55,9 @@ class TrainJobRequest(BaseModel):
                                          "promote": "if_better"}]},
     )
     dataset_id: StrictStr = Field(description="the training data (POST /v1/datasets)")
+    model: StrictStr | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="the model the new "
+                                    "version belongs to: an existing name, or a new one, which creates the model "
+                                    "(served from this first version); default: SENTIMENT_DEFAULT_MODEL")
     eval_dataset_id: StrictStr | None = Field(None, description="dev data for early stopping, calibration and "
                                               "promotion; default: a stratified split of the dataset")
     config: TrainJobConfig = Field(default_factory=TrainJobConfig, description="hyperparameters")  # type: ignore[valid-type]
@@ -74,7 +77,7 @@ class TrainJobRequest(BaseModel):
                            "(config.batch_size is per process). The bundle is the same as from one process; its "
                            "training.world_size says how many trained it. At most SENTIMENT_MAX_TRAINING_PROCESSES")
     base_version: StrictStr | None = Field(
-        None, description="any served version, bundled included: the new model starts from its tokenizer and "
+        None, description="a version of the job's model, bundled included: the new model starts from its tokenizer and "
                           "weights; a different label set gets a new output layer. Its architecture and tokenizer "
                           "settings replace those of config (dropout and label_names excepted)")
 
@@ -87,6 +90,7 @@ class TrainJobOut(BaseModel):
     eval_dataset_id: str | None
     config: dict[str, Any]
     promote: str
+    model: str | None = None
     base_version: str | None = None
     processes: int = 1
     progress: dict[str, Any]

@@ -221,8 +221,10 @@ class ModelServer:
 
     def load(self, request_id: int, request: dict) -> None:
         try:
+            before = _rss_bytes()
             predictor = load_predictor(request["path"], self.backend)
             predictor.warm_up()
+            grown = max(_rss_bytes() - before, 0)
         except Exception as exc:
             self.reply(frame(request_id, ERROR, f"{type(exc).__name__}: {exc}".encode()))
             return
@@ -230,7 +232,17 @@ class ModelServer:
             self.models = self.models | {request["version"]: predictor}
         self.keep_only(set(request["keep"]) | {request["version"]})
         self.reply(frame(request_id, OK, orjson.dumps({"version": request["version"], "labels": predictor.labels,
-                                                       "backend": predictor.backend})))
+                                                       "backend": predictor.backend, "memory_bytes": grown})))
+
+
+def _rss_bytes() -> int:
+    """This process's resident memory: what a load adds to it is the model's memory (its weights,
+    the derived tables, the first call's buffers; another load at the same time adds to it too)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def load_predictor(path: str, backend: str):

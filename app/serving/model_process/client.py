@@ -20,10 +20,12 @@ If the child dies on its own (killed, out of memory), the requests in flight fai
 loaded the served version (importing torch is most of that time), predictions are answered 503
 with ``Retry-After`` straight away rather than held.
 
-Versions: the child holds the version being served and, during an activation, the next one:
-``prepare`` loads the next version in the child (in a thread there, so predictions go on) before
-the served version is swapped, so a swap never waits for a load. A comparison of versions ``borrowed`` one
-that is not served: loaded next to the served one while the comparison runs, dropped after.
+Versions: the child holds the version served of each model loaded (``Inference`` decides which
+models, at most ``SENTIMENT_MAX_LOADED_MODELS``) and, during an activation, the next one: ``prepare``
+loads the next version in the child (in a thread there, so predictions go on) before the served
+version is swapped, so a swap never waits for a load. A comparison of versions ``borrowed`` one
+that is not served: loaded next to the served ones while the comparison runs, dropped after. The
+child knows a version by its ``key`` (model and version).
 """
 
 from __future__ import annotations
@@ -83,11 +85,12 @@ class ModelProcess:
         self.restart_task: asyncio.Task | None = None
         self.pending: dict[int, asyncio.Future] = {}
         self.ids = itertools.count(1)
-        self.loaded: dict[str, list[str]] = {}  # version -> labels, as the child holds them
-        self.backends: dict[str, str] = {}  # version -> what the child runs it with (numpy, torch)
-        self.current: ServedVersion | None = None  # what predictions use; loaded again after a restart
-        self.borrowers: Counter[str] = Counter()  # version -> comparisons using it (``borrowed``)
-        self.ready = False  # a child runs and holds ``current``
+        self.loaded: dict[str, list[str]] = {}  # key -> labels, as the child holds them
+        self.backends: dict[str, str] = {}  # key -> what the child runs it with (numpy, torch)
+        self.memory: dict[str, int] = {}  # key -> the child's memory growth when it loaded it (bytes)
+        self.serving: dict[str, ServedVersion] = {}  # model -> its served version; loaded again after a restart
+        self.borrowers: Counter[str] = Counter()  # key -> comparisons using it (``borrowed``)
+        self.ready = False  # a child runs and holds every served version
         self.stopped = False
         # One thread for big requests: they take turns, so one client's big requests cannot take
         # every core from the others.
@@ -99,7 +102,7 @@ class ModelProcess:
 
     async def start(self, loaded: ServedVersion) -> None:
         """Start the child and load ``loaded`` in it; raises ``ModelProcessError`` if it cannot."""
-        self.current = loaded
+        self.serving = {loaded.model: loaded}
         await self._spawn()
 
     async def _spawn(self) -> None:
@@ -114,10 +117,11 @@ class ModelProcess:
         self.reader_task = asyncio.get_running_loop().create_task(self._read(process), name="model-process")
         log.info("model process %d started", process.pid)
         try:
-            await asyncio.wait_for(self._load(self.current), START_TIMEOUT_S)
+            for loaded in list(self.serving.values()):
+                await asyncio.wait_for(self._load(loaded), START_TIMEOUT_S)
         except TimeoutError:
             process.kill()
-            raise ModelProcessError(f"the model process did not load {self.current.version} "
+            raise ModelProcessError(f"the model process did not load {loaded.key} "
                                     f"within {START_TIMEOUT_S:.0f} s") from None
         except BaseException:  # it answered with an error (or we are cancelled): it must not linger
             process.kill()
@@ -149,23 +153,26 @@ class ModelProcess:
         so that one client's big requests cannot take every core from the others."""
         return await asyncio.get_running_loop().run_in_executor(self.tokenizing, function, *args)
 
-    async def predict_ids(self, loaded: ServedVersion, ids: list[list[int]],
-                          arrived: float | None = None) -> list[Prediction]:
+    async def predict_ids(self, loaded: ServedVersion, ids: list[list[int]], arrived: float | None = None,
+                          **options) -> list[Prediction]:
         """Predictions for texts the server has tokenised (every id of each, each non-empty): one
-        request, which the model process runs with whatever else waits (the caller checks the windows)."""
+        request, which the model process runs with whatever else waits (the caller checks the windows).
+        ``options``: those of ``to_predictions`` (task, thresholds, top_k, min_score)."""
         arrived = time.monotonic() if arrived is None else arrived
         if not self.ready:
             raise ModelProcessGone("the model process is restarting")
-        if loaded.version not in self.loaded:  # e.g. the child was restarted mid-activation
+        if loaded.key not in self.loaded:  # e.g. the child was restarted mid-activation, or dropped it meanwhile
             await self._load(loaded)
-        labels = self.loaded[loaded.version]  # now: an activation may drop it while we wait
-        _, payload = await self._request(PREDICT, {"version": loaded.version, "ids": ids, "t": arrived})
+        labels = self.loaded[loaded.key]  # now: an activation may drop it while we wait
+        _, payload = await self._request(PREDICT, {"version": loaded.key, "ids": ids, "t": arrived})
         width = len(labels)
         view = memoryview(payload)
         probs_at = WINDOWS_SIZE * len(ids)
         windows = view[:probs_at].cast(WINDOWS_TYPECODE).tolist()
         flat = view[probs_at:].cast("f").tolist()
-        return to_predictions(labels, [flat[i : i + width] for i in range(0, len(flat), width)], windows)
+        if not options:
+            options = {"task": loaded.task, "thresholds": loaded.thresholds}
+        return to_predictions(labels, [flat[i : i + width] for i in range(0, len(flat), width)], windows, **options)
 
     async def prepare(self, loaded: ServedVersion) -> None:
         """Load ``loaded`` in the child next to the version being served, before a swap."""
@@ -173,15 +180,21 @@ class ModelProcess:
         try:
             await asyncio.wait_for(self._load(loaded), START_TIMEOUT_S)
         except TimeoutError:
-            raise ModelProcessError(f"the model process did not load {loaded.version} "
+            raise ModelProcessError(f"the model process did not load {loaded.key} "
                                     f"within {START_TIMEOUT_S:.0f} s") from None
+
+    async def unserve(self, loaded: ServedVersion) -> None:
+        """``loaded``'s model is no longer served here: the child drops it (unless borrowed)."""
+        if self.serving.get(loaded.model) is loaded:
+            del self.serving[loaded.model]
+        await self._drop()
 
     @asynccontextmanager
     async def borrowed(self, loaded: ServedVersion) -> AsyncIterator[None]:
         """``loaded`` held by the child next to the served version until the block ends (a
         comparison predicts with a version that is not served), then dropped unless it is served
         by then or another comparison still uses it. Activations and restarts keep it meanwhile."""
-        version = loaded.version
+        version = loaded.key
         self.borrowers[version] += 1
         try:
             if version not in self.loaded:
@@ -202,14 +215,15 @@ class ModelProcess:
         except ModelProcessGone:  # a child that died holds nothing; a new one loads only what it serves
             return
         self.loaded = {v: labels for v, labels in self.loaded.items() if v in keep}
+        self.memory = {v: size for v, size in self.memory.items() if v in keep}
 
     def _keep(self) -> list[str]:
-        """The versions the child must keep: the served one and those borrowed."""
-        return ([self.current.version] if self.current is not None else []) + sorted(self.borrowers)
+        """The versions the child must keep: the served ones and those borrowed."""
+        return sorted({loaded.key for loaded in self.serving.values()} | set(self.borrowers))
 
-    def served(self, loaded: ServedVersion) -> None:
-        """``loaded`` is now served: the version to restore after a restart."""
-        self.current = loaded
+    def serve(self, loaded: ServedVersion) -> None:
+        """``loaded`` is now its model's served version: the one to restore after a restart."""
+        self.serving[loaded.model] = loaded
 
     async def _wait_ready(self) -> None:
         """Until a child holds the served version (an activation waits out a restart)."""
@@ -222,11 +236,12 @@ class ModelProcess:
 
     async def _load(self, loaded: ServedVersion) -> None:
         keep = self._keep()
-        _, payload = await self._request(LOAD, {"version": loaded.version, "path": str(loaded.path), "keep": keep})
+        _, payload = await self._request(LOAD, {"version": loaded.key, "path": str(loaded.path), "keep": keep})
         reply = orjson.loads(payload)
         self.loaded = {v: labels for v, labels in self.loaded.items() if v in keep}
         self.loaded[reply["version"]] = reply["labels"]
         self.backends[reply["version"]] = reply["backend"]
+        self.memory[reply["version"]] = reply.get("memory_bytes", 0)
 
     async def _request(self, kind: bytes, message: dict) -> tuple[int, bytes]:
         process = self.process

@@ -21,17 +21,17 @@ def _lines(capsys) -> list[dict]:
 def test_one_json_line_per_request_with_the_key_id_never_the_key(make_client, capsys):
     client = make_client(api_keys="ops=s3cret-key-123:admin")
     capsys.readouterr()
-    r = client.post("/v1/models/bundled/activate", headers={"Authorization": "Bearer s3cret-key-123",
+    r = client.post("/v1/models/sentiment-en/versions/bundled/activate", headers={"Authorization": "Bearer s3cret-key-123",
                                                             "X-Request-ID": "trace-42"})
     assert r.status_code == 200
     client.get("/v1/nothing-here")
-    client.post("/v1/models/bundled/activate", headers={"Authorization": "Bearer wrong-guess-456"})
+    client.post("/v1/models/sentiment-en/versions/bundled/activate", headers={"Authorization": "Bearer wrong-guess-456"})
     out = capsys.readouterr().out
     assert "s3cret-key-123" not in out and "wrong-guess-456" not in out
     activated, missing, refused = [json.loads(line) for line in out.splitlines()]
     assert set(activated) == {"time", "method", "path", "status", "duration_ms", "key_id", "request_id", "client"}
     assert activated | {"time": None, "duration_ms": None} == {
-        "time": None, "method": "POST", "path": "/v1/models/bundled/activate", "status": 200, "duration_ms": None,
+        "time": None, "method": "POST", "path": "/v1/models/sentiment-en/versions/bundled/activate", "status": 200, "duration_ms": None,
         "key_id": "ops", "request_id": "trace-42", "client": "testclient"}
     assert activated["time"].endswith("Z") and datetime.fromisoformat(activated["time"].replace("Z", "+00:00"))
     assert isinstance(activated["duration_ms"], float) and activated["duration_ms"] >= 0
@@ -59,7 +59,7 @@ def test_the_request_id_is_kept_when_valid_and_made_otherwise(make_client, capsy
     assert [line["request_id"] for line in _lines(capsys)][-6:] == [given, "x" * 128, *made]
 
 
-@pytest.mark.parametrize("path,status", [("/v1/predict", 422), ("/v1/models/bundled/activate", 401),
+@pytest.mark.parametrize("path,status", [("/v1/predict", 422), ("/v1/models/sentiment-en/versions/bundled/activate", 401),
                                          ("/v1/nothing-here", 404)])
 def test_errors_echo_the_request_id_too(make_client, path, status):
     r = make_client().post(path, json={}, headers={"X-Request-ID": "err-1"})

@@ -18,7 +18,7 @@ ENDPOINTS = [
     ("post", "/v1/train-jobs", "train"),
     ("post", "/v1/train-jobs/abc/cancel", "train"),
     ("delete", "/v1/datasets/abc", "admin"),
-    ("post", "/v1/models/bundled/activate", "admin"),
+    ("post", "/v1/models/sentiment-en/versions/bundled/activate", "admin"),
 ]
 ONE_SCOPE_EACH = "p=key-for-predict:predict,t=key-for-train:train,a=key-for-admin:admin"
 KEY_OF = {"predict": "key-for-predict", "train": "key-for-train", "admin": "key-for-admin"}
@@ -84,7 +84,7 @@ def test_without_configured_keys_they_refuse_and_say_how(make_client, method, pa
 
 def test_right_key_passes_auth(make_client):
     client = make_client(api_keys=f"other,{KEY}")
-    r = client.post("/v1/models/bundled/activate", headers={"Authorization": f"Bearer {KEY}"})
+    r = client.post("/v1/models/sentiment-en/versions/bundled/activate", headers={"Authorization": f"Bearer {KEY}"})
     assert r.status_code == 200 and r.json()["active"] is True
     r = client.post("/v1/train-jobs/abc/cancel", headers={"Authorization": "Bearer other"})
     assert r.status_code == 404  # past auth, the job just does not exist
@@ -138,9 +138,9 @@ def test_malformed_keys_are_settings_errors_that_never_show_the_key(text, proble
 def test_keys_never_reach_logs_or_settings_repr(make_client, caplog):
     caplog.set_level(logging.DEBUG)
     client = make_client(api_keys="s3cret-key-123")
-    client.post("/v1/models/bundled/activate", headers={"Authorization": "Bearer s3cret-key-123"})
-    client.post("/v1/models/bundled/activate", headers={"Authorization": "Bearer wrong-guess-456"})
+    client.post("/v1/models/sentiment-en/versions/bundled/activate", headers={"Authorization": "Bearer s3cret-key-123"})
+    client.post("/v1/models/sentiment-en/versions/bundled/activate", headers={"Authorization": "Bearer wrong-guess-456"})
     assert "s3cret-key-123" not in repr(client.app.state.settings)
     assert "s3cret-key-123" not in repr(client.app.state.api_keys)
     assert "s3cret-key-123" not in caplog.text and "wrong-guess-456" not in caplog.text
-    assert "activated model version bundled" in caplog.text  # the log was captured at all
+    assert "activated sentiment-en version bundled" in caplog.text  # the log was captured at all

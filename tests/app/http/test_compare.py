@@ -1,11 +1,11 @@
-"""POST /v1/models/compare: two versions on an uploaded dataset; and the confusion matrix in the model info."""
+"""POST /v1/models/{name}/compare: two versions on an uploaded dataset; and the confusion matrix in the model info."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.store import now
 from model import Predictor, save_bundle
+from tests.support.api import add_version as record_version
 from tests.support.data import LABEL_NAMES, negation_dataset, negation_examples
 from tests.support.settings import AUTH, KEY
 
@@ -21,12 +21,7 @@ def weak_bundle_path(tiny_train, tmp_path_factory):
 
 
 def add_version(client, bundle_path, version: str = "v1") -> None:
-    import shutil
-
-    state = client.app.state
-    path = state.settings.data_dir / "models" / version
-    shutil.copytree(bundle_path, path)
-    state.store.insert("models", version=version, path=str(path), source="job", metrics={}, created_at=now(), seq=1)
+    record_version(client, bundle_path, version=version)
 
 
 def upload(client, texts=TEXTS, labels=LABELS) -> str:
@@ -37,7 +32,7 @@ def upload(client, texts=TEXTS, labels=LABELS) -> str:
 
 
 def compare(client, versions=("bundled", "v1"), dataset_id=None, headers=AUTH):
-    return client.post("/v1/models/compare", json={"versions": list(versions), "dataset_id": dataset_id},
+    return client.post("/v1/models/sentiment-en/compare", json={"versions": list(versions), "dataset_id": dataset_id},
                        headers=headers)
 
 
@@ -74,7 +69,7 @@ def test_two_versions_side_by_side(client, tiny_bundle_path, weak_bundle_path):
         assert d["predictions"]["v1"]["label"] == weak[i].label
         assert d["predictions"]["v1"]["score"] == pytest.approx(weak[i].score, abs=1e-5)
     # the version borrowed for the comparison is dropped again
-    assert set(client.app.state.inference.model_process.loaded) == {"bundled"}
+    assert set(client.app.state.inference.model_process.loaded) == {"sentiment-en/bundled"}
     predicted = client.post("/v1/predict", json={"text": TEXTS[0]}).json()
     assert predicted["model_version"] == "bundled"  # serving went on with the served version
     assert predicted["predictions"][0]["label"] == strong[0].label
@@ -133,7 +128,7 @@ def test_bad_requests_are_4xx_json(client, weak_bundle_path, body, status, error
     add_version(client, weak_bundle_path)
     if body.get("dataset_id", "") is None:
         body = {**body, "dataset_id": upload(client)}
-    r = client.post("/v1/models/compare", json=body, headers=AUTH)
+    r = client.post("/v1/models/sentiment-en/compare", json=body, headers=AUTH)
     assert r.status_code == status, r.text
     assert r.json()["error"] == error
 
@@ -147,8 +142,8 @@ def test_comparing_needs_a_key_with_the_train_scope(make_client):
 
 
 def test_the_model_info_has_the_dev_confusion_matrix(client, tiny_result):
-    metrics = client.get("/v1/models/bundled").json()["metrics"]
+    metrics = client.get("/v1/models/sentiment-en/versions/bundled").json()["metrics"]
     assert metrics["labels"] == ["negative", "positive"]
     assert metrics["confusion_matrix"] == tiny_result.metrics["confusion_matrix"]
-    listed = client.get("/v1/models").json()["models"][0]["metrics"]
+    listed = client.get("/v1/models/sentiment-en/versions").json()["versions"][0]["metrics"]
     assert listed["confusion_matrix"] == metrics["confusion_matrix"]

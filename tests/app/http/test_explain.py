@@ -141,7 +141,7 @@ def test_metrics_count_the_route_and_the_prediction(client):
     assert explain(client, "w1 good").status_code == 200
     text = client.get("/metrics").text
     assert 'sentiment_http_requests_total{method="POST",route="/v1/explain",status="200"} 1.0' in text
-    assert 'sentiment_predictions_total{label="positive",model_version="bundled"} 1.0' in text
+    assert 'sentiment_predictions_total{label="positive",model="sentiment-en",model_version="bundled"} 1.0' in text
 
 
 def test_the_openapi_entry_documents_the_body_and_the_answer(client):

@@ -100,8 +100,11 @@ def test_any_bytes_any_content_type(client, body, content_type):
 
 @FUZZ
 @given(version=st.text(min_size=1, max_size=30))
-def test_any_model_version_name(client, version):
+def test_any_model_or_version_name(client, version):
     r = client.get("/v1/models/" + quote(version, safe=""))
+    check_error(r)
+    assert r.status_code in (200, 404)
+    r = client.get("/v1/models/sentiment-en/versions/" + quote(version, safe=""))
     check_error(r)
     assert r.status_code in (200, 404)
 

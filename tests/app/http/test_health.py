@@ -57,16 +57,16 @@ def test_counters_move(client):
     assert delta(requests, method="POST", route="/v1/predict", status="200") == 1
     assert delta(requests, method="POST", route="/v1/predict", status="422") == 1
     assert delta(requests, method="GET", route="/healthz", status="200") == 1
-    assert delta(requests, method="GET", route="/v1/models/{version}", status="404") == 1  # the template, not the path
+    assert delta(requests, method="GET", route="/v1/models/{name}", status="404") == 1  # the template, not the path
     latency = "sentiment_http_request_duration_seconds_count"
     assert delta(latency, method="POST", route="/v1/predict") == 2
     assert delta(latency, method="GET", route="/healthz") == 1
     for label in ("negative", "positive"):
         expected = sum(p["label"] == label for p in predictions)
-        assert delta("sentiment_predictions_total", model_version="bundled", label=label) == expected
+        assert delta("sentiment_predictions_total", model="sentiment-en", model_version="bundled", label=label) == expected
     assert delta("sentiment_batch_size_count") == 1
     assert delta("sentiment_batch_size_sum") == 3
-    assert value(after, "sentiment_active_model", version="bundled") == 1
+    assert value(after, "sentiment_active_model", model="sentiment-en", version="bundled") == 1
 
 
 def test_unknown_paths_share_one_label(client):

@@ -7,8 +7,11 @@ import pytest
 ALLOWED = {
     "/v1/predict": "POST",
     "/v1/models": "GET",
-    "/v1/models/bundled": "GET, DELETE",
-    "/v1/models/bundled/activate": "POST",
+    "/v1/models/sentiment-en": "GET",
+    "/v1/models/sentiment-en/versions": "GET",
+    "/v1/models/sentiment-en/versions/bundled": "GET, DELETE",
+    "/v1/models/sentiment-en/predict": "POST",
+    "/v1/models/sentiment-en/versions/bundled/activate": "POST",
     "/v1/datasets": "GET, POST",
     "/v1/datasets/abc": "GET, DELETE",
     "/v1/train-jobs": "GET, POST",
@@ -31,7 +34,7 @@ def test_every_405_lists_all_allowed_methods_of_its_path(client, path, allow):
 
 
 @pytest.mark.parametrize("method,path,allow", [("PUT", "/v1/predict", "POST"), ("GET", "/v1/predict", "POST"),
-                                               ("GET", "/v1/models/bundled/activate", "POST")])
+                                               ("GET", "/v1/models/sentiment-en/versions/bundled/activate", "POST")])
 def test_the_examples_of_the_issue(client, method, path, allow):
     r = client.request(method, path)
     assert r.status_code == 405 and r.headers["allow"] == allow

@@ -9,7 +9,7 @@ def test_predict_is_documented_with_examples(client):
     op = r.json()["paths"]["/v1/predict"]["post"]
     body = op["requestBody"]["content"]["application/json"]
     assert op["requestBody"]["required"] is True
-    assert set(body["schema"]["properties"]) == {"text", "texts"}
+    assert set(body["schema"]["properties"]) == {"text", "texts", "model", "top_k", "min_score"}
     assert body["schema"]["additionalProperties"] is False
     assert {e["value"].keys() == {"text"} for e in body["examples"].values()} == {True, False}
     ok = op["responses"]["200"]["content"]["application/json"]["schema"]

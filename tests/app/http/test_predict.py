@@ -32,7 +32,7 @@ def test_one_text_gives_the_models_prediction(client, predictor):
     r = client.post("/v1/predict", json={"text": TEXTS[1]})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/json"
-    assert r.json() == {"model_version": "bundled", "predictions": [as_json(predictor.predict([TEXTS[1]])[0])]}
+    assert r.json() == {"model": "sentiment-en", "model_version": "bundled", "predictions": [as_json(predictor.predict([TEXTS[1]])[0])]}
 
 
 def test_texts_are_answered_in_order(client, predictor):
@@ -153,7 +153,7 @@ def test_text_mostly_in_a_script_the_model_never_saw_gets_a_warning(make_client)
     assert r.status_code == 200, r.text
     chinese, english, french, mixed = r.json()["predictions"]
     assert chinese["warnings"] == [
-        "the model version 'bundled' was trained on Latin-script text; this text's letters are mostly in other "
+        "the model 'sentiment-en' (version 'bundled') was trained on Latin-script text; this text's letters are mostly in other "
         "scripts (Han (Chinese characters) 100%), so its prediction may mean little"]  # its data.scripts: latin
     assert all("warnings" not in p for p in (english, french, mixed))  # mixed: 11 of its 15 letters are Latin
     r = client.post("/v1/predict", json={"text": "a gorgeous, witty film"})
@@ -162,7 +162,7 @@ def test_text_mostly_in_a_script_the_model_never_saw_gets_a_warning(make_client)
 
 def test_a_model_trained_on_latin_script_text_says_so(client):
     (p,) = client.post("/v1/predict", json={"text": "Этот фильм очень хороший"}).json()["predictions"]
-    assert p["warnings"] == ["the model version 'bundled' was trained on Latin-script text; this text's letters are "
+    assert p["warnings"] == ["the model 'sentiment-en' (version 'bundled') was trained on Latin-script text; this text's letters are "
                              "mostly in other scripts (Cyrillic 100%), so its prediction may mean little"]
 
 

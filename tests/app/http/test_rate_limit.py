@@ -30,7 +30,7 @@ def _with_clock(client, name: str) -> Clock:
 
 
 def _activate(client, headers):
-    return client.post("/v1/models/bundled/activate", headers=headers)
+    return client.post("/v1/models/sentiment-en/versions/bundled/activate", headers=headers)
 
 
 def test_writes_past_the_limit_get_429_with_the_headers_and_pass_again_in_the_next_window(make_client):
@@ -69,7 +69,7 @@ def test_every_mutating_endpoint_counts_against_the_write_limit(make_client):
     assert client.post("/v1/train-jobs", headers=A).status_code == 415
     assert client.post("/v1/train-jobs/abc/cancel", headers=A).status_code == 404
     for method, path in [("post", "/v1/datasets"), ("delete", "/v1/datasets/abc"), ("post", "/v1/train-jobs"),
-                         ("post", "/v1/train-jobs/abc/cancel"), ("post", "/v1/models/bundled/activate")]:
+                         ("post", "/v1/train-jobs/abc/cancel"), ("post", "/v1/models/sentiment-en/versions/bundled/activate")]:
         assert client.request(method, path, headers=A).status_code == 429, path
     assert client.get("/v1/datasets", headers=A).status_code == 200  # reading is not limited
     assert "ratelimit-limit" not in client.get("/v1/models").headers

@@ -111,7 +111,7 @@ def test_openapi_declares_the_bearer_scheme(client):
     paths = document["paths"]
     assert paths["/v1/train-jobs"]["post"]["security"] == [{"bearer": ["train"]}]
     assert paths["/v1/datasets"]["post"]["security"] == [{"bearer": ["train"]}]
-    assert paths["/v1/models/{version}/activate"]["post"]["security"] == [{"bearer": ["admin"]}]
+    assert paths["/v1/models/{name}/versions/{version}/activate"]["post"]["security"] == [{"bearer": ["admin"]}]
     assert paths["/v1/predict"]["post"]["security"] == [{}, {"bearer": ["predict"]}]  # a key is optional
     assert paths["/v1/explain"]["post"]["security"] == [{}, {"bearer": ["predict"]}]  # as predict
     assert "security" not in paths["/v1/models"]["get"]

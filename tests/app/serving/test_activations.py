@@ -5,23 +5,20 @@ active version's record (``SENTIMENT_VERSION_POLL_S``, default 1 s)."""
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
 
-from app.store import Store, now
+from app.store import Store
 from app.versions import ACTIVE_CHANNEL, Versions
+from tests.support.api import add_version
 from tests.support.settings import AUTH
 from tests.support.waiting import wait_for
 
 
 def _add_version(client, source_path, version="v1") -> None:
     """A trained version as a job leaves it: its folder in the shared data directory, its record."""
-    state = client.app.state
-    path = state.settings.data_dir / "models" / version
-    shutil.copytree(source_path, path)
-    state.store.insert("models", version=version, path=str(path), source="job", metrics={}, created_at=now(), seq=1)
+    add_version(client, source_path, version=version)
 
 
 def _served(client) -> str:
@@ -32,7 +29,7 @@ def _served(client) -> str:
 
 def _activate_through_a_and_time_b(a, b, version="v1") -> float:
     assert _served(b) == "bundled"
-    r = a.post(f"/v1/models/{version}/activate", headers=AUTH)
+    r = a.post(f"/v1/models/sentiment-en/versions/{version}/activate", headers=AUTH)
     assert r.status_code == 200, r.text
     activated = time.monotonic()
     wait_for(lambda: _served(b) == version, 2.0, interval=0.02, what=f"replica B to serve {version}")
@@ -48,7 +45,7 @@ def test_on_postgresql_replica_b_serves_an_activation_made_on_a_at_once(postgres
     took = _activate_through_a_and_time_b(a, b)
     assert took < 2.0
     # and back (a rollback is an activation like any other)
-    r = b.post("/v1/models/bundled/activate", headers=AUTH)
+    r = b.post("/v1/models/sentiment-en/versions/bundled/activate", headers=AUTH)
     assert r.status_code == 200
     wait_for(lambda: _served(a) == "bundled", 2.0, interval=0.02, what="replica A to serve the rollback")
 
@@ -63,17 +60,39 @@ def test_on_sqlite_replica_b_follows_by_polling_within_2_s(make_client, tiny_bun
 
 def test_the_notify_is_sent_only_when_the_activation_commits(postgres_url, tmp_path):
     store = Store(postgres_url)
-    versions = Versions(store, tmp_path, tmp_path / "bundled")
+    versions = Versions(store, tmp_path, {"sentiment-en": tmp_path / "bundled"})
+    versions.bootstrap()
     try:
         with store.listen_connection() as listener:
             listener.execute(f"LISTEN {ACTIVE_CHANNEL}")
             with pytest.raises(RuntimeError), store.connect() as db:
-                versions.record_active(db, "v7")
+                versions.record_active(db, "sentiment-en", "v7")
                 raise RuntimeError("rolled back")
             assert [n.payload for n in listener.notifies(timeout=0.3)] == []
             with store.connect() as db:
-                versions.record_active(db, "v8")
-            assert [n.payload for n in listener.notifies(timeout=2, stop_after=1)] == ["v8"]
-        assert versions.active() == "v8"
+                versions.record_active(db, "sentiment-en", "v8")
+            assert [n.payload for n in listener.notifies(timeout=2, stop_after=1)] == ["sentiment-en"]
+        assert versions.active("sentiment-en") == "v8"
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_activation_of_one_model_reaches_the_other_replica_and_leaves_the_other_models(
+        backend, request, make_client, tiny_bundle_path):
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else ""
+    a = make_client(database_url=url, version_poll_s=0.2, role="api")
+    b = make_client(database_url=url, version_poll_s=0.2, role="api")
+    add_version(a, tiny_bundle_path, model="topics", version="v1")
+    add_version(a, tiny_bundle_path, model="topics", version="v2", seq=2)
+
+    def served(client, model):
+        r = client.post(f"/v1/models/{model}/predict", json={"text": "w1 good"})
+        assert r.status_code == 200, r.text
+        return r.json()["model_version"]
+
+    assert served(a, "topics") == served(b, "topics") == "v1"
+    r = a.post("/v1/models/topics/versions/v2/activate", headers=AUTH)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: served(b, "topics") == "v2", 3.0, interval=0.05, what="replica B to serve topics v2")
+    assert served(a, "sentiment-en") == served(b, "sentiment-en") == "bundled"

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from app.store import now
 from model import Predictor, load_bundle
 from model.inference.windows import MAX_WINDOWS
+from tests.support.api import add_version
 from tests.support.processes import is_alive
 from tests.support.settings import AUTH, KEY
 from tests.support.waiting import wait_for
@@ -93,39 +93,35 @@ def test_requests_while_the_model_process_restarts_get_503_at_once(client):
 
 def test_activation_loads_the_version_in_the_model_process_before_serving_it(client, tiny_bundle_path):
     state = client.app.state
-    path = state.settings.data_dir / "models" / "v1"
-    shutil.copytree(tiny_bundle_path, path)
-    state.store.insert("models", version="v1", path=str(path), source="training", metrics={}, created_at=now(), seq=1)
-    assert set(state.inference.model_process.loaded) == {"bundled"}
+    add_version(client, tiny_bundle_path)
+    assert set(state.inference.model_process.loaded) == {"sentiment-en/bundled"}
 
-    r = client.post("/v1/models/v1/activate", headers=AUTH)
+    r = client.post("/v1/models/sentiment-en/versions/v1/activate", headers=AUTH)
     assert r.status_code == 200, r.text
-    assert set(state.inference.model_process.loaded) == {"bundled", "v1"}  # the previous one stays until the next swap
+    assert set(state.inference.model_process.loaded) == {"sentiment-en/bundled", "sentiment-en/v1"}  # kept until the next swap
     assert client.post("/v1/predict", json={"text": "good"}).json()["model_version"] == "v1"
 
-    r = client.post("/v1/models/bundled/activate", headers=AUTH)
+    r = client.post("/v1/models/sentiment-en/versions/bundled/activate", headers=AUTH)
     assert r.status_code == 200, r.text
-    assert set(state.inference.model_process.loaded) == {"v1", "bundled"}
+    assert set(state.inference.model_process.loaded) == {"sentiment-en/v1", "sentiment-en/bundled"}
     assert client.post("/v1/predict", json={"text": "good"}).json()["model_version"] == "bundled"
 
 
 def test_a_version_the_model_process_cannot_load_is_not_activated(client, tiny_bundle_path):
     state = client.app.state
-    path = state.settings.data_dir / "models" / "v1"
-    shutil.copytree(tiny_bundle_path, path)
-    state.store.insert("models", version="v1", path=str(path), source="training", metrics={}, created_at=now(), seq=1)
+    path = add_version(client, tiny_bundle_path)
     original = state.inference.load
 
-    def load_then_break(version):  # the server process loads it; the model process will not
-        loaded = original(version)
+    def load_then_break(model, version):  # the server process loads it; the model process will not
+        loaded = original(model, version)
         shutil.rmtree(path)
         return loaded
 
     state.inference.load = load_then_break
-    r = client.post("/v1/models/v1/activate", headers=AUTH)
+    r = client.post("/v1/models/sentiment-en/versions/v1/activate", headers=AUTH)
     assert r.status_code == 409, r.text
-    assert r.json()["error"] == "model_unavailable" and "model process cannot load v1" in r.json()["message"]
-    assert state.versions.active() == "bundled"
+    assert r.json()["error"] == "model_unavailable" and "model process cannot load sentiment-en/v1" in r.json()["message"]
+    assert state.versions.active("sentiment-en") == "bundled"
     r = client.post("/v1/predict", json={"text": "good"})
     assert r.status_code == 200 and r.json()["model_version"] == "bundled"
 

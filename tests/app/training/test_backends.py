@@ -33,12 +33,12 @@ def test_datasets_jobs_versions_and_activation_on_either_backend(database_url, m
     client.__exit__(None, None, None)
 
     again = make_client(database_url=database_url)  # a restart on the same records
-    listed = again.get("/v1/models").json()
+    listed = again.get("/v1/models/sentiment-en/versions").json()
     assert listed["active_version"] == "v1"
-    assert sorted(m["version"] for m in listed["models"]) == ["bundled", "v1"]
+    assert sorted(m["version"] for m in listed["versions"]) == ["bundled", "v1"]
     assert again.get(f"/v1/train-jobs/{done['id']}").json()["state"] == "succeeded"
-    assert again.post("/v1/models/bundled/activate", headers=AUTH).status_code == 200
-    assert again.get("/v1/models").json()["active_version"] == "bundled"
+    assert again.post("/v1/models/sentiment-en/versions/bundled/activate", headers=AUTH).status_code == 200
+    assert again.get("/v1/models/sentiment-en").json()["active_version"] == "bundled"
     sqlite_file = tmp_path / "data" / "sentiment.db"
     assert sqlite_file.exists() == (database_url == "")
 

@@ -43,7 +43,7 @@ def test_a_baseline_that_learns_the_task_beats_a_barely_trained_rnn_and_blocks_p
         "new_accuracy": result["metrics"]["accuracy"], "baseline_accuracy": baseline["metrics"]["accuracy"],
         "reason": "the baseline is at least as accurate on the eval set",
     }
-    assert client.get("/v1/models").json()["active_version"] == "bundled"
+    assert client.get("/v1/models/sentiment-en").json()["active_version"] == "bundled"
 
 
 def test_an_rnn_that_beats_the_baseline_is_promoted(client):
@@ -87,10 +87,13 @@ class _Versions:
     def __init__(self, path=None):
         self.bundle = path
 
-    def active(self) -> str:
+    def model_exists(self, model: str) -> bool:
+        return True
+
+    def active(self, model: str) -> str:
         return "v1"
 
-    def path(self, version: str):
+    def path(self, model: str, version: str):
         assert self.bundle is not None, "the active model was consulted"
         return self.bundle
 
@@ -101,7 +104,7 @@ class _Versions:
     (0.7, 0.8, False, "the baseline is at least as accurate on the eval set"),
 ])
 def test_the_baseline_floor_alone(new, baseline, promote, reason):
-    decision = decide_promotion("if_better_than_baseline", {"accuracy": new}, _Versions(), None, baseline)
+    decision = decide_promotion("if_better_than_baseline", {"accuracy": new}, _Versions(), "m", None, baseline)
     assert decision == {"policy": "if_better_than_baseline", "active_version": "v1", "new_accuracy": new,
                         "baseline_accuracy": baseline, "promote": promote, "reason": reason}
 
@@ -111,12 +114,12 @@ def test_better_than_both_needs_the_floor_and_the_active_model(tiny_bundle_path)
     dev.labels[:30] = ["1" if y == "0" else "0" for y in dev.labels[:30]]  # wrong labels: the tiny bundle errs
     active = evaluate(Predictor.load(tiny_bundle_path), dev)["accuracy"]
     assert 0.2 < active < 1.0  # room on both sides of the tiny bundle's score
-    below_floor = decide_promotion("if_better_than_both", {"accuracy": 0.99}, _Versions(), dev, 1.0)
+    below_floor = decide_promotion("if_better_than_both", {"accuracy": 0.99}, _Versions(), "m", dev, 1.0)
     assert below_floor["promote"] is False and "baseline" in below_floor["reason"]  # the active model not consulted
     store = _Versions(tiny_bundle_path)
-    worse = decide_promotion("if_better_than_both", {"accuracy": active - 0.01}, store, dev, 0.1)
+    worse = decide_promotion("if_better_than_both", {"accuracy": active - 0.01}, store, "m", dev, 0.1)
     assert worse["promote"] is False and worse["reason"] == "active model is at least as accurate"
-    best = decide_promotion("if_better_than_both", {"accuracy": 1.0}, store, dev, 0.1)
+    best = decide_promotion("if_better_than_both", {"accuracy": 1.0}, store, "m", dev, 0.1)
     assert best["promote"] is True and best["active_accuracy"] == active and best["baseline_accuracy"] == 0.1
     assert best["reason"] == "new model is more accurate than the active model and the baseline on the eval set"
-    assert decide_promotion("always", {"accuracy": 0.0}, store, dev, 1.0)["promote"] is True  # no floor
+    assert decide_promotion("always", {"accuracy": 0.0}, store, "m", dev, 1.0)["promote"] is True  # no floor

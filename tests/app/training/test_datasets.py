@@ -192,7 +192,7 @@ def test_a_dataset_whose_file_is_gone_is_410_not_500(client, tmp_path):
     r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "config": TINY_CONFIG})
     assert r.status_code == 410, r.text
     assert r.json()["error"] == "dataset_gone" and ds["id"] in r.json()["message"]
-    r = client.post("/v1/models/compare", headers=AUTH, json={"dataset_id": ds["id"], "versions": ["bundled", "v1"]})
+    r = client.post("/v1/models/sentiment-en/compare", headers=AUTH, json={"dataset_id": ds["id"], "versions": ["bundled", "v1"]})
     assert r.status_code == 410 and r.json()["error"] == "dataset_gone"
     assert client.delete(f"/v1/datasets/{ds['id']}", headers=AUTH).status_code == 204
 

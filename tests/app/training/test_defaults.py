@@ -42,7 +42,7 @@ def test_cli_defaults_and_job_defaults_give_identical_bundles(make_client, tmp_p
     assert r.status_code == 202, r.text
     job = wait_job(client, r.json()["id"], timeout=240)
     assert job["state"] == "succeeded", job["error"]
-    job_bundle = client.app.state.settings.data_dir / "models" / job["model_version"]
+    job_bundle = client.app.state.settings.data_dir / "models" / "sentiment-en" / job["model_version"]
 
     cli = _comparable(json.loads((cli_bundle / "config.json").read_text()))
     http = _comparable(json.loads((job_bundle / "config.json").read_text()))

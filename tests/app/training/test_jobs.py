@@ -43,12 +43,12 @@ def test_job_trains_in_another_process_and_records_metrics(client, tmp_path):
     assert done["result"]["promotion"] == {"policy": "never", "active_version": "bundled", "promote": False,
                                            "new_accuracy": done["result"]["metrics"]["accuracy"],
                                            "reason": "promote is 'never'"}
-    listed = client.get("/v1/models").json()
+    listed = client.get("/v1/models/sentiment-en/versions").json()
     assert listed["active_version"] == "bundled"
-    v1 = next(m for m in listed["models"] if m["version"] == "v1")
+    v1 = next(m for m in listed["versions"] if m["version"] == "v1")
     assert v1["status"] == "ready" and v1["job_id"] == job["id"] and v1["labels"] == ["neg", "pos"]
     assert v1["config"]["model"]["cell"] == "gru"
-    models_dir = tmp_path / "data" / "models"
+    models_dir = tmp_path / "data" / "models" / "sentiment-en"
     assert sorted(p.name for p in models_dir.iterdir()) == ["v1"]  # nothing partial left behind
     assert client.get("/v1/train-jobs").json()[0]["id"] == job["id"]
 
@@ -65,7 +65,7 @@ def test_promote_if_better_records_decision_and_both_scores(client):
     assert decision["policy"] == "if_better" and decision["active_version"] == "v1"
     assert decision["new_accuracy"] <= decision["active_accuracy"]
     assert decision["promote"] is False
-    assert client.get("/v1/models").json()["active_version"] == "v1"
+    assert client.get("/v1/models/sentiment-en").json()["active_version"] == "v1"
 
 
 def test_cancel_running_job_stops_it_and_removes_partial_files(client, tmp_path):
@@ -103,7 +103,7 @@ def test_killed_training_process_fails_the_job_and_keeps_serving(client, tmp_pat
     assert done["state"] == "failed" and "signal 9" in done["error"]
     r = client.post("/v1/predict", json={"text": "w1 good"})
     assert r.status_code == 200 and r.json()["model_version"] == "bundled"
-    assert [m["version"] for m in client.get("/v1/models").json()["models"]] == ["bundled"]
+    assert client.get("/v1/models/sentiment-en").json()["versions"] == ["bundled"]
     assert list((tmp_path / "data" / "models").iterdir()) == []
 
 

@@ -61,9 +61,9 @@ def test_a_two_process_job_records_one_model_trained_by_both(database_url, make_
     assert [e["epoch"] for e in done["progress"]["epochs_done"]] == [1, 2]
     assert done["result"]["history"] == done["progress"]["epochs_done"]
     assert done["result"]["baseline"]["metrics"]["accuracy"] == done["progress"]["baseline_accuracy"]
-    models = client.app.state.store.all("SELECT version, job_id FROM models WHERE source = 'job'")
-    assert models == [{"version": "v1", "job_id": job["id"]}]
-    folder = tmp_path / "data" / "models"
+    models = client.app.state.store.all("SELECT model, version, job_id FROM versions WHERE source = 'job'")
+    assert models == [{"model": "sentiment-en", "version": "v1", "job_id": job["id"]}]
+    folder = tmp_path / "data" / "models" / "sentiment-en"
     assert sorted(p.name for p in folder.iterdir()) == ["v1"]
     training = json.loads((folder / "v1" / "config.json").read_text())["training"]
     assert training["world_size"] == 2 and training["job_id"] == job["id"]

@@ -159,7 +159,7 @@ def test_an_expired_job_whose_cancel_was_asked_is_cancelled(make_store, clock):
 def _service(store, tmp_path) -> tuple[Settings, JobService]:
     """A replica's JobService (it needs a running event loop: call inside one)."""
     settings = Settings(data_dir=tmp_path / "data")
-    versions = Versions(store, settings.data_dir, settings.model_dir)
+    versions = Versions(store, settings.data_dir, settings.bundled_models())
     return settings, JobService(settings, versions, DatasetStore(store, tmp_path / "data" / "datasets"))
 
 

@@ -23,7 +23,7 @@ def finished_bundle_config(client, body: dict) -> tuple[dict, dict]:
     assert r.json()["base_version"] == body.get("base_version")
     job = wait_job(client, r.json()["id"])
     assert job["state"] == "succeeded", job["error"]
-    path = client.app.state.settings.data_dir / "models" / job["model_version"] / "config.json"
+    path = client.app.state.settings.data_dir / "models" / "sentiment-en" / job["model_version"] / "config.json"
     return job, json.loads(path.read_text())
 
 

@@ -10,7 +10,7 @@ from model.config import HYPERPARAMETERS, Hyperparameter, configs_from_values, h
 from model.training.auto import resolve_auto
 
 BUNDLED = Path(__file__).resolve().parents[2] / "model" / "bundled" / "sst2"
-INTERNAL = {"labels", "vocab_size", "pad_id", "unk_id", "temperature", "eval_batch_size"}
+INTERNAL = {"labels", "vocab_size", "pad_id", "unk_id", "temperature", "task", "thresholds", "eval_batch_size"}
 
 
 def test_every_field_is_a_hyperparameter_or_internal():

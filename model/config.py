@@ -226,7 +226,9 @@ class ModelConfig:
             raise ValueError(f"task must be one of {', '.join(TASKS)}; got {self.task!r}")
         if self.thresholds is not None:
             if self.task != MULTI_LABEL:
-                raise ValueError("thresholds are for multi_label models; a single_label model takes the most probable label")
+                raise ValueError(
+                    "thresholds are for multi_label models; a single_label model takes the most probable label"
+                )
             if len(self.thresholds) != len(self.labels) or not all(
                 _has_type(t, float) and 0.0 < t <= 1.0 for t in self.thresholds
             ):

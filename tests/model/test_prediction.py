@@ -32,9 +32,7 @@ def test_top_k_must_be_a_positive_integer(bad):
 
 
 def test_min_score_abstains_below_and_answers_at_or_above():
-    below, at, above = to_predictions(
-        LABELS, [[0.3, 0.39, 0.31], [0.2, 0.4, 0.4], [0.1, 0.8, 0.1]], min_score=0.4
-    )
+    below, at, above = to_predictions(LABELS, [[0.3, 0.39, 0.31], [0.2, 0.4, 0.4], [0.1, 0.8, 0.1]], min_score=0.4)
     assert below.label is None and below.abstained is True and below.score == 0.39
     assert below.probabilities == {"a": 0.3, "b": 0.39, "c": 0.31}
     assert "label" not in below.to_dict() and below.to_dict()["abstained"] is True

@@ -177,7 +177,12 @@ def multi_hot(data: Dataset, labels: Sequence[str], label_names: Mapping[str, st
 
 def gold_indices(data: Dataset, labels: Sequence[str], label_names: Mapping[str, str], version: str) -> list[int]:
     """Each example's gold label as an index into ``labels``; raw labels are mapped through the
-    version's ``label_names`` (``"1"`` -> ``"positive"``)."""
+    version's ``label_names`` (``"1"`` -> ``"positive"``). Single-label data only: ``compare`` scores
+    one predicted label per text."""
+    if data.task == "multi_label":
+        raise DataError(
+            data.source, None, "has a 'labels' column (multi-label): comparing versions is for single-label data"
+        )
     index = {name: i for i, name in enumerate(labels)}
     out = []
     for i, raw in enumerate(data.labels):

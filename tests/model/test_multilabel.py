@@ -11,6 +11,7 @@ import pytest
 
 from model import Predictor, load_bundle, save_bundle
 from model.bundle import CONFIG_FILE, read_config
+from model.data import DataError
 from model.inference.explain import explain
 from model.inference.scoring import best_thresholds, evaluate, multi_label_report
 from model.training.card import render_card
@@ -179,3 +180,10 @@ def test_the_tfidf_baseline_fits_one_regression_per_label():
     assert result.metrics["task"] == "multi_label" and result.metrics["micro_f1"] >= 0.9
     assert result.to_dict()["grid"] == [{"c": 16.0, "micro_f1": result.grid[16.0]}]
     assert set(result.metrics["per_label"]) == {"food", "music", "sport"}
+
+
+def test_comparing_versions_refuses_multi_label_data():
+    from model.inference.scoring import gold_indices
+
+    with pytest.raises(DataError, match="comparing versions is for single-label data"):
+        gold_indices(multi_label_dataset(6, 1), ["food", "music", "sport"], {}, "1")

@@ -187,3 +187,22 @@ def test_comparing_versions_refuses_multi_label_data():
 
     with pytest.raises(DataError, match="comparing versions is for single-label data"):
         gold_indices(multi_label_dataset(6, 1), ["food", "music", "sport"], {}, "1")
+
+
+def test_distillation_refuses_multi_label_data(tmp_path):
+    from model.distill import pipeline
+
+    data = multi_label_dataset(12, 1)
+    with pytest.raises(DataError, match="distillation is for single-label data"):
+        pipeline.run(
+            data,
+            data,
+            tmp_path / "out",
+            tmp_path / "work",
+            teacher_source=tmp_path,
+            teacher_config=None,
+            augment_config=None,
+            model_config=None,
+            tokenizer_config=None,
+            train_config=None,
+        )

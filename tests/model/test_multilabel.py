@@ -206,3 +206,18 @@ def test_distillation_refuses_multi_label_data(tmp_path):
             tokenizer_config=None,
             train_config=None,
         )
+
+
+def test_model_config_checks_task_and_thresholds():
+    from model import ModelConfig
+
+    base = {"labels": ["a", "b"], "vocab_size": 10}
+    assert ModelConfig.from_dict(base).task == "single_label"
+    assert "thresholds" not in ModelConfig.from_dict(base).to_dict()
+    assert ModelConfig.from_dict({**base, "task": "multi_label", "thresholds": [0.3, 0.6]}).thresholds == [0.3, 0.6]
+    with pytest.raises(ValueError, match="task must be one of single_label, multi_label; got 'tags'"):
+        ModelConfig.from_dict({**base, "task": "tags"})
+    with pytest.raises(ValueError, match="one number in"):
+        ModelConfig.from_dict({**base, "task": "multi_label", "thresholds": [0.5]})
+    with pytest.raises(ValueError, match="thresholds are for multi_label models"):
+        ModelConfig.from_dict({**base, "thresholds": [0.5, 0.5]})

@@ -23,7 +23,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", default=None, help="text column (default: 'text' or 'sentence')")
-    p.add_argument("--label-column", default="label")
+    p.add_argument(
+        "--label-column",
+        default="label",
+        help="label column (default: 'label'); a file with a 'labels' column instead is multi-label "
+        "(JSONL: a list of labels; CSV/TSV: labels separated by '|')",
+    )
     p.add_argument("--format", choices=("tsv", "csv", "jsonl"), default=None, help="default: from the file extension")
     p.add_argument(
         "--columns",

@@ -51,7 +51,8 @@ class Prediction:
     """single-label with ``min_score``: True when the best probability is below it, else False; None
     (left out) when no ``min_score`` was asked for"""
     top: list[LabelScore] | None = field(default=None, kw_only=True)
-    """with ``top_k``: the k most probable labels, best first (ties in label order)"""
+    """with ``top_k``: the k most probable labels (every label when there are fewer), best first, equal
+    probabilities in label order"""
     probabilities: dict[str, float]
     """every label's probability (multi-label: each independent of the others)"""
     windows: int = 1

@@ -74,3 +74,8 @@ def test_options_that_do_not_fit_the_task_are_errors():
 def test_a_prediction_is_still_built_from_label_score_probabilities():
     p = Prediction("a", 0.9, {"a": 0.9, "b": 0.1})
     assert p.probabilities == {"a": 0.9, "b": 0.1} and p.labels is None and p.top is None
+
+
+def test_multi_label_labels_with_equal_probabilities_keep_label_order():
+    (p,) = to_predictions(LABELS, [[0.7, 0.9, 0.7]], task="multi_label")
+    assert p.labels == ["b", "a", "c"]

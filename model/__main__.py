@@ -23,7 +23,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", default=None, help="text column (default: 'text' or 'sentence')")
-    p.add_argument("--label-column", default="label")
+    p.add_argument(
+        "--label-column",
+        default="label",
+        help="label column (default: 'label'); a file with a 'labels' column instead is multi-label "
+        "(JSONL: a list of labels; CSV/TSV: labels separated by '|')",
+    )
     p.add_argument("--format", choices=("tsv", "csv", "jsonl"), default=None, help="default: from the file extension")
     p.add_argument(
         "--columns",
@@ -179,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict texts; prints one JSON line per text")
     p.add_argument("--model", required=True)
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--top-k", type=int, default=None, metavar="K", help="also list the K most probable labels")
+    p.add_argument(
+        "--min-score",
+        type=float,
+        default=None,
+        metavar="P",
+        help="single-label models: give no label (abstained) when the best probability is below P",
+    )
     p.add_argument("texts", nargs="*", help="texts to classify; none or '-' reads lines from stdin")
     return parser
 
@@ -303,17 +316,26 @@ def cmd_train(args) -> int:
         card=render_card(result, command),
         overwrite=args.overwrite,
     )
-    summary = {k: result.metrics[k] for k in ("accuracy", "macro_f1", "n")}
+    if result.model_config.task == "multi_label":
+        summary = {k: result.metrics[k] for k in ("micro_f1", "macro_f1", "subset_accuracy", "n")}
+        summary["thresholds"] = dict(zip(result.model_config.labels, result.model_config.thresholds))
+    else:
+        summary = {k: result.metrics[k] for k in ("accuracy", "macro_f1", "n")}
     summary.update(
         out=args.out,
         best_epoch=result.best_epoch,
         stop_reason=result.stop_reason,
         chosen=result.resolved,
         seconds=round(result.elapsed_s, 1),
-        temperature=result.calibration["temperature"],
-        ece_before=result.calibration["ece_before"],
-        ece_after=result.calibration["ece_after"],
     )
+    if "skipped" in result.calibration:  # multi-label: thresholds instead of a temperature
+        summary["calibration"] = result.calibration
+    else:
+        summary.update(
+            temperature=result.calibration["temperature"],
+            ece_before=result.calibration["ece_before"],
+            ece_after=result.calibration["ece_after"],
+        )
     print(json.dumps(summary))
     return 0
 
@@ -398,7 +420,7 @@ def cmd_predict(args) -> int:
     if not texts or texts == ["-"]:
         texts = [line.rstrip("\n") for line in sys.stdin]
     predictor = Predictor.load(args.model, batch_size=args.batch_size)
-    for text, pred in zip(texts, predictor.predict(texts)):
+    for text, pred in zip(texts, predictor.predict(texts, top_k=args.top_k, min_score=args.min_score)):
         print(json.dumps({"text": text, **pred.to_dict()}, ensure_ascii=False))
     return 0
 

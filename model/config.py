@@ -146,6 +146,10 @@ TOKENIZERS = (AUTO, "word", "bpe", "wordpiece")
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 PRETRAINED = (AUTO, "minilm")
+# What a model predicts: one label per text (softmax over the labels), or any number of them,
+# none included (an independent sigmoid per label, each with its own threshold).
+SINGLE_LABEL, MULTI_LABEL = "single_label", "multi_label"
+TASKS = (SINGLE_LABEL, MULTI_LABEL)
 
 
 @dataclass
@@ -201,7 +205,9 @@ class ModelConfig:
     label_names: dict[str, str] = hyperparameter({}, "rename raw dataset labels, e.g. 0=negative,1=positive")
     pad_id: int = 0
     unk_id: int = 1
-    temperature: float = 1.0  # divides the logits; fitted on the dev set after training
+    temperature: float = 1.0  # divides the logits; fitted on the dev set after training (single-label)
+    task: str = SINGLE_LABEL  # set by training from the data (a bundle without it is single-label)
+    thresholds: list[float] | None = None  # multi-label: each label's, in label order, chosen on the dev set
 
     @property
     def num_classes(self) -> int:
@@ -216,10 +222,27 @@ class ModelConfig:
             raise ValueError(f"vocab_size must be between 2 and 10000000; got {self.vocab_size!r}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive; got {self.temperature!r}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}; got {self.task!r}")
+        if self.thresholds is not None:
+            if self.task != MULTI_LABEL:
+                raise ValueError(
+                    "thresholds are for multi_label models; a single_label model takes the most probable label"
+                )
+            if len(self.thresholds) != len(self.labels) or not all(
+                _has_type(t, float) and 0.0 < t <= 1.0 for t in self.thresholds
+            ):
+                raise ValueError(
+                    f"thresholds must be one number in (0, 1] per label ({len(self.labels)}); got {self.thresholds!r}"
+                )
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """As ``config.json`` holds it; ``thresholds`` only where there are some (multi-label)."""
+        data = dataclasses.asdict(self)
+        if data["thresholds"] is None:
+            del data["thresholds"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:

@@ -5,6 +5,13 @@ straight to it. No row is lost silently: TSV has no quoting (the csv module's qu
 hundreds of rows of a file of Chinese reviews whose texts held ASCII quotes); CSV keeps RFC 4180
 quoting but a row with the wrong field count or an unbalanced quote is an error, not a merge; and
 blank lines, the only rows skipped, are counted in ``Dataset.dropped``.
+
+A dataset is single-label (a ``label`` column: one label per text) or multi-label (a ``labels``
+column: any number of labels per text, none included). JSONL rows give ``"labels"`` as a list of
+strings; CSV/TSV cells separate them with ``|`` (an empty cell: no label). A file uses one or the
+other: a row with the other field is an error naming it. ``Dataset.labels`` then holds one string
+per example, or one tuple of strings per example (hashable, so duplicate and conflicting texts are
+found the same way).
 """
 
 from __future__ import annotations
@@ -20,8 +27,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import MULTI_LABEL, SINGLE_LABEL
+
 FORMATS = ("tsv", "csv", "jsonl")
 DEFAULT_TEXT_COLUMNS = ("text", "sentence")
+LABELS_COLUMN = "labels"  # a multi-label dataset's column (JSONL: a list of strings)
+LABEL_SEPARATOR = "|"  # between the labels of a CSV/TSV ``labels`` cell
 
 
 class DataError(ValueError):
@@ -36,7 +47,7 @@ class DataError(ValueError):
 @dataclass
 class Dataset:
     texts: list[str]
-    labels: list[str]
+    labels: list  # single-label: one str per example; multi-label: one tuple of str per example
     source: str = "<memory>"
     lines: list[int] = field(default_factory=list)  # source line of each example
     sha256: str = ""
@@ -44,12 +55,24 @@ class Dataset:
     rows_read: int = 0  # rows in the file (not the header); rows_read - len(self) were dropped:
     dropped: dict[str, int] = field(default_factory=dict)  # why, e.g. {"blank_lines": 2}
     encoding: str = ""  # what the bytes were decoded as: "utf-8", "utf-16", "gb18030"...
+    task: str = ""  # SINGLE_LABEL or MULTI_LABEL; "": from the labels (tuples are multi-label)
+
+    def __post_init__(self) -> None:
+        if not self.task:
+            self.task = MULTI_LABEL if self.labels and isinstance(self.labels[0], tuple) else SINGLE_LABEL
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def label_counts(self) -> dict[str, int]:
+        """How many examples carry each label (multi-label: each label of each example counts once)."""
+        if self.task == MULTI_LABEL:
+            return dict(sorted(Counter(label for labels in self.labels for label in labels).items()))
         return dict(sorted(Counter(self.labels).items()))
+
+    def label_set(self) -> list[str]:
+        """Every label that occurs, sorted."""
+        return list(self.label_counts())
 
     def subset(self, indices: list[int]) -> Dataset:
         return Dataset(
@@ -60,6 +83,7 @@ class Dataset:
             self.sha256,
             self.text_column,
             encoding=self.encoding,
+            task=self.task,
         )
 
 
@@ -127,7 +151,32 @@ def parse_dataset(
         table = _delimited_table(content, fmt, source, _check_columns(columns, source) if columns else None)
     if not table.rows:
         raise DataError(source, 1, "no examples (only a header?)")
-    text_key = _pick_text_column(table, text_column, label_column, source, fmt, columns)
+    text_key, label_key = _pick_columns(table, text_column, label_column, source, fmt, columns)
+    multi_label = label_key == LABELS_COLUMN
+    if multi_label:
+        single_key = label_column if label_column != LABELS_COLUMN else "label"
+        texts, labels, lines = _multi_label_rows(table, text_key, single_key, source)
+    else:
+        texts, labels, lines = _single_label_rows(table, text_key, label_key, source)
+    if table.spans:
+        cells = {r[label_key].strip() for _, r in table.rows} if multi_label else set(labels)
+        _check_quoted_spans(table, content, label_key, cells, source)
+    dropped = {"blank_lines": table.blank_lines} if table.blank_lines else {}
+    return Dataset(
+        texts,
+        labels,
+        source,
+        lines,
+        hashlib.sha256(raw).hexdigest(),
+        text_key,
+        rows_read=len(table.rows) + table.blank_lines,
+        dropped=dropped,
+        encoding=encoding,
+        task=MULTI_LABEL if multi_label else SINGLE_LABEL,
+    )
+
+
+def _single_label_rows(table: _Table, text_key: str, label_column: str, source: str):
     texts, labels, lines = [], [], []
     for line, row in table.rows:
         text, label = row.get(text_key), row.get(label_column)
@@ -142,20 +191,45 @@ def parse_dataset(
         texts.append(text)
         labels.append(label)
         lines.append(line)
-    if table.spans:
-        _check_quoted_spans(table, content, label_column, set(labels), source)
-    dropped = {"blank_lines": table.blank_lines} if table.blank_lines else {}
-    return Dataset(
-        texts,
-        labels,
-        source,
-        lines,
-        hashlib.sha256(raw).hexdigest(),
-        text_key,
-        rows_read=len(table.rows) + table.blank_lines,
-        dropped=dropped,
-        encoding=encoding,
-    )
+    return texts, labels, lines
+
+
+def _multi_label_rows(table: _Table, text_key: str, single_key: str, source: str):
+    """Each row's labels as a tuple: a JSONL list of strings, or a CSV/TSV cell split on ``|``.
+    ``single_key`` is the single-label field, which no row may have."""
+    texts, labels, lines = [], [], []
+    for line, row in table.rows:
+        if single_key in row:  # JSONL: each row names its own fields
+            raise DataError(source, line, _MIXED.format(this=single_key, other=LABELS_COLUMN))
+        text, value = row.get(text_key), row.get(LABELS_COLUMN)
+        if text is None or value is None:
+            missing = text_key if text is None else LABELS_COLUMN
+            raise DataError(source, line, f"missing value for column {missing!r}")
+        text = str(text).strip()
+        if is_blank(text):
+            raise DataError(source, line, "empty text (nothing visible)")
+        if isinstance(value, str):
+            if table.header is None:
+                raise DataError(source, line, f'\'labels\' must be a list of strings, e.g. ["a", "b"]; got {value!r}')
+            value = value.split(LABEL_SEPARATOR) if value.strip() else []
+        elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise DataError(source, line, f'\'labels\' must be a list of strings, e.g. ["a", "b"]; got {value!r}')
+        names = tuple(v.strip() for v in value)
+        if not all(names):
+            raise DataError(source, line, f"empty label in {row[LABELS_COLUMN]!r}")
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise DataError(source, line, f"label {twice!r} given twice")
+        texts.append(text)
+        labels.append(names)
+        lines.append(line)
+    return texts, labels, lines
+
+
+_MIXED = (
+    "this row has {this!r} but the first row has {other!r}: a file is single-label (a 'label' per text) "
+    "or multi-label (a list of 'labels' per text), not both"
+)
 
 
 # Tried on a file that is not UTF-8, in this order: a byte order mark says what the file is.
@@ -279,15 +353,28 @@ def _check_columns(columns: list[str], source: str) -> list[str]:
     return names
 
 
-def _pick_text_column(table: _Table, text_column, label_column, source, fmt, columns) -> str:
+def _pick_columns(table: _Table, text_column, label_column, source, fmt, columns) -> tuple[str, str]:
+    """The text column, and the label column: ``label_column``, or ``labels`` (multi-label) when the file
+    has that and not ``label_column``. A file with both the default ``label`` and ``labels`` is an error."""
     row = table.rows[0][1]
     names = table.header if table.header is not None else list(row)
     where = None if columns else 1 if fmt != "jsonl" else table.rows[0][0]
     candidates = (text_column,) if text_column else DEFAULT_TEXT_COLUMNS
     text_key = next((c for c in candidates if c in names), None)
-    if text_key is not None and label_column in names:
-        return text_key
-    if fmt != "jsonl" and not columns and _looks_like_data(table, {*candidates, label_column}):
+    if text_key is not None and label_column in names and label_column != LABELS_COLUMN:
+        if label_column == "label" and LABELS_COLUMN in names:
+            raise DataError(
+                source,
+                where,
+                "both a 'label' and a 'labels' column: a file is single-label (a 'label' per text) or "
+                "multi-label (a list of 'labels' per text), not both",
+            )
+        if table.header is None:
+            _check_no_labels_field(table, label_column, source)
+        return text_key, label_column
+    if text_key is not None and LABELS_COLUMN in names:
+        return text_key, LABELS_COLUMN
+    if fmt != "jsonl" and not columns and _looks_like_data(table, {*candidates, label_column, LABELS_COLUMN}):
         shown = ", ".join(repr(v) for v in table.first_row)
         example = "text,label" if fmt == "csv" else "text<TAB>label"
         raise DataError(
@@ -300,6 +387,13 @@ def _pick_text_column(table: _Table, text_column, label_column, source, fmt, col
         wanted = text_column or " or ".join(repr(c) for c in DEFAULT_TEXT_COLUMNS)
         raise DataError(source, where, f"missing text column {wanted!r}; columns are {names}")
     raise DataError(source, where, f"missing label column {label_column!r}; columns are {names}")
+
+
+def _check_no_labels_field(table: _Table, label_column: str, source: str) -> None:
+    """A single-label JSONL file (its first row has ``label_column``) in which a row has ``labels``."""
+    for line, row in table.rows:
+        if LABELS_COLUMN in row:
+            raise DataError(source, line, _MIXED.format(this=LABELS_COLUMN, other=label_column))
 
 
 def _looks_like_data(table: _Table, wanted: set[str]) -> bool:
@@ -317,7 +411,7 @@ def _looks_like_data(table: _Table, wanted: set[str]) -> bool:
 
 def _delimited_table(content: str, fmt: str, source: str, columns: list[str] | None) -> _Table:
     table = _Table([], header=columns)
-    header_names = {n.lower() for n in (*(columns or ()), *DEFAULT_TEXT_COLUMNS, "label")}
+    header_names = {n.lower() for n in (*(columns or ()), *DEFAULT_TEXT_COLUMNS, "label", LABELS_COLUMN)}
     records = _tsv_records(content) if fmt == "tsv" else _csv_records(content, source, table)
     delimiter = "tab" if fmt == "tsv" else "comma"
     for first_line, values in records:
@@ -438,7 +532,12 @@ def _jsonl_table(content: str, source: str) -> _Table:
 
 
 def check_training_data(train: Dataset, dev: Dataset | None = None) -> list[str]:
-    """The sorted label set; raises if there is a single class or dev has unseen labels."""
+    """The sorted label set; raises if there is a single class, dev has unseen labels or the two
+    are not the same task (single- or multi-label)."""
+    if train.task == MULTI_LABEL:
+        return _check_multi_label(train, dev)
+    if dev is not None and dev.task != train.task:
+        raise DataError(dev.source, None, "has a 'labels' column (multi-label) but the training data has 'label'")
     labels = sorted(set(train.labels))
     if len(labels) < 2:
         last = train.lines[-1] if train.lines else None
@@ -456,12 +555,40 @@ def check_training_data(train: Dataset, dev: Dataset | None = None) -> list[str]
     return labels
 
 
+def _check_multi_label(train: Dataset, dev: Dataset | None) -> list[str]:
+    labels = train.label_set()
+    if len(labels) < 2:
+        last = train.lines[-1] if train.lines else None
+        found = f"only {labels[0]!r}" if labels else "none"
+        raise DataError(
+            train.source, last, f"labels: {found} in {len(train)} examples; a multi-label model needs at least two"
+        )
+    if dev is not None:
+        if dev.task != MULTI_LABEL:
+            raise DataError(dev.source, None, "has a 'label' column but the training data has 'labels' (multi-label)")
+        known = set(labels)
+        for i, names in enumerate(dev.labels):
+            unseen = next((label for label in names if label not in known), None)
+            if unseen is not None:
+                line = dev.lines[i] if dev.lines else None
+                raise DataError(dev.source, line, f"label {unseen!r} never appears in training data {labels}")
+    return labels
+
+
 def stratified_split(data: Dataset, dev_fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    """Split off a dev set with the same label proportions; deterministic given ``seed``."""
+    """Split off a dev set with the same label proportions; deterministic given ``seed``.
+
+    Multi-label examples are grouped by their set of labels; the sets seen only once are pooled into
+    one group, so that a dataset of many rare combinations still gives a dev set."""
     rng = random.Random(seed)
-    by_label: dict[str, list[int]] = {}
+    by_label: dict = {}
     for i, label in enumerate(data.labels):
         by_label.setdefault(label, []).append(i)
+    if data.task == MULTI_LABEL:
+        rare = [idx[0] for idx in by_label.values() if len(idx) == 1]
+        by_label = {"|".join(k): v for k, v in by_label.items() if len(v) > 1}
+        if rare:
+            by_label["\0rare"] = rare  # (no label set joins to a NUL)
     train_idx, dev_idx = [], []
     for label in sorted(by_label):
         idx = by_label[label]

@@ -30,8 +30,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..bundle import BundleError, read_config, save_bundle, sha256_file
-from ..config import RUNTIME_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig, hyperparameter_values
-from ..data import Dataset
+from ..config import MULTI_LABEL, RUNTIME_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig, hyperparameter_values
+from ..data import DataError, Dataset
 from ..files import publishing
 from ..inference.predictor import Predictor
 from ..network import embeddings
@@ -411,6 +411,8 @@ def run(
     co_teacher: Path | None = None,
 ) -> DistillResult:
     """The whole pipeline; stages found done are skipped (``DistillResult.skipped``)."""
+    if train_data.task == MULTI_LABEL:  # the teacher, the ensemble and the student's loss are softmax's
+        raise DataError(train_data.source, None, "has 'labels' (multi-label): distillation is for single-label data")
     out, work = Path(out), Path(work_dir)
     device, threads = train_config.device, train_config.threads
     teacher, skipped_teacher = teacher_stage(

@@ -20,6 +20,13 @@ or digits, one punctuation mark, or one CJK character; a word split into WordPie
 ("unbelievably" -> un ##bel ##ie ##va ##bly) is one word, its pieces left out together. Offsets
 are characters of the original text (``tokenizers`` maps them through normalisation), so
 ``text[start:end]`` is the word as the user wrote it.
+
+A multi-label prediction has no single label, and each label's probability is its own: a word may
+speak for one label and against another. So each label the prediction names is explained apart
+(``Explanation.words_by_label``, the same occlusion for each: one model call still serves them
+all), and ``label``, ``score`` and ``words`` are those of the most probable of them, so that a
+reader of single-label explanations still finds one label's weights. When no label reaches its
+threshold, the most probable label is explained (what the text came closest to).
 """
 
 from __future__ import annotations
@@ -62,11 +69,16 @@ class WordWeight:
 
 @dataclass(frozen=True)
 class Explanation:
-    label: str
+    """Single-label: the predicted label and each word's weight toward it. Multi-label: the same for
+    the most probable explained label, plus ``labels`` and ``words_by_label`` (None for single-label)."""
+
+    label: str  # the explained label (multi-label: the most probable predicted one, or the top label if none)
     score: float  # p(label | text)
     probabilities: dict[str, float]
     windows: int  # windows of max_length tokens the text was read in (1: it fit)
-    words: list[WordWeight]
+    words: list[WordWeight]  # each word's weight toward ``label``
+    labels: list[str] | None = None  # multi-label: the predicted labels, most probable first (may be empty)
+    words_by_label: dict[str, list[WordWeight]] | None = None  # multi-label: each explained label's weights
 
 
 def words_of(word_ids: Sequence[int | None], offsets: Sequence[tuple[int, int]]) -> list[Word]:
@@ -116,12 +128,28 @@ class Occlusion:
                 f"expected {len(self.words) + 1} predictions (the text and each word left out), got {len(predictions)}"
             )
         full, *variants = predictions
-        label = full.label
-        weights = [
-            WordWeight(self.text[w.start : w.end], w.start, w.end, full.score - p.probabilities[label])
+        if full.labels is None:  # single-label
+            weights = self._weights(full.label, full.score, variants)
+            return Explanation(full.label, full.score, dict(full.probabilities), full.windows, weights)
+        probabilities = full.probabilities
+        explained = full.labels or [max(probabilities, key=probabilities.__getitem__)]
+        by_label = {label: self._weights(label, probabilities[label], variants) for label in explained}
+        first = explained[0]
+        return Explanation(
+            first,
+            probabilities[first],
+            dict(probabilities),
+            full.windows,
+            by_label[first],
+            labels=list(full.labels),
+            words_by_label=by_label,
+        )
+
+    def _weights(self, label: str, score: float, variants: Sequence[Prediction]) -> list[WordWeight]:
+        return [
+            WordWeight(self.text[w.start : w.end], w.start, w.end, score - p.probabilities[label])
             for w, p in zip(self.words, variants)
         ]
-        return Explanation(label, full.score, dict(full.probabilities), full.windows, weights)
 
 
 def explain(predictor: Any, text: str, max_words: int | None = None) -> Explanation:

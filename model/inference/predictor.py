@@ -8,6 +8,9 @@ from the same bundle.
 
 A text longer than the tokenizer's ``max_length`` is read in overlapping windows of that many
 tokens and their logits averaged (``model.inference.windows``); ``Prediction.windows`` says how many.
+
+A multi-label bundle (``config.task``) gives each label its own sigmoid probability, from the same
+averaged logits; its labels are those at or above the bundle's thresholds (``to_predictions``).
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..bundle import Bundle, load_tokenizer, read_config
-from ..config import ModelConfig, TokenizerConfig
-from .prediction import Prediction, to_predictions
+from ..config import MULTI_LABEL, ModelConfig, TokenizerConfig
+from .prediction import DEFAULT_THRESHOLD, Prediction, to_predictions
 from .windows import combine_logits, split_windows
 
 if TYPE_CHECKING:
@@ -86,6 +89,11 @@ class Predictor:
         self.labels = list(config.labels)
         self.batch_size = batch_size
         self.temperature = config.temperature
+        self.task = config.task
+        # multi-label: each label's threshold (the bundle's, chosen on its dev set); None for single-label
+        self.thresholds = None
+        if self.task == MULTI_LABEL:
+            self.thresholds = list(config.thresholds or [DEFAULT_THRESHOLD] * len(self.labels))
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "torch", batch_size: int = 128, fast: bool = True,
@@ -133,7 +141,8 @@ class Predictor:
         return self.tokenizer.encode_batch(list(texts), truncate=False) if texts else []
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """[len(texts), classes] calibrated probabilities (float32), in input order."""
+        """[len(texts), classes] calibrated probabilities (float32), in input order: a softmax over the
+        labels, or (multi-label) each label's own sigmoid."""
         return self.predict_proba_ids(self.encode(texts))
 
     def predict_proba_ids(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
@@ -152,18 +161,39 @@ class Predictor:
 
     def predict_windows_ids(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, list[int]]:
         """Probabilities as ``predict_proba_ids``, and how many windows each text was read in: each
-        text's logits are the mean of its windows', divided by the temperature, then a softmax."""
+        text's logits are the mean of its windows', divided by the temperature, then a softmax (or,
+        multi-label, a sigmoid per label: no temperature, the thresholds do that work)."""
         windows, counts = split_windows(seqs, self.max_length)
+        if self.task == MULTI_LABEL:
+            logits = combine_logits(self.logits(windows), counts)
+            # 1 / (1 + e^-x) written with e^-|x| only, which cannot overflow float32
+            e = np.exp(-np.abs(logits))
+            probs = np.where(logits >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
+            return probs, counts
         logits = combine_logits(self.logits(windows), counts) / np.float32(self.temperature)
         logits -= logits.max(axis=1, keepdims=True) if len(logits) else 0
         probs = np.exp(logits)
         probs /= probs.sum(axis=1, keepdims=True)
         return probs, counts
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        return self.predict_ids(self.encode(texts))
+    def predict(
+        self, texts: Sequence[str], *, top_k: int | None = None, min_score: float | None = None
+    ) -> list[Prediction]:
+        """Each text's prediction, as ``to_predictions`` makes it with the bundle's task and thresholds;
+        ``top_k`` and ``min_score`` are passed on."""
+        return self.predict_ids(self.encode(texts), top_k=top_k, min_score=min_score)
 
-    def predict_ids(self, seqs: Sequence[Sequence[int]]) -> list[Prediction]:
+    def predict_ids(
+        self, seqs: Sequence[Sequence[int]], *, top_k: int | None = None, min_score: float | None = None
+    ) -> list[Prediction]:
         """``predict`` for texts already encoded (each non-empty), e.g. an explanation's variants."""
         probs, windows = self.predict_windows_ids(seqs)
-        return to_predictions(self.labels, probs.tolist(), windows)
+        return to_predictions(
+            self.labels,
+            probs.tolist(),
+            windows,
+            task=self.task,
+            thresholds=self.thresholds,
+            top_k=top_k,
+            min_score=min_score,
+        )

@@ -4,6 +4,11 @@
 can score predictions its model process made without importing torch. ``logits_report`` adds what
 only logits can say (cross-entropy loss, expected calibration error); it imports torch when called.
 The confusion matrix has rows = gold label, columns = predicted label, in the model's label order.
+
+A multi-label model is scored by ``multi_label_report`` instead: micro- and macro-averaged F1,
+subset accuracy (every label of the text right) and each label's precision, recall, F1, support and
+threshold. It has no accuracy or confusion matrix: a text may have several labels or none.
+``best_thresholds`` chooses each label's threshold on the dev set after training.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from ..data import DataError, Dataset, load_dataset
 from .prediction import Prediction
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from .predictor import Predictor
@@ -73,9 +79,110 @@ def expected_calibration_error(logits: torch.Tensor, targets: torch.Tensor, bins
     return ece
 
 
+THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05, 0.10, ..., 0.95
+
+
+def multi_label_report(
+    probs: np.ndarray, gold: np.ndarray, labels: Sequence[str], thresholds: Sequence[float]
+) -> dict[str, Any]:
+    """Scores of multi-label predictions: ``probs`` [texts, labels] sigmoid probabilities, ``gold`` the
+    same shape, true where the text has the label; a label is predicted at or above its threshold."""
+    import numpy as np
+
+    gold = np.asarray(gold, dtype=bool)
+    predicted = np.asarray(probs) >= np.asarray(thresholds, dtype=np.float64)[None, :]
+    tp = (predicted & gold).sum(axis=0)
+    fp = (predicted & ~gold).sum(axis=0)
+    fn = (~predicted & gold).sum(axis=0)
+    per_label = {}
+    for j, label in enumerate(labels):
+        precision, recall, f1 = _precision_recall_f1(int(tp[j]), int(fp[j]), int(fn[j]))
+        per_label[label] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": int(gold[:, j].sum()),
+            "threshold": float(thresholds[j]),
+        }
+    n = len(gold)
+    return {
+        "task": "multi_label",
+        "n": n,
+        "micro_f1": _precision_recall_f1(int(tp.sum()), int(fp.sum()), int(fn.sum()))[2],
+        "macro_f1": sum(v["f1"] for v in per_label.values()) / len(labels),
+        "subset_accuracy": float((predicted == gold).all(axis=1).mean()) if n else 0.0,
+        "per_label": per_label,
+        "labels": list(labels),
+    }
+
+
+def multi_label_logits_report(
+    logits: torch.Tensor, targets: torch.Tensor, labels: Sequence[str], thresholds: Sequence[float]
+) -> dict[str, Any]:
+    """``multi_label_report`` of sigmoid(logits), plus the mean binary cross-entropy (``loss``)."""
+    import torch
+
+    report = multi_label_report(torch.sigmoid(logits.float()).numpy(), targets.bool().numpy(), labels, thresholds)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), targets.float())
+    report["loss"] = loss.item() if len(targets) else 0.0
+    return report
+
+
+def best_thresholds(probs: np.ndarray, gold: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID) -> list[float]:
+    """Each label's threshold from ``grid`` with the best F1 on (``probs``, ``gold``): a rare label often
+    needs a lower one than 0.5, a noisy one a higher. Equal F1s go to the threshold nearest 0.5; a
+    label without positives here keeps 0.5 (nothing to choose by)."""
+    import numpy as np
+
+    probs, gold = np.asarray(probs), np.asarray(gold, dtype=bool)
+    chosen = []
+    by_distance = sorted(grid, key=lambda t: (abs(t - 0.5), t))
+    for j in range(probs.shape[1]):
+        if not gold[:, j].any():
+            chosen.append(0.5)
+            continue
+        scores = {}
+        for t in by_distance:
+            predicted = probs[:, j] >= t
+            tp = int((predicted & gold[:, j]).sum())
+            scores[t] = _precision_recall_f1(tp, int(predicted.sum()) - tp, int(gold[:, j].sum()) - tp)[2]
+        chosen.append(max(by_distance, key=scores.__getitem__))  # the first best: nearest 0.5
+    return chosen
+
+
+def _precision_recall_f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def multi_hot(data: Dataset, labels: Sequence[str], label_names: Mapping[str, str], known_by: str) -> list[list[int]]:
+    """Each example's labels as 0/1 per label of ``labels``; raw labels are mapped through ``label_names``.
+    A single-label dataset is read as one label per text. ``known_by`` names what knows ``labels``
+    (for the error on a label it does not know)."""
+    index = {name: i for i, name in enumerate(labels)}
+    out = []
+    for i, raw in enumerate(data.labels):
+        row = [0] * len(labels)
+        for name in raw if isinstance(raw, tuple) else (raw,):
+            j = index.get(label_names.get(name, name))
+            if j is None:
+                line = data.lines[i] if data.lines else None
+                raise DataError(data.source, line, f"label {name!r} is not one {known_by} knows ({', '.join(labels)})")
+            row[j] = 1
+        out.append(row)
+    return out
+
+
 def gold_indices(data: Dataset, labels: Sequence[str], label_names: Mapping[str, str], version: str) -> list[int]:
     """Each example's gold label as an index into ``labels``; raw labels are mapped through the
-    version's ``label_names`` (``"1"`` -> ``"positive"``)."""
+    version's ``label_names`` (``"1"`` -> ``"positive"``). Single-label data only: ``compare`` scores
+    one predicted label per text."""
+    if data.task == "multi_label":
+        raise DataError(
+            data.source, None, "has a 'labels' column (multi-label): comparing versions is for single-label data"
+        )
     index = {name: i for i, name in enumerate(labels)}
     out = []
     for i, raw in enumerate(data.labels):
@@ -92,10 +199,20 @@ def gold_indices(data: Dataset, labels: Sequence[str], label_names: Mapping[str,
 
 
 def evaluate(predictor: Predictor, data: Dataset) -> dict:
-    """Metrics of ``predictor`` on ``data``; raw labels are mapped through the model's label_names."""
+    """Metrics of ``predictor`` on ``data``; raw labels are mapped through the model's label_names.
+    A multi-label model is scored with ``multi_label_report`` at its thresholds (a single-label
+    dataset reads as one label per text); a single-label model cannot score multi-label data."""
     import torch
 
     config = predictor.config
+    if config.task == "multi_label":
+        gold = torch.tensor(multi_hot(data, config.labels, config.label_names, "the model"), dtype=torch.float32)
+        probs = torch.from_numpy(predictor.predict_proba(data.texts)).double().clamp(1e-12, 1 - 1e-12)
+        return multi_label_logits_report(torch.logit(probs).float(), gold, config.labels, predictor.thresholds)
+    if data.task == "multi_label":
+        raise DataError(
+            data.source, None, "has a 'labels' column (multi-label) but the model is single-label: it names one label"
+        )
     index = {name: i for i, name in enumerate(config.labels)}
     targets = []
     for i, raw in enumerate(data.labels):

@@ -16,6 +16,10 @@ product). C is chosen on dev from ``c_grid``, each fit starting from the previou
 dev accuracy levels off well within ``max_iter`` iterations. No random state: the same
 data give the same model (the sample taken beyond ``max_train_chars`` is seeded).
 
+Multi-label data get one logistic regression per label (one-vs-rest), fitted together: the same
+L-BFGS on the summed binary cross-entropies, C chosen on dev micro-F1, and each label's threshold
+then chosen on dev as the RNN's are (``best_thresholds``), so the two are scored alike.
+
 ``benchmarks/baseline_sst2.py`` measures its accuracy, time and memory on SST-2 beside
 scikit-learn's on the same features and grid.
 """
@@ -29,10 +33,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
+from ..config import MULTI_LABEL
 from ..data import Dataset, check_training_data
-from ..inference.scoring import logits_report
+from ..inference.scoring import best_thresholds, logits_report, multi_label_logits_report, multi_label_report
 from .loop import TrainingCancelled
+from .setup import targets
 from .tfidf import HashedTfidf, csr
 
 
@@ -63,16 +70,17 @@ class BaselineResult:
     metrics: dict  # logits_report on dev, as the RNN's
     seconds: float  # wall time of features and fits, grid included
     c: float  # the C that scored best on dev
-    grid: dict[float, float] = field(default_factory=dict)  # C -> dev accuracy
+    grid: dict[float, float] = field(default_factory=dict)  # C -> dev accuracy (multi-label: dev micro-F1)
     features: int = 0  # hash columns seen in training
     train_examples: int = 0  # fewer than the split's when it had more than max_train_chars of text
 
     def to_dict(self) -> dict:
+        score = "micro_f1" if self.metrics.get("task") == MULTI_LABEL else "accuracy"
         return {
             "metrics": self.metrics,
             "seconds": round(self.seconds, 2),
             "c": self.c,
-            "grid": [{"c": c, "accuracy": a} for c, a in self.grid.items()],
+            "grid": [{"c": c, score: a} for c, a in self.grid.items()],
             "features": self.features,
             "train_examples": self.train_examples,
         }
@@ -97,18 +105,25 @@ def fit_baseline(
     vectorizer = HashedTfidf(cfg.word_ngrams, cfg.char_ngrams, cfg.buckets)
     x_train = vectorizer.fit_transform(train_data.texts)
     x_dev = vectorizer.transform(dev_data.texts)
-    y_train = torch.tensor([index[y] for y in train_data.labels])
-    y_dev = torch.tensor([index[y] for y in dev_data.labels])
+    y_train, y_dev = targets(train_data, index), targets(dev_data, index)  # (multi-label: rows of 0/1)
+    multi_label = train_data.task == MULTI_LABEL
     x_train_t = _transpose(x_train)
     model = SoftmaxRegression(x_train.shape[1], len(names))
     grid, best = {}, None
     for c in cfg.c_grid:
         model.fit(x_train, y_train, c, cfg.max_iter, x_train_t, should_stop)
         logits = model.logits(x_dev)
-        grid[c] = (logits.argmax(1) == y_dev).double().mean().item()
+        if multi_label:
+            grid[c] = multi_label_report((logits > 0).numpy(), y_dev.numpy(), names, [0.5] * len(names))["micro_f1"]
+        else:
+            grid[c] = (logits.argmax(1) == y_dev).double().mean().item()
         if best is None or grid[c] > grid[best[0]]:  # a tie keeps the stronger penalty, tried first
             best = (c, logits)
-    metrics = logits_report(best[1].float(), y_dev, names)
+    if multi_label:
+        thresholds = best_thresholds(torch.sigmoid(best[1]).numpy(), y_dev.bool().numpy())
+        metrics = multi_label_logits_report(best[1].float(), y_dev, names, thresholds)
+    else:
+        metrics = logits_report(best[1].float(), y_dev, names)
     return BaselineResult(metrics, time.perf_counter() - t0, best[0], grid, x_train.shape[1], len(train_data))
 
 
@@ -138,7 +153,8 @@ def _transpose(x: torch.Tensor) -> torch.Tensor:
 
 
 class SoftmaxRegression:
-    """Multinomial logistic regression on a CSR matrix, fitted by full-batch L-BFGS."""
+    """Multinomial logistic regression on a CSR matrix, fitted by full-batch L-BFGS; given rows of 0/1
+    targets instead of class indices, one binary logistic regression per column (one-vs-rest)."""
 
     def __init__(self, n_features: int, n_classes: int):
         self.weight = torch.zeros(n_features, n_classes)
@@ -160,7 +176,8 @@ class SoftmaxRegression:
         Starts from the current weights (a warm start along the C grid); ``x_t`` is X^T, if at hand."""
         n = x.shape[0]
         x_t = _transpose(x) if x_t is None else x_t
-        onehot = torch.nn.functional.one_hot(y, self.weight.shape[1]).float()
+        multi_label = y.dim() == 2
+        onehot = y.float() if multi_label else torch.nn.functional.one_hot(y, self.weight.shape[1]).float()
         weight, bias = self.weight.clone().requires_grad_(), self.bias.clone().requires_grad_()
         optimizer = torch.optim.LBFGS(
             [weight, bias],
@@ -177,12 +194,15 @@ class SoftmaxRegression:
                 raise TrainingCancelled("stopped while fitting the baseline")
             with torch.no_grad():
                 logits = torch.sparse.mm(x, weight) + bias
-                log_p = torch.log_softmax(logits, dim=1)
+                if multi_label:  # binary cross-entropy per label: -y log p - (1 - y) log(1 - p)
+                    fit = -(onehot * F.logsigmoid(logits) + (1 - onehot) * F.logsigmoid(-logits))
+                    p = torch.sigmoid(logits)
+                else:
+                    log_p = torch.log_softmax(logits, dim=1)
+                    fit, p = -(log_p * onehot), log_p.exp()
                 # summed in float64: the line search compares losses that differ in their 7th digit
-                loss = -(log_p * onehot).sum(dtype=torch.float64) / n + weight.pow(2).sum(dtype=torch.float64) / (
-                    2 * c * n
-                )
-                residual = (log_p.exp() - onehot) / n
+                loss = fit.sum(dtype=torch.float64) / n + weight.pow(2).sum(dtype=torch.float64) / (2 * c * n)
+                residual = (p - onehot) / n
                 weight.grad = torch.sparse.mm(x_t, residual) + weight / (c * n)
                 bias.grad = residual.sum(0)
             return loss

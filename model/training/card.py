@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..config import MULTI_LABEL
 from .loop import TrainResult
 
 
@@ -28,25 +29,24 @@ def render_card(result: TrainResult, command: str, notes: str = "") -> str:
             else []
         ),
         f"- labels: {', '.join(m.labels)}; parameters: {meta['parameters']:,} "
-        f"({meta['trainable_parameters']:,} trainable); temperature {m.temperature:.3f}",
+        f"({meta['trainable_parameters']:,} trainable); "
+        + ("multi-label (a sigmoid per label)" if m.task == MULTI_LABEL else f"temperature {m.temperature:.3f}"),
         "",
         "## Data",
         f"- train: {result.data['train_examples']} examples, sha256 {result.data['train_sha256']}",
         f"- dev: {result.data['dev_examples']} examples ({result.data['dev_source']}), sha256 {result.data['dev_sha256']}",
         "",
         "## Dev metrics (kept epoch)",
-        f"- accuracy {result.metrics['accuracy']:.4f}, macro-F1 {result.metrics['macro_f1']:.4f}, "
-        f"best epoch {result.best_epoch}",
-        f"- expected calibration error {result.calibration['ece_before']:.4f} before, "
-        f"{result.calibration['ece_after']:.4f} after temperature scaling",
-        f"- confusion matrix (rows = truth, columns = prediction, order {m.labels}): {result.metrics['confusion_matrix']}",
+        *(_multi_label_metrics(result) if m.task == MULTI_LABEL else _single_label_metrics(result)),
         "",
-        "| epoch | train loss | dev loss | dev acc | seconds | tokens/s |",
+        f"| epoch | train loss | dev loss | dev {'micro-F1 (thresholds 0.5)' if m.task == MULTI_LABEL else 'acc'} "
+        "| seconds | tokens/s |",
         "|---|---|---|---|---|---|",
     ]
+    score = "dev_micro_f1" if m.task == MULTI_LABEL else "dev_accuracy"
     for h in result.history:
         lines.append(
-            f"| {h['epoch']} | {h['train_loss']:.4f} | {h['dev_loss']:.4f} | {h['dev_accuracy']:.4f} "
+            f"| {h['epoch']} | {h['train_loss']:.4f} | {h['dev_loss']:.4f} | {h[score]:.4f} "
             f"| {h['seconds']} | {h['tokens_per_s']:.0f} |"
         )
     lines += [
@@ -63,6 +63,35 @@ def render_card(result: TrainResult, command: str, notes: str = "") -> str:
     if notes:
         lines += ["", notes.strip()]
     return "\n".join(lines) + "\n"
+
+
+def _single_label_metrics(result: TrainResult) -> list[str]:
+    metrics, calibration = result.metrics, result.calibration
+    return [
+        f"- accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, best epoch {result.best_epoch}",
+        f"- expected calibration error {calibration['ece_before']:.4f} before, "
+        f"{calibration['ece_after']:.4f} after temperature scaling",
+        f"- confusion matrix (rows = truth, columns = prediction, order {result.model_config.labels}): "
+        f"{metrics['confusion_matrix']}",
+    ]
+
+
+def _multi_label_metrics(result: TrainResult) -> list[str]:
+    metrics = result.metrics
+    lines = [
+        f"- micro-F1 {metrics['micro_f1']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, subset accuracy "
+        f"{metrics['subset_accuracy']:.4f}, best epoch {result.best_epoch}",
+        f"- no temperature calibration: {result.calibration['skipped']}",
+        "",
+        "| label | threshold | precision | recall | F1 | support |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, m in metrics["per_label"].items():
+        lines.append(
+            f"| {label} | {m['threshold']:.2f} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} "
+            f"| {m['support']} |"
+        )
+    return lines
 
 
 def _pretrained(data: dict) -> str:

@@ -1,6 +1,11 @@
 """The training loop: backpropagation through time with AdamW, clipping, early stopping and
 temperature calibration. ``train()`` is a function; the CLI in ``__main__`` is a thin wrapper.
 Started by ``torchrun``, it trains with DistributedDataParallel (see ``distributed``).
+
+Multi-label data (``Dataset.task``) trains the same network with a sigmoid per label
+(``BCEWithLogitsLoss``), stops early on dev micro-F1 (at thresholds of 0.5), and then chooses each
+label's threshold on the dev set (``best_thresholds``) instead of fitting a temperature: the
+thresholds already decide where each label's probability is high enough, label by label.
 """
 
 from __future__ import annotations
@@ -16,10 +21,15 @@ from typing import TYPE_CHECKING, NamedTuple
 import torch
 from torch import nn
 
-from ..config import RUNTIME_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig
+from ..config import MULTI_LABEL, RUNTIME_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig
 from ..data import Dataset
 from ..inference.batches import batched_logits, pad_batch
-from ..inference.scoring import expected_calibration_error, logits_report
+from ..inference.scoring import (
+    best_thresholds,
+    expected_calibration_error,
+    logits_report,
+    multi_label_logits_report,
+)
 from ..network.rnn import SentimentRNN, count_parameters
 from ..text.scripts import script_shares
 from ..text.tokenizer import TextTokenizer
@@ -70,7 +80,7 @@ class TrainResult:
     stopped_early: bool = False
     stop_reason: str = ""  # "plateau: ...", "max_epochs: ...", "max_steps: ..."
     elapsed_s: float = 0.0
-    calibration: dict = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)  # multi-label: {"skipped": why}
     data: dict = field(default_factory=dict)
     world_size: int = 1  # training processes; each took ``steps`` steps on its own batches
     rank: int = 0  # this process's rank: only rank 0 should save or report
@@ -191,10 +201,16 @@ def _start_loop(run: TrainState) -> None:
     """The loss, the optimiser and its schedule, the batch-order generator and the step budget."""
     cfg, world = run.cfg, run.world
     weights = None
-    if cfg.class_weights:
-        counts = torch.bincount(run.train_y, minlength=len(run.names)).float()
-        weights = (counts.sum() / (len(run.names) * counts.clamp(min=1))).to(run.device)
-    run.loss_fn = nn.CrossEntropyLoss(weight=weights)
+    if run.task == MULTI_LABEL:
+        if cfg.class_weights:  # each label's negatives per positive: a rare label's positives weigh more
+            positives = run.train_y.sum(dim=0)
+            weights = ((len(run.train_y) - positives) / positives.clamp(min=1)).to(run.device)
+        run.loss_fn = nn.BCEWithLogitsLoss(pos_weight=weights)
+    else:
+        if cfg.class_weights:
+            counts = torch.bincount(run.train_y, minlength=len(run.names)).float()
+            weights = (counts.sum() / (len(run.names) * counts.clamp(min=1))).to(run.device)
+        run.loss_fn = nn.CrossEntropyLoss(weight=weights)
     run.params = [p for p in run.model.parameters() if p.requires_grad]
     run.optimizer = torch.optim.AdamW(run.params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     run.rng = random.Random(cfg.seed)
@@ -276,13 +292,20 @@ def _end_epoch(run: TrainState, epoch: int, trained: _Trained) -> bool:
     every rank) and report; True when training stops here."""
     cfg = run.cfg
     dev_logits = _evaluate_logits(run.model, run.dev_ids, cfg, run.arch.pad_id, run.device)
-    report = logits_report(dev_logits, run.dev_y, run.names)
+    if run.task == MULTI_LABEL:
+        report = multi_label_logits_report(dev_logits, run.dev_y, run.names, [0.5] * len(run.names))
+        scores = {"dev_micro_f1": report["micro_f1"], "dev_subset_accuracy": report["subset_accuracy"]}
+        score = report["micro_f1"]
+    else:
+        report = logits_report(dev_logits, run.dev_y, run.names)
+        scores = {"dev_accuracy": report["accuracy"]}
+        score = report["accuracy"]
     epoch_s = time.perf_counter() - trained.started
     entry = {
         "epoch": epoch,
         "train_loss": trained.train_loss,
         "dev_loss": report["loss"],
-        "dev_accuracy": report["accuracy"],
+        **scores,
         "dev_macro_f1": report["macro_f1"],
         # this epoch's: wall time (its dev evaluation included), training tokens per second
         "seconds": round(epoch_s, 2),
@@ -291,9 +314,9 @@ def _end_epoch(run: TrainState, epoch: int, trained: _Trained) -> bool:
     }
     run.history.append(entry)
     log.info("epoch %d: %s", epoch, entry)
-    accuracy = run.world.from_rank0(report["accuracy"])  # so every rank stops at the same epoch
-    if accuracy > run.best_acc:
-        run.best_acc, run.best_epoch, run.bad_epochs = accuracy, epoch, 0
+    score = run.world.from_rank0(score)  # so every rank stops at the same epoch
+    if score > run.best_score:
+        run.best_score, run.best_epoch, run.bad_epochs = score, epoch, 0
         run.best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
     else:
         run.bad_epochs += 1
@@ -324,8 +347,8 @@ def _stop_reason(run: TrainState, epoch: int) -> str | None:
         return f"max_steps: reached {run.step} steps"
     if run.bad_epochs >= cfg.patience and epoch < cfg.epochs:
         return (
-            f"plateau: dev accuracy did not improve for {run.bad_epochs} epoch{'s' * (run.bad_epochs > 1)} "
-            f"(best {run.best_acc:.3f} at epoch {run.best_epoch})"
+            f"plateau: dev {'micro-F1' if run.task == MULTI_LABEL else 'accuracy'} did not improve for "
+            f"{run.bad_epochs} epoch{'s' * (run.bad_epochs > 1)} (best {run.best_score:.3f} at epoch {run.best_epoch})"
         )
     if epoch == cfg.epochs:
         return f"max_epochs: reached {epoch} epochs"
@@ -337,12 +360,20 @@ def _finish(run: TrainState, t0: float) -> TrainResult:
     model, arch, dev_y = run.model, run.arch, run.dev_y
     model.load_state_dict(run.best_state)
     dev_logits = _evaluate_logits(model, run.dev_ids, run.cfg, arch.pad_id, run.device)
-    calibration = {"temperature": 1.0, "ece_before": expected_calibration_error(dev_logits, dev_y)}
-    if run.cfg.calibrate:
-        calibration["temperature"] = fit_temperature(dev_logits, dev_y)
-    arch.temperature = calibration["temperature"]
-    calibration["ece_after"] = expected_calibration_error(dev_logits / arch.temperature, dev_y)
-    metrics = logits_report(dev_logits / arch.temperature, dev_y, run.names)
+    if run.task == MULTI_LABEL:
+        arch.thresholds = best_thresholds(torch.sigmoid(dev_logits.float()).numpy(), dev_y.bool().numpy())
+        calibration = {
+            "skipped": "temperature scaling is for single-label models; each label's threshold "
+            "was chosen on the dev set instead"
+        }
+        metrics = multi_label_logits_report(dev_logits, dev_y, run.names, arch.thresholds)
+    else:
+        calibration = {"temperature": 1.0, "ece_before": expected_calibration_error(dev_logits, dev_y)}
+        if run.cfg.calibrate:
+            calibration["temperature"] = fit_temperature(dev_logits, dev_y)
+        arch.temperature = calibration["temperature"]
+        calibration["ece_after"] = expected_calibration_error(dev_logits / arch.temperature, dev_y)
+        metrics = logits_report(dev_logits / arch.temperature, dev_y, run.names)
     model.cpu().eval()
     elapsed = time.perf_counter() - t0
     train_data, dev_data, record = run.train_data, run.dev_data, run.record

@@ -4,6 +4,9 @@
 builds the tokenizer and the network (from the seed, a base's weights or pretrained vectors) and
 encodes the texts, in an order that fixes every random draw: the same seed gives the same network.
 It returns a ``TrainState``, which ``model.training.loop`` carries through the epochs.
+
+The task follows from the data (``Dataset.task``): single-label targets are class indices,
+multi-label targets one row of 0/1 per example (a column per label).
 """
 
 from __future__ import annotations
@@ -20,7 +23,16 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ..config import RUNTIME_OPTIONS, ModelConfig, TokenizerConfig, TrainConfig, check_compatible, check_hyperparameters
+from ..config import (
+    MULTI_LABEL,
+    RUNTIME_OPTIONS,
+    SINGLE_LABEL,
+    ModelConfig,
+    TokenizerConfig,
+    TrainConfig,
+    check_compatible,
+    check_hyperparameters,
+)
 from ..data import Dataset, check_training_data, stratified_split
 from ..network import embeddings
 from ..network.rnn import SentimentRNN
@@ -62,6 +74,7 @@ class TrainState:
     train_soft: torch.Tensor | None
     lengths: list[int]
     record: dict  # what the result records of the run's inputs: data, pretrained, base, resolved
+    task: str = SINGLE_LABEL  # the data's: MULTI_LABEL makes targets 0/1 rows and the loss a sigmoid's
     progress: Callable[[Progress], None] | None = None
     should_stop: Callable[[], bool] | None = None
     # set by _start_loop
@@ -74,7 +87,7 @@ class TrainState:
     check_stop: bool = False
     # updated by every epoch
     history: list[dict] = field(default_factory=list)
-    best_acc: float = -1.0
+    best_score: float = -1.0  # the early-stopping score of the best epoch: dev accuracy (multi-label: micro-F1)
     best_epoch: int = 0
     best_state: dict | None = None
     bad_epochs: int = 0
@@ -136,6 +149,9 @@ def setup(train_data, dev_data, *, model_config, tokenizer_config, cfg, world, d
             },
         )
     labels_raw = check_training_data(train_data, dev_data)
+    task = train_data.task
+    if soft_targets is not None and task == MULTI_LABEL:
+        raise ValueError("training on a teacher's logits is for single-label data; this data has 'labels' (multi-label)")
     if soft_targets is not None and dev_data is None:
         raise ValueError(
             "training on a teacher's logits needs a dev set (--dev): a split of the training data "
@@ -149,6 +165,7 @@ def setup(train_data, dev_data, *, model_config, tokenizer_config, cfg, world, d
     if base is not None:  # the base's classes keep their order (and its output layer its rows)
         names, output_layer = warm_start.class_order(names, base)
         label_index = {raw: names.index(arch.label_names.get(raw, raw)) for raw in labels_raw}
+    arch.task, arch.thresholds = task, None  # (a base's thresholds were chosen for its own data)
     tokenizer, model = build_network(train_data, arch, tok_cfg, cfg, names, world, base, output_layer, minilm)
     model.to(device)
     net = world.wrap(model)
@@ -179,12 +196,24 @@ def setup(train_data, dev_data, *, model_config, tokenizer_config, cfg, world, d
         net=net,
         train_ids=train_ids,
         dev_ids=tokenizer.encode_batch(dev_data.texts),
-        train_y=torch.tensor([label_index[y] for y in train_data.labels]),
-        dev_y=torch.tensor([label_index[y] for y in dev_data.labels]),
+        train_y=targets(train_data, label_index),
+        dev_y=targets(dev_data, label_index),
         train_soft=None if soft_targets is None else soft_targets.aligned(len(train_ids), label_index),
         lengths=[len(s) for s in train_ids],
         record=record,
+        task=task,
     )
+
+
+def targets(data: Dataset, label_index: dict[str, int]) -> torch.Tensor:
+    """Class indices (single-label), or [examples, labels] float rows of 0/1 (multi-label)."""
+    if data.task != MULTI_LABEL:
+        return torch.tensor([label_index[y] for y in data.labels])
+    rows = torch.zeros(len(data), len(set(label_index.values())))
+    for i, labels in enumerate(data.labels):
+        for label in labels:
+            rows[i, label_index[label]] = 1.0
+    return rows
 
 
 def build_network(train_data, arch, tok_cfg, cfg, names, world, base, output_layer, minilm):

@@ -10,7 +10,7 @@ from model.config import HYPERPARAMETERS, Hyperparameter, configs_from_values, h
 from model.training.auto import resolve_auto
 
 BUNDLED = Path(__file__).resolve().parents[2] / "model" / "bundled" / "sentiment-en"
-INTERNAL = {"labels", "vocab_size", "pad_id", "unk_id", "temperature", "eval_batch_size"}
+INTERNAL = {"labels", "vocab_size", "pad_id", "unk_id", "temperature", "task", "thresholds", "eval_batch_size"}
 
 
 def test_every_field_is_a_hyperparameter_or_internal():
@@ -55,7 +55,7 @@ def test_defaults_are_the_bundled_models_recipe_but_for_its_student_size():
     assert {name: c["value"] for name, c in chosen.items()} == {"tokenizer": "wordpiece", "pretrained": "minilm"}
     assert bundle.training["data"]["pretrained"] == "minilm" and bundle.config.freeze_embeddings
     co_teacher = bundle.training["distill"]["co_teacher"]
-    # the BiLSTM-128 bundled before the student (git show 22d9446:model/bundled/sentiment-en/config.json)
+    # the BiLSTM-128 bundled before the student (git show 22d9446:model/bundled/sst2/config.json)
     assert co_teacher["weights_sha256"] == "de83de7f74b7d864506aaf3c80958085d0d742055d9f71de80211fb78457e115"
     assert co_teacher["co_teacher_dev_accuracy"] >= 0.88
 

@@ -16,7 +16,7 @@ from .settings import Settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(
-        title="Sentiment RNN service",
+        title="Text classification service",
         version="0.1.0",
         description="Sentiment classification with a recurrent neural network: predict, train, version, swap.",
         lifespan=lifespan,

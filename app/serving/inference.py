@@ -257,7 +257,12 @@ class Inference:
         if top_k is not None and top_k > len(served.labels):
             raise InvalidInput(f"top_k is {top_k}; the model {served.model!r} has {len(served.labels)} labels",
                                code="top_k_too_large", field="top_k")
-        if min_score is None:
+        if served.task == "multi_label":  # it names no label when none reaches its threshold
+            if min_score is not None:
+                raise InvalidInput(f"min_score is for single-label models; {served.model!r} is multi-label (its "
+                                   "predictions name the labels that reach their thresholds, possibly none)",
+                                   code="min_score_multi_label", field="min_score")
+        elif min_score is None:
             min_score = self.min_scores.get(served.model)
         return {"task": served.task, "thresholds": served.thresholds, "top_k": top_k, "min_score": min_score}
 

@@ -52,6 +52,11 @@ export async function api(method, path, { json, form, signal } = {}) {
   return body;
 }
 
+/** The path of a named model's resource: modelPath("topics", "versions", "v2") is /v1/models/topics/versions/v2. */
+export function modelPath(name, ...parts) {
+  return ["/v1/models", name, ...parts].map((part, i) => (i ? encodeURIComponent(part) : part)).join("/");
+}
+
 /**
  * Server-Sent Events read with fetch (EventSource cannot send an Authorization header): yields
  * {event, data} with data parsed as JSON, until the stream ends or `signal` aborts it.

@@ -1,10 +1,10 @@
-// The page: tabs, the API key, and what each tab needs from the others.
+// The page: tabs, the API key, the model picker, and what each tab needs from the others.
 
-import { apiKey, setApiKey } from "./api.js";
+import { api, apiKey, el, setApiKey, showError } from "./api.js";
 import { refreshDatasets, setUpData } from "./data.js";
 import { refreshModels, setCompareChoices, setUpModels } from "./models.js";
-import { buildTrainForm, refreshJobs, setChoices, setUpTrain } from "./train.js";
-import { setUpTry } from "./try.js";
+import { buildTrainForm, pickTrainModel, refreshJobs, setChoices, setUpTrain } from "./train.js";
+import { setTryModel, setUpTry } from "./try.js";
 
 const $ = (id) => document.getElementById(id);
 const TABS = ["try", "data", "train", "models"];
@@ -30,18 +30,61 @@ function applyKey() {
   $("drop-zone").classList.toggle("disabled", !key);
 }
 
-let models = null, datasets = null;
+let catalog = null; // what GET /v1/models answered: {default_model, models: [{name, labels, versions, ...}]}
+let picked = null; // the name of the model the tabs work with
+let versions = null, datasets = null; // the picked model's versions; the uploaded datasets
+
+function pickedModel() {
+  return catalog ? catalog.models.find((m) => m.name === picked) || null : null;
+}
+
+function describe(m) {
+  if (!m) return "";
+  const task = m.task === "multi_label" ? "multi-label" : "single-label";
+  return `${task}, ${m.labels.length} labels, serving ${m.active_version}`;
+}
+
+/** The models from the API into the picker; the picked one stays picked while it exists. */
+async function reloadCatalog() {
+  try {
+    catalog = await api("GET", "/v1/models");
+  } catch (error) {
+    showError($("models-error"), error);
+    return;
+  }
+  if (!catalog.models.some((m) => m.name === picked)) picked = catalog.default_model;
+  $("model-picker").replaceChildren(...catalog.models.map((m) => el("option", { value: m.name, selected: m.name === picked },
+    m.name === catalog.default_model ? `${m.name} (default)` : m.name)));
+  $("model-picker").value = picked;
+  setChoices("models", catalog.models);
+}
+
+/** Every tab to the picked model: Try predicts with it, Models lists its versions, Train names it. */
+async function showPicked() {
+  const model = pickedModel();
+  $("model-summary").textContent = describe(model);
+  setTryModel(model);
+  versions = await refreshModels(model);
+  setCompareChoices(versions, datasets);
+}
 
 async function reloadModels() {
-  models = await refreshModels();
-  setChoices("models", models);
-  setCompareChoices(models, datasets);
+  await reloadCatalog();
+  await showPicked();
 }
 
 async function reloadDatasets() {
   datasets = await refreshDatasets();
   setChoices("datasets", datasets);
-  setCompareChoices(models, datasets);
+  setCompareChoices(versions, datasets);
+}
+
+function setUpPicker() {
+  $("model-picker").addEventListener("change", () => {
+    picked = $("model-picker").value;
+    pickTrainModel(picked);
+    showPicked();
+  });
 }
 
 function setUpKey() {
@@ -62,6 +105,7 @@ async function start() {
   window.addEventListener("hashchange", () => showTab(location.hash.slice(1)));
   showTab(location.hash.slice(1));
   setUpKey();
+  setUpPicker();
   setUpTry();
   setUpData();
   setUpTrain();
@@ -69,8 +113,10 @@ async function start() {
   document.addEventListener("datasets-changed", reloadDatasets);
   document.addEventListener("models-changed", reloadModels);
   applyKey();
-  await Promise.all([buildTrainForm().catch((error) => { $("train-error").textContent = error.message; $("train-error").hidden = false; }),
-                     reloadModels(), reloadDatasets(), refreshJobs()]);
+  await Promise.all([buildTrainForm().catch((error) => showError($("train-error"), error)),
+                     reloadCatalog(), reloadDatasets(), refreshJobs()]);
+  pickTrainModel(picked); // the form and the catalog both exist now
+  await showPicked();
   applyKey(); // the train form's fields exist now
   document.body.dataset.ready = "true";
 }

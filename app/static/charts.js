@@ -1,4 +1,4 @@
-// Hand-written SVG charts: a line chart and a confusion matrix. Colours come from CSS classes
+// Charts: a line chart (hand-written SVG) and a confusion matrix (a table). Colours come from CSS classes
 // (app.css), so no inline style is needed and the page's CSP holds.
 
 import { el, formatNumber, svg } from "./api.js";
@@ -56,30 +56,29 @@ export function lineChart({ title, xLabel, series, yRange, testid }) {
   return el("figure", { "data-testid": testid }, chart, legend);
 }
 
-/** A confusion matrix (rows: true label, columns: predicted), cells shaded by row share. */
+/**
+ * A confusion matrix (rows: true label, columns: predicted) as a table, cells shaded by their share
+ * of the row. Its cells and its text keep their size whatever the number of labels (app.css): with
+ * many labels the table scrolls in its box rather than shrinking. Long labels are cut short on
+ * screen and given whole in their title; each cell's title gives its count and share.
+ */
 export function confusionMatrix(labels, matrix, testid) {
-  const n = labels.length, cell = 44, left = 90, top = 70;
-  const size = { w: left + n * cell + 8, h: top + n * cell + 8 };
-  const chart = svg("svg", { viewBox: `0 0 ${size.w} ${size.h}`, class: "matrix", role: "img",
-                             "aria-label": "confusion matrix", "data-testid": testid });
-  chart.append(svg("text", { x: left + (n * cell) / 2, y: 12, class: "axis middle" }, "predicted"));
-  labels.forEach((label, j) => {
-    const cx = left + j * cell + cell / 2;
-    chart.append(svg("text", { x: cx, y: top - 8, class: "tick start", transform: `rotate(-40 ${cx} ${top - 8})` }, label));
+  const head = el("tr", {}, el("th", { class: "corner", scope: "col" }, "true \\ predicted"),
+    ...labels.map((label) => el("th", { class: "col-label", scope: "col", title: `predicted ${label}` },
+                                el("span", {}, label))));
+  const rows = labels.map((label, i) => {
+    const rowTotal = matrix[i].reduce((a, b) => a + b, 0);
+    return el("tr", {}, el("th", { class: "row-label", scope: "row", title: `true ${label}` }, el("span", {}, label)),
+      ...matrix[i].map((count, j) => {
+        const share = rowTotal ? count / rowTotal : 0;
+        const level = Math.min(9, Math.round(share * 9)); // classes shade-0 .. shade-9 (app.css)
+        return el("td", { class: `cell shade-${level}${i === j ? " diagonal" : ""}`, "data-testid": "matrix-cell",
+                          "data-count": count,
+                          title: `true ${label}, predicted ${labels[j]}: ${count} (${(share * 100).toFixed(1)}% of the row)` },
+                  String(count));
+      }));
   });
-  labels.forEach((label, i) => {
-    const rowTotal = matrix[i].reduce((a, b) => a + b, 0) || 1;
-    chart.append(svg("text", { x: left - 6, y: top + i * cell + cell / 2 + 4, class: "tick end" }, label));
-    matrix[i].forEach((count, j) => {
-      const share = count / rowTotal;
-      const level = Math.min(9, Math.round(share * 9)); // classes shade-0 .. shade-9 (app.css)
-      chart.append(
-        svg("rect", { x: left + j * cell, y: top + i * cell, width: cell - 2, height: cell - 2,
-                      class: `cell shade-${level} ${i === j ? "diagonal" : ""}` },
-            svg("title", {}, `true ${label}, predicted ${labels[j]}: ${count} (${(share * 100).toFixed(1)}% of the row)`)),
-        svg("text", { x: left + j * cell + cell / 2 - 1, y: top + i * cell + cell / 2 + 4,
-                      class: `count middle ${level >= 6 ? "light" : ""}` }, String(count)));
-    });
-  });
-  return chart;
+  const table = el("table", { class: "matrix", "data-testid": testid, "aria-label": "confusion matrix" },
+                   el("thead", {}, head), el("tbody", {}, ...rows));
+  return el("div", { class: "matrix-box" }, table);
 }

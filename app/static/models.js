@@ -1,83 +1,107 @@
-// The Models tab: versions and their metrics, confusion matrices, activate and roll back, and
-// two versions compared on a dataset.
+// The Models tab, for the model picked at the top of the page: its versions and their metrics,
+// confusion matrices, activate and roll back, and two of its versions compared on a dataset.
 
-import { api, apiKey, el, fillTable, formatNumber, formatTime, showError } from "./api.js";
+import { api, apiKey, el, fillTable, formatNumber, formatTime, modelPath, showError } from "./api.js";
 import { confusionMatrix } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
-let previous = null; // the version active before this page's last activation: what "Roll back" restores
-let activeVersion = null;
+let model = null; // the picked model as GET /v1/models describes it: its previous_version is what "Roll back" restores
+let loads = 0; // the latest refresh: an older one that answers late is dropped
 
-function metric(m, key) {
-  return el("td", { class: "num" }, formatNumber(m.metrics ? m.metrics[key] : undefined));
+function metric(v, key) {
+  return el("td", { class: "num" }, formatNumber(v.metrics ? v.metrics[key] : undefined));
 }
 
-function row(m) {
-  const activate = el("button", { type: "button", "data-testid": `activate-${m.version}`,
-                                  disabled: !apiKey() || m.active || m.status !== "ready" }, m.active ? "active" : "activate");
-  activate.addEventListener("click", () => activateVersion(m.version));
-  return el("tr", { "data-testid": "model-row", "data-version": m.version, class: m.active ? "active" : "" },
-    el("td", {}, el("code", {}, m.version)), el("td", {}, m.status + (m.error ? `: ${m.error}` : "")),
-    el("td", {}, m.source), metric(m, "accuracy"), metric(m, "macro_f1"), metric(m, "n"),
-    el("td", { class: "text" }, (m.labels || []).join(", ")), el("td", {}, formatTime(m.created_at)), el("td", {}, activate));
+/** A version's labels: a few in full, more as their count (all of them in its title, and in the confusion matrix). */
+function labelsCell(labels) {
+  return labels.length > 4
+    ? el("td", { class: "text", title: labels.join(", ") }, `${labels.length} labels`)
+    : el("td", { class: "text" }, labels.join(", "));
 }
 
-function confusions(models) {
-  return models.map((m) => {
-    const matrix = m.metrics && m.metrics.confusion_matrix;
-    const labels = (m.metrics && m.metrics.labels) || m.labels || [];
-    const body = Array.isArray(matrix) && matrix.length === labels.length
-      ? confusionMatrix(labels, matrix, `confusion-${m.version}`)
-      : el("p", { class: "muted" }, "no confusion matrix recorded for this version");
-    return el("figure", { class: "confusion" }, el("figcaption", {}, el("code", {}, m.version)), body);
+function row(v) {
+  const activate = el("button", { type: "button", "data-testid": `activate-${v.version}`,
+                                  disabled: !apiKey() || v.active || v.status !== "ready" }, v.active ? "active" : "activate");
+  activate.addEventListener("click", () => activateVersion(v.version));
+  return el("tr", { "data-testid": "model-row", "data-model": v.model, "data-version": v.version,
+                    class: v.active ? "active" : "" },
+    el("td", {}, el("code", {}, v.version)), el("td", {}, v.status + (v.error ? `: ${v.error}` : "")),
+    el("td", {}, v.source), metric(v, "accuracy"), metric(v, "macro_f1"), metric(v, "n"),
+    labelsCell(v.labels || []), el("td", {}, formatTime(v.created_at)), el("td", {}, activate));
+}
+
+function matrixOrNote(labels, matrix, testid) {
+  return Array.isArray(matrix) && Array.isArray(labels) && labels.length && matrix.length === labels.length
+    ? confusionMatrix(labels, matrix, testid)
+    : el("p", { class: "muted" }, "no confusion matrix recorded for this version");
+}
+
+function confusions(versions) {
+  return versions.map((v) => {
+    const m = v.metrics || {};
+    return el("figure", { class: "confusion" }, el("figcaption", {}, el("code", {}, v.version)),
+              matrixOrNote(m.labels || v.labels, m.confusion_matrix, `confusion-${v.version}`));
   });
 }
 
 function updateRollback() {
   const button = $("rollback");
-  button.disabled = !apiKey() || !previous || previous === activeVersion;
-  button.textContent = previous && previous !== activeVersion ? `Roll back to ${previous}` : "Roll back";
-  button.title = previous ? "" : "activate a version on this page first; rolling back restores the one active before it";
+  const previous = model && model.previous_version;
+  const usable = previous && previous !== model.active_version;
+  button.disabled = !apiKey() || !usable;
+  button.textContent = usable ? `Roll back to ${previous}` : "Roll back";
+  button.dataset.version = usable ? previous : "";
+  button.title = usable ? `serve ${previous} again, the version served before ${model.active_version}`
+    : "no other version was served before this one";
 }
 
-export async function refreshModels() {
+/** Show `info`'s versions (GET /v1/models/{name}/versions); the versions, or [] when that fails. */
+export async function refreshModels(info) {
+  const ticket = ++loads;
+  if (!info || !model || info.name !== model.name) $("compare-result").hidden = true; // it was of another model
+  model = info;
+  $("models-name").textContent = info ? info.name : "";
+  $("active-version").textContent = info ? info.active_version : "";
+  $("models-task").textContent = info
+    ? `(${info.task === "multi_label" ? "multi-label" : "single-label"}${info.min_score != null ? `, minimum score ${info.min_score}` : ""})`
+    : "";
+  updateRollback();
+  if (!info) return [];
   try {
-    const answer = await api("GET", "/v1/models");
-    activeVersion = answer.active_version;
-    $("active-version").textContent = activeVersion;
-    fillTable($("models-table"), answer.models.map(row));
-    $("confusions").replaceChildren(...confusions(answer.models));
-    updateRollback();
-    return answer.models;
+    const answer = await api("GET", modelPath(info.name, "versions"));
+    if (ticket !== loads) return null;
+    showError($("models-error"), null);
+    fillTable($("models-table"), answer.versions.map(row));
+    $("confusions").replaceChildren(...confusions(answer.versions));
+    return answer.versions;
   } catch (error) {
-    showError($("models-error"), error);
+    if (ticket === loads) showError($("models-error"), error);
     return [];
   }
 }
 
-async function activateVersion(version, rollingBack = false) {
+async function activateVersion(version) {
   showError($("models-error"), null);
-  const before = activeVersion;
   try {
-    await api("POST", `/v1/models/${encodeURIComponent(version)}/activate`);
-    previous = rollingBack ? null : before;
+    await api("POST", modelPath(model.name, "versions", version, "activate"));
   } catch (error) {
     showError($("models-error"), error);
   }
   document.dispatchEvent(new CustomEvent("models-changed"));
 }
 
-export function setCompareChoices(models, datasets) {
+/** The compare form's choices: two of the picked model's versions, and a dataset. */
+export function setCompareChoices(versions, datasets) {
   for (const [id, items, value, text] of [
-    ["compare-a", models, (m) => m.version, (m) => m.version],
-    ["compare-b", models, (m) => m.version, (m) => m.version],
+    ["compare-a", versions, (v) => v.version, (v) => v.version],
+    ["compare-b", versions, (v) => v.version, (v) => v.version],
     ["compare-dataset", datasets, (d) => d.id, (d) => `${d.id}: ${d.filename}`]]) {
     if (!items) continue;
     const select = $(id), current = select.value;
     select.replaceChildren(...items.map((x) => el("option", { value: value(x), selected: value(x) === current }, text(x))));
   }
-  if (models && models.length > 1 && $("compare-a").value === $("compare-b").value) {
-    $("compare-b").value = models.find((m) => m.version !== $("compare-a").value).version; // two different ones
+  if (versions && versions.length > 1 && $("compare-a").value === $("compare-b").value) {
+    $("compare-b").value = versions.find((v) => v.version !== $("compare-a").value).version; // two different ones
   }
 }
 
@@ -90,6 +114,9 @@ function compareTables(answer) {
                                    ...versions.map((v) => el("th", {}, v))));
   fillTable(metrics, names.map((k) => el("tr", {}, el("th", {}, k),
     ...versions.map((v) => el("td", { class: "num" }, formatNumber(answer.versions[v][k]))))));
+  $("compare-confusions").replaceChildren(...versions.map((v) => el("figure", { class: "confusion" },
+    el("figcaption", {}, el("code", {}, v)),
+    matrixOrNote(answer.versions[v].labels, answer.versions[v].confusion_matrix, `compare-confusion-${v}`))));
   $("compare-heading").textContent =
     `Texts they disagree on: ${answer.disagreements.length} shown of ${answer.disagreements_total}`;
   const table = $("compare-disagreements");
@@ -105,9 +132,10 @@ function compareTables(answer) {
 async function compare(event) {
   event.preventDefault();
   showError($("compare-error"), null);
+  if (!model) return;
   event.submitter.disabled = true;
   try {
-    const answer = await api("POST", "/v1/models/compare", {
+    const answer = await api("POST", modelPath(model.name, "compare"), {
       json: { versions: [$("compare-a").value, $("compare-b").value], dataset_id: $("compare-dataset").value } });
     compareTables(answer);
     $("compare-result").hidden = false;
@@ -119,6 +147,6 @@ async function compare(event) {
 }
 
 export function setUpModels() {
-  $("rollback").addEventListener("click", () => activateVersion(previous, true));
+  $("rollback").addEventListener("click", () => activateVersion($("rollback").dataset.version));
   $("compare-form").addEventListener("submit", compare);
 }

@@ -1,14 +1,17 @@
-// The Train tab: a form generated from the job schema in /openapi.json, the job's live curves
-// from its event stream, cancel, and the list of jobs.
+// The Train tab: a form generated from the job schema in /openapi.json (its model field picks an
+// existing model or names a new one), the job's live curves from its event stream, cancel, and the
+// list of jobs.
 
 import { api, el, fillTable, formatNumber, formatTime, serverEvents, showError } from "./api.js";
 import { lineChart } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
 const ENDED = ["succeeded", "failed", "cancelled", "interrupted"];
-const CHOICES = { dataset_id: "datasets", eval_dataset_id: "datasets", base_version: "models" };
+const CHOICES = { dataset_id: "datasets", eval_dataset_id: "datasets", base_version: "versions" };
+// a model's name as the API accepts it (TrainJobRequest.model), written for the HTML pattern attribute
+const MODEL_NAME = "[a-z0-9][a-z0-9\\-]{0,62}";
 const fields = []; // [{name, group, read(), isDefault()}]
-const choices = { datasets: [], models: [] };
+const choices = { datasets: [], models: [] }; // models: as GET /v1/models lists them
 let following = null; // the AbortController of the event stream being read
 
 function resolve(spec, schema) {
@@ -26,11 +29,19 @@ function option(value, text, selected) {
   return el("option", { value, selected }, text);
 }
 
+/** The model the form names, when it exists: base_version offers its versions. */
+function namedModel() {
+  const field = fields.find((f) => f.group === "job" && f.name === "model");
+  const name = field ? field.read() : null;
+  return choices.models.find((m) => m.name === name) || null;
+}
+
 function fillChoices(select, kind, required) {
   const current = select.value;
-  const items = choices[kind].map((x) => (kind === "datasets"
-    ? option(x.id, `${x.id}: ${x.filename} (${x.examples} examples)`, x.id === current)
-    : option(x.version, `${x.version}${x.active ? " (active)" : ""}`, x.version === current)));
+  const model = kind === "versions" ? namedModel() : null;
+  const items = kind === "datasets"
+    ? choices.datasets.map((x) => option(x.id, `${x.id}: ${x.filename} (${x.examples} examples)`, x.id === current))
+    : (model ? model.versions : []).map((v) => option(v, `${v}${v === model.active_version ? " (active)" : ""}`, v === current));
   select.replaceChildren(...(required ? [] : [option("", "(none)", current === "")]), ...items);
 }
 
@@ -40,7 +51,13 @@ function control(spec, name, prop, group, required) {
   const id = `${group}-${name}`;
   const def = prop.default === undefined ? null : prop.default;
   let input, read;
-  if (CHOICES[name]) {
+  if (group === "job" && name === "model") {
+    input = el("input", { id, name, list: "model-names", autocomplete: "off", spellcheck: "false", pattern: MODEL_NAME,
+                          title: "an existing model's name, or a new one: lower-case letters, digits and hyphens",
+                          placeholder: "an existing model, or a new name" });
+    input.addEventListener("input", refreshChoices); // base_version offers the named model's versions
+    read = () => input.value.trim() || null;
+  } else if (CHOICES[name]) {
     input = el("select", { id, name, required });
     input.dataset.choices = CHOICES[name];
     read = () => input.value || null;
@@ -86,6 +103,14 @@ export async function buildTrainForm() {
 
 export function setChoices(kind, items) {
   choices[kind] = items;
+  if (kind === "models") $("model-names").replaceChildren(...items.map((m) => el("option", { value: m.name })));
+  refreshChoices();
+}
+
+/** The model picked at the top of the page becomes the one the form trains. */
+export function pickTrainModel(name) {
+  const field = fields.find((f) => f.group === "job" && f.name === "model");
+  if (field && name) field.input.value = name;
   refreshChoices();
 }
 
@@ -170,7 +195,7 @@ function describeProgress(p) {
 
 function describeEnd(job) {
   const r = job.result || {};
-  const parts = [job.model_version ? `New version ${job.model_version}` : "No new version",
+  const parts = [job.model_version ? `New version ${job.model_version}${job.model ? ` of ${job.model}` : ""}` : "No new version",
     r.metrics ? `accuracy ${formatNumber(r.metrics.accuracy)}` : "", r.stop_reason ? `stopped: ${r.stop_reason}` : "",
     r.promotion ? `promotion: ${r.promotion.reason || JSON.stringify(r.promotion)}` : "", job.error || ""];
   return parts.filter(Boolean).join("; ");
@@ -224,7 +249,7 @@ export async function refreshJobs() {
       const watch = el("button", { type: "button", "data-testid": `follow-${job.id}` }, "curves");
       watch.addEventListener("click", () => follow(job.id));
       return el("tr", { "data-testid": "job-row" }, el("td", {}, el("code", {}, job.id)), el("td", {}, job.state),
-                el("td", {}, el("code", {}, job.dataset_id)), el("td", {}, job.model_version || ""),
+                el("td", {}, job.model || ""), el("td", {}, el("code", {}, job.dataset_id)), el("td", {}, job.model_version || ""),
                 el("td", {}, formatTime(job.created_at)), el("td", {}, watch));
     }));
   } catch (error) {

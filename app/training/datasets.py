@@ -40,6 +40,7 @@ def summarize(data: Dataset) -> dict:
         "examples": len(data),
         "dropped": data.dropped,
         "encoding": data.encoding,
+        "task": data.task,
         "label_counts": data.label_counts(),
         "duplicate_texts": sum(1 for c in counts.values() if c > 1),
         "conflicting_texts": sum(1 for labels in labels_by_text.values() if len(labels) > 1),

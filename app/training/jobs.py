@@ -96,7 +96,8 @@ class JobService:
         unseen = sorted(set(dev["summary"]["label_counts"]) - set(labels)) if dev else []
         if unseen:
             data = self.datasets.load(dev)
-            line = data.lines[data.labels.index(unseen[0])] if data.lines else None
+            at = next(i for i, y in enumerate(data.labels) if (unseen[0] in y if isinstance(y, tuple) else y == unseen[0]))
+            line = data.lines[at] if data.lines else None
             raise DataError(dev["filename"], line, f"label {unseen[0]!r} never appears in training data {labels}")
         return labels
 

@@ -121,22 +121,31 @@ class Reporter:
         return self.reason is not None
 
 
+def score(metrics: dict) -> float:
+    """The figure promotion and ``winner`` compare: accuracy, or micro-F1 for a multi-label model
+    (whose metrics have no accuracy; ``result.promotion.metric`` says which)."""
+    return metrics["accuracy"] if "accuracy" in metrics else metrics["micro_f1"]
+
+
 def decide_promotion(promote: str, new_metrics: dict, versions: Versions, model: str, dev,
                      baseline_accuracy: float | None = None) -> dict:
     """Whether the new version becomes ``model``'s active one, and why (``promote`` values: the job
-    schema's); the first version of a new model is its active one whatever the policy."""
+    schema's); the first version of a new model is its active one whatever the policy. The
+    ``*_accuracy`` fields hold micro-F1 for a multi-label model (``metric`` says so)."""
+    decision = {"policy": promote, "active_version": None, "new_accuracy": score(new_metrics)}
+    if "accuracy" not in new_metrics:
+        decision["metric"] = "micro_f1"
     if not versions.model_exists(model):
-        return {"policy": promote, "active_version": None, "new_accuracy": new_metrics["accuracy"],
-                "promote": True, "reason": f"the first version of the new model {model!r}"}
+        return decision | {"promote": True, "reason": f"the first version of the new model {model!r}"}
     active = versions.active(model)
-    decision = {"policy": promote, "active_version": active, "new_accuracy": new_metrics["accuracy"]}
+    decision["active_version"] = active
     if promote == "never":
         return decision | {"promote": False, "reason": "promote is 'never'"}
     if promote == "always":
         return decision | {"promote": True, "reason": "promote is 'always'"}
     if promote in ("if_better_than_baseline", "if_better_than_both"):  # the floor comes first
         decision["baseline_accuracy"] = baseline_accuracy
-        if baseline_accuracy is None or not new_metrics["accuracy"] > baseline_accuracy:
+        if baseline_accuracy is None or not score(new_metrics) > baseline_accuracy:
             return decision | {"promote": False, "reason": "the baseline is at least as accurate on the eval set"}
         if promote == "if_better_than_baseline":
             return decision | {"promote": True, "reason": "new model is more accurate than the baseline on the eval set"}
@@ -144,10 +153,10 @@ def decide_promotion(promote: str, new_metrics: dict, versions: Versions, model:
         active_metrics = evaluate(Predictor.load(versions.path(model, active)), dev)
     except Exception as exc:  # different labels, or an unreadable bundle: never swap blindly
         return decision | {"promote": False, "reason": f"active model cannot be scored on the eval set: {exc}"}
-    better = new_metrics["accuracy"] > active_metrics["accuracy"]
+    better = score(new_metrics) > score(active_metrics)
     than = " than the active model and the baseline" if promote == "if_better_than_both" else ""
     return decision | {
-        "promote": better, "active_accuracy": active_metrics["accuracy"],
+        "promote": better, "active_accuracy": score(active_metrics),
         "reason": f"new model is more accurate{than} on the eval set" if better else "active model is at least as accurate",
     }
 
@@ -198,7 +207,7 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
             except TrainingCancelled:
                 stopped = True
             else:
-                reporter.extra = {"baseline_accuracy": baseline.metrics["accuracy"]}
+                reporter.extra = {"baseline_accuracy": score(baseline.metrics)}
                 store.update("jobs", "id", job_id, progress=reporter.extra, result={"baseline": baseline.to_dict()})
         if world.any(stopped):
             raise TrainingCancelled("stopped while fitting the baseline")
@@ -241,7 +250,7 @@ def _record(settings: Settings, versions: Versions, job: dict, result, baseline,
     and the version with the job's outcome in one transaction, which renames the bundle into place."""
     job_id, store = job["id"], versions.store
     model = job["model"] or settings.default_model
-    promotion = decide_promotion(job["promote"], result.metrics, versions, model, dev_data, baseline.metrics["accuracy"])
+    promotion = decide_promotion(job["promote"], result.metrics, versions, model, dev_data, score(baseline.metrics))
     meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"]}
     card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})")
     # jobs that were queued together may each have passed the quota when submitted
@@ -250,7 +259,7 @@ def _record(settings: Settings, versions: Versions, job: dict, result, baseline,
                "stop_reason": result.stop_reason, "chosen": result.resolved,
                "calibration": result.calibration, "train_seconds": round(result.elapsed_s, 2),
                "promotion": promotion, "baseline": baseline.to_dict(),
-               "winner": "rnn" if result.metrics["accuracy"] >= baseline.metrics["accuracy"] else "baseline"}
+               "winner": "rnn" if score(result.metrics) >= score(baseline.metrics) else "baseline"}
     with storage_errors("saving the new model version"), publishing(versions.folder / f"job-{job_id}",
                                                                     folder=True) as bundle:
         write_bundle(bundle, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card)
@@ -258,7 +267,7 @@ def _record(settings: Settings, versions: Versions, job: dict, result, baseline,
             created = not versions.model_exists(model)  # (under the write lock: no other job creates it meanwhile)
             version = versions.publish(db, model, bundle, job_id=job_id, dataset_id=job["dataset_id"])
             _succeeded(db, versions, job, model, version, outcome, promotion if not created else None)
-    log.info("job %s succeeded: %s version %s, dev accuracy %.4f", job_id, model, version, result.metrics["accuracy"])
+    log.info("job %s succeeded: %s version %s, dev score %.4f", job_id, model, version, score(result.metrics))
     return 0
 
 

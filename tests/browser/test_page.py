@@ -11,16 +11,19 @@ an XSS payload that ran would open a dialog). Screenshots of the tabs go to
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.support.api import upload, wait_job
 from tests.support.data import csv_bytes
 from tests.support.server import ROOT, start_server
-from tests.support.settings import KEY
+from tests.support.settings import AUTH, KEY
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -29,6 +32,22 @@ XSS = "<img src=x onerror=alert(1)>"
 # machine, so that the curve visibly gains points while the job runs (progress comes twice a second).
 FAST_CONFIG = {"epochs": "1", "batch_size": "2", "embedding_dim": "16", "hidden_size": "32", "tokenizer": "word",
                "pretrained": "", "pooling": "max"}
+# A second model for the picker, top-k and wide confusion matrices: ten topics, each told by one keyword.
+TOPICS = ("sports", "politics", "science", "business", "health", "travel", "music", "cinema", "food", "technology")
+TOPICS_CONFIG = {"epochs": 2, "batch_size": 16, "embedding_dim": 16, "hidden_size": 32, "tokenizer": "word",
+                 "pretrained": None, "pooling": "max"}
+
+
+def topics_csv(n: int = 1000, seed: int = 1) -> bytes:
+    """Filler words around one keyword ("sportsword") that decides the label ("sports")."""
+    rng = random.Random(seed)
+    rows = ["text,label"]
+    for _ in range(n):
+        topic = rng.choice(TOPICS)
+        words = rng.choices([f"w{i}" for i in range(12)], k=rng.randint(2, 5))
+        words.insert(rng.randint(0, len(words)), f"{topic}word")
+        rows.append(f'"{" ".join(words)}",{topic}')
+    return ("\n".join(rows) + "\n").encode()
 
 
 def _missing() -> list[str]:
@@ -96,6 +115,23 @@ def page(browser, server):
     watched.check()
 
 
+@pytest.fixture(scope="module")
+def topics(server):
+    """A second model, "topics", of ten labels and two versions (v1 served), trained over HTTP as the page would."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        dataset = upload(client, topics_csv(), name="topics.csv")
+        for _ in range(2):
+            r = client.post("/v1/train-jobs", headers=AUTH,
+                            json={"dataset_id": dataset["id"], "model": "topics", "config": TOPICS_CONFIG})
+            assert r.status_code == 202, r.text
+            job = wait_job(client, r.json()["id"], timeout=180)
+            assert job["state"] == "succeeded", job
+        r = client.get("/v1/models/topics")
+        assert r.status_code == 200, r.text
+        assert r.json()["active_version"] == "v1" and r.json()["versions"] == ["v2", "v1"], r.json()
+    return "topics"
+
+
 def _use_key(page):
     page.get_by_test_id("api-key-input").fill(KEY)
     page.get_by_test_id("api-key-save").click()
@@ -137,6 +173,22 @@ def _summary_id(page) -> str:
     return page.get_by_test_id("summary-id").text_content()
 
 
+def _pick(page, model: str) -> None:
+    """Pick ``model`` at the top of the page; the Models tab shows it once its versions are in."""
+    page.get_by_test_id("model-picker").select_option(model)
+    page.wait_for_selector(f"[data-testid=model-row][data-model='{model}']", state="attached")
+
+
+def _classify(page, text: str) -> None:
+    """Classify ``text`` on the Try tab and wait for the answer (a new one: the old result is hidden first)."""
+    _tab(page, "try")
+    page.evaluate("() => { document.getElementById('predict-result').hidden = true; }")
+    page.get_by_test_id("predict-input").fill(text)
+    page.get_by_test_id("predict-submit").click()
+    page.wait_for_selector("#predict-result:not([hidden]), [data-testid=predict-error]:not([hidden])")
+    assert page.get_by_test_id("predict-error").is_hidden(), page.get_by_test_id("predict-error").text_content()
+
+
 def test_try_tab_shows_the_label_and_shaded_words(page):
     p = page.page
     p.get_by_test_id("predict-input").fill("a gorgeous, witty, seductive movie")
@@ -149,6 +201,9 @@ def test_try_tab_shows_the_label_and_shaded_words(page):
     weights = [float(w) for w in tokens.evaluate_all("els => els.map(e => e.dataset.weight)")]
     assert len(weights) == len(words) and any(w != 0 for w in weights)
     assert p.get_by_test_id("explained").text_content() == "a gorgeous, witty, seductive movie"
+    assert p.get_by_test_id("model-picker").input_value() == "sentiment-en"  # the default model
+    assert p.get_by_test_id("predict-version").text_content() == "sentiment-en, version bundled"
+    assert p.locator("#predict-top-box").is_hidden()  # two labels: no top-k list
 
     p.get_by_test_id("batch-input").fill("loved every minute\nthe plot is a mess and the jokes fall flat")
     p.get_by_test_id("batch-submit").click()
@@ -168,6 +223,7 @@ def test_without_a_key_the_page_is_read_only(page):
     assert p.locator("#panel-train .readonly-note").is_visible()
     _tab(p, "models")
     assert p.get_by_test_id("activate-bundled").is_disabled()
+    assert p.get_by_test_id("rollback").is_disabled()
     assert p.evaluate("() => document.cookie") == ""
     page.check()
 
@@ -213,20 +269,22 @@ def test_train_follow_the_curve_activate_and_roll_back(page, tmp_path):
     final_points = int(p.get_by_test_id("job-points").text_content())
     # the epoch's points come with its end (they may reach the page just before the job's state does)
     assert final_points >= max(seen_running) and final_points > seen_running[0]
-    assert "New version v" in p.get_by_test_id("job-result").text_content()
+    assert re.search(r"New version v\d+ of sentiment-en", p.get_by_test_id("job-result").text_content())
     _screenshot(p, "train")
 
     _tab(p, "models")
-    version = p.get_by_test_id("job-result").text_content().split("New version ")[1].split(";")[0]
+    version = re.search(r"New version (\S+) of", p.get_by_test_id("job-result").text_content())[1]
     p.wait_for_selector(f"[data-testid=model-row][data-version='{version}']")
     assert p.get_by_test_id("active-version").text_content() == "bundled"
     p.get_by_test_id(f"activate-{version}").click()
     p.wait_for_selector(f"[data-testid=active-version]:text-is('{version}')")
     assert "active" in p.get_by_test_id("models-table").locator(f"tr[data-version='{version}']").get_attribute("class")
     assert p.get_by_test_id(f"activate-{version}").is_disabled()
+    assert p.get_by_test_id("rollback").text_content() == "Roll back to bundled"
     p.get_by_test_id("rollback").click()
     p.wait_for_selector("[data-testid=active-version]:text-is('bundled')")
-    assert p.get_by_test_id("rollback").is_disabled()
+    # the server now remembers the version just left as the one to go back to
+    p.wait_for_selector(f"[data-testid=rollback]:text-is('Roll back to {version}')")
 
     p.get_by_test_id("compare-a").select_option(version)
     p.get_by_test_id("compare-b").select_option("bundled")
@@ -274,4 +332,163 @@ def test_a_running_job_can_be_cancelled(page, tmp_path):
     p.wait_for_selector("[data-testid=job-state]:text-is('cancelled')", timeout=60_000)
     assert "cancelled" in p.get_by_test_id("job-result").text_content()
     assert p.get_by_test_id("job-cancel").is_hidden()
+    page.check()
+
+
+def test_the_page_names_the_product_not_one_model(page):
+    p = page.page
+    assert p.title() == "Text classification"
+    heading = p.get_by_test_id("heading").text_content()
+    assert heading.startswith("Text classification") and "Sentiment" not in heading
+    page.check()
+
+
+def test_the_picker_switches_the_try_tab_between_models(page, topics):
+    p = page.page
+    options = p.get_by_test_id("model-picker").evaluate("s => [...s.options].map(o => o.value)")
+    assert {"sentiment-en", "topics"} <= set(options)
+    assert p.get_by_test_id("model-picker").input_value() == "sentiment-en"  # the default model, first
+    _classify(p, "w1 sportsword w2")
+    assert p.get_by_test_id("predict-label").text_content() in ("positive", "negative")
+    assert p.get_by_test_id("predict-version").text_content().startswith("sentiment-en, ")
+
+    _pick(p, "topics")
+    assert p.locator("#predict-result").is_hidden()  # the other model's answer went
+    assert p.get_by_test_id("model-summary").text_content() == "single-label, 10 labels, serving v1"
+    _classify(p, "w1 sportsword w2")
+    assert p.get_by_test_id("predict-label").text_content() == "sports"
+    assert p.get_by_test_id("predict-version").text_content() == "topics, version v1"
+    probabilities = p.get_by_test_id("probability").evaluate_all("els => els.map(e => e.dataset.label)")
+    assert sorted(probabilities) == sorted(TOPICS)
+    assert "sportsword" in p.get_by_test_id("token").all_text_contents()  # explained with topics too
+    # the Models and Train tabs follow the picker
+    _tab(p, "models")
+    assert p.get_by_test_id("models-name").text_content() == "topics"
+    assert p.get_by_test_id("model-row").evaluate_all("rs => rs.map(r => r.dataset.version)") == ["v2", "v1"]
+    _tab(p, "train")
+    assert p.get_by_test_id("job-model").input_value() == "topics"
+
+    _pick(p, "sentiment-en")
+    _classify(p, "a gorgeous, witty, seductive movie")
+    assert p.get_by_test_id("predict-label").text_content() == "positive"
+    page.check()
+
+
+def test_a_ten_label_model_shows_its_top_three(page, topics):
+    p = page.page
+    _pick(p, "topics")
+    _classify(p, "w4 foodword w7")
+    top = p.get_by_test_id("top-label")
+    assert top.count() == 3
+    assert top.first.get_attribute("data-label") == "food" == p.get_by_test_id("predict-label").text_content()
+    scores = [float(t.split()[-1].rstrip("%")) for t in top.all_text_contents()]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[2]
+
+    p.get_by_test_id("batch-input").fill("w1 musicword\nw2 travelword w3")
+    p.get_by_test_id("batch-submit").click()
+    p.wait_for_selector("[data-testid=batch-row] >> nth=1")
+    tops = p.get_by_test_id("batch-top").all_text_contents()
+    assert [t.split()[0] for t in tops] == ["music", "travel"] and all(t.count("%") == 3 for t in tops)
+    _screenshot(p, "try-top-k")
+    page.check()
+
+
+def test_below_the_minimum_score_the_answer_is_not_sure(page):
+    p = page.page
+    p.get_by_test_id("min-score").fill("1")  # no probability reaches 1 on an ordinary text
+    _classify(p, "it is a movie")
+    assert p.get_by_test_id("predict-label").text_content() == "not sure"
+    assert "below the minimum score" in p.get_by_test_id("predict-abstained").text_content()
+    p.get_by_test_id("min-score").fill("")
+    _classify(p, "it is a movie")
+    assert p.get_by_test_id("predict-label").text_content() in ("positive", "negative")
+    assert p.get_by_test_id("predict-abstained").text_content() == ""
+    page.check()
+
+
+def test_a_multi_label_answer_shows_its_labels_as_chips(page):
+    """No job trains a multi-label model yet, so the API's answer for one is given to the page here."""
+    p = page.page
+    answer = {"model": "tags", "model_version": "v1", "predictions": [{
+        "labels": ["funny", XSS], "probabilities": {"funny": 0.9, XSS: 0.7, "sad": 0.1}, "windows": 1}]}
+    p.route("**/v1/predict", lambda route: route.fulfill(json=answer))
+    _classify(p, "a funny film")
+    chips = p.get_by_test_id("label-chip")
+    assert chips.all_text_contents() == ["funny", XSS]  # markup in a label stays text
+    assert p.locator("#verdict-name").text_content() == "Labels"
+    assert p.locator("img").count() == 0
+
+    answer["predictions"][0]["labels"] = []
+    _classify(p, "a film")
+    assert p.get_by_test_id("label-chip").count() == 0
+    assert p.get_by_test_id("predict-label").text_content() == "none of the labels"
+    page.check()
+
+
+def test_a_ten_label_confusion_matrix_stays_readable(page, topics):
+    p = page.page
+    p.set_viewport_size({"width": 400, "height": 900})  # narrower than the matrix: it scrolls, it does not shrink
+    _pick(p, "topics")
+    _tab(p, "models")
+    matrix = p.get_by_test_id("confusion-v1")
+    cells = matrix.get_by_test_id("matrix-cell")
+    assert cells.count() == 100
+    sizes = cells.evaluate_all("cs => cs.map(c => [c.getBoundingClientRect().width, c.getBoundingClientRect().height])")
+    assert min(w for w, _ in sizes) >= 16 and min(h for _, h in sizes) >= 16, sizes
+    fonts = matrix.locator("td, th").evaluate_all("es => es.map(e => parseFloat(getComputedStyle(e).fontSize))")
+    assert min(fonts) >= 10, fonts
+    # every label whole on screen (none cut short: their own width holds their text)
+    cut = matrix.locator("th.row-label span, th.col-label span").evaluate_all(
+        "es => es.filter(e => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1)"
+        ".map(e => e.textContent)")
+    assert cut == []
+    assert sorted(matrix.locator("th.row-label").all_text_contents()) == sorted(TOPICS)
+    assert sorted(matrix.locator("th.col-label").all_text_contents()) == sorted(TOPICS)
+    # hovering a cell tells its count
+    for title, count in cells.evaluate_all("cs => cs.map(c => [c.title, c.dataset.count])"):
+        assert re.fullmatch(rf"true \S+, predicted \S+: {count} \(\d+\.\d% of the row\)", title), title
+    box = p.locator(".matrix-box").first
+    assert box.evaluate("b => b.scrollWidth > b.clientWidth")  # the page keeps its width; the matrix scrolls
+    _screenshot(p, "models-ten-labels")
+    page.check()
+
+
+def test_roll_back_activates_the_servers_previous_version(page, topics, server):
+    p = page.page
+    # v2 activated elsewhere (another client), not on this page: the page learns what to roll back to from the API
+    r = httpx.post(f"{server.url}/v1/models/topics/versions/v2/activate", headers=AUTH, timeout=30)
+    assert r.status_code == 200, r.text
+    p.reload()
+    p.wait_for_selector("body[data-ready=true]")
+    _use_key(p)
+    _pick(p, "topics")
+    _tab(p, "models")
+    p.wait_for_selector("[data-testid=active-version]:text-is('v2')")
+    rollback = p.get_by_test_id("rollback")
+    assert rollback.text_content() == "Roll back to v1" and rollback.is_enabled()
+    rollback.click()
+    p.wait_for_selector("[data-testid=active-version]:text-is('v1')")
+    assert httpx.get(f"{server.url}/v1/models/topics", timeout=30).json()["active_version"] == "v1"
+    assert p.get_by_test_id("rollback").text_content() == "Roll back to v2"
+    page.check()
+
+
+def test_the_train_tab_names_a_new_model(page, server, tmp_path):
+    p = page.page
+    _use_key(p)
+    data = tmp_path / "reviews.csv"
+    data.write_bytes(csv_bytes(300, seed=11))
+    dataset_id = _upload(p, data)
+    _fill_job_form(p, dataset_id, FAST_CONFIG)
+    assert p.get_by_test_id("job-model").input_value() == "sentiment-en"  # the picked model, until changed
+    p.get_by_test_id("job-model").fill("reviews")
+    p.get_by_test_id("train-submit").click()
+    p.wait_for_selector("[data-testid=job-state]:text-matches('succeeded|failed|cancelled')", timeout=180_000)
+    assert "New version v1 of reviews" in p.get_by_test_id("job-result").text_content()
+    job_id = p.get_by_test_id("job-id").text_content()
+    assert httpx.get(f"{server.url}/v1/train-jobs/{job_id}", timeout=30).json()["model"] == "reviews"
+    # the new model is in the picker, and its own
+    p.wait_for_selector("[data-testid=model-picker] option[value=reviews]", state="attached")
+    _pick(p, "reviews")
+    assert p.get_by_test_id("model-row").evaluate_all("rs => rs.map(r => r.dataset.version)") == ["v1"]
     page.check()

@@ -54,7 +54,7 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str, s
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         body = ExamplesUpload.model_validate_json(await request.body())  # a ValidationError is a 422
-        raw = "\n".join(json.dumps({"text": e.text, "label": str(e.label)}) for e in body.examples).encode()
+        raw = "\n".join(json.dumps(e.as_row()) for e in body.examples).encode()
         return raw, "examples.jsonl", "jsonl", "text", "label"
     if content_type != "multipart/form-data":
         raise HttpError(415, "unsupported_media_type",

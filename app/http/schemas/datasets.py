@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 
 class Example(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: StrictStr
-    label: StrictStr | int
+    label: StrictStr | int | None = Field(None, description="the example's label (a single-label dataset)")
+    labels: list[StrictStr | int] | None = Field(None, description="the example's labels, possibly none (a "
+                                                 "multi-label dataset: every example gives 'labels')")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Example:
+        if (self.label is None) == (self.labels is None):
+            raise ValueError("give exactly one of 'label' or 'labels'")
+        return self
+
+    def as_row(self) -> dict:
+        if self.labels is not None:
+            return {"text": self.text, "labels": [str(label) for label in self.labels]}
+        return {"text": self.text, "label": str(self.label)}
 
 
 class ExamplesUpload(BaseModel):
@@ -34,6 +47,8 @@ class DatasetOut(BaseModel):
     examples: int
     dropped: dict[str, int] | None = None  # rows read but not kept, by reason: {"blank_lines": 2}
     encoding: str | None = None  # what the file was decoded as: "utf-8", "utf-16", "gb18030"...
+    task: str | None = Field(None, description="single_label, or multi_label when the examples give 'labels' "
+                             "(None for datasets stored before multi-label ones)")
     label_counts: dict[str, int]
     duplicate_texts: int
     conflicting_texts: int

@@ -17,6 +17,7 @@ from .settings import Settings
 from .store import Store
 from .tasks import cancel_and_wait
 from .training.datasets import DatasetStore
+from .training.feedback import Feedback
 from .training.jobs import JobService
 from .training.runner import JobRunner
 from .versions import Versions
@@ -74,6 +75,7 @@ async def lifespan(app: FastAPI):
     state.upload_slots = asyncio.Semaphore(1)
     state.compare_slots = asyncio.Semaphore(1)  # one /v1/models/compare at a time
     state.jobs = JobService(settings, versions, state.datasets)
+    state.feedback = Feedback(versions.store, versions, state.datasets)
     if settings.role != "api":  # an API replica only queues jobs: trainers claim them
         serving = state.inference
         state.runner = JobRunner(settings, state.jobs, state.metrics,

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from .http.errors import install_error_handlers
 from .http.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from .http.rate_limit import RateLimits
-from .http.routes import datasets, explain, health, jobs, models, predict, trainer, ui
+from .http.routes import batch_jobs, datasets, explain, health, jobs, models, predict, trainer, ui
 from .lifespan import lifespan
 from .metrics import Metrics
 from .settings import Settings
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics, access_log=settings.access_log)
     app.state.rate_limits = RateLimits(settings)  # counted in this process; the checks are in http/deps.py
     # A trainer serves its health and metrics, and says what it is on every other path.
-    api = (predict, explain, models, datasets, jobs, health, ui) if settings.role != "trainer" else (health, trainer)
+    api = (predict, explain, models, datasets, jobs, batch_jobs, health, ui) if settings.role != "trainer" else (health, trainer)
     for module in api:
         app.include_router(module.router)
     return app

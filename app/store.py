@@ -109,6 +109,16 @@ DELETE FROM state WHERE key = 'active_version';
 ALTER TABLE jobs ADD COLUMN model TEXT;
 UPDATE jobs SET model = 'sentiment-en'
 """,
+    # 7: batch scoring jobs share the job queue (kind 'batch'; app/training/batch_process.py), and
+    # corrections sent as feedback (app/training/feedback.py), one per model and text (its SHA-256: texts are
+    # too long for an index), the latest kept
+    """
+ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'train';
+CREATE TABLE feedback (
+    model TEXT NOT NULL, text_sha256 TEXT NOT NULL, text TEXT NOT NULL, labels TEXT NOT NULL,
+    prediction_id TEXT, created_at REAL NOT NULL, PRIMARY KEY (model, text_sha256)
+)
+""",
 ]
 
 JSON_COLUMNS = {"summary", "config", "progress", "result", "metrics", "labels"}

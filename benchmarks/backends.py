@@ -49,7 +49,7 @@ from model.inference.batches import batched_logits  # noqa: E402
 from model.inference.numpy_rnn import NumpyRNN  # noqa: E402
 from model.network.rnn import SentimentRNN  # noqa: E402
 
-BUNDLED = ROOT / "model" / "bundled" / "sst2"
+BUNDLED = ROOT / "model" / "bundled" / "sentiment-en"
 BATCH_SIZES = (1, 16, 64)
 Backend = Callable[[list[list[int]]], np.ndarray]
 

@@ -45,7 +45,7 @@ from model.distill import pipeline  # noqa: E402
 from model.distill.config import AugmentConfig, TeacherConfig  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sst2"
-BUNDLED = ROOT / "model" / "bundled" / "sst2"
+BUNDLED = ROOT / "model" / "bundled" / "sentiment-en"
 RECIPE = "--label-names 0=negative,1=positive".split()  # SST-2's labels; the rest are the CLI's defaults
 BATCHES = (1, 16, 64)
 

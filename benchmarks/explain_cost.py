@@ -27,7 +27,7 @@ from model import Predictor, load_dataset  # noqa: E402
 from model.inference.explain import Occlusion  # noqa: E402
 
 DEFAULT_DEV = ROOT.parent / "shared" / "data" / "sst2" / "dev.tsv"
-BUNDLED = ROOT / "model" / "bundled" / "sst2"
+BUNDLED = ROOT / "model" / "bundled" / "sentiment-en"
 
 
 def ms(values: list[float]) -> str:

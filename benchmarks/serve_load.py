@@ -305,7 +305,8 @@ def bench_server(args, wrk: str, code_dir: Path, workdir: Path, scripts: dict[st
         server.stop()
     batches = after.get("_count", 0) - before.get("_count", 0)
     texts = after.get("_sum", 0) - before.get("_sum", 0)
-    served = model_dir or code_dir / "model" / "bundled" / "sst2"
+    bundled = code_dir / "model" / "bundled"  # (sst2: the folder's name in checkouts before named models)
+    served = model_dir or next((p for p in (bundled / "sentiment-en", bundled / "sst2") if p.exists()), bundled)
     return {
         "code": f"{code_dir.resolve().name} at {commit_of(code_dir)}, access log {access_log}",
         "model_dir": str(model_dir or "the bundled model"),

@@ -53,7 +53,7 @@ from model.config import ModelConfig, TokenizerConfig, TrainConfig  # noqa: E402
 from model.inference.batches import batched_logits  # noqa: E402
 from model.inference.scoring import logits_report  # noqa: E402
 
-BUNDLED = ROOT / "model" / "bundled" / "sst2"
+BUNDLED = ROOT / "model" / "bundled" / "sentiment-en"
 DEFAULT_CACHE = Path.home() / ".cache" / "sentiment-rnn" / "warm-start"
 SIZES = (250, 1000, 4000)
 TEST_SIZE = 1000

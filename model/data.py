@@ -33,6 +33,7 @@ FORMATS = ("tsv", "csv", "jsonl")
 DEFAULT_TEXT_COLUMNS = ("text", "sentence")
 LABELS_COLUMN = "labels"  # a multi-label dataset's column (JSONL: a list of strings)
 LABEL_SEPARATOR = "|"  # between the labels of a CSV/TSV ``labels`` cell
+UNLABELLED = "unlabelled"  # the task of a dataset of texts alone (``parse_dataset(allow_unlabelled=True)``)
 
 
 class DataError(ValueError):
@@ -55,7 +56,7 @@ class Dataset:
     rows_read: int = 0  # rows in the file (not the header); rows_read - len(self) were dropped:
     dropped: dict[str, int] = field(default_factory=dict)  # why, e.g. {"blank_lines": 2}
     encoding: str = ""  # what the bytes were decoded as: "utf-8", "utf-16", "gb18030"...
-    task: str = ""  # SINGLE_LABEL or MULTI_LABEL; "": from the labels (tuples are multi-label)
+    task: str = ""  # SINGLE_LABEL, MULTI_LABEL or UNLABELLED; "": from the labels (tuples are multi-label)
 
     def __post_init__(self) -> None:
         if not self.task:
@@ -66,6 +67,8 @@ class Dataset:
 
     def label_counts(self) -> dict[str, int]:
         """How many examples carry each label (multi-label: each label of each example counts once)."""
+        if self.task == UNLABELLED:
+            return {}
         if self.task == MULTI_LABEL:
             return dict(sorted(Counter(label for labels in self.labels for label in labels).items()))
         return dict(sorted(Counter(self.labels).items()))
@@ -137,7 +140,10 @@ def parse_dataset(
     text_column: str | None = None,
     label_column: str = "label",
     columns: list[str] | None = None,
+    allow_unlabelled: bool = False,
 ) -> Dataset:
+    """The examples of ``raw``; with ``allow_unlabelled``, a file without a label column is a dataset
+    of texts alone (``task`` ``unlabelled``: for scoring and for picking what to label next)."""
     if fmt not in FORMATS:
         raise DataError(source, None, f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     content, encoding = decode_text(raw, source)
@@ -151,14 +157,17 @@ def parse_dataset(
         table = _delimited_table(content, fmt, source, _check_columns(columns, source) if columns else None)
     if not table.rows:
         raise DataError(source, 1, "no examples (only a header?)")
-    text_key, label_key = _pick_columns(table, text_column, label_column, source, fmt, columns)
+    text_key, label_key = _pick_columns(table, text_column, label_column, source, fmt, columns, allow_unlabelled)
     multi_label = label_key == LABELS_COLUMN
-    if multi_label:
+    if label_key is None:
+        texts, lines = _text_rows(table, text_key, source)
+        labels = [None] * len(texts)
+    elif multi_label:
         single_key = label_column if label_column != LABELS_COLUMN else "label"
         texts, labels, lines = _multi_label_rows(table, text_key, single_key, source)
     else:
         texts, labels, lines = _single_label_rows(table, text_key, label_key, source)
-    if table.spans:
+    if table.spans and label_key is not None:
         cells = {r[label_key].strip() for _, r in table.rows} if multi_label else set(labels)
         _check_quoted_spans(table, content, label_key, cells, source)
     dropped = {"blank_lines": table.blank_lines} if table.blank_lines else {}
@@ -172,8 +181,22 @@ def parse_dataset(
         rows_read=len(table.rows) + table.blank_lines,
         dropped=dropped,
         encoding=encoding,
-        task=MULTI_LABEL if multi_label else SINGLE_LABEL,
+        task=UNLABELLED if label_key is None else MULTI_LABEL if multi_label else SINGLE_LABEL,
     )
+
+
+def _text_rows(table: _Table, text_key: str, source: str):
+    texts, lines = [], []
+    for line, row in table.rows:
+        text = row.get(text_key)
+        if text is None:
+            raise DataError(source, line, f"missing value for column {text_key!r}")
+        text = str(text).strip()
+        if is_blank(text):
+            raise DataError(source, line, "empty text (nothing visible)")
+        texts.append(text)
+        lines.append(line)
+    return texts, lines
 
 
 def _single_label_rows(table: _Table, text_key: str, label_column: str, source: str):
@@ -353,7 +376,8 @@ def _check_columns(columns: list[str], source: str) -> list[str]:
     return names
 
 
-def _pick_columns(table: _Table, text_column, label_column, source, fmt, columns) -> tuple[str, str]:
+def _pick_columns(table: _Table, text_column, label_column, source, fmt, columns,
+                  allow_unlabelled: bool = False) -> tuple[str, str | None]:
     """The text column, and the label column: ``label_column``, or ``labels`` (multi-label) when the file
     has that and not ``label_column``. A file with both the default ``label`` and ``labels`` is an error."""
     row = table.rows[0][1]
@@ -386,6 +410,8 @@ def _pick_columns(table: _Table, text_column, label_column, source, fmt, columns
     if text_key is None:
         wanted = text_column or " or ".join(repr(c) for c in DEFAULT_TEXT_COLUMNS)
         raise DataError(source, where, f"missing text column {wanted!r}; columns are {names}")
+    if allow_unlabelled:
+        return text_key, None
     raise DataError(source, where, f"missing label column {label_column!r}; columns are {names}")
 
 
@@ -534,6 +560,9 @@ def _jsonl_table(content: str, source: str) -> _Table:
 def check_training_data(train: Dataset, dev: Dataset | None = None) -> list[str]:
     """The sorted label set; raises if there is a single class, dev has unseen labels or the two
     are not the same task (single- or multi-label)."""
+    for data in (train, dev) if dev is not None else (train,):
+        if data.task == UNLABELLED:
+            raise DataError(data.source, None, "has no labels (only texts): training needs a label for each text")
     if train.task == MULTI_LABEL:
         return _check_multi_label(train, dev)
     if dev is not None and dev.task != train.task:

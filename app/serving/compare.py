@@ -103,6 +103,9 @@ def _load_dataset(datasets: Any, dataset_id: str, limit: int) -> Dataset:
     record = datasets.get(dataset_id)
     if record is None:
         raise NotFound(f"dataset {dataset_id!r} not found")
+    if record["summary"].get("task") == "unlabelled":
+        raise InvalidInput(f"dataset {dataset_id} has no labels, only texts: a comparison scores the versions "
+                           "against each text's label", code="dataset_unlabelled", field="dataset_id")
     examples = record["summary"]["examples"]
     if examples > limit:
         raise LimitExceeded(f"dataset {dataset_id} has {examples} examples; at most {limit} are compared "

@@ -88,7 +88,7 @@ class DatasetStore:
         if rows > self.max_rows:
             raise LimitExceeded(f"{filename} has {rows:,} lines; at most {self.max_rows:,} are read "
                                 "(SENTIMENT_MAX_DATASET_ROWS): split the file", code="too_many_rows")
-        data = parse_dataset(raw, fmt, filename, text_column, label_column)
+        data = parse_dataset(raw, fmt, filename, text_column, label_column, allow_unlabelled=True)
         resolved_text = data.text_column
         digest = hashlib.sha256(raw + f"\0{fmt}\0{resolved_text}\0{label_column}".encode()).hexdigest()
         dataset_id = digest[:16]
@@ -123,7 +123,8 @@ class DatasetStore:
             raw = Path(record["path"]).read_bytes()
         except FileNotFoundError:
             raise _gone(record) from None
-        return parse_dataset(raw, record["format"], record["filename"], record["text_column"], record["label_column"])
+        return parse_dataset(raw, record["format"], record["filename"], record["text_column"], record["label_column"],
+                             allow_unlabelled=True)
 
     def delete(self, dataset_id: str) -> bool:
         record = self.get(dataset_id)

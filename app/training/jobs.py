@@ -1,7 +1,10 @@
-"""Training jobs: the queue in the records and what the routes call (submit, read, list, cancel).
+"""Jobs: the queue in the records and what the routes call (submit, read, list, cancel).
 
-``runner.JobRunner`` claims queued jobs (``queue.py``) and runs each in a training process
-(``training_process.py``); the server process never trains.
+Two kinds share one queue, one runner and one event stream: ``train`` jobs (a training process,
+``training_process.py``) and ``batch`` jobs, which score every text of a dataset with a model
+version (a batch process, ``batch_process.py``). ``runner.JobRunner`` claims queued jobs
+(``queue.py``) and runs each in a process of its own; the server process never trains nor scores
+whole files.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from model.config import configs_from_values
 from model.data import DataError
 from model.training.budget import training_bytes
 
-from ..errors import Conflict, LimitExceeded, NotFound, TooBusy
+from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound, TooBusy
 from ..settings import Settings
 from ..store import now
 from ..versions import Versions, check_name
@@ -22,6 +25,7 @@ from .datasets import DatasetStore
 # A job's states, the one list: the API's schema, the metrics and the runner read it from here.
 TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
 STATES = ("queued", "running", *TERMINAL)
+KINDS = {"train": "training job", "batch": "batch job"}  # kind -> what messages call it
 
 
 def _public(job: dict) -> dict:
@@ -68,16 +72,12 @@ class JobService:
             raise NotFound(f"model {model!r} has no version {base_version!r} (GET /v1/models/{model}/versions lists "
                            "them)", field="base_version")
         self.versions.check_quota(self.settings.max_versions, self.settings.max_version_bytes)
-        queued = self.store.one("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'")["n"]
-        if queued >= self.settings.max_queued_jobs:
-            raise TooBusy(f"{queued} jobs are already queued; the server allows "
-                          f"{self.settings.max_queued_jobs} (SENTIMENT_MAX_QUEUED_JOBS); try again later",
-                          code="queue_full")
+        self._check_queue()
         job_id = uuid.uuid4().hex[:12]
         # The answer is read in the inserting transaction: the job as submitted, queued (a runner
         # polling the queue may claim it the moment it is committed).
         with self.store.connect("queueing the job") as db:
-            self.store.insert("jobs", db=db, id=job_id, state="queued", dataset_id=dataset_id,
+            self.store.insert("jobs", db=db, id=job_id, kind="train", state="queued", dataset_id=dataset_id,
                               eval_dataset_id=eval_dataset_id, config=config, promote=promote,
                               time_limit_s=time_limit_s, model=model, base_version=base_version, processes=processes,
                               progress={}, result={}, created_at=now())
@@ -89,6 +89,11 @@ class JobService:
         """The training labels, from the datasets' summaries: at least two, and every eval label among
         them (as ``model.data.check_training_data`` checks parsed datasets; only an eval set that
         fails is read again, to name the line)."""
+        for record, field in ((train, "dataset_id"), (dev, "eval_dataset_id")):
+            if record is not None and record["summary"].get("task") == "unlabelled":
+                raise InvalidInput(f"dataset {record['id']} ({record['filename']}) has no labels, only texts: "
+                                   "training needs a label for each text (a 'label' or 'labels' column)",
+                                   code="dataset_unlabelled", field=field)
         labels = sorted(train["summary"]["label_counts"])
         if len(labels) < 2:
             raise DataError(train["filename"], None, f"only one class ({labels[0]!r}) in "
@@ -119,23 +124,51 @@ class JobService:
             raise NotFound(f"dataset {dataset_id!r} not found", field=field)
         return record
 
-    def get(self, job_id: str) -> dict:
-        job = self.store.one("SELECT * FROM jobs WHERE id = ?", job_id)
+    def submit_batch(self, dataset_id: str, model: str | None = None, version: str | None = None) -> dict:
+        """Queue a batch job: every text of the dataset scored by ``model``'s ``version`` (default:
+        the version active now, recorded, so that the whole file is scored by one version)."""
+        record = self._dataset(dataset_id, "dataset_id")
+        self.datasets.check_present(record)
+        model = model or self.settings.default_model
+        version = version or self.versions.active(model)  # a 404 naming an unknown model
+        if not self.versions.exists(model, version):
+            raise NotFound(f"model {model!r} has no version {version!r} (GET /v1/models/{model}/versions lists "
+                           "them)", field="version")
+        self._check_queue()
+        job_id = uuid.uuid4().hex[:12]
+        with self.store.connect("queueing the job") as db:
+            self.store.insert("jobs", db=db, id=job_id, kind="batch", state="queued", dataset_id=dataset_id,
+                              config={}, promote="never", model=model, model_version=version, processes=1,
+                              progress={"rows_done": 0, "rows_total": record["summary"]["examples"]},
+                              result={}, created_at=now())
+            job = self.get(job_id, "batch")
+        self._loop.call_soon_threadsafe(self.wake.set)
+        return job
+
+    def _check_queue(self) -> None:
+        queued = self.store.one("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'")["n"]
+        if queued >= self.settings.max_queued_jobs:
+            raise TooBusy(f"{queued} jobs are already queued; the server allows "
+                          f"{self.settings.max_queued_jobs} (SENTIMENT_MAX_QUEUED_JOBS); try again later",
+                          code="queue_full")
+
+    def get(self, job_id: str, kind: str = "train") -> dict:
+        job = self.store.one("SELECT * FROM jobs WHERE id = ? AND kind = ?", job_id, kind)
         if job is None:
-            raise NotFound(f"training job {job_id!r} not found")
+            raise NotFound(f"{KINDS[kind]} {job_id!r} not found")
         return _public(job)
 
-    def list(self, limit: int = 100) -> list[dict]:
-        rows = self.store.all("SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?", limit)
+    def list(self, limit: int = 100, kind: str = "train") -> list[dict]:
+        rows = self.store.all("SELECT * FROM jobs WHERE kind = ? ORDER BY created_at DESC, id DESC LIMIT ?", kind, limit)
         return [_public(r) for r in rows]
 
-    def cancel(self, job_id: str) -> dict:
-        job = self.get(job_id)
+    def cancel(self, job_id: str, kind: str = "train") -> dict:
+        job = self.get(job_id, kind)
         if job["state"] in TERMINAL:
             raise Conflict(f"job {job_id} has already finished ({job['state']})", code="job_finished")
         if self.store.execute("UPDATE jobs SET state = 'cancelled', finished_at = ?, error = ? "
                               "WHERE id = ? AND state = 'queued'", now(), "cancelled before it started", job_id):
-            return self.get(job_id)
+            return self.get(job_id, kind)
         self.store.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", job_id)
         self._loop.call_soon_threadsafe(self.wake.set)
-        return self.get(job_id)
+        return self.get(job_id, kind)

@@ -62,14 +62,14 @@ class JobQueue:
 
     def claim(self, pid: int) -> dict | None:
         """The oldest queued job, now ``running`` under this node's lease with ``pid`` as its
-        process; ``None`` when none is queued. Returns ``id``, ``time_limit_s``, ``attempts``, ``processes``."""
+        process; ``None`` when none is queued. Returns ``id``, ``kind``, ``time_limit_s``, ``attempts``, ``processes``."""
         with self.store.connect("claiming a job", exclusive=False) as db:
             row = db.execute(
                 "UPDATE jobs SET state = 'running', started_at = ?, pid = ?, lease_owner = ?, "
                 "lease_expires_at = ?, attempts = attempts + 1 "
                 "WHERE state = 'queued' AND id = (SELECT id FROM jobs WHERE state = 'queued' "
                 f"ORDER BY created_at, id LIMIT 1{self._skip_locked}) "
-                "RETURNING id, time_limit_s, attempts, processes",
+                "RETURNING id, kind, time_limit_s, attempts, processes",
                 (now(), pid, self.owner, now() + self.lease_s)).fetchone()
         return dict(row._mapping) if row is not None else None
 

@@ -46,6 +46,7 @@ class _Running:
     started: float
     time_limit: float
     cancel_seen_at: float | None = None
+    kind: str = "train"
 
 
 class JobRunner:
@@ -78,8 +79,11 @@ class JobRunner:
         """At start-up: jobs whose training process is gone from this machine are interrupted (those
         of other machines are the leases' to judge); what dead training processes left goes."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for job in self.store.all("SELECT id, pid, lease_owner FROM jobs WHERE state = 'running'"):
-            if not self._may_be_training(job["lease_owner"], job["pid"]):
+        for job in self.store.all("SELECT id, kind, pid, lease_owner FROM jobs WHERE state = 'running'"):
+            if job["kind"] == "batch" and not self._may_be_training(job["lease_owner"], job["pid"]):
+                self._requeue(job["id"], None)  # it resumes from the rows it wrote
+                log.warning("batch job %s was stopped by a server stop; queued again, to resume", job["id"])
+            elif not self._may_be_training(job["lease_owner"], job["pid"]):
                 self.store.update("jobs", "id", job["id"], where={"state": "running"}, state="interrupted",
                                   finished_at=now(), error="the server stopped while this job was running "
                                                            "(crash or restart); submit it again to retrain")
@@ -89,6 +93,13 @@ class JobRunner:
     def _sweep_models(self) -> None:
         """Remove what training processes that died left in the models folder (``Versions.sweep``)."""
         self.versions.sweep()
+
+    def _requeue(self, job_id: str, owner: str | None) -> None:
+        """A batch job whose process stopped before it finished: queued again, to resume where it
+        stopped (its result file keeps the rows written; ``batch_process.py``)."""
+        self.store.execute("UPDATE jobs SET state = 'queued', started_at = NULL, pid = NULL, lease_owner = NULL, "
+                           "lease_expires_at = NULL WHERE id = ? AND state = 'running'"
+                           + (" AND lease_owner = ?" if owner else ""), job_id, *([owner] if owner else []))
 
     def start(self) -> None:
         self.recover()
@@ -105,6 +116,9 @@ class JobRunner:
             except subprocess.TimeoutExpired:
                 kill_process_tree(run.process)
                 await asyncio.to_thread(run.process.wait)
+            if run.kind == "batch":
+                self._requeue(run.job_id, self.queue.owner)
+                continue
             self.store.execute("UPDATE jobs SET state = 'interrupted', finished_at = ?, error = ? "
                                "WHERE id = ? AND state = 'running' AND lease_owner = ?", now(),
                                "the server shut down while this job was running; submit it again to retrain",
@@ -159,10 +173,11 @@ class JobRunner:
                 log_file = open(self.log_dir / f"{job['id']}.log", "ab")
             with log_file:
                 # (a session of its own: what a kill ends is its process group, torchrun's ranks included)
+                module = "app.training.batch_process" if job["kind"] == "batch" else "app.training.training_process"
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "app.training.training_process", job["id"], str(os.getpid()),
-                     str(job["processes"])],
-                    stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, env=child_environment(),
+                    [sys.executable, "-m", module, job["id"], str(os.getpid()), str(job["processes"])],
+                    stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
+                    env=child_environment(1 if job["kind"] == "batch" else None),  # a batch job: one thread
                     start_new_session=True,
                 )
             with process.stdin:  # the settings, then end of input
@@ -178,7 +193,8 @@ class JobRunner:
             return True
         self.store.update("jobs", "id", job["id"], pid=process.pid)
         limit = job["time_limit_s"] or self.settings.job_timeout_s
-        self.running[job["id"]] = _Running(job["id"], process, now(), min(limit, self.settings.job_timeout_s))
+        self.running[job["id"]] = _Running(job["id"], process, now(), min(limit, self.settings.job_timeout_s),
+                                           kind=job["kind"])
         log.info("job %s started in process %d (attempt %d, %d training process%s)", job["id"], process.pid,
                  job["attempts"], job["processes"], "es" if job["processes"] > 1 else "")
         return True
@@ -213,7 +229,8 @@ class JobRunner:
                 why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
                 if code == -signal.SIGKILL:
                     why += " (out of memory?)"
-                state, error = "failed", f"training process ended unexpectedly ({why}); see jobs/{run.job_id}.log in the data directory"
+                state, error = "failed", (f"{'batch' if run.kind == 'batch' else 'training'} process ended unexpectedly "
+                                          f"({why}); see jobs/{run.job_id}.log in the data directory")
             self.store.update("jobs", "id", run.job_id, where={"state": "running", "lease_owner": self.queue.owner},
                               state=state, error=error, finished_at=now(),
                               **({"result": {"stop_reason": stop_reason}} if stop_reason else {}))

@@ -4,6 +4,7 @@ load is in tests/e2e/test_processes.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -76,3 +77,29 @@ def test_a_training_process_killed_while_it_saves_leaves_nothing_behind(volume, 
     restarted = serve_on(data)  # and after a restart, too
     assert httpx.get(restarted.url + "/healthz").status_code == 200
     _consistent(data)
+
+
+def test_a_trainer_killed_during_a_batch_job_finishes_it_after_a_restart_each_row_once(serve_on, tmp_path):
+    """kill -9 of the server running a batch job (its batch process dies with it): the restarted
+    server queues the job again and it resumes after the last row written."""
+    data = tmp_path / "data"
+    texts = [f"row {i} w{i % 7} {'not ' if i % 3 else ''}{'good' if i % 2 else 'bad'}" for i in range(60_000)]
+    server = serve_on(data)
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        body = ("text\n" + "\n".join(texts) + "\n").encode()
+        dataset = http.post("/v1/datasets", headers=AUTH, files={"file": ("pool.csv", body)}).json()
+        job = http.post("/v1/batch-jobs", headers=AUTH, json={"dataset_id": dataset["id"]}).json()
+        progress = wait_for(lambda: (j := http.get(f"/v1/batch-jobs/{job['id']}").json())["rows_done"] > 0 and j,
+                            60, interval=0.01, what="the batch job to write rows")
+    assert progress["rows_done"] < len(texts), "the job finished before the kill: nothing to resume"
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.stop()
+    restarted = serve_on(data)
+    with httpx.Client(base_url=restarted.url, timeout=60) as http:
+        done = wait_for(lambda: (j := http.get(f"/v1/batch-jobs/{job['id']}").json())["state"] != "running"
+                        and j["state"] != "queued" and j, 120, what="the batch job to finish after the restart")
+        assert done["state"] == "succeeded", done
+        lines = http.get(f"/v1/batch-jobs/{job['id']}/result?format=jsonl").text.splitlines()
+    assert len(lines) == len(texts)
+    assert [json.loads(line)["text"] for line in lines] == texts  # each row once, in order
+    assert leftovers(data) == []

@@ -98,8 +98,13 @@ class _Sent:
             response_class=StreamingResponse, summary="Server-Sent Events: what changes in a job, until it ends",
             description=EVENTS_DESCRIPTION)
 async def job_events(job_id: str, request: Request):
+    return await event_stream(request, job_id, "train")
+
+
+async def event_stream(request: Request, job_id: str, kind: str) -> StreamingResponse:
+    """The events of job ``job_id`` of ``kind`` (training and batch jobs alike), until it ends."""
     service = request.app.state.jobs
-    job = await run_in_threadpool(service.get, job_id)  # 404 before the stream starts
+    job = await run_in_threadpool(service.get, job_id, kind)  # 404 before the stream starts
 
     async def stream():
         nonlocal job
@@ -116,7 +121,7 @@ async def job_events(job_id: str, request: Request):
             if await request.is_disconnected():
                 return
             await asyncio.sleep(EVENT_POLL_S)
-            job = await run_in_threadpool(service.get, job_id)
+            job = await run_in_threadpool(service.get, job_id, kind)
             due = loop.time() - last_progress >= PROGRESS_EVERY_S
             events = sent.changes(job, due)
             if due and any(e.startswith("event: progress") for e in events):

@@ -7,10 +7,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...serving.compare import compare_versions
+from ...serving.select import select
 from ..deps import require_json, write_access
 from ..schemas.common import ERROR_RESPONSES, inline_schema
 from ..schemas.compare import CompareRequest, CompareResponse
-from ..schemas.models import ActivateRequest, ModelInfo, ModelList, VersionInfo, VersionList
+from ..schemas.models import (
+    ActivateRequest,
+    FeedbackRequest,
+    FeedbackSummary,
+    ModelInfo,
+    ModelList,
+    SelectRequest,
+    VersionInfo,
+    VersionList,
+)
 from .predict import decode_body
 
 router = APIRouter(tags=["models"])
@@ -101,3 +111,35 @@ async def compare_models(name: str, request: Request):
     async with state.compare_slots:  # one comparison at a time per server process: each is seconds of model time
         result = await compare_versions(state.inference, state.datasets, body.dataset_id, name, body.versions)
     return result
+
+
+@router.post("/v1/models/{name}/feedback", response_model=dict, responses=ERROR_RESPONSES,
+             dependencies=[Depends(write_access("train"))], openapi_extra={"requestBody": {"required": True,
+             "content": {"application/json": {"schema": inline_schema(FeedbackRequest)}}}},
+             summary="Store corrections of the model's predictions (one per text, the latest kept)")
+async def add_feedback(name: str, request: Request):
+    require_json(request)
+    body = decode_body(await request.body(), FeedbackRequest)
+    items = [item.model_dump() for item in body.items]
+    return await run_in_threadpool(request.app.state.feedback.add, name, items)
+
+
+@router.get("/v1/models/{name}/feedback", response_model=FeedbackSummary, responses=ERROR_RESPONSES,
+            summary="The corrections stored for the model: counts, and a dataset_id to train on")
+async def get_feedback(name: str, request: Request):
+    return await run_in_threadpool(request.app.state.feedback.summary, name)
+
+
+@router.post("/v1/models/{name}/select", response_model=dict, responses=ERROR_RESPONSES,
+             dependencies=[Depends(write_access("train"))], openapi_extra={"requestBody": {"required": True,
+             "content": {"application/json": {"schema": inline_schema(SelectRequest)}}}},
+             summary="Pick k texts of a dataset to label next (uncertainty, random or diverse)")
+async def select_texts(name: str, request: Request):
+    """Texts the model already has feedback for are skipped. Counted against SENTIMENT_RATE_LIMIT_WRITE."""
+    require_json(request)
+    body = decode_body(await request.body(), SelectRequest)
+    state = request.app.state
+    skip = await run_in_threadpool(state.feedback.texts, name)
+    async with state.compare_slots:  # one dataset-wide prediction at a time per server process
+        return await select(state.inference, state.datasets, skip, name, body.dataset_id, body.k, body.strategy,
+                            body.seed)

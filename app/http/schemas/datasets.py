@@ -14,13 +14,15 @@ class Example(BaseModel):
 
     @model_validator(mode="after")
     def _one_of(self) -> Example:
-        if (self.label is None) == (self.labels is None):
-            raise ValueError("give exactly one of 'label' or 'labels'")
+        if self.label is not None and self.labels is not None:
+            raise ValueError("give one of 'label' or 'labels', not both (neither: a text to score, unlabelled)")
         return self
 
     def as_row(self) -> dict:
         if self.labels is not None:
             return {"text": self.text, "labels": [str(label) for label in self.labels]}
+        if self.label is None:
+            return {"text": self.text}
         return {"text": self.text, "label": str(self.label)}
 
 
@@ -47,8 +49,9 @@ class DatasetOut(BaseModel):
     examples: int
     dropped: dict[str, int] | None = None  # rows read but not kept, by reason: {"blank_lines": 2}
     encoding: str | None = None  # what the file was decoded as: "utf-8", "utf-16", "gb18030"...
-    task: str | None = Field(None, description="single_label, or multi_label when the examples give 'labels' "
-                             "(None for datasets stored before multi-label ones)")
+    task: str | None = Field(None, description="single_label; multi_label when the examples give 'labels'; "
+                             "unlabelled when they give texts alone (for batch jobs and /select; a training job "
+                             "refuses it). None for datasets stored before multi-label ones")
     label_counts: dict[str, int]
     duplicate_texts: int
     conflicting_texts: int

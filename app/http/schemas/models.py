@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,3 +52,37 @@ class ActivateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"min_score": 0.7}]})
     min_score: float | None = Field(None, ge=0.0, le=1.0, description="the model's default min_score from now on "
                                     "(null: none); left out, the model keeps the one it has")
+
+
+class FeedbackItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=100_000)
+    label: str | None = Field(None, description="the right label (a single-label model)")
+    labels: list[str] | None = Field(None, description="the right labels, possibly none (a multi-label model)")
+    prediction_id: str | None = Field(None, max_length=200, description="your reference to the prediction "
+                                      "corrected, kept with it")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"items": [{"text": "the battery died in a day", "label": "negative"}]}]})
+    items: list[FeedbackItem] = Field(min_length=1, max_length=10_000)
+
+
+class FeedbackSummary(BaseModel):
+    model: str
+    items: int = Field(description="corrections stored for the model (one per text: the latest)")
+    label_counts: dict[str, int]
+    dataset_id: str | None = Field(description="the corrections as a dataset a training job takes (POST "
+                                   "/v1/train-jobs); null while there are none")
+
+
+class SelectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"dataset_id": "3f2a9c0d1b2e4f56", "k": 20, "strategy": "uncertainty"}]})
+    dataset_id: str = Field(description="the texts to pick from (an upload; labelled or not)")
+    k: int = Field(ge=1, le=10_000, description="how many texts to pick")
+    strategy: Literal["uncertainty", "random", "diverse"] = Field(
+        "uncertainty", description="uncertainty: those the model is least sure of; random: a seeded sample; "
+                                   "diverse: the most uncertain, spread over the labels they are predicted as")
+    seed: int = Field(0, description="the random strategy's seed")

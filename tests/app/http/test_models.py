@@ -197,3 +197,18 @@ def test_at_most_max_loaded_models_are_held_the_least_recently_used_dropped_firs
     assert 'sentiment_model_memory_bytes{model="a"}' in metrics
     assert 'sentiment_model_memory_bytes{model="b"}' not in metrics
     assert 'sentiment_predictions_total{label="' in metrics and 'model="b"' in metrics
+
+
+def test_the_bundled_chinese_model_is_listed_and_predicts_through_both_paths(client):
+    models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+    assert models["sentiment-zh"]["active_version"] == "bundled"
+    assert models["sentiment-zh"]["labels"] == ["negative", "positive"] and models["sentiment-zh"]["loaded"] is False
+    texts = ["这个东西很好用，质量不错，推荐购买", "质量太差了，不推荐，退货"]
+    own = client.post("/v1/models/sentiment-zh/predict", json={"texts": texts})
+    assert own.status_code == 200, own.text
+    assert [p["label"] for p in own.json()["predictions"]] == ["positive", "negative"]
+    assert not any("warnings" in p for p in own.json()["predictions"])  # it was trained on Chinese
+    named = client.post("/v1/predict", json={"texts": texts, "model": "sentiment-zh"}).json()
+    assert named["predictions"] == own.json()["predictions"] and named["model"] == "sentiment-zh"
+    card = client.get("/v1/models/sentiment-zh").json()["card"]
+    assert card["scripts"].get("han", 0) > 0.5 and card["metrics"]["accuracy"] > 0.8

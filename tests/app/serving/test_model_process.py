@@ -207,7 +207,7 @@ def test_a_light_request_is_answered_before_heavy_ones_that_came_first(make_clie
     among the waiting requests in turn, so a one-text predict that arrives last is answered in the
     next call instead of behind them all (first in, first out would answer it last)."""
     client = make_client(max_batch_size=8, max_wait_ms=0)
-    texts, _ = make_examples(40, seed=17)
+    texts, _ = make_examples(200, seed=17)  # 25 model calls each: far behind the light one, however threads wake
     model_process = client.app.state.inference.model_process.process
     done: dict[str, float] = {}
 

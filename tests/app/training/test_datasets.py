@@ -61,7 +61,7 @@ def test_tsv_and_jsonl_with_custom_columns(client):
 
 BAD_UPLOADS = [
     ("empty.csv", b"", "empty.csv:1", "empty"),
-    ("nolabel.csv", b"text,stars\ngood,1\n", "nolabel.csv:1", "label"),
+    ("notext.csv", b"review,label\ngood,pos\n", "notext.csv:1", "missing text column"),
     ("blank.csv", b"text,label\ngood,pos\n   ,neg\n", "blank.csv:3", "empty text"),
     ("bytes.csv", b"text,label\ngood,pos\nbad \xff,neg\n", "bytes.csv:3", "UTF-8"),
     ("fields.tsv", b"text\tlabel\ngood\tpos\tx\n", "fields.tsv:2", "fields"),

@@ -58,7 +58,7 @@ def test_claims_take_the_oldest_job_under_a_lease(make_store, clock):
     store = make_store()
     first, second = _queue_jobs(store, 2)
     node = _node(store, "a")
-    assert node.claim(pid=42) == {"id": first, "time_limit_s": None, "attempts": 1, "processes": 1}
+    assert node.claim(pid=42) == {"id": first, "kind": "train", "time_limit_s": None, "attempts": 1, "processes": 1}
     job = store.one("SELECT state, pid, lease_owner, lease_expires_at FROM jobs WHERE id = ?", first)
     assert job == {"state": "running", "pid": 42, "lease_owner": node.owner, "lease_expires_at": clock.t + LEASE_S}
     assert node.claim(pid=43)["id"] == second
@@ -121,7 +121,7 @@ def test_a_renewed_lease_holds_and_an_expired_one_is_requeued_then_interrupted(m
                    "error": None}
     assert a.renew([job_id]) == {job_id}  # a, were it only slow, learns the job is not its own any more
 
-    assert b.claim(pid=2) == {"id": job_id, "time_limit_s": None, "attempts": 2, "processes": 1}
+    assert b.claim(pid=2) == {"id": job_id, "kind": "train", "time_limit_s": None, "attempts": 2, "processes": 1}
     clock.advance(LEASE_S + 1)  # b dies too: out of attempts
     [expired] = a.expire()
     assert (expired.state, expired.attempts) == ("interrupted", 2)

@@ -2,8 +2,8 @@
 version folders and each model's active version.
 
 A model is a name (``sentiment-en``, ``topics``: ``NAME_PATTERN``) that owns its versions, its active
-version, its labels and task (``single_label`` or ``multi_label``, both from the bundle of its newest
-version) and a default ``min_score`` set at activation. A version is a bundle folder and its record:
+version, its labels and task (``single_label`` or ``multi_label``, both those of its active version)
+and a default ``min_score`` set at activation. A version is a bundle folder and its record:
 ``bundled``, the read-only model shipped with the service (``model/bundled/<name>``, recorded at
 start-up where it lies), and ``v1``, ``v2``... of each model, written by training jobs into
 ``<data dir>/models/<name>/<version>``. Serving reads them (list, describe, the path to load, the
@@ -258,6 +258,14 @@ class Versions:
         previous = current[0] if current[0] != version else None
         sql = "UPDATE models SET active_version = ?, activated_at = ?"
         params: list = [version, now()]
+        path = db.execute("SELECT path FROM versions WHERE model = ? AND version = ?", (name, version)).fetchone()
+        try:  # a model's labels and task are those of the version it serves
+            config = read_config(path[0]) if path is not None else None
+        except BundleError:
+            config = None
+        if config is not None:
+            sql += ", labels = ?, task = ?"
+            params += [_json(list(config["model"]["labels"])), bundle_task(config)]
         if previous is not None:
             sql += ", previous_version = ?"
             params.append(previous)
@@ -288,11 +296,9 @@ class Versions:
         rename_into_place(bundle, final)
         db.execute("INSERT INTO versions (model, version, path, source, job_id, dataset_id, metrics, created_at, seq) "
                    "VALUES (?, ?, ?, 'job', ?, ?, '{}', ?, ?)", (name, version, str(final), job_id, dataset_id, now(), seq))
-        if created:
+        if created:  # (an existing model's labels and task change when a version of others is activated)
             self.store.insert("models", db=db, name=name, task=task, labels=labels, active_version=version,
                               activated_at=now(), created_at=now())
-        else:  # a model's labels and task are those of its newest version
-            db.execute("UPDATE models SET labels = ?, task = ? WHERE name = ?", (_json(labels), task, name))
         return version
 
     def sweep(self) -> None:

@@ -72,16 +72,24 @@ def batch(http: httpx.Client, dataset_id: str) -> tuple[str, float]:
     return job_id, time.perf_counter() - started
 
 
-def online(url: str, texts: list[str], clients: int, seconds: float) -> list[float]:
-    """Latencies (ms) of single-text predictions, each client waiting for its answer."""
+def online(url: str, texts: list[str], clients: int, seconds: float, until=None) -> list[float]:
+    """Latencies (ms) of single-text predictions, each client waiting for its answer, for
+    ``seconds`` or until ``until()`` is true (checked twice a second)."""
     latencies: list[float] = []
     stop = time.monotonic() + seconds
     lock = threading.Lock()
+    done = threading.Event()
+
+    def watch() -> None:
+        while until is not None and not done.is_set() and time.monotonic() < stop:
+            if until():
+                done.set()
+            time.sleep(0.5)
 
     def client(k: int) -> None:
         with httpx.Client(base_url=url, timeout=30) as http:
             i = k
-            while time.monotonic() < stop:
+            while time.monotonic() < stop and not done.is_set():
                 sent = time.perf_counter()
                 http.post("/v1/predict", json={"text": texts[i % len(texts)]}).raise_for_status()
                 with lock:
@@ -89,7 +97,7 @@ def online(url: str, texts: list[str], clients: int, seconds: float) -> list[flo
                 i += clients
                 time.sleep(0.01)  # a light load: each client about 100 requests a second at most
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)] + [threading.Thread(target=watch)]
     for t in threads:
         t.start()
     for t in threads:
@@ -140,18 +148,21 @@ def main() -> int:
                 same += sum(a.get("label") == rows[j]["label"] for a, j in zip(answer["predictions"], chunk))
             print(f"  result in input order: {in_order}; labels equal to /v1/predict's on {same} of {len(sample)} sampled texts")
             idle = online(server.url, online_texts[:10_000], args.clients, args.seconds)
-            again = upload(http, loop_texts, "again.csv")
+            again = upload(http, loop_texts + batch_texts, "again.csv")  # long enough to outlast the measurement
             r = http.post("/v1/batch-jobs", headers=AUTH, json={"dataset_id": again})
             r.raise_for_status()
             during_id = r.json()["id"]
             while http.get(f"/v1/batch-jobs/{during_id}").json()["rows_done"] == 0:
                 time.sleep(0.02)
-            during = online(server.url, online_texts[10_000:], args.clients, args.seconds)
+            with httpx.Client(base_url=server.url, timeout=30) as watcher:
+                during = online(server.url, online_texts[10_000:], args.clients, args.seconds,
+                                until=lambda: watcher.get(f"/v1/batch-jobs/{during_id}").json()["state"] != "running")
             state = http.get(f"/v1/batch-jobs/{during_id}").json()
             print(f"  online, {args.clients} clients: idle p50 {p(idle, 50):.1f} ms p99 {p(idle, 99):.1f} ms "
                   f"({len(idle)} requests); during a batch job p50 {p(during, 50):.1f} ms p99 {p(during, 99):.1f} ms "
-                  f"({len(during)} requests): p99 {p(during, 99) / p(idle, 99):.2f}x idle; the job meanwhile "
-                  f"{state['rows_done']:,} rows at {state['rows_per_s'] or 0:,.0f} rows/s ({state['state']})")
+                  f"({len(during)} requests, all while it ran): p99 {p(during, 99) / p(idle, 99):.2f}x idle; the job "
+                  f"meanwhile {state['rows_done']:,} rows at {state['rows_per_s'] or 0:,.0f} rows/s ({state['state']})")
+            http.post(f"/v1/batch-jobs/{during_id}/cancel", headers=AUTH)
     finally:
         server.stop()
     return 0

@@ -60,6 +60,8 @@ def test_select_picks_the_least_sure_random_or_spread_and_skips_what_has_feedbac
     assert ranks[-1] >= everything[10]["uncertainty"]  # none left out was less sure than those picked
     assert all(item["text"] == TEXTS[item["index"]] for item in unsure["items"])
     first, again = select(k=10, strategy="random", seed=1), select(k=10, strategy="random", seed=1)
+    mean_score = [sum(item["score"] for item in r["items"]) / 10 for r in (unsure, first)]
+    assert mean_score[0] < mean_score[1]  # the least sure are less sure than a random sample
     assert first["items"] == again["items"] and select(k=10, strategy="random", seed=2)["items"] != first["items"]
     spread = select(k=6, strategy="diverse")["items"]
     assert {item["label"] for item in spread} == {"negative", "positive"}

@@ -3,6 +3,8 @@ deletion, predictions per model (top_k, min_score) and how many models a server 
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.api import add_version
 from tests.support.settings import AUTH
 
@@ -176,8 +178,11 @@ def test_a_models_default_min_score_is_set_at_activation_and_a_request_overrides
     assert r.status_code == 422
 
 
-def test_at_most_max_loaded_models_are_held_the_least_recently_used_dropped_first(make_client, tiny_bundle_path):
-    client = make_client(max_loaded_models=2)
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_at_most_max_loaded_models_are_held_the_least_recently_used_dropped_first(backend, request, make_client,
+                                                                                  tiny_bundle_path):
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else ""
+    client = make_client(max_loaded_models=2, database_url=url)
     for name in ("a", "b"):
         add_version(client, tiny_bundle_path, model=name)
 

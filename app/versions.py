@@ -31,7 +31,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from model.bundle import BundleError, check_files, read_config
+from model.bundle import CARD_FILE, BundleError, check_files, read_config
 from model.files import PARTIAL, rename_into_place
 from model.files import sweep as sweep_unpublished
 
@@ -198,6 +198,20 @@ class Versions:
                      "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "micro_f1") if k in metrics}},
             "bundle_created_at": config.get("created_at"),
         }
+
+    def card(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """The model card of ``name``'s ``version`` (default: the active one): the bundle's README.md
+        as written by training (markdown; "" for a bundle without one) and the version's details."""
+        version = version or self.active(name)
+        info = self.describe(name, version)
+        try:
+            markdown = (self.path(name, version) / CARD_FILE).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            markdown = ""
+        except OSError as exc:
+            markdown = f"(the card cannot be read: {exc.strerror})"
+        return {"model": name, "version": version, "markdown": markdown} | {
+            k: info[k] for k in ("status", "labels", "task", "metrics", "card", "config") if k in info}
 
     def _verify(self, path: Path, config: dict) -> None:
         """Checksums of the bundle's files, computed again only when a file's size or time changed

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from ...serving.compare import compare_versions
 from ...serving.select import select
@@ -57,6 +57,29 @@ async def list_versions(name: str, request: Request):
 @router.get("/v1/models/{name}/versions/{version}", response_model=VersionInfo, responses=ERROR_RESPONSES)
 async def get_version(name: str, version: str, request: Request):
     return await run_in_threadpool(request.app.state.versions.describe, name, version)
+
+
+async def _card(request: Request, name: str, version: str | None, format: str):
+    card = await run_in_threadpool(request.app.state.versions.card, name, version)
+    if format == "json":
+        return JSONResponse(card)
+    return Response(card["markdown"], media_type="text/markdown; charset=utf-8")
+
+
+CARD_RESPONSES = ERROR_RESPONSES | {200: {"content": {"text/markdown": {}, "application/json": {}}}}
+
+
+@router.get("/v1/models/{name}/card", responses=CARD_RESPONSES, response_class=Response,
+            summary="The model card of the active version: markdown, or JSON with ?format=json")
+async def get_model_card(name: str, request: Request, format: str = Query("markdown", pattern="^(markdown|json)$")):
+    return await _card(request, name, None, format)
+
+
+@router.get("/v1/models/{name}/versions/{version}/card", responses=CARD_RESPONSES, response_class=Response,
+            summary="A version's model card: markdown, or JSON with ?format=json")
+async def get_version_card(name: str, version: str, request: Request,
+                           format: str = Query("markdown", pattern="^(markdown|json)$")):
+    return await _card(request, name, version, format)
 
 
 ACTIVATE_BODY = {"required": False, "content": {"application/json": {

@@ -217,3 +217,15 @@ def test_the_bundled_chinese_model_is_listed_and_predicts_through_both_paths(cli
     assert named["predictions"] == own.json()["predictions"] and named["model"] == "sentiment-zh"
     card = client.get("/v1/models/sentiment-zh").json()["card"]
     assert card["scripts"].get("han", 0) > 0.5 and card["metrics"]["accuracy"] > 0.8
+
+
+def test_the_model_card_is_served_as_markdown_and_as_json(client):
+    r = client.get("/v1/models/sentiment-zh/card")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/markdown")
+    assert r.text.startswith("# ") and "snownlp" in r.text
+    body = client.get("/v1/models/sentiment-zh/versions/bundled/card?format=json").json()
+    assert body["model"] == "sentiment-zh" and body["version"] == "bundled" and body["markdown"] == r.text
+    assert body["labels"] == ["negative", "positive"] and body["metrics"]["accuracy"] > 0.8
+    assert client.get("/v1/models/nope/card").status_code == 404
+    assert client.get("/v1/models/sentiment-zh/versions/v9/card").status_code == 404
+    assert client.get("/v1/models/sentiment-zh/card?format=pdf").status_code == 422

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .bundle import BundleError
-from .config import CLI_TRAIN, DISTILL, Hyperparameter, configs_from_values, options_for
+from .config import CLI_TRAIN, DISTILL, Hyperparameter, configs_from_values, options_for, parse_label_names
 from .distill import MissingExtra
 from .distill.config import DISTILL_OPTIONS, OPTION_GROUPS
 
@@ -110,15 +110,10 @@ def _or_none(kind: type):
 
 
 def _label_names(spec: str) -> dict[str, str]:
-    if spec.lower() in ("", "none"):
-        return {}
-    pairs = {}
-    for item in spec.split(","):
-        raw, sep, name = item.partition("=")
-        if not sep or not raw.strip() or not name.strip():
-            raise argparse.ArgumentTypeError(f"expected RAW=NAME pairs separated by commas; got {item!r}")
-        pairs[raw.strip()] = name.strip()
-    return pairs
+    try:
+        return parse_label_names(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

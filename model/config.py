@@ -325,6 +325,20 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = tuple(
 RUNTIME_OPTIONS = tuple(hp.name for hp in HYPERPARAMETERS if hp.runtime)  # recorded apart from the train config
 
 
+def parse_label_names(spec: str) -> dict[str, str]:
+    """``label_names`` written as the CLI takes it, ``RAW=NAME,...`` (``none`` or empty: none); the
+    HTTP API takes this form too, beside a JSON object. A ``ValueError`` says what is wrong."""
+    if spec.strip().lower() in ("", "none"):
+        return {}
+    pairs = {}
+    for item in spec.split(","):
+        raw, sep, name = item.partition("=")
+        if not sep or not raw.strip() or not name.strip():
+            raise ValueError(f"expected RAW=NAME pairs separated by commas; got {item!r}")
+        pairs[raw.strip()] = name.strip()
+    return pairs
+
+
 def options_for(where: str) -> tuple[Hyperparameter, ...]:
     """The student's hyperparameters offered at ``where`` (``CLI_TRAIN``, ``HTTP_JOB``, ``DISTILL``);
     the others keep their defaults there."""

@@ -3,23 +3,33 @@ hyperparameter declaration, ``model.config.HYPERPARAMETERS``) and the job as the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, create_model
 
-from model.config import HTTP_JOB, Hyperparameter, options_for
+from model.config import HTTP_JOB, Hyperparameter, options_for, parse_label_names
 
 from ...training.jobs import STATES
+
+
+def _none_word(value: Any) -> Any:
+    """``"none"`` (any case) is null, as the CLI reads it: the forms the docs show work in both."""
+    return None if isinstance(value, str) and value.strip().lower() == "none" else value
+
+
+def _label_names(value: Any) -> Any:
+    """``label_names`` as a JSON object, or as the CLI writes it: ``"0=negative,1=positive"``."""
+    return parse_label_names(value) if isinstance(value, str) else value
 
 
 def _annotation(hp: Hyperparameter) -> Any:
     if hp.choices:
         kind: Any = Literal[hp.choices]
     elif hp.type is dict:
-        kind = dict[StrictStr, StrictStr]
+        return Annotated[dict[StrictStr, StrictStr], BeforeValidator(_label_names)]
     else:
         kind = hp.type
-    return kind | None if hp.nullable else kind
+    return Annotated[kind | None, BeforeValidator(_none_word)] if hp.nullable else kind
 
 
 def _field(hp: Hyperparameter) -> Any:

@@ -246,3 +246,20 @@ def test_the_training_process_runs_under_an_operating_system_memory_limit():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "refused"
+
+
+def test_the_cli_forms_of_pretrained_none_and_label_names_are_taken_as_the_docs_show(client):
+    ds = upload(client)
+    body = {"dataset_id": ds["id"], "config": {**TINY_CONFIG, "pretrained": "none",
+                                               "label_names": "neg=负面,pos=正面"}}
+    r = client.post("/v1/train-jobs", headers=AUTH, json=body)
+    assert r.status_code == 202, r.text
+    assert r.json()["config"]["pretrained"] is None
+    assert r.json()["config"]["label_names"] == {"neg": "负面", "pos": "正面"}
+    job_id = r.json()["id"]
+    body["config"]["label_names"] = "neg负面"
+    r = client.post("/v1/train-jobs", headers=AUTH, json=body)
+    assert r.status_code == 422 and "RAW=NAME" in r.text
+    done = wait_job(client, job_id)
+    assert done["state"] == "succeeded", done["error"]
+    assert client.get(f"/v1/models/sentiment-en/versions/{done['model_version']}").json()["labels"] == ["负面", "正面"]

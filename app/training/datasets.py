@@ -52,8 +52,9 @@ def summarize(data: Dataset) -> dict:
 
 
 def _stats(values: list[int]) -> dict:
-    return {"min": min(values), "mean": round(statistics.fmean(values), 2),
-            "median": statistics.median(values), "max": max(values)}
+    # every figure a float: the median of an even count is a mean (36.0) and was an int otherwise (34)
+    return {"min": float(min(values)), "mean": round(statistics.fmean(values), 2),
+            "median": float(statistics.median(values)), "max": float(max(values))}
 
 
 class DatasetStore:

@@ -173,6 +173,7 @@ def test_summary_measures_chinese_text_in_tokens_and_names_its_scripts(client):
     ds = r.json()
     assert ds["length_words"]["median"] == 1  # no spaces: one "word" each, which says nothing
     assert ds["length_tokens"] == {"min": 6, "mean": 12.33, "median": 13, "max": 18}  # one per character or word
+    assert all(isinstance(v, float) for v in ds["length_tokens"].values())  # 13.0, never sometimes 13
     assert ds["length_chars"]["max"] == 18
     assert list(ds["scripts"]) == ["han", "latin"] and ds["scripts"]["han"] > 0.6
 

@@ -3,11 +3,13 @@
 import { api, apiKey, el, setApiKey, showError } from "./api.js";
 import { refreshDatasets, setUpData } from "./data.js";
 import { refreshModels, setCompareChoices, setUpModels } from "./models.js";
-import { buildTrainForm, pickTrainModel, refreshJobs, setChoices, setUpTrain } from "./train.js";
+import { setUpFeedback } from "./feedback.js";
+import { refreshBatchJobs, setScoreDatasets, setScoreModel, setUpScore } from "./score.js";
+import { buildTrainForm, pickTrainModel, prefillTrain, refreshJobs, setChoices, setUpTrain } from "./train.js";
 import { setTryModel, setUpTry } from "./try.js";
 
 const $ = (id) => document.getElementById(id);
-const TABS = ["try", "data", "train", "models"];
+const TABS = ["try", "data", "score", "train", "models"];
 
 function showTab(name) {
   if (!TABS.includes(name)) name = "try";
@@ -25,8 +27,8 @@ function applyKey() {
   }
   for (const note of document.querySelectorAll(".readonly-note")) note.hidden = Boolean(key);
   $("key-status").textContent = key
-    ? "Key set for this tab (sessionStorage): uploads, training and activation are open to its scopes."
-    : "No API key: read-only. Predictions and lists work; enter a key to upload, train and activate.";
+    ? "Key set for this tab (sessionStorage): uploads, scoring, corrections, training and activation are open to its scopes."
+    : "No API key: read-only. Predictions, lists and downloads work; enter a key to upload, score, correct, train and activate.";
   $("drop-zone").classList.toggle("disabled", !key);
 }
 
@@ -59,11 +61,12 @@ async function reloadCatalog() {
   setChoices("models", catalog.models);
 }
 
-/** Every tab to the picked model: Try predicts with it, Models lists its versions, Train names it. */
+/** Every tab to the picked model: Try predicts with it, Score scores with it, Models lists its versions, Train names it. */
 async function showPicked() {
   const model = pickedModel();
   $("model-summary").textContent = describe(model);
   setTryModel(model);
+  setScoreModel(model);
   versions = await refreshModels(model);
   setCompareChoices(versions, datasets);
 }
@@ -76,7 +79,16 @@ async function reloadModels() {
 async function reloadDatasets() {
   datasets = await refreshDatasets();
   setChoices("datasets", datasets);
+  setScoreDatasets(datasets);
   setCompareChoices(versions, datasets);
+}
+
+/** From the Try tab: the Train tab, filled to train the model on its corrections (a dataset the page may not list yet). */
+async function trainOnFeedback(event) {
+  await reloadDatasets();
+  showError($("train-error"), prefillTrain(event.detail) ? null
+    : `the corrections' dataset ${event.detail.datasetId} is not among the datasets: reload the page`);
+  location.hash = "train";
 }
 
 function setUpPicker() {
@@ -107,14 +119,17 @@ async function start() {
   setUpKey();
   setUpPicker();
   setUpTry();
+  setUpFeedback();
   setUpData();
+  setUpScore();
   setUpTrain();
   setUpModels();
   document.addEventListener("datasets-changed", reloadDatasets);
   document.addEventListener("models-changed", reloadModels);
+  document.addEventListener("train-on-feedback", trainOnFeedback);
   applyKey();
   await Promise.all([buildTrainForm().catch((error) => showError($("train-error"), error)),
-                     reloadCatalog(), reloadDatasets(), refreshJobs()]);
+                     reloadCatalog(), reloadDatasets(), refreshJobs(), refreshBatchJobs()]);
   pickTrainModel(picked); // the form and the catalog both exist now
   await showPicked();
   applyKey(); // the train form's fields exist now

@@ -1,8 +1,14 @@
 // The Data tab: upload a file (drag and drop or the file input), its summary, the datasets.
+// `uploadDataset` is the one upload the page makes (the Score tab uploads with it too).
 
 import { api, el, fillTable, formatNumber, formatTime, showError } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
+const TASKS = {
+  single_label: "single-label (one label per text)",
+  multi_label: "multi-label (any number of labels per text)",
+  unlabelled: "unlabelled (texts alone: a file to score, not to train on)",
+};
 
 function stats(values) {
   if (!values) return "";
@@ -29,7 +35,8 @@ function summary(d) {
     ["file", `${d.filename} (${d.format}${d.encoding ? `, ${d.encoding}` : ""}, ${d.size_bytes} bytes)`],
     ["rows", el("span", { "data-testid": "summary-rows" }, `${d.rows_read ?? "?"} read, ${d.examples} examples kept`)],
     ["dropped", dropped || "none"],
-    ["labels", labelBars(d.label_counts)],
+    ["task", el("span", { "data-testid": "summary-task" }, TASKS[d.task] || d.task || "")],
+    ["labels", d.task === "unlabelled" ? "none" : labelBars(d.label_counts)],
     ["duplicates", el("span", { "data-testid": "summary-duplicates" }, `${d.duplicate_texts} (texts that occur more than once)`)],
     ["conflicts", el("span", { "data-testid": "summary-conflicts" }, `${d.conflicting_texts} (texts given different labels)`)],
     ["length (characters)", stats(d.length_chars)],
@@ -45,18 +52,28 @@ function showSummary(dataset, heading) {
   $("dataset-summary").hidden = false;
 }
 
-async function upload(file) {
-  showError($("upload-error"), null);
+/**
+ * Upload `file` (POST /v1/datasets, with `fields` such as text_column); the dataset's summary. The
+ * other tabs learn of it through the "datasets-changed" event.
+ */
+export async function uploadDataset(file, fields = {}) {
   const form = new FormData();
   form.append("file", file, file.name);
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
+  const dataset = await api("POST", "/v1/datasets", { form });
+  document.dispatchEvent(new CustomEvent("datasets-changed", { detail: dataset.id }));
+  return dataset;
+}
+
+async function upload(file) {
+  showError($("upload-error"), null);
+  const fields = {};
   for (const input of $("upload-form").querySelectorAll("details input")) {
-    if (input.value.trim()) form.append(input.name, input.value.trim());
+    if (input.value.trim()) fields[input.name] = input.value.trim();
   }
   $("drop-zone").classList.add("busy");
   try {
-    const dataset = await api("POST", "/v1/datasets", { form });
-    showSummary(dataset, `Uploaded ${file.name}`);
-    document.dispatchEvent(new CustomEvent("datasets-changed", { detail: dataset.id }));
+    showSummary(await uploadDataset(file, fields), `Uploaded ${file.name}`);
   } catch (error) {
     showError($("upload-error"), error);
   } finally {
@@ -73,7 +90,8 @@ export async function refreshDatasets() {
       show.addEventListener("click", () => showSummary(d, `Dataset ${d.id}`));
       return el("tr", { "data-testid": "dataset-row", "data-id": d.id },
         el("td", {}, el("code", {}, d.id)), el("td", { class: "text" }, d.filename), el("td", { class: "num" }, String(d.examples)),
-        el("td", { class: "text" }, Object.keys(d.label_counts).join(", ")), el("td", {}, formatTime(d.created_at)), el("td", {}, show));
+        el("td", { class: "text" }, d.task === "unlabelled" ? "(unlabelled)" : Object.keys(d.label_counts).join(", ")),
+        el("td", {}, formatTime(d.created_at)), el("td", {}, show));
     }));
     return datasets;
   } catch (error) {

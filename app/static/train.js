@@ -114,6 +114,19 @@ export function pickTrainModel(name) {
   refreshChoices();
 }
 
+/**
+ * The form filled to train `model` on `datasetId`, starting from `baseVersion` and activated only if
+ * better (training on corrections); false when the dataset is not among the choices.
+ */
+export function prefillTrain({ model, datasetId, baseVersion }) {
+  pickTrainModel(model);
+  const field = (name) => fields.find((f) => f.group === "job" && f.name === name);
+  for (const [name, value] of [["dataset_id", datasetId], ["base_version", baseVersion], ["promote", "if_better"]]) {
+    if (field(name) && value) field(name).input.value = value;
+  }
+  return Boolean(field("dataset_id")) && field("dataset_id").input.value === datasetId;
+}
+
 function refreshChoices() {
   for (const f of fields) {
     if (f.input.dataset.choices) fillChoices(f.input, f.input.dataset.choices, f.input.required);

@@ -1,8 +1,10 @@
 // The Try tab, with the model picked at the top of the page: one text classified and explained
 // word by word; several texts as a table. A model of more than two labels shows its three most
 // probable ones; a multi-label model's labels show as chips; an abstention shows as "not sure".
+// Below a prediction, a person can correct it (feedback.js).
 
 import { api, ApiError, el, fillTable, formatNumber, showError } from "./api.js";
+import { offerCorrection, setFeedbackModel } from "./feedback.js";
 
 const $ = (id) => document.getElementById(id);
 const TOP = 3;
@@ -16,6 +18,7 @@ export function setTryModel(info) {
     $("predict-result").hidden = true;
     $("batch-table").hidden = true;
   }
+  setFeedbackModel(info);
 }
 
 function topK() {
@@ -103,6 +106,7 @@ async function classify(event) {
   const button = event.submitter;
   showError($("predict-error"), null);
   button.disabled = true;
+  const asked = model;
   try {
     const explain = { text };
     if (model) explain.model = model.name;
@@ -126,8 +130,11 @@ async function classify(event) {
     const note = explainNote(explained, p);
     $("explain-note").textContent = note;
     $("explain-note").hidden = !note;
+    offerCorrection(asked, text, p);
     $("predict-result").hidden = false;
   } catch (error) {
+    $("predict-result").hidden = true; // the answer shown was another text's
+    offerCorrection(null);
     showError($("predict-error"), error);
   } finally {
     button.disabled = false;

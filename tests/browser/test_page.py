@@ -10,6 +10,9 @@ an XSS payload that ran would open a dialog). Screenshots of the tabs go to
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import random
 import re
@@ -236,6 +239,7 @@ def test_upload_shows_the_summary(page, tmp_path):
     _upload(p, data)
     assert re.search(r"202 read, 202 examples", p.get_by_test_id("summary-rows").text_content())
     assert p.get_by_test_id("summary-conflicts").text_content().startswith("1 ")
+    assert p.get_by_test_id("summary-task").text_content().startswith("single-label")
     assert sorted(p.get_by_test_id("label-count").all_text_contents())[0].startswith("neg")
     p.wait_for_selector(f"[data-testid=dataset-row][data-id='{_summary_id(p)}']")
     _screenshot(p, "data")
@@ -492,3 +496,157 @@ def test_the_train_tab_names_a_new_model(page, server, tmp_path):
     _pick(p, "reviews")
     assert p.get_by_test_id("model-row").evaluate_all("rs => rs.map(r => r.dataset.version)") == ["v1"]
     page.check()
+
+
+# Texts to score: a comma, quotes and markup, so that the CSV's quoting and the order are both checked.
+TEXTS_TO_SCORE = ["a gorgeous, witty, seductive movie", 'the plot is a "mess" and the jokes fall flat',
+                  XSS, "loved every minute", "it is a movie"]
+
+
+def _texts_csv(path: Path, texts: list[str]) -> Path:
+    """A CSV of a text column alone: an unlabelled dataset."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text"])
+        writer.writerows([t] for t in texts)
+    return path
+
+
+def _score(page, path: Path) -> str:
+    """Upload ``path`` on the Score tab, score it with the picked model; the batch job's id once it has ended."""
+    _tab(page, "score")
+    page.get_by_test_id("score-upload").set_input_files(str(path))
+    page.wait_for_selector(f"[data-testid=score-uploaded]:text-matches('^{re.escape(path.name)}: ')")
+    page.get_by_test_id("score-submit").click()
+    page.wait_for_selector("[data-testid=score-job-state]:text-matches('^(succeeded|failed|cancelled)$')", timeout=120_000)
+    return page.get_by_test_id("score-job-id").text_content()
+
+
+def test_a_file_of_texts_is_scored_and_its_result_downloads(page, server, tmp_path):
+    p = page.page
+    _use_key(p)
+    _tab(p, "score")
+    assert p.get_by_test_id("score-model").text_content() == "sentiment-en, version bundled"
+    job_id = _score(p, _texts_csv(tmp_path / "texts.csv", TEXTS_TO_SCORE))
+    assert p.get_by_test_id("score-job-state").text_content() == "succeeded", p.get_by_test_id("score-error").text_content()
+    assert p.get_by_test_id("score-error").is_hidden()
+    assert "unlabelled" in p.get_by_test_id("score-uploaded").text_content()
+    assert p.get_by_test_id("score-job-progress").text_content().startswith("5 of 5 texts scored (100")
+    assert p.get_by_test_id("score-job-what").text_content() == "texts.csv with sentiment-en, version bundled"
+
+    # The link downloads the CSV: one row per text, in the file's order, labelled as /v1/predict labels them.
+    with p.expect_download() as download:
+        p.get_by_test_id("score-job-download").get_by_test_id("score-download-csv").click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    assert rows[0] == ["text", "label", "score", "p_negative", "p_positive"]
+    assert [r[0] for r in rows[1:]] == TEXTS_TO_SCORE
+    r = httpx.post(f"{server.url}/v1/predict", json={"texts": TEXTS_TO_SCORE, "model": "sentiment-en"}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert [row[1] for row in rows[1:]] == [pr["label"] for pr in r.json()["predictions"]]
+    # ... and the JSONL link the same texts, as the page's own request context fetches it
+    href = p.get_by_test_id("score-job-download").get_by_test_id("score-download-jsonl").get_attribute("href")
+    answer = p.request.get(server.url + href)
+    assert answer.status == 200
+    assert [json.loads(line)["text"] for line in answer.text().splitlines()] == TEXTS_TO_SCORE
+
+    # The list of batch jobs names the file, the model, the version and the rows, with the download.
+    row = p.locator(f"[data-testid=score-job-row][data-id='{job_id}']")
+    row.wait_for()
+    assert row.get_attribute("data-state") == "succeeded"
+    cells = row.locator("td").all_text_contents()
+    assert cells[1:6] == ["texts.csv", "sentiment-en", "bundled", "5 of 5", "succeeded"], cells
+    assert row.get_by_test_id("score-download-csv").get_attribute("href") == f"/v1/batch-jobs/{job_id}/result"
+    _screenshot(p, "score")
+    # The Data tab lists the file as unlabelled.
+    _tab(p, "data")
+    dataset_id = httpx.get(f"{server.url}/v1/batch-jobs/{job_id}", timeout=30).json()["dataset_id"]
+    assert "(unlabelled)" in p.locator(f"[data-testid=dataset-row][data-id='{dataset_id}']").text_content()
+
+    # A job the server refuses: its error shows, and the last job's result (and link) goes.
+    p.route("**/v1/batch-jobs", lambda route: route.fulfill(
+        status=503, json={"code": "queue_full", "message": "9 jobs are already queued"})
+        if route.request.method == "POST" else route.continue_())
+    _tab(p, "score")
+    p.get_by_test_id("score-submit").click()
+    p.wait_for_selector("[data-testid=score-error]:not([hidden])")
+    assert p.get_by_test_id("score-error").text_content() == "9 jobs are already queued"
+    assert p.locator("#score-job").is_hidden()
+    assert not p.get_by_test_id("score-job-download").is_visible()
+    # the refusal the browser logs, and nothing else
+    assert page.problems == ["console error: Failed to load resource: the server responded with a status of 503 "
+                             "(Service Unavailable)"]
+    page.problems.clear()
+
+
+def test_a_correction_from_the_try_tab_is_stored_and_can_be_trained_on(page, server):
+    p = page.page
+    text = "the ending of this film is not what I expected at all"
+    before = httpx.get(f"{server.url}/v1/models/sentiment-en/feedback", timeout=30).json()["items"]
+    _classify(p, text)
+    assert p.get_by_test_id("feedback-submit").is_disabled()  # no key: no corrections
+    _use_key(p)
+    assert p.get_by_test_id("feedback-submit").is_enabled()
+    predicted = p.get_by_test_id("predict-label").text_content()
+    right = {"positive": "negative", "negative": "positive"}[predicted]
+    assert p.get_by_test_id("feedback-label").input_value() == right  # offered: the label not predicted
+    assert p.get_by_test_id("feedback-label").evaluate("s => [...s.options].map(o => o.value)") == ["negative", "positive"]
+    p.get_by_test_id("feedback-submit").click()
+    p.wait_for_selector("[data-testid=feedback-saved]:not(:empty), [data-testid=feedback-error]:not([hidden])")
+    assert p.get_by_test_id("feedback-error").is_hidden(), p.get_by_test_id("feedback-error").text_content()
+    assert p.get_by_test_id("feedback-saved").text_content() == \
+        f"Saved: {before + 1} correction{'' if before == 0 else 's'} for sentiment-en so far."
+
+    summary = httpx.get(f"{server.url}/v1/models/sentiment-en/feedback", timeout=30).json()
+    assert summary["items"] == before + 1 and summary["label_counts"].get(right, 0) >= 1, summary
+    assert p.get_by_test_id("feedback-count").get_attribute("data-items") == str(before + 1)
+    _screenshot(p, "try-feedback")
+
+    # Train on them: the Train tab, filled with the corrections' dataset, the model and its served version.
+    p.get_by_test_id("feedback-train").click()
+    p.wait_for_selector("#panel-train:not([hidden])")
+    assert p.get_by_test_id("train-error").is_hidden(), p.get_by_test_id("train-error").text_content()
+    assert p.get_by_test_id("job-dataset_id").input_value() == summary["dataset_id"]
+    assert p.get_by_test_id("job-model").input_value() == "sentiment-en"
+    assert p.get_by_test_id("job-base_version").input_value() == "bundled"
+    assert p.get_by_test_id("job-promote").input_value() == "if_better"
+    page.check()
+
+
+def test_a_multi_label_correction_sends_the_checked_labels(page, server):
+    """No job trains a multi-label model yet, so the API's answers for one ("tags") are given to the page here."""
+    p = page.page
+    catalog = httpx.get(f"{server.url}/v1/models", timeout=30).json()
+    tags = next(m for m in catalog["models"] if m["name"] == "sentiment-en") | {
+        "name": "tags", "task": "multi_label", "labels": ["funny", "sad", "long"], "active_version": "v1", "versions": ["v1"]}
+    catalog["models"].append(tags)
+    sent = []
+
+    def feedback(route):
+        if route.request.method == "POST":
+            sent.append(route.request.post_data_json)
+            route.fulfill(json={"model": "tags", "stored": 1, "items": 4})
+        else:
+            route.fulfill(json={"model": "tags", "items": 3, "label_counts": {"funny": 3}, "dataset_id": "f00d"})
+
+    p.route("**/v1/models", lambda route: route.fulfill(json=catalog))
+    p.route("**/v1/models/tags/versions", lambda route: route.fulfill(json={"model": "tags", "versions": []}))
+    p.route("**/v1/models/tags/feedback", feedback)
+    p.route("**/v1/explain", lambda route: route.fulfill(json={"model": "tags", "label": "funny", "tokens": []}))
+    p.route("**/v1/predict", lambda route: route.fulfill(json={"model": "tags", "model_version": "v1", "predictions": [
+        {"labels": ["funny"], "probabilities": {"funny": 0.9, "sad": 0.2, "long": 0.1}, "windows": 1}]}))
+    p.reload()
+    p.wait_for_selector("body[data-ready=true]")
+    _use_key(p)
+    p.get_by_test_id("model-picker").select_option("tags")
+    p.wait_for_selector("[data-testid=feedback-count]:text-is('tags has 3 corrections (funny 3).')")
+    _classify(p, "a long, funny film")
+    assert p.get_by_test_id("feedback-label").is_hidden()
+    boxes = p.get_by_test_id("feedback-choice")
+    assert boxes.evaluate_all("bs => bs.map(b => [b.value, b.checked])") == [["funny", True], ["sad", False], ["long", False]]
+    boxes.nth(2).check()
+    p.get_by_test_id("feedback-submit").click()
+    p.wait_for_selector("[data-testid=feedback-saved]:not(:empty)")
+    assert sent == [{"items": [{"text": "a long, funny film", "labels": ["funny", "long"]}]}]
+    assert p.get_by_test_id("feedback-saved").text_content() == "Saved: 4 corrections for tags so far."
+    page.check()
+

@@ -147,3 +147,15 @@ def test_the_model_info_has_the_dev_confusion_matrix(client, tiny_result):
     assert metrics["confusion_matrix"] == tiny_result.metrics["confusion_matrix"]
     listed = client.get("/v1/models/sentiment-en/versions").json()["versions"][0]["metrics"]
     assert listed["confusion_matrix"] == metrics["confusion_matrix"]
+
+
+def test_a_version_of_another_model_with_the_same_labels_is_compared_by_its_qualified_name(
+        client, tiny_bundle_path, weak_bundle_path):
+    record_version(client, weak_bundle_path, model="reviews")
+    dataset_id = upload(client)
+    r = compare(client, versions=("bundled", "reviews/v1"), dataset_id=dataset_id)
+    assert r.status_code == 200, r.text
+    weak, weak_scores = expected(weak_bundle_path)
+    assert {k: r.json()["versions"]["reviews/v1"][k] for k in weak_scores} == weak_scores
+    r = compare(client, versions=("bundled", "nope/v1"), dataset_id=dataset_id)
+    assert r.status_code == 404 and "'nope'" in r.json()["message"]

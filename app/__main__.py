@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import secrets
@@ -25,6 +26,14 @@ def _exit_on_sigterm(signum, frame) -> None:
     sys.exit(128 + signum)
 
 
+def _stopped(process, status: int) -> int:
+    """``status``, once ``process`` (the model process started early, if any) is gone."""
+    if process is not None:
+        process.kill()
+        process.wait()
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     # As PID 1 in a container, SIGTERM with no handler is ignored: `docker stop` during start-up
     # (imports, the model check below: a second or more) would wait for its kill timeout. Exit at
@@ -32,14 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     # The previous handler comes back before uvicorn.run, because uvicorn restores the handler it
     # found and re-raises the signal after a graceful shutdown (exit status as before: 0 or -15).
     previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    import uvicorn
+    # No garbage collection while start-up imports and builds what lives as long as the process:
+    # the collector's passes over every module's objects slow the imports down (the lifespan then
+    # freezes it all, gc.freeze, for the same reason under load).
+    gc.disable()
     from pydantic import ValidationError
 
-    from model.bundle import BundleError
-
-    from .errors import ServiceError, StoreError
-    from .lifespan import open_versions
-    from .serving.inference import load_active
     from .settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m app", description="Serve the text-classification models over HTTP.")
@@ -54,6 +61,22 @@ def main(argv: list[str] | None = None) -> int:
         problems = "; ".join(f"SENTIMENT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         log.error("invalid settings: %s", problems)
         return 2
+    # The model process starts now: its interpreter and libraries (NumPy, or torch) load on the other
+    # core while this process imports the rest, and the lifespan takes it over. (One server process
+    # only: each of SENTIMENT_WORKERS' processes starts its own.)
+    model_process = None
+    if settings.role != "trainer" and settings.workers == 1:
+        from .serving.model_process.client import prestart
+
+        model_process = prestart(settings)
+    import uvicorn
+
+    from model.bundle import BundleError
+
+    from .errors import ServiceError, StoreError
+    from .lifespan import open_versions
+    from .serving.inference import load_active
+
     try:  # fail fast with one clear line instead of a half-alive server (the model process
         # checks the weights when it loads them: a bad weights file also stops start-up)
         versions = open_versions(settings)
@@ -61,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             load_active(versions, settings.default_model)
     except (StoreError, ServiceError) as exc:  # the records cannot be opened or written
         log.error("cannot start: %s", exc)
-        return 1
+        return _stopped(model_process, 1)
     except (BundleError, LookupError, OSError) as exc:
         log.error("cannot start: model does not load: %s", exc)
-        return 1
+        return _stopped(model_process, 1)
     if args.local_key and not settings.keys():
         key = local_key(settings.data_dir)
         os.environ["SENTIMENT_API_KEYS"] = key  # uvicorn's worker processes read their settings from here
@@ -79,8 +102,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from .http.protocol import HttpProtocol
 
+    app = "app.main:create_app"  # what each worker process imports and calls (factory)
+    if model_process is not None:
+        from .main import create_app
+
+        app = create_app()  # (as the factory would: the settings read again, SENTIMENT_API_KEYS included)
+        app.state.prestarted_model_process = model_process
+    gc.enable()
     uvicorn.run(
-        "app.main:create_app", factory=True, host=settings.host, port=settings.port,
+        app, factory=model_process is None, host=settings.host, port=settings.port,
         workers=settings.workers, log_level=settings.log_level, access_log=False,
         timeout_graceful_shutdown=30, limit_concurrency=settings.max_connections,
         # httptools with a header deadline and JSON answers to unparsable requests (a partial

@@ -11,6 +11,9 @@ from model.files import temp_path
 
 # Where the service writes: the records (SQLite), datasets, model versions and job logs.
 SUBFOLDERS = ("datasets", "models", "jobs")
+# The NumPy backend's input tables, derived from each version's weights once, then memory-mapped
+# (``model.inference.numpy_rnn.derived_table``); ``Versions.sweep`` removes those no version needs.
+TABLES_FOLDER = "input-tables"
 
 
 def storage_status(data_dir: Path) -> dict:

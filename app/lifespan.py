@@ -62,6 +62,7 @@ async def lifespan(app: FastAPI):
     follower = listener = None
     if settings.role != "trainer":
         state.inference = Inference(settings, versions, state.metrics)
+        state.inference.model_process.prestarted = state.prestarted_model_process  # (python -m app's)
         await state.inference.start()
         wake = asyncio.Event()
         follower = asyncio.create_task(_follow_activations(state.inference, wake, settings.version_poll_s),

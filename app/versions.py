@@ -31,10 +31,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from model.bundle import CARD_FILE, BundleError, check_files, read_config
+from model.bundle import CARD_FILE, WEIGHTS_FILE, BundleError, check_files, read_config
 from model.files import PARTIAL, rename_into_place
 from model.files import sweep as sweep_unpublished
 
+from .data_dir import TABLES_FOLDER
 from .errors import Conflict, InsufficientStorage, InvalidInput, NotFound
 from .store import Store, Transaction, now
 
@@ -315,6 +316,19 @@ class Versions:
                               activated_at=now(), created_at=now())
         return version
 
+    def _sweep_tables(self, paths: list[Path]) -> None:
+        """Remove input tables (``data_dir.TABLES_FOLDER``) that no recorded version's weights need:
+        each is named by the SHA-256 of the weights it was derived from."""
+        folder = self.folder.parent / TABLES_FOLDER
+        if not folder.is_dir():
+            return
+        needed = {digest for digest in map(_weights_sha256, paths) if digest}
+        for file in folder.iterdir():
+            digest = file.stem.rpartition("-")[2]
+            if file.suffix in (".npy", ".sha256") and digest not in needed:
+                file.unlink(missing_ok=True)
+                log.warning("removed %s/%s, the input table of weights no version has", TABLES_FOLDER, file.name)
+
     def sweep(self) -> None:
         """Remove what training processes that died left: bundles written aside (``model.files.sweep``:
         their writer is gone) and version folders that no record names. Under the write lock:
@@ -325,6 +339,7 @@ class Versions:
         with self.store.connect("cleaning up the models folder") as db:
             recorded = {Path(r[0]) for r in db.execute("SELECT path FROM versions")}
             names = {r[0] for r in db.execute("SELECT name FROM models")}
+            self._sweep_tables([Path(r[0]) for r in db.execute("SELECT path FROM versions")])
             for entry in self.folder.iterdir() if self.folder.exists() else ():
                 if not entry.is_dir() or entry.name.endswith(PARTIAL) or entry in recorded:
                     continue
@@ -337,6 +352,13 @@ class Versions:
                     continue
                 shutil.rmtree(entry, ignore_errors=True)
                 log.warning("removed models/%s, a folder no record names", entry.name)
+
+
+def _weights_sha256(path: Path) -> str | None:
+    try:
+        return read_config(path).get("files", {}).get(WEIGHTS_FILE)
+    except BundleError:
+        return None
 
 
 def _json(value: Any) -> str:

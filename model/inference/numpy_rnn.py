@@ -7,7 +7,10 @@ rounding; the tests hold every cell, direction, layer count and pooling to 1e-5)
 
 - The first layer's input projection is a table ``[vocab, directions x gates x hidden]`` read per
   token (built at load time when it is at most ``MAX_TABLE_BYTES``; otherwise the embeddings are
-  gathered and multiplied, as deeper layers multiply the previous layer's outputs).
+  gathered and multiplied, as deeper layers multiply the previous layer's outputs). ``load`` with a
+  ``table_dir`` keeps it there as a second, derived artefact (``derived_table``): built once per
+  weights file, checksummed, and memory-mapped at every later load, so a load skips the build and
+  the process holds only the pages of the tokens it reads (clean pages, shared between processes).
 - Sequences are sorted by length, so those still running at step ``t`` are a prefix of the batch,
   laid out step by step ("packed" order); the backward direction reads each sequence from its end,
   so both directions share one ``np.matmul`` per step, ``[D, B, H] @ [G, D, H, H]``, whose result
@@ -20,20 +23,27 @@ rounding; the tests hold every cell, direction, layer count and pooling to 1e-5)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..bundle import WEIGHTS_FILE, BundleError, _configs, check_files, read_config, read_weights
+from ..bundle import WEIGHTS_FILE, BundleError, _configs, check_files, read_config, read_weights, sha256_file
 from ..config import ModelConfig
+from ..files import publish_bytes, publishing, sweep
 from .packed_layout import PackedLayout
 
 MAX_TABLE_BYTES = 256 * 1024 * 1024
 TABLE_BLOCK = 2048  # vocabulary rows widened and multiplied at a time while the table is built
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+# The layout of the derived table (gate order, prescaled rows): a change must change this number, so
+# that tables derived by an older release are derived again rather than read.
+TABLE_FORMAT = 1
 # Constants as 0-d float32 arrays: a ufunc takes them faster than Python floats (no conversion per call).
 HALF, ZERO = np.array(0.5, dtype=np.float32), np.array(0.0, dtype=np.float32)
+
+log = logging.getLogger(__name__)
 
 
 def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -56,9 +66,11 @@ def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
 class NumpyRNN:
     """``NumpyRNN.load(bundle).logits(seqs)``: ``SentimentRNN``'s evaluation-mode logits, without torch."""
 
-    def __init__(self, config: ModelConfig, state: dict[str, np.ndarray], max_table_bytes: int = MAX_TABLE_BYTES):
+    def __init__(self, config: ModelConfig, state: dict[str, np.ndarray], max_table_bytes: int = MAX_TABLE_BYTES,
+                 table_file: Path | None = None):
         """Use ``from_state`` or ``load``: ``state`` here is already checked and float32 (the embedding
-        may stay as stored, float16: it is widened a block of rows at a time into the table)."""
+        may stay as stored, float16: it is widened a block of rows at a time into the table).
+        ``table_file``: where the table is kept (``derived_table``); None: built in memory."""
         self.config = config
         self.cell, self.hidden = config.cell, config.hidden_size
         self.directions = 2 if config.bidirectional else 1
@@ -72,20 +84,24 @@ class NumpyRNN:
             self.attention = (np.ascontiguousarray(state["attention.weight"][0]), float(state["attention.bias"][0]))
         self.classifier_t = np.ascontiguousarray(state["classifier.weight"].T)  # [features, classes]
         self.classifier_b = state["classifier.bias"]
-        first = self.layers[0]
         self.table = None  # [vocab * D * G, H]: row (id * D + d) * G + g: gate g of direction d for token id
-        if config.vocab_size * first["w_ih_t"].shape[1] * 4 <= max_table_bytes:
-            # block by block: neither a float32 copy of the whole embedding nor a product's temporary
-            # is ever held beside the table (the process keeps what its allocator once held)
-            table = np.empty((config.vocab_size, first["w_ih_t"].shape[1]), dtype=np.float32)
-            for start in range(0, config.vocab_size, TABLE_BLOCK):
-                rows = self.embedding[start : start + TABLE_BLOCK].astype(np.float32)
-                np.matmul(rows, first["w_ih_t"], out=table[start : start + TABLE_BLOCK])
-            table += first["b_ih"]
-            self.table = table.reshape(-1, self.hidden)
+        if config.vocab_size * self.layers[0]["w_ih_t"].shape[1] * 4 <= max_table_bytes:
+            self.table = self._build_table() if table_file is None else derived_table(table_file, self._build_table)
             self.embedding = None  # the table replaces it
         else:
             self.embedding = np.asarray(self.embedding, dtype=np.float32)
+
+    def _build_table(self) -> np.ndarray:
+        """The first layer's input projections of every token, biases included, ``[vocab * D * G, H]``."""
+        first, vocab = self.layers[0], self.config.vocab_size
+        # block by block: neither a float32 copy of the whole embedding nor a product's temporary
+        # is ever held beside the table (the process keeps what its allocator once held)
+        table = np.empty((vocab, first["w_ih_t"].shape[1]), dtype=np.float32)
+        for start in range(0, vocab, TABLE_BLOCK):
+            rows = self.embedding[start : start + TABLE_BLOCK].astype(np.float32)
+            np.matmul(rows, first["w_ih_t"], out=table[start : start + TABLE_BLOCK])
+        table += first["b_ih"]
+        return table.reshape(-1, self.hidden)
 
     @classmethod
     def from_state(
@@ -109,8 +125,9 @@ class NumpyRNN:
                             else np.asarray(state[k], dtype=np.float32) for k in shapes}, **kwargs)
 
     @classmethod
-    def load(cls, path: str | Path, verify: bool = True, **kwargs) -> NumpyRNN:
-        """A bundle's network (``config.json`` and ``model.safetensors``; checksums verified)."""
+    def load(cls, path: str | Path, verify: bool = True, table_dir: Path | None = None, **kwargs) -> NumpyRNN:
+        """A bundle's network (``config.json`` and ``model.safetensors``; checksums verified). With
+        ``table_dir``, the input table is kept there, named by the weights' SHA-256 (``derived_table``)."""
         from safetensors.numpy import load_file
 
         path = Path(path)
@@ -118,6 +135,9 @@ class NumpyRNN:
         check_files(path, config, verify)
         model_config, _ = _configs(path, config)
         state = read_weights(path, load_file)
+        weights_sha256 = config.get("files", {}).get(WEIGHTS_FILE)
+        if table_dir is not None and isinstance(weights_sha256, str):  # (verified above, unless told not to)
+            kwargs.setdefault("table_file", Path(table_dir) / f"input-table-v{TABLE_FORMAT}-{weights_sha256}.npy")
         return cls.from_state(model_config, state, source=str(path / WEIGHTS_FILE), **kwargs)
 
     def _layer_weights(self, state: dict[str, np.ndarray], layer: int) -> dict[str, np.ndarray]:
@@ -304,3 +324,32 @@ class NumpyRNN:
         if pooling == "mean":
             summed /= lengths[:, None].astype(np.float32)
         return summed
+
+
+def derived_table(path: Path, build: Callable[[], np.ndarray]) -> np.ndarray:
+    """The table kept at ``path`` (``*.npy``, its SHA-256 beside it in ``*.sha256``), memory-mapped
+    read-only; derived by ``build`` and written there first when it is missing or its checksum does
+    not match. Where it cannot be written (a read-only or full disk), ``build``'s table is held in
+    memory instead, with a warning."""
+    digest_file = path.with_suffix(".sha256")
+    if path.is_file() and digest_file.is_file():
+        if sha256_file(path) == digest_file.read_text().strip():
+            return _mapped(path)
+        log.warning("%s does not match its checksum: deriving it again", path)
+    table = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep(path.parent)  # what a writer that died left
+        with publishing(path, replace=True) as tmp, open(tmp, "wb") as f:
+            np.save(f, table)
+        publish_bytes(digest_file, sha256_file(path).encode() + b"\n")
+    except OSError as exc:
+        log.warning("cannot keep the input table in %s (%s): holding it in memory", path.parent, exc)
+        return table
+    return _mapped(path)
+
+
+def _mapped(path: Path) -> np.ndarray:
+    """The array in ``path`` memory-mapped read-only, as a plain ndarray (a ``np.memmap`` would make
+    every array computed from it a ``memmap`` too, at a cost per operation)."""
+    return np.load(path, mmap_mode="r").view(np.ndarray)

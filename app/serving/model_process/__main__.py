@@ -21,11 +21,13 @@ import sys
 import threading
 import time
 from array import array
+from pathlib import Path
 
 import orjson
 
 from model.inference.windows import count_windows
 
+from ...data_dir import TABLES_FOLDER
 from ...processes import die_with_parent
 from .frames import (
     CALL,
@@ -43,6 +45,7 @@ from .frames import (
 )
 
 log = logging.getLogger("app.serving.model_process")
+
 
 
 def read_frame(fd: int) -> tuple[int, int, bytes] | None:
@@ -88,8 +91,10 @@ class ModelServer:
     at most, however many large explanations came before it; requests that fit together run together.
     """
 
-    def __init__(self, fd: int, writer, max_batch: int, max_wait_s: float, backend: str = "auto"):
+    def __init__(self, fd: int, writer, max_batch: int, max_wait_s: float, backend: str = "auto",
+                 table_dir: Path | None = None):
         self.backend = backend  # SENTIMENT_BACKEND: auto, numpy or torch
+        self.table_dir = table_dir  # where the NumPy backend keeps its derived input tables
         self.fd, self.writer = fd, writer
         self.max_batch = max_batch  # windows per model call, at most (but one sequence always goes)
         self.max_wait_s = max_wait_s
@@ -222,7 +227,7 @@ class ModelServer:
     def load(self, request_id: int, request: dict) -> None:
         try:
             before = _rss_bytes()
-            predictor = load_predictor(request["path"], self.backend)
+            predictor = load_predictor(request["path"], self.backend, self.table_dir)
             predictor.warm_up()
             grown = max(_rss_bytes() - before, 0)
         except Exception as exc:
@@ -245,25 +250,46 @@ def _rss_bytes() -> int:
         return 0
 
 
-def load_predictor(path: str, backend: str):
+def load_predictor(path: str, backend: str, table_dir: Path | None = None):
     """The bundle on ``backend``; ``auto``: NumPy (no torch in this process), or torch, saying so in the
-    log, for a bundle the NumPy backend cannot read (one whose weights do not fit its network)."""
+    log, for a bundle the NumPy backend cannot read (one whose weights do not fit its network).
+    ``table_dir``: where NumPy keeps its input table, derived once per weights file (``NumpyRNN.load``)."""
     from model.bundle import BundleError
     from model.inference.predictor import Predictor
 
-    if backend != "auto":
-        return Predictor.load(path, backend=backend, tokenizer=backend == "torch")
+    if backend == "torch":
+        return Predictor.load(path, backend="torch")
     try:
-        return Predictor.load(path, backend="numpy", tokenizer=False)  # this process is given token ids
+        return _numpy_predictor(path, table_dir)
     except BundleError as exc:
+        if backend == "numpy":
+            raise
         log.warning("the NumPy backend cannot serve %s (%s); serving it with torch", path, exc)
         return Predictor.load(path, backend="torch")
+
+
+def _numpy_predictor(path: str, table_dir: Path | None):
+    """``Predictor.load(path, backend="numpy", tokenizer=False)`` (this process is given token ids),
+    with the input table kept in ``table_dir``."""
+    from model.bundle import read_config
+    from model.config import TokenizerConfig
+    from model.inference.numpy_rnn import NumpyRNN
+    from model.inference.predictor import Predictor
+
+    network = NumpyRNN.load(path, table_dir=table_dir)
+    max_length = TokenizerConfig.from_dict(read_config(path).get("tokenizer", {})).max_length
+    return Predictor(network=network, config=network.config, backend="numpy", max_length=max_length)
 
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parent_pid = int(argv[0])
     die_with_parent(parent_pid)
+    # What every backend needs (torch imports NumPy too), imported now rather than at the first load:
+    # a model process started early (``client.prestart``) has it by the time the server asks for one.
+    import model.inference.numpy_rnn
+    import model.inference.predictor  # noqa: F401
+
     first = read_frame(sys.stdin.fileno())
     if first is None or first[1] != SETTINGS[0]:
         log.error("expected the server's settings as the first frame")
@@ -279,7 +305,7 @@ def main(argv: list[str]) -> int:
     writer = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     ModelServer(sys.stdin.fileno(), writer, settings["max_batch_size"], settings["max_wait_ms"] / 1000,
-                settings["backend"]).serve()
+                settings["backend"], Path(settings["data_dir"]) / TABLES_FOLDER).serve()
     return 0
 
 

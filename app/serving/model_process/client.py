@@ -34,6 +34,7 @@ import asyncio
 import itertools
 import logging
 import os
+import subprocess
 import sys
 import time
 from array import array
@@ -75,12 +76,61 @@ class ModelProcessGone(Unavailable):
     code = "model_restarting"
 
 
+def prestart(settings: Settings) -> subprocess.Popen:
+    """A model process started, and sent its settings, before the server's event loop runs
+    (``python -m app`` starts it first, so that its interpreter and its backend's libraries load
+    while the server imports its own modules): given to ``ModelProcess.prestarted``, whose first
+    start takes it over instead of starting one."""
+    process = subprocess.Popen(_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               env=child_environment(settings.inference_threads))
+    process.stdin.write(frame(0, SETTINGS, settings.to_child().encode()))
+    process.stdin.flush()
+    return process
+
+
+def _command() -> list[str]:
+    return [sys.executable, "-m", "app.serving.model_process", str(os.getpid())]
+
+
+class _TakenOver:
+    """A ``prestart`` process driven through the interface of the ``asyncio.subprocess.Process``
+    that ``ModelProcess`` otherwise starts: its pipes as streams on the running loop, its exit
+    awaited in a thread."""
+
+    def __init__(self, popen: subprocess.Popen, stdin: asyncio.StreamWriter, stdout: asyncio.StreamReader):
+        self.popen, self.stdin, self.stdout = popen, stdin, stdout
+
+    @classmethod
+    async def connect(cls, popen: subprocess.Popen) -> _TakenOver:
+        loop = asyncio.get_running_loop()
+        stdout = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdout), popen.stdout)
+        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, popen.stdin)
+        popen.stdin = popen.stdout = None  # the transports own (and close) them now
+        return cls(popen, asyncio.StreamWriter(transport, protocol, None, loop), stdout)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    def kill(self) -> None:
+        self.popen.kill()  # (a no-op once it has been reaped)
+
+    async def wait(self) -> int:
+        return await asyncio.to_thread(self.popen.wait)
+
+
 class ModelProcess:
     def __init__(self, settings: Settings, on_restart=None, on_model_call=None):
         self.settings = settings
+        self.prestarted: subprocess.Popen | None = None  # taken over by the first start (``prestart``)
         self.on_restart = on_restart  # called with no argument each time a dead child is replaced
         self.on_model_call = on_model_call  # called with the texts in each model call
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: asyncio.subprocess.Process | _TakenOver | None = None
         self.reader_task: asyncio.Task | None = None
         self.restart_task: asyncio.Task | None = None
         self.pending: dict[int, asyncio.Future] = {}
@@ -107,12 +157,18 @@ class ModelProcess:
 
     async def _spawn(self) -> None:
         self.ready = False
-        self.process = process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.serving.model_process", str(os.getpid()),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            env=child_environment(self.settings.inference_threads),
-        )
-        process.stdin.write(frame(0, SETTINGS, self.settings.to_child().encode()))
+        prestarted, self.prestarted = self.prestarted, None
+        if prestarted is not None and prestarted.poll() is None:
+            self.process = process = await _TakenOver.connect(prestarted)  # (its settings sent)
+        else:
+            if prestarted is not None:  # it died before it was needed
+                prestarted.stdin.close()
+                prestarted.stdout.close()
+            self.process = process = await asyncio.create_subprocess_exec(
+                *_command(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                env=child_environment(self.settings.inference_threads),
+            )
+            process.stdin.write(frame(0, SETTINGS, self.settings.to_child().encode()))
         self.loaded = {}
         self.reader_task = asyncio.get_running_loop().create_task(self._read(process), name="model-process")
         log.info("model process %d started", process.pid)

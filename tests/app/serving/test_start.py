@@ -1,0 +1,108 @@
+"""Start-up of serving: the NumPy backend's input table derived once into the data directory and
+memory-mapped after, and a model process started early (``python -m app``) taken over by the lifespan."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.serving.model_process.__main__ import TABLES_FOLDER
+from app.serving.model_process.client import prestart
+from model.bundle import read_config
+from model.inference.numpy_rnn import NumpyRNN
+from tests.support.waiting import wait_for
+
+SEQS = [[2, 3, 4, 5], [6], [7, 8, 9, 10, 11, 12, 13]]
+
+
+def _table_names(tiny_bundle_path) -> list[str]:
+    weights = read_config(tiny_bundle_path)["files"]["model.safetensors"]
+    return [f"input-table-v1-{weights}.npy", f"input-table-v1-{weights}.sha256"]
+
+
+def test_the_input_table_is_derived_once_then_memory_mapped(tiny_bundle_path, tmp_path):
+    built = NumpyRNN.load(tiny_bundle_path)
+    first = NumpyRNN.load(tiny_bundle_path, table_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == _table_names(tiny_bundle_path)  # no *.partial left
+    again = NumpyRNN.load(tiny_bundle_path, table_dir=tmp_path)
+    assert isinstance(again.table.base, np.memmap) and not again.table.flags.writeable
+    assert not isinstance(built.table.base, np.memmap)
+    np.testing.assert_array_equal(first.logits(SEQS), built.logits(SEQS))
+    np.testing.assert_array_equal(again.logits(SEQS), built.logits(SEQS))
+
+
+def test_a_damaged_table_is_derived_again(tiny_bundle_path, tmp_path, caplog):
+    built = NumpyRNN.load(tiny_bundle_path)
+    NumpyRNN.load(tiny_bundle_path, table_dir=tmp_path)
+    table = tmp_path / _table_names(tiny_bundle_path)[0]
+    data = bytearray(table.read_bytes())
+    data[-5] ^= 0xFF
+    table.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="model.inference.numpy_rnn"):
+        again = NumpyRNN.load(tiny_bundle_path, table_dir=tmp_path)
+    assert "does not match its checksum" in caplog.text
+    np.testing.assert_array_equal(again.logits(SEQS), built.logits(SEQS))
+    assert NumpyRNN.load(tiny_bundle_path, table_dir=tmp_path).logits(SEQS).tolist() == built.logits(SEQS).tolist()
+
+
+def test_a_table_that_cannot_be_written_is_held_in_memory(tiny_bundle_path, tmp_path, caplog):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with caplog.at_level(logging.WARNING, logger="model.inference.numpy_rnn"):
+        network = NumpyRNN.load(tiny_bundle_path, table_dir=blocked / "tables")
+    assert "holding it in memory" in caplog.text
+    np.testing.assert_array_equal(network.logits(SEQS), NumpyRNN.load(tiny_bundle_path).logits(SEQS))
+
+
+def test_the_service_keeps_the_input_table_in_its_data_directory(make_client, make_settings, tiny_bundle_path):
+    client = make_client()
+    assert client.get("/readyz").json()["backend"] == "numpy"
+    tables = make_settings().data_dir / TABLES_FOLDER
+    assert sorted(p.name for p in tables.iterdir()) == _table_names(tiny_bundle_path)
+
+
+def test_a_model_process_started_early_is_taken_over_and_replaced_when_it_dies(make_settings, make_examples):
+    settings = make_settings()
+    early = prestart(settings)
+    app = create_app(settings)
+    app.state.prestarted_model_process = early
+    texts, _ = make_examples(20, seed=5)
+    with TestClient(app) as client:
+        model_process = client.app.state.inference.model_process
+        assert model_process.pid == early.pid
+        r = client.post("/v1/predict", json={"texts": texts})
+        assert r.status_code == 200, r.text
+        os.kill(early.pid, signal.SIGKILL)
+        wait_for(lambda: model_process.ready and model_process.pid != early.pid, 30, what="a new model process")
+        again = client.post("/v1/predict", json={"texts": texts})
+        assert again.status_code == 200, again.text
+        assert again.json()["predictions"] == r.json()["predictions"]
+    assert early.returncode == -signal.SIGKILL
+
+
+def test_a_model_process_started_early_that_died_is_replaced_at_start(make_settings):
+    settings = make_settings()
+    early = prestart(settings)
+    early.kill()
+    early.wait()
+    app = create_app(settings)
+    app.state.prestarted_model_process = early
+    with TestClient(app) as client:
+        assert client.post("/v1/predict", json={"text": "good"}).status_code == 200
+        assert client.app.state.inference.model_process.pid != early.pid
+
+
+def test_the_sweep_removes_tables_no_version_needs_and_keeps_the_others(make_client):
+    client = make_client()
+    folder = client.app.state.settings.data_dir / "input-tables"
+    kept = sorted(p.name for p in folder.iterdir())
+    assert kept and all(name.startswith("input-table-v") for name in kept)
+    for suffix in (".npy", ".sha256"):
+        (folder / f"input-table-v1-{'0' * 64}{suffix}").write_bytes(b"stale")
+    client.app.state.versions.sweep()
+    assert sorted(p.name for p in folder.iterdir()) == kept

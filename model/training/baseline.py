@@ -5,23 +5,26 @@ to be cheap and need nothing the service image lacks. scikit-learn's ``TfidfVect
 ``LogisticRegression`` would do (it is the reference the tests compare against), but with SciPy it
 would take a large share of an image that must stay small; this is the same model on numpy and torch.
 
-Features: word 1-2-grams and character 2-4-grams. Beside word 1-2-grams on SST-2 dev, shorter
-character ranges scored lower, and longer ones scored little higher for many more matrix entries
-(and ranges starting at 3 lose the 2-character words of Chinese).
+Features: character 1-3-grams, and word 1-2-grams for text written with spaces (``tfidf.py``): the
+n-grams scikit-learn's reference uses, and character unigrams keep the one-character words of
+Chinese that ranges starting at 2 lost. Longer character ranges cost many more matrix entries
+(and time) for little accuracy.
 
 Classifier: softmax regression with an L2 penalty (sklearn's convention: C times the summed
 cross-entropy plus half the squared weights; the bias is not penalised), full-batch L-BFGS with the
 gradient written out by hand (X^T is kept as a second CSR matrix, so it is one more sparse
 product). C is chosen on dev from ``c_grid``, each fit starting from the previous one's weights;
-dev accuracy levels off well within ``max_iter`` iterations. No random state: the same
-data give the same model (the sample taken beyond ``max_train_chars`` is seeded).
+dev accuracy levels off within ``max_iter`` iterations. With two classes C is halved, so that the
+model is scikit-learn's binary one at its C (see ``fit_baseline``). No random state: the same data
+give the same model (the sample taken beyond ``max_train_chars`` is seeded).
 
 Multi-label data get one logistic regression per label (one-vs-rest), fitted together: the same
 L-BFGS on the summed binary cross-entropies, C chosen on dev micro-F1, and each label's threshold
 then chosen on dev as the RNN's are (``best_thresholds``), so the two are scored alike.
 
-``benchmarks/baseline_sst2.py`` measures its accuracy, time and memory on SST-2 beside
-scikit-learn's on the same features and grid.
+``benchmarks/baseline_sst2.py`` (SST-2, and a 10-class set with ``--ten-classes``) and
+``benchmarks/baseline_zh.py`` (Chinese) measure its accuracy and time beside scikit-learn's on the
+same features and grid.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """Hashed TF-IDF features: texts -> a sparse torch matrix, with numpy and torch only.
 
-Word 1-2-grams and character 2-4-grams of the lowercased, whitespace-collapsed text (characters
-need no word segmentation, so Chinese works as well as English); ``baseline.py`` says how the
-ranges were chosen. Each n-gram is hashed into ``buckets`` columns per kind with a sign
+Character 1-3-grams of the lowercased, whitespace-collapsed text, and word 1-2-grams of the texts
+written in a script that puts spaces between words. Characters need no word segmentation, so
+Chinese works as well as English; words are skipped for a text whose letters are mostly Han, Kana,
+Thai, Lao, Khmer, Myanmar or Tibetan (``UNSPACED_SCRIPTS``), because ``\\w+`` reads a whole unspaced
+clause there as one "word", a feature no other text shares and that takes half of the row's weight
+(each kind's part is normalised on its own). ``baseline.py`` says how the ranges were chosen. Each n-gram is hashed into ``buckets`` columns per kind with a sign
 (collisions then cancel on average rather than add up); only the columns seen in training are
 kept. The hash is a stable 64-bit one, the same in every process, unlike Python's salted
 ``hash()``: blake2b for each distinct word, then FNV-1a over the word hashes or code points with
@@ -24,6 +27,8 @@ import warnings
 import numpy as np
 import torch
 
+from ..text.scripts import letter_scripts
+
 # Words, and each punctuation mark on its own ("!" matters); public so that a reference vectorizer can use it.
 TOKEN = re.compile(r"\w+|[^\w\s]")
 _FNV_OFFSET, _FNV_PRIME = 0xCBF29CE484222325, 0x100000001B3
@@ -31,6 +36,8 @@ _KEY_BITS = 47  # bits of an n-gram's key, kept beside its text's index in one u
 _KEY_MASK = (1 << _KEY_BITS) - 1
 _CHUNK = 1 << 13  # texts hashed at a time (their index fits the other 17 bits; small arrays stay in cache)
 WORD, CHAR = 0, 1
+# Scripts written without spaces between words (script names as ``model.text.scripts`` gives them)
+UNSPACED_SCRIPTS = frozenset({"han", "hiragana", "katakana", "thai", "lao", "khmer", "myanmar", "tibetan"})
 
 
 class HashedTfidf:
@@ -40,7 +47,7 @@ class HashedTfidf:
     classifier's weights are as many as the distinct features rather than ``2 * buckets``."""
 
     def __init__(
-        self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] = (2, 4), buckets: int = 1 << 20
+        self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] = (1, 3), buckets: int = 1 << 20
     ):
         for name, (lo, hi) in (("word_ngrams", word_ngrams), ("char_ngrams", char_ngrams)):
             if not 1 <= lo <= hi:
@@ -97,7 +104,7 @@ class HashedTfidf:
         bucket_bits = self.buckets.bit_length() - 1
         docs, keys = zip(
             _ngram_keys(*_char_symbols(normal), self.char_ngrams, CHAR, bucket_bits),
-            _ngram_keys(*_word_symbols(normal), self.word_ngrams, WORD, bucket_bits),
+            _ngram_keys(*_word_symbols([t if spaced(t) else "" for t in normal]), self.word_ngrams, WORD, bucket_bits),
         )
         # One uint64 per occurrence, the text's index above the n-gram's key: sorting them counts each
         # n-gram in each text and leaves them in (text, column) order, as the key starts with the column.
@@ -112,6 +119,16 @@ class HashedTfidf:
         weight = np.add.reduceat(weight, start) if len(start) else weight
         # 12 bytes an entry (row, column, weight): what the memory peak is made of
         return rows[start].astype(np.int32), cols[start].astype(np.int32), weight.astype(np.float32)
+
+
+def spaced(text: str) -> bool:
+    """Whether ``text`` is written with spaces between words: fewer than half of its letters are in
+    ``UNSPACED_SCRIPTS`` (a text without letters counts as spaced)."""
+    if text.isascii():
+        return True
+    counts = letter_scripts(text)
+    unspaced = sum(n for script, n in counts.items() if script in UNSPACED_SCRIPTS)
+    return 2 * unspaced < sum(counts.values())
 
 
 def _fmix(h: np.ndarray) -> np.ndarray:

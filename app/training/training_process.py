@@ -99,12 +99,21 @@ class Reporter:
             } | self.extra | ({"stop_reason": p.stop_reason} if p.stop_reason else {})
             self.store.update("jobs", "id", self.job_id, progress=self.current)
 
+    def baseline(self, event: dict) -> None:
+        """The baseline's progress (``fit_baseline``'s events: features built, then each C tried), so
+        that a job says what it does before its first epoch: ``{"baseline_step", "baseline_steps"}``."""
+        self.extra = {"baseline_step": event["step"], "baseline_steps": event["steps"]}  # kept in later writes
+        self.current = dict(self.extra)
+        self.store.update("jobs", "id", self.job_id, progress=self.current)
+
     def stop_reason(self, time_limit: float) -> str:
         """Why ``should_stop`` stopped training, in the words of ``TrainResult.stop_reason``."""
         why = {"cancelled": "cancelled: by request", "time_limit": f"time_limit: {time_limit:.0f} s passed"}.get(
             self.reason, "interrupted: the server shut down or restarted")
         where = self.current
-        return why + (f" (at epoch {where['epoch']}, step {where['step']})" if where else "")
+        if "baseline_step" in where and "epoch" not in where:
+            return why + " (while fitting the baseline)"
+        return why + (f" (at epoch {where['epoch']}, step {where['step']})" if "epoch" in where else "")
 
     def should_stop(self) -> bool:
         if self.terminated:
@@ -203,11 +212,12 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
         baseline, stopped = None, False
         if reporter.leader:
             try:
-                baseline = fit_baseline(train_data, dev_data, model_config.label_names, should_stop=reporter.should_stop)
+                baseline = fit_baseline(train_data, dev_data, model_config.label_names, should_stop=reporter.should_stop,
+                                        progress=reporter.baseline)
             except TrainingCancelled:
                 stopped = True
             else:
-                reporter.extra = {"baseline_accuracy": score(baseline.metrics)}
+                reporter.extra |= {"baseline_accuracy": score(baseline.metrics)}
                 store.update("jobs", "id", job_id, progress=reporter.extra, result={"baseline": baseline.to_dict()})
         if world.any(stopped):
             raise TrainingCancelled("stopped while fitting the baseline")

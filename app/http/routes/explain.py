@@ -52,4 +52,5 @@ async def _explain(request: Request, path_model: str | None):
     return response(ExplainResponse(
         model=served.model, model_version=served.version, label=explanation.label, score=explanation.score,
         probabilities=explanation.probabilities, windows=explanation.windows, tokens=explanation.words,
+        labels=explanation.labels, tokens_by_label=explanation.words_by_label,
         warnings=[warning] if warning else None))

@@ -38,5 +38,11 @@ class ExplainResponse(BaseModel):
     tokens: list[WordWeight] = Field(description="one entry per word, in order: a run of letters or digits, a "
                                                     "punctuation mark, or a CJK character (a word the tokenizer splits "
                                                     "into pieces is one word); whitespace belongs to none")
+    labels: list[str] | None = Field(None, description="multi-label models: the predicted labels, most probable "
+                                     "first (possibly none); `label` and `tokens` are then those of the first, or of "
+                                     "the most probable label when none is predicted")
+    tokens_by_label: dict[str, list[WordWeight]] | None = Field(
+        None, description="multi-label models: each explained label's word weights (a word may speak for one "
+                          "label and against another)")
     warnings: list[str] | None = Field(None, description="as in /v1/predict: most of the text's letters are in "
                                                          "scripts the model was not trained on")

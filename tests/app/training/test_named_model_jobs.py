@@ -98,10 +98,12 @@ def test_a_topic_model_and_a_multi_label_model_are_trained_and_served_beside_the
     assert "label" not in both and set(both["probabilities"]) == {"blue", "green", "red"}
     r = client.post("/v1/models/tags/predict", json={"text": "x isred", "min_score": 0.5})
     assert r.status_code == 422 and r.json()["error"] == "min_score_multi_label"
-    r = client.post("/v1/models/tags/explain", json={"text": "x isred y"})
+    r = client.post("/v1/models/tags/explain", json={"text": "x isred y isblue"})
     assert r.status_code == 200, r.text
-    weights = {t["text"]: t["weight"] for t in r.json()["tokens"]}
-    assert weights["isred"] == max(weights.values())
+    assert set(r.json()["labels"]) == {"red", "blue"} and set(r.json()["tokens_by_label"]) == {"red", "blue"}
+    for tag in ("red", "blue"):  # each label's weights point at its own keyword
+        weights = {t["text"]: t["weight"] for t in r.json()["tokens_by_label"][tag]}
+        assert weights[f"is{tag}"] == max(weights.values())
 
     # the default model was untouched throughout
     assert client.post("/v1/predict", json={"text": "good"}).json()["model_version"] == "bundled"

@@ -26,9 +26,8 @@ from pathlib import Path
 from ..errors import ServiceError
 from ..processes import die_with_parent
 from ..settings import Settings
-from ..store import Store, now
-from ..versions import Versions
-from .datasets import DatasetStore
+from ..store import now
+from .jobs import open_running_job
 
 log = logging.getLogger("app.training.batch_process")
 CHUNK = 256  # texts per model call: large enough to keep the network busy, small enough to stop quickly
@@ -54,13 +53,10 @@ def rows_written(path: Path) -> int:
 def run(settings: Settings, job_id: str) -> int:
     from model.inference.predictor import Predictor  # after the thread settings of child_environment()
 
-    store = Store.from_settings(settings)
-    versions = Versions(store, settings.data_dir, settings.bundled_models())
-    datasets = DatasetStore(store, settings.data_dir / "datasets")
-    job = store.one("SELECT * FROM jobs WHERE id = ?", job_id)
-    if job is None or job["state"] != "running":
-        log.error("job %s is not running here", job_id)
+    opened = open_running_job(settings, job_id, log)
+    if opened is None:
         return 1
+    store, versions, datasets, job = opened
     ours = {"state": "running", "lease_owner": job["lease_owner"]}
     partial = result_path(settings.data_dir, job_id, partial=True)
     try:

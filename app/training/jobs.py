@@ -10,6 +10,7 @@ whole files.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 from model.config import configs_from_values
@@ -18,7 +19,7 @@ from model.training.budget import training_bytes
 
 from ..errors import Conflict, InvalidInput, LimitExceeded, NotFound, TooBusy
 from ..settings import Settings
-from ..store import now
+from ..store import Store, now
 from ..versions import Versions, check_name
 from .datasets import DatasetStore
 
@@ -26,6 +27,20 @@ from .datasets import DatasetStore
 TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
 STATES = ("queued", "running", *TERMINAL)
 KINDS = {"train": "training job", "batch": "batch job"}  # kind -> what messages call it
+
+
+def open_running_job(settings: Settings, job_id: str, log: logging.Logger):
+    """What a job's own process (``training_process.py``, ``batch_process.py``) opens first: the
+    records, the versions, the datasets and its job, which must be running; None (logged) else."""
+    store = Store.from_settings(settings)
+    versions = Versions(store, settings.data_dir, settings.bundled_models())
+    datasets = DatasetStore(store, settings.data_dir / "datasets")
+    job = store.one("SELECT * FROM jobs WHERE id = ?", job_id)
+    if job is None or job["state"] != "running":
+        log.error("job %s is not running here", job_id)
+        store.close()
+        return None
+    return store, versions, datasets, job
 
 
 def _public(job: dict) -> dict:

@@ -51,7 +51,7 @@ from ..processes import die_with_parent
 from ..settings import Settings
 from ..store import Store, now
 from ..versions import Versions
-from .datasets import DatasetStore
+from .jobs import open_running_job
 
 log = logging.getLogger("app.training.training_process")
 WRITE_EVERY_S = 0.5
@@ -178,13 +178,10 @@ def _base_bundle(versions: Versions, model: str, version: str):
 
 
 def run(settings: Settings, job_id: str, parent_pid: int) -> int:
-    store = Store.from_settings(settings)
-    versions = Versions(store, settings.data_dir, settings.bundled_models())
-    datasets = DatasetStore(store, settings.data_dir / "datasets")
-    job = store.one("SELECT * FROM jobs WHERE id = ?", job_id)
-    if job is None or job["state"] != "running":
-        log.error("job %s is not running here", job_id)
+    opened = open_running_job(settings, job_id, log)
+    if opened is None:
         return 1
+    store, versions, datasets, job = opened
     time_limit = min(job["time_limit_s"] or settings.job_timeout_s, settings.job_timeout_s)
     # Outcomes are recorded only while this node's lease holds the job: one that took the node for
     # dead may have queued it again (app/training/queue.py).

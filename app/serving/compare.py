@@ -48,11 +48,7 @@ async def compare_versions(inference: Inference, datasets: Any, dataset_id: str,
         loaded[version] = current if current is not None and current.version == number else \
             await _run(inference.load, name, number)
     first, *others = versions
-    for version in others:
-        if set(loaded[version].labels) != set(loaded[first].labels):
-            raise InvalidInput(f"versions {first!r} ({', '.join(loaded[first].labels)}) and {version!r} "
-                               f"({', '.join(loaded[version].labels)}) have different labels: their predictions "
-                               "cannot be compared", code="labels_differ", field="versions")
+    keys = _label_keys({v: loaded[v] for v in versions})
     gold = {v: gold_indices(data, loaded[v].labels, loaded[v].label_names, v) for v in versions}
     ids: dict[str, list[list[int]]] = {}
     for version in versions:
@@ -68,8 +64,33 @@ async def compare_versions(inference: Inference, datasets: Any, dataset_id: str,
     for version in versions:  # one after the other: at most one version loaded besides the served one
         async with inference.model_process.borrowed(loaded[version]):
             predictions[version] = await _predict_all(inference, loaded[version], ids[version])
-    result = compare(data, gold, predictions, {v: loaded[v].labels for v in versions}, MAX_LISTED_DISAGREEMENTS)
-    return {"dataset_id": dataset_id, **result}
+    result = compare(data, gold, predictions, {v: loaded[v].labels for v in versions}, MAX_LISTED_DISAGREEMENTS,
+                     keys=keys)
+    matched_by = "name" if all(k == label for v in versions for label, k in keys[v].items()) else "label_names"
+    return {"dataset_id": dataset_id, **result, "labels_matched_by": matched_by,
+            "label_mapping": keys if matched_by == "label_names" else None}
+
+
+def _label_keys(loaded: dict[str, ServedVersion]) -> dict[str, dict[str, str]]:
+    """Each version's labels, each with the key it is matched on across the versions: the label
+    itself when every version has the same labels; otherwise the raw dataset label it was named
+    from (the inverse of the version's ``label_names``: a version trained on 0/1 data and one
+    trained on the same data with ``label_names`` {"0": "negative", "1": "positive"} predict the
+    same things under different names). Versions whose labels match neither way: a 422."""
+    names = {v: {label: label for label in served.labels} for v, served in loaded.items()}
+    if len({frozenset(keys) for keys in names.values()}) == 1:
+        return names
+    raw = {}
+    for v, served in loaded.items():
+        inverse = {name: label for label, name in served.label_names.items()}
+        raw[v] = {label: inverse.get(label, label) for label in served.labels}
+    if len({frozenset(keys.values()) for keys in raw.values()}) == 1 and \
+            all(len(set(keys.values())) == len(keys) for keys in raw.values()):
+        return raw
+    described = "; ".join(f"{v!r}: {', '.join(f'{label} (from {key!r})' if key != label else label for label, key in raw[v].items())}"
+                          for v in loaded)
+    raise InvalidInput(f"the versions have different labels, by name and through their label_names ({described}): "
+                       "their predictions cannot be compared", code="labels_differ", field="versions")
 
 
 async def _predict_all(inference: Inference, loaded: ServedVersion, ids: list[list[int]]) -> list[Prediction]:

@@ -235,11 +235,15 @@ def compare(
     predictions: Mapping[str, Sequence[Prediction]],
     labels: Mapping[str, Sequence[str]],
     max_listed: int,
+    keys: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Each version's scores (accuracy, macro-F1, confusion matrix), and the examples where the
     versions' predicted labels differ: the first ``max_listed`` of them in the dataset's order, and
-    how many there are in all. Plain Python: the predictions were made elsewhere."""
+    how many there are in all. ``keys``: each version's labels -> what they are matched on across
+    versions (by default the label itself; versions naming the same labels differently map them
+    to their raw dataset labels). Plain Python: the predictions were made elsewhere."""
     versions = list(predictions)
+    keys = keys or {v: {label: label for label in labels[v]} for v in versions}
     per_version = {}
     for v in versions:
         index = {name: i for i, name in enumerate(labels[v])}
@@ -249,7 +253,7 @@ def compare(
     disagreements, total = [], 0
     first = versions[0]
     for i, text in enumerate(data.texts):
-        if all(predictions[v][i].label == predictions[first][i].label for v in versions[1:]):
+        if all(keys[v][predictions[v][i].label] == keys[first][predictions[first][i].label] for v in versions[1:]):
             continue
         total += 1
         if len(disagreements) < max_listed:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 
@@ -52,3 +54,10 @@ class CompareResponse(BaseModel):
     disagreements: list[Disagreement] = Field(description="examples the versions label differently, in the dataset's "
                                                           "order: the first 100 of them")
     disagreements_total: int = Field(description="how many examples the versions label differently, listed or not")
+    labels_matched_by: Literal["name", "label_names"] = Field(
+        description="'name': the versions have the same labels; 'label_names': they name the same raw dataset labels "
+                    "differently (one trained with label_names, say, the other without) and were matched through "
+                    "them (see label_mapping)")
+    label_mapping: dict[str, dict[str, str]] | None = Field(
+        None, description="when matched through label_names: each version's labels -> the raw dataset label each "
+                          "stands for", examples=[{"v1": {"0": "0", "1": "1"}, "v2": {"负面": "0", "正面": "1"}}])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model import Predictor, save_bundle
+from model.data import Dataset
 from tests.support.api import add_version as record_version
 from tests.support.data import LABEL_NAMES, negation_dataset, negation_examples
 from tests.support.settings import AUTH, KEY
@@ -107,12 +108,36 @@ def test_labels_the_versions_do_not_know_are_a_422_naming_the_line(client, weak_
     assert "label 'pos' is not one that model version 'bundled' knows (negative, positive)" in r.json()["message"]
 
 
-def test_versions_with_different_labels_are_a_422(client, tiny_train, tmp_path):
-    r = tiny_train(negation_dataset(100, seed=1), negation_dataset(40, seed=2), epochs=1)  # labels "0", "1"
-    add_version(client, save_bundle(tmp_path / "raw", r.model, r.tokenizer, r.tokenizer_config,
+def test_versions_naming_the_same_labels_differently_are_matched_through_label_names(client, tiny_train, tmp_path,
+                                                                                      tiny_bundle_path):
+    # "bundled" says negative/positive for the data's 0/1 (label_names); this one was trained on 0/1 without names
+    r = tiny_train(negation_dataset(100, seed=1), negation_dataset(40, seed=2), epochs=1)
+    raw = save_bundle(tmp_path / "raw", r.model, r.tokenizer, r.tokenizer_config, training=r.training_metadata())
+    add_version(client, raw)
+    r = compare(client, dataset_id=upload(client))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["labels_matched_by"] == "label_names"
+    assert body["label_mapping"] == {"bundled": {"negative": "0", "positive": "1"}, "v1": {"0": "0", "1": "1"}}
+    assert body["versions"]["v1"]["labels"] == ["0", "1"]
+    # a disagreement is a different raw label, not a different name: "negative" and "0" agree
+    named = {"negative": "0", "positive": "1"}
+    bundled, mine = (Predictor.load(path).predict(TEXTS) for path in (tiny_bundle_path, raw))
+    assert body["disagreements_total"] == sum(named[b.label] != m.label for b, m in zip(bundled, mine)) > 0
+    for d in body["disagreements"]:
+        assert named[d["predictions"]["bundled"]["label"]] != d["predictions"]["v1"]["label"]
+
+
+def test_versions_whose_labels_match_neither_by_name_nor_through_label_names_are_a_422(client, tiny_train, tmp_path):
+    def lettered(data):  # raw labels "a"/"b": neither "0"/"1" nor negative/positive
+        return Dataset(data.texts, ["ab"[int(y)] for y in data.labels], data.source, lines=data.lines)
+
+    r = tiny_train(lettered(negation_dataset(100, seed=1)), lettered(negation_dataset(40, seed=2)), epochs=1)
+    add_version(client, save_bundle(tmp_path / "lettered", r.model, r.tokenizer, r.tokenizer_config,
                                     training=r.training_metadata()))
     r = compare(client, dataset_id=upload(client))
-    assert r.status_code == 422 and r.json()["error"] == "labels_differ"
+    assert r.status_code == 422 and r.json()["error"] == "labels_differ", r.text
+    assert "'bundled': negative (from '0'), positive (from '1'); 'v1': a, b" in r.json()["message"]
 
 
 @pytest.mark.parametrize(("body", "status", "error"), [

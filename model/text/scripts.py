@@ -13,6 +13,7 @@ character name (cached), and at most the first ``SAMPLE_CHARS`` characters of a 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 from collections import Counter
@@ -69,6 +70,38 @@ def letter_scripts(text: str) -> Counter[str]:
     return counts
 
 
+_LETTER_RUN = re.compile(r"[^\W\d_]+")
+_ASCII_WORD = re.compile(r"(?<![0-9A-Za-z])[A-Za-z]+(?![0-9A-Za-z])")
+CHARACTER_SCRIPTS = frozenset({"han", "hiragana", "katakana"})  # one character: about a word's worth
+
+
+def script_units(text: str) -> Counter[str]:
+    """The text's words counted by script, a CJK character counting as one (``text[:SAMPLE_CHARS]``).
+
+    Why not letters, as ``letter_scripts`` counts: a warning weighs how much of a text the model
+    cannot read, and a Chinese character carries about what an English word does, not a letter:
+    by letters, "支持TF卡（256M）DVMP3" is 70 % Latin, yet its Latin is a product code. So letters
+    of an alphabet count once per run, CJK characters one each, and a run of letters touching a
+    digit ("256M", "DVMP3", "MP3") is a code, not words, and is not counted."""
+    text = text[:SAMPLE_CHARS]
+    if text.isascii():
+        words = len(_ASCII_WORD.findall(text))
+        return Counter({LATIN: words} if words else {})
+    counts: Counter[str] = Counter()
+    for run in _LETTER_RUN.finditer(text):
+        start, end = run.span()
+        position = start
+        for script, group in itertools.groupby(run.group(), key=script_of):
+            length = len(list(group))
+            if script in CHARACTER_SCRIPTS:
+                counts[script] += length
+            elif not ((position == start and start > 0 and text[start - 1].isdigit())
+                      or (position + length == end and end < len(text) and text[end].isdigit())):
+                counts[script] += 1
+            position += length
+    return counts
+
+
 def script_shares(texts: Iterable[str]) -> dict[str, float]:
     """Each script's share of all the letters of ``texts``, largest first (4 decimals; empty: no letters)."""
     total: Counter[str] = Counter()
@@ -110,20 +143,21 @@ def trained_scripts(training: dict, tokenizer_kind: str, vocabulary: Iterable[st
 
 
 def unseen_script_warning(text: str, trained: TrainedScripts, model: str) -> str | None:
-    """A warning when most of ``text``'s letters are in scripts ``trained`` does not include, else None.
+    """A warning when most of ``text``'s words (``script_units``: a CJK character counting as a word,
+    a product code as nothing) are in scripts ``trained`` does not include, else None.
 
     ``model`` names the model in the message ("the model version 'bundled'").
     """
     if LATIN in trained.scripts and text.isascii():
         return None
-    counts = letter_scripts(text)
-    letters = sum(counts.values())
+    counts = script_units(text)
+    units = sum(counts.values())
     unseen = sorted(((n, s) for s, n in counts.items() if s not in trained.scripts), reverse=True)
-    if not letters or sum(n for n, _ in unseen) <= UNSEEN_SHARE * letters:
+    if not units or sum(n for n, _ in unseen) <= UNSEEN_SHARE * units:
         return None
-    mostly = ", ".join(f"{script_name(s)} {100 * n / letters:.0f}%" for n, s in unseen[:3])
+    mostly = ", ".join(f"{script_name(s)} {100 * n / units:.0f}%" for n, s in unseen[:3])
     return (
-        f"{model} was trained on {trained.description}; this text's letters are mostly in other scripts "
+        f"{model} was trained on {trained.description}; this text's words are mostly in other scripts "
         f"({mostly}), so its prediction may mean little"
     )
 

@@ -8,6 +8,7 @@ from model.text.scripts import (
     LATIN,
     TrainedScripts,
     letter_scripts,
+    script_units,
     script_of,
     script_shares,
     trained_scripts,
@@ -33,6 +34,22 @@ def test_letters_are_counted_and_the_rest_ignored():
     assert letter_scripts("123 !? 😍") == {}
 
 
+def test_units_are_words_of_alphabets_and_cjk_characters_and_codes_are_not_counted():
+    assert script_units("a good film, 10/10!") == {LATIN: 3}
+    assert script_units("这个movie太boring了 😡") == {"han": 4, LATIN: 2}
+    assert script_units("支持TF卡（256M）DVMP3") == {"han": 3, LATIN: 1}  # 256M, DVMP3: codes
+    assert script_units("an MP3 player, 4K") == {LATIN: 2}
+    assert script_units("очень хороший фильм 2024") == {"cyrillic": 3}
+    assert script_units("123 !? 😍") == {}
+
+
+def test_a_chinese_product_line_with_latin_model_codes_gets_no_warning():
+    chinese_model = TrainedScripts(frozenset({"han"}), "Han (Chinese characters)-script text")
+    for text in ["支持TF卡（256M）DVMP3", "这个iPhone很好用", "买了个SSD硬盘，速度很快"]:
+        assert unseen_script_warning(text, chinese_model, "m") is None, text
+    assert unseen_script_warning("great phone, fast SSD, 好", chinese_model, "m") is not None
+
+
 def test_shares_over_many_texts_largest_first():
     shares = script_shares(["这部电影很好", "good", "", "🎬"])
     assert list(shares) == ["han", LATIN] and shares == {"han": 0.6, LATIN: 0.4}
@@ -54,7 +71,7 @@ def test_what_a_model_was_trained_on():
 
 def test_a_text_mostly_in_an_unseen_script_gets_a_warning():
     warning = unseen_script_warning("这部电影非常好看，演员的表演很出色。", ENGLISH, "the model version 'bundled'")
-    assert warning == ("the model version 'bundled' was trained on English; this text's letters are mostly in "
+    assert warning == ("the model version 'bundled' was trained on English; this text's words are mostly in "
                        "other scripts (Han (Chinese characters) 100%), so its prediction may mean little")
     japanese = unseen_script_warning("この映画はとても面白かったです。", ENGLISH, "m")
     assert "Hiragana (Japanese) 73%" in japanese and "Han (Chinese characters) 27%" in japanese

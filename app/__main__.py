@@ -64,30 +64,34 @@ def main(argv: list[str] | None = None) -> int:
     # The model process starts now: its interpreter and libraries (NumPy, or torch) load on the other
     # core while this process imports the rest, and the lifespan takes it over. (One server process
     # only: each of SENTIMENT_WORKERS' processes starts its own.)
-    model_process = None
+    model_process = loaded = None
     if settings.role != "trainer" and settings.workers == 1:
         from .serving.model_process.client import prestart
 
         model_process = prestart(settings)
-    import uvicorn
-
     from model.bundle import BundleError
 
     from .errors import ServiceError, StoreError
-    from .lifespan import open_versions
     from .serving.inference import load_active
+    from .versions import open_versions
 
     try:  # fail fast with one clear line instead of a half-alive server (the model process
         # checks the weights when it loads them: a bad weights file also stops start-up)
         versions = open_versions(settings)
         if settings.role != "trainer":  # a trainer loads no model
-            load_active(versions, settings.default_model)
+            loaded = load_active(versions, settings.default_model)
+            if model_process is not None:  # it loads the version now, while this process imports the rest
+                from .serving.model_process.client import preload
+
+                preload(model_process, loaded)
     except (StoreError, ServiceError) as exc:  # the records cannot be opened or written
         log.error("cannot start: %s", exc)
         return _stopped(model_process, 1)
     except (BundleError, LookupError, OSError) as exc:
         log.error("cannot start: model does not load: %s", exc)
         return _stopped(model_process, 1)
+    import uvicorn
+
     if args.local_key and not settings.keys():
         key = local_key(settings.data_dir)
         os.environ["SENTIMENT_API_KEYS"] = key  # uvicorn's worker processes read their settings from here
@@ -108,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
         app = create_app()  # (as the factory would: the settings read again, SENTIMENT_API_KEYS included)
         app.state.prestarted_model_process = model_process
+        app.state.preloaded_version = loaded
     gc.enable()
     uvicorn.run(
         app, factory=model_process is None, host=settings.host, port=settings.port,

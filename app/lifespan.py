@@ -11,26 +11,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .errors import ServiceError
+from .processes import trim_heap
 from .serving.activations import ActivationListener
 from .serving.inference import Inference
 from .settings import Settings
-from .store import Store
 from .tasks import cancel_and_wait
 from .training.datasets import DatasetStore
 from .training.feedback import Feedback
 from .training.jobs import JobService
 from .training.runner import JobRunner
-from .versions import Versions
+from .versions import open_versions
 
 log = logging.getLogger(__name__)
-
-
-def open_versions(settings: Settings) -> Versions:
-    """The records (created or upgraded) and the versions in them, the bundled one recorded."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    versions = Versions(Store.from_settings(settings), settings.data_dir, settings.bundled_models(), settings.public_text)
-    versions.bootstrap()
-    return versions
 
 
 async def _follow_activations(inference: Inference, wake: asyncio.Event, poll_s: float) -> None:
@@ -63,7 +55,8 @@ async def lifespan(app: FastAPI):
     if settings.role != "trainer":
         state.inference = Inference(settings, versions, state.metrics)
         state.inference.model_process.prestarted = state.prestarted_model_process  # (python -m app's)
-        await state.inference.start()
+        state.inference.model_process.preloaded = state.preloaded_version
+        await state.inference.start(state.preloaded_version)
         wake = asyncio.Event()
         follower = asyncio.create_task(_follow_activations(state.inference, wake, settings.version_poll_s),
                                        name="follow-activations")
@@ -86,6 +79,7 @@ async def lifespan(app: FastAPI):
     # full passes, which otherwise scan every object FastAPI and pydantic made and stall the event
     # loop every few seconds under load.
     gc.freeze()
+    trim_heap()
     try:
         yield
     finally:

@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.inference = None  # set by the lifespan (serving roles)
     app.state.prestarted_model_process = None  # one ``python -m app`` started early, for the lifespan
+    app.state.preloaded_version = None  # the version ``python -m app`` had it load
     install_error_handlers(app)
     upload_limit = settings.max_dataset_bytes + 64 * 1024  # room for the multipart envelope
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,

@@ -25,6 +25,18 @@ def die_with_parent(parent_pid: int) -> None:
         sys.exit(3)
 
 
+def trim_heap() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing elsewhere).
+
+    Start-up and each model load build and drop much (imports, parsed JSON, a tokenizer's
+    construction); what they free stays resident in the heap otherwise, a few MB per process that
+    an API replica, which serves for days, would carry for nothing."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def descendants(pid: int) -> list[int]:
     """The processes below ``pid`` (its children, theirs, ...), read from /proc; [] without /proc."""
     children: dict[int, list[int]] = {}

@@ -29,7 +29,7 @@ import logging
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.bundle import CARD_FILE, WEIGHTS_FILE, BundleError, check_files, read_config
 from model.files import PARTIAL, rename_into_place
@@ -38,6 +38,9 @@ from model.files import sweep as sweep_unpublished
 from .data_dir import TABLES_FOLDER
 from .errors import Conflict, InsufficientStorage, InvalidInput, NotFound
 from .store import Store, Transaction, now
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -370,3 +373,11 @@ def _folder_bytes(folder: Path) -> int:
         return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
     except OSError:  # gone meanwhile
         return 0
+
+
+def open_versions(settings: Settings) -> Versions:
+    """The records (created or upgraded) and the versions in them, the bundled ones recorded."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    versions = Versions(Store.from_settings(settings), settings.data_dir, settings.bundled_models(), settings.public_text)
+    versions.bootstrap()
+    return versions

@@ -36,6 +36,7 @@ from model.text.scripts import SAMPLE_CHARS, TrainedScripts, may_warn, trained_s
 
 from ..errors import InvalidInput, LimitExceeded, Unavailable
 from ..metrics import Metrics
+from ..processes import trim_heap
 from ..settings import Settings
 from ..versions import BUNDLED, VersionNotFound, Versions, bundle_task
 from .model_process.client import ModelProcess
@@ -108,6 +109,7 @@ def _freeze() -> None:
     the moment is frozen with it."""
     gc.collect()
     gc.freeze()
+    trim_heap()
 
 
 class Inference:
@@ -136,9 +138,15 @@ class Inference:
     def load(self, model: str, version: str) -> ServedVersion:
         return load_version(model, version, self.versions.path(model, version))
 
-    async def start(self) -> None:
+    async def start(self, preloaded: ServedVersion | None = None) -> None:
+        """Serve the default model's active version: ``preloaded`` (what ``python -m app`` loaded and
+        had its model process load before the server started), if it still is the active one."""
         name = self.settings.default_model
-        loaded = await asyncio.to_thread(load_active, self.versions, name)
+        active = await asyncio.to_thread(self.versions.active, name)
+        if preloaded is not None and (preloaded.model, preloaded.version) == (name, active):
+            loaded = preloaded
+        else:
+            loaded = await asyncio.to_thread(load_active, self.versions, name)
         await self.model_process.start(loaded)
         row = await asyncio.to_thread(self.versions.model_row, name)
         self._serve(loaded, row["min_score"])

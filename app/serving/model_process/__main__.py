@@ -28,7 +28,7 @@ import orjson
 from model.inference.windows import count_windows
 
 from ...data_dir import TABLES_FOLDER
-from ...processes import die_with_parent
+from ...processes import die_with_parent, trim_heap
 from .frames import (
     CALL,
     CALL_SIZE,
@@ -236,6 +236,7 @@ class ModelServer:
         with self.models_lock:
             self.models = self.models | {request["version"]: predictor}
         self.keep_only(set(request["keep"]) | {request["version"]})
+        trim_heap()  # what loading built and dropped (the bundle's parsed JSON, the table's derivation)
         self.reply(frame(request_id, OK, orjson.dumps({"version": request["version"], "labels": predictor.labels,
                                                        "backend": predictor.backend, "memory_bytes": grown})))
 

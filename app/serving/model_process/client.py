@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 120.0
+PRELOAD_ID = 0xFFFFFFFF  # the request id of ``preload``'s load
 RESTART_BACKOFF_S = 1.0  # between attempts when a new child cannot start
 WINDOWS_SIZE = array(WINDOWS_TYPECODE).itemsize  # bytes of one text's window count in a reply
 
@@ -86,6 +87,19 @@ def prestart(settings: Settings) -> subprocess.Popen:
     process.stdin.write(frame(0, SETTINGS, settings.to_child().encode()))
     process.stdin.flush()
     return process
+
+
+def preload(process: subprocess.Popen, loaded: ServedVersion) -> None:
+    """Ask a ``prestart`` process to load ``loaded`` now, before the server's event loop runs: the
+    load (the weights, the input table mapped) then happens on the other core while the server
+    imports its web framework, and the lifespan only awaits its answer (``ModelProcess.preloaded``).
+    The request goes under ``PRELOAD_ID``, which the request counter does not reach first."""
+    body = orjson.dumps({"version": loaded.key, "path": str(loaded.path), "keep": [loaded.key]})
+    try:
+        process.stdin.write(HEADER.pack(len(body), PRELOAD_ID, LOAD[0]) + body)
+        process.stdin.flush()
+    except BrokenPipeError:  # it died already: the lifespan starts another (``ModelProcess._spawn``)
+        pass
 
 
 def _command() -> list[str]:
@@ -128,6 +142,7 @@ class ModelProcess:
     def __init__(self, settings: Settings, on_restart=None, on_model_call=None):
         self.settings = settings
         self.prestarted: subprocess.Popen | None = None  # taken over by the first start (``prestart``)
+        self.preloaded: ServedVersion | None = None  # what the prestarted process was asked to load (``preload``)
         self.on_restart = on_restart  # called with no argument each time a dead child is replaced
         self.on_model_call = on_model_call  # called with the texts in each model call
         self.process: asyncio.subprocess.Process | _TakenOver | None = None
@@ -158,23 +173,41 @@ class ModelProcess:
     async def _spawn(self) -> None:
         self.ready = False
         prestarted, self.prestarted = self.prestarted, None
+        preloaded, self.preloaded = self.preloaded, None
         if prestarted is not None and prestarted.poll() is None:
             self.process = process = await _TakenOver.connect(prestarted)  # (its settings sent)
         else:
             if prestarted is not None:  # it died before it was needed
                 prestarted.stdin.close()
                 prestarted.stdout.close()
+            preloaded = None
             self.process = process = await asyncio.create_subprocess_exec(
                 *_command(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 env=child_environment(self.settings.inference_threads),
             )
             process.stdin.write(frame(0, SETTINGS, self.settings.to_child().encode()))
         self.loaded = {}
+        if preloaded is not None:  # its answer is awaited like any request's
+            self.pending[PRELOAD_ID] = preload_reply = asyncio.get_running_loop().create_future()
         self.reader_task = asyncio.get_running_loop().create_task(self._read(process), name="model-process")
         log.info("model process %d started", process.pid)
         try:
+            if preloaded is not None:
+                # Awaited first even when another version is served now (activated meanwhile): the
+                # child loads in a thread, and the preload's answer, coming after the other's, would
+                # drop it (its "keep" names only itself); the next load drops the preloaded one.
+                loaded, served = preloaded, self.serving.get(preloaded.model) is preloaded
+                try:
+                    _, payload = await asyncio.wait_for(
+                        self._answered(LOAD, {"version": preloaded.key}, preload_reply), START_TIMEOUT_S)
+                    if served:
+                        self._record_load([preloaded.key], payload)
+                except ModelProcessError:
+                    if served:
+                        raise
             for loaded in list(self.serving.values()):
-                await asyncio.wait_for(self._load(loaded), START_TIMEOUT_S)
+                if loaded is not preloaded:
+                    await asyncio.wait_for(self._load(loaded), START_TIMEOUT_S)
         except TimeoutError:
             process.kill()
             raise ModelProcessError(f"the model process did not load {loaded.key} "
@@ -293,6 +326,9 @@ class ModelProcess:
     async def _load(self, loaded: ServedVersion) -> None:
         keep = self._keep()
         _, payload = await self._request(LOAD, {"version": loaded.key, "path": str(loaded.path), "keep": keep})
+        self._record_load(keep, payload)
+
+    def _record_load(self, keep: list[str], payload: bytes) -> None:
         reply = orjson.loads(payload)
         self.loaded = {v: labels for v, labels in self.loaded.items() if v in keep}
         self.loaded[reply["version"]] = reply["labels"]
@@ -315,6 +351,11 @@ class ModelProcess:
             # raises RuntimeError("... the handler is closed") from write
             self.pending.pop(request_id, None)
             raise ModelProcessGone("the model process is gone") from exc
+        return await self._answered(kind, message, future)
+
+    @staticmethod
+    async def _answered(kind: bytes, message: dict, future: asyncio.Future) -> tuple[int, bytes]:
+        """The reply to a request sent (``message``, of ``kind``), once it comes; an error reply raised."""
         reply_kind, payload = await future
         if reply_kind == ERROR[0]:
             text = payload.decode("utf-8", "replace")

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 
 import numpy as np
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from app.serving.inference import load_active
 from app.serving.model_process.__main__ import TABLES_FOLDER
-from app.serving.model_process.client import prestart
+from app.serving.model_process.client import preload, prestart
+from app.store import now
+from app.versions import open_versions
 from model.bundle import read_config
 from model.inference.numpy_rnn import NumpyRNN
 from tests.support.waiting import wait_for
@@ -83,6 +87,48 @@ def test_a_model_process_started_early_is_taken_over_and_replaced_when_it_dies(m
         assert again.status_code == 200, again.text
         assert again.json()["predictions"] == r.json()["predictions"]
     assert early.returncode == -signal.SIGKILL
+
+
+def _preloaded_app(settings):
+    """What ``python -m app`` does before the server starts: a model process started, the active
+    version loaded here and sent to it to load."""
+    early = prestart(settings)
+    loaded = load_active(open_versions(settings), settings.default_model)
+    preload(early, loaded)
+    app = create_app(settings)
+    app.state.prestarted_model_process, app.state.preloaded_version = early, loaded
+    return app, early, loaded
+
+
+def test_the_version_loaded_before_the_server_started_is_served_without_loading_it_again(make_settings,
+                                                                                          make_examples):
+    app, early, loaded = _preloaded_app(make_settings())
+    texts, _ = make_examples(20, seed=6)
+    with TestClient(app) as client:
+        inference = client.app.state.inference
+        assert inference.model_process.pid == early.pid
+        assert inference.models["sentiment-en"] is loaded  # its tokenizer not loaded a second time
+        assert inference.model_process.loaded == {loaded.key: loaded.labels}  # the preload's answer
+        r = client.post("/v1/predict", json={"texts": texts})
+        assert r.status_code == 200, r.text
+        assert len(r.json()["predictions"]) == 20
+
+
+def test_a_preloaded_version_that_is_no_longer_the_active_one_is_not_served(make_settings, tiny_bundle_path):
+    settings = make_settings()
+    app, early, loaded = _preloaded_app(settings)
+    versions = open_versions(settings)  # another process activates v1 between the preload and the server's start
+    path = settings.data_dir / "models" / "sentiment-en" / "v1"
+    shutil.copytree(tiny_bundle_path, path)
+    with versions.store.connect() as db:
+        versions.store.insert("versions", db=db, model="sentiment-en", version="v1", path=str(path), source="job",
+                              metrics={}, created_at=now(), seq=1)
+    versions.set_active("sentiment-en", "v1")
+    with TestClient(app) as client:
+        inference = client.app.state.inference
+        assert loaded.version == "bundled" and inference.models["sentiment-en"].version == "v1"
+        assert inference.model_process.pid == early.pid and set(inference.model_process.loaded) == {"sentiment-en/v1"}
+        assert client.post("/v1/predict", json={"text": "good"}).json()["model_version"] == "v1"
 
 
 def test_a_model_process_started_early_that_died_is_replaced_at_start(make_settings):

@@ -24,7 +24,6 @@ rounding; the tests hold every cell, direction, layer count and pooling to 1e-5)
 from __future__ import annotations
 
 import logging
-import mmap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -352,13 +351,5 @@ def derived_table(path: Path, build: Callable[[], np.ndarray]) -> np.ndarray:
 
 def _mapped(path: Path) -> np.ndarray:
     """The array in ``path`` memory-mapped read-only, as a plain ndarray (a ``np.memmap`` would make
-    every array computed from it a ``memmap`` too, at a cost per operation).
-
-    Read at random (``MADV_RANDOM``): a text reads a few rows of the table here and there, and the
-    kernel's read-ahead for a mapped file would bring in the 32 pages around each row read, most of
-    them rows no text asks for, all counted in the process's resident memory."""
-    mapped = np.load(path, mmap_mode="r")
-    random_access = getattr(mmap, "MADV_RANDOM", None)  # (not on every platform)
-    if random_access is not None and getattr(mapped, "_mmap", None) is not None:
-        mapped._mmap.madvise(random_access)
-    return mapped.view(np.ndarray)
+    every array computed from it a ``memmap`` too, at a cost per operation)."""
+    return np.load(path, mmap_mode="r").view(np.ndarray)

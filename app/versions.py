@@ -48,6 +48,10 @@ BUNDLED = "bundled"  # the version name of a model shipped with the service
 ACTIVE_CHANNEL = "sentiment_active_version"  # PostgreSQL's NOTIFY channel of activations
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 TASKS = ("single_label", "multi_label")
+# A version's record and the file name of the dataset it was trained on (null for a bundled version,
+# or once the dataset is deleted): a list of versions names its data, not only an id
+_WITH_FILENAME = ("SELECT versions.*, datasets.filename AS dataset_filename FROM versions "
+                  "LEFT JOIN datasets ON datasets.id = versions.dataset_id")
 
 
 def check_name(name: str, field: str | None = "model") -> str:
@@ -147,7 +151,7 @@ class Versions:
 
     # -- versions -----------------------------------------------------------------------------
     def row(self, name: str, version: str) -> dict:
-        row = self.store.one("SELECT * FROM versions WHERE model = ? AND version = ?", name, version)
+        row = self.store.one(f"{_WITH_FILENAME} WHERE versions.model = ? AND versions.version = ?", name, version)
         if row is None:
             self.model_row(name)  # 404 for the model first, if it is the model that is unknown
             raise VersionNotFound(f"model {name!r} has no version {version!r} "
@@ -168,7 +172,7 @@ class Versions:
     def list(self, name: str) -> list[dict[str, Any]]:
         """``name``'s versions, newest first, as the API shows them."""
         active = self.active(name)
-        rows = self.store.all("SELECT * FROM versions WHERE model = ? ORDER BY seq DESC", name)
+        rows = self.store.all(f"{_WITH_FILENAME} WHERE versions.model = ? ORDER BY versions.seq DESC", name)
         return [self._describe(r, active) for r in rows]
 
     def describe(self, name: str, version: str) -> dict[str, Any]:
@@ -178,7 +182,7 @@ class Versions:
         info = {
             "model": row["model"], "version": row["version"], "active": row["version"] == active,
             "source": row["source"], "read_only": row["source"] == "bundled", "created_at": row["created_at"],
-            "job_id": row["job_id"], "dataset_id": row["dataset_id"],
+            "job_id": row["job_id"], "dataset_id": row["dataset_id"], "dataset_filename": row["dataset_filename"],
         }
         try:
             config = read_config(row["path"])

@@ -3,6 +3,7 @@
 
 import { api, apiKey, el, fillTable, formatNumber, formatTime, modelPath, showError } from "./api.js";
 import { confusionMatrix } from "./charts.js";
+import { datasetCell, describeDataset } from "./data.js";
 
 const $ = (id) => document.getElementById(id);
 let model = null; // the picked model as GET /v1/models describes it: its previous_version is what "Roll back" restores
@@ -23,11 +24,30 @@ function row(v) {
   const activate = el("button", { type: "button", "data-testid": `activate-${v.version}`,
                                   disabled: !apiKey() || v.active || v.status !== "ready" }, v.active ? "active" : "activate");
   activate.addEventListener("click", () => activateVersion(v.version));
+  const card = el("button", { type: "button", "data-testid": `card-${v.version}`, disabled: v.status !== "ready",
+                              title: "the model card: what it was trained on, how, and its figures" }, "card");
+  card.addEventListener("click", () => showCard(v.model, v.version));
   return el("tr", { "data-testid": "model-row", "data-model": v.model, "data-version": v.version,
                     class: v.active ? "active" : "" },
     el("td", {}, el("code", {}, v.version)), el("td", {}, v.status + (v.error ? `: ${v.error}` : "")),
-    el("td", {}, v.source), metric(v, "accuracy"), metric(v, "macro_f1"), metric(v, "n"),
-    labelsCell(v.labels || []), el("td", {}, formatTime(v.created_at)), el("td", {}, activate));
+    el("td", {}, v.source), datasetCell(v.dataset_id, v.dataset_filename),
+    metric(v, "accuracy"), metric(v, "macro_f1"), metric(v, "n"),
+    labelsCell(v.labels || []), el("td", {}, formatTime(v.created_at)), el("td", {}, card), el("td", {}, activate));
+}
+
+/** A version's model card (its markdown, as training wrote it) below the versions, with a link to the raw file. */
+async function showCard(name, version) {
+  showError($("models-error"), null);
+  try {
+    const answer = await api("GET", `${modelPath(name, "versions", version, "card")}?format=json`);
+    $("card-version").textContent = `${name} ${version}`;
+    $("card-text").textContent = answer.markdown || "(this version has no card)";
+    $("card-link").href = modelPath(name, "versions", version, "card");
+    $("card").hidden = false;
+  } catch (error) {
+    $("card").hidden = true; // the card shown was another version's
+    showError($("models-error"), error);
+  }
 }
 
 function matrixOrNote(labels, matrix, testid) {
@@ -58,7 +78,10 @@ function updateRollback() {
 /** Show `info`'s versions (GET /v1/models/{name}/versions); the versions, or [] when that fails. */
 export async function refreshModels(info) {
   const ticket = ++loads;
-  if (!info || !model || info.name !== model.name) $("compare-result").hidden = true; // it was of another model
+  if (!info || !model || info.name !== model.name) { // what was shown was of another model
+    $("compare-result").hidden = true;
+    $("card").hidden = true;
+  }
   model = info;
   $("models-name").textContent = info ? info.name : "";
   $("active-version").textContent = info ? info.active_version : "";
@@ -95,7 +118,7 @@ export function setCompareChoices(versions, datasets) {
   for (const [id, items, value, text] of [
     ["compare-a", versions, (v) => v.version, (v) => v.version],
     ["compare-b", versions, (v) => v.version, (v) => v.version],
-    ["compare-dataset", datasets, (d) => d.id, (d) => `${d.id}: ${d.filename}`]]) {
+    ["compare-dataset", datasets, (d) => d.id, describeDataset]]) {
     if (!items) continue;
     const select = $(id), current = select.value;
     select.replaceChildren(...items.map((x) => el("option", { value: value(x), selected: value(x) === current }, text(x))));

@@ -4,6 +4,8 @@
 
 import { api, el, fillTable, formatNumber, formatTime, serverEvents, showError } from "./api.js";
 import { lineChart } from "./charts.js";
+import { labelled } from "./labels.js";
+import { datasetCell, describeDataset } from "./data.js";
 
 const $ = (id) => document.getElementById(id);
 const ENDED = ["succeeded", "failed", "cancelled", "interrupted"];
@@ -36,13 +38,28 @@ function namedModel() {
   return choices.models.find((m) => m.name === name) || null;
 }
 
+/**
+ * A dataset as a choice: its file, size and labels (a file with texts alone cannot be trained on).
+ * Nothing is chosen until the user chooses: the newest upload is often a small test file.
+ */
+function datasetOption(d, current) {
+  const choice = option(d.id, describeDataset(d), d.id === current);
+  choice.disabled = d.task === "unlabelled";
+  choice.title = `dataset_id ${d.id}`;
+  return choice;
+}
+
 function fillChoices(select, kind, required) {
   const current = select.value;
   const model = kind === "versions" ? namedModel() : null;
   const items = kind === "datasets"
-    ? choices.datasets.map((x) => option(x.id, `${x.id}: ${x.filename} (${x.examples} examples)`, x.id === current))
+    ? choices.datasets.map((d) => datasetOption(d, current))
     : (model ? model.versions : []).map((v) => option(v, `${v}${v === model.active_version ? " (active)" : ""}`, v === current));
-  select.replaceChildren(...(required ? [] : [option("", "(none)", current === "")]), ...items);
+  // a required choice starts on a placeholder the browser will not submit (value "": the select is then invalid)
+  const none = required ? option("", kind === "datasets" ? "choose a dataset" : "choose one", current === "")
+    : option("", "(none)", current === "");
+  select.replaceChildren(none, ...items);
+  if (!items.some((o) => o.selected)) select.value = "";
 }
 
 /** One form control for a property of the schema, with its description as help text. */
@@ -85,7 +102,8 @@ function control(spec, name, prop, group, required) {
   input.setAttribute("data-testid", `${group}-${name}`);
   const isDefault = () => JSON.stringify(read()) === JSON.stringify(schema.type === "object" ? (def || {}) : def);
   fields.push({ name, group, read, isDefault, input });
-  return el("div", { class: "field" }, el("label", { for: id }, name), input,
+  const path = group === "config" ? `config.${name}` : name;
+  return el("div", { class: "field" }, labelled("label", name, { path, attrs: { for: id } }), input,
             el("small", { class: "help" }, prop.description || ""));
 }
 
@@ -261,8 +279,8 @@ export async function refreshJobs() {
     fillTable($("jobs-table"), jobs.map((job) => {
       const watch = el("button", { type: "button", "data-testid": `follow-${job.id}` }, "curves");
       watch.addEventListener("click", () => follow(job.id));
-      return el("tr", { "data-testid": "job-row" }, el("td", {}, el("code", {}, job.id)), el("td", {}, job.state),
-                el("td", {}, job.model || ""), el("td", {}, el("code", {}, job.dataset_id)), el("td", {}, job.model_version || ""),
+      return el("tr", { "data-testid": "job-row", "data-id": job.id }, el("td", {}, el("code", {}, job.id)), el("td", {}, job.state),
+                el("td", {}, job.model || ""), datasetCell(job.dataset_id, job.dataset_filename), el("td", {}, job.model_version || ""),
                 el("td", {}, formatTime(job.created_at)), el("td", {}, watch));
     }));
   } catch (error) {

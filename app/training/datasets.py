@@ -11,7 +11,7 @@ from pathlib import Path
 from model.data import Dataset, parse_dataset
 from model.files import PARTIAL, publishing, rename_into_place
 from model.files import sweep as sweep_unpublished
-from model.text.scripts import script_shares
+from model.text.scripts import mostly_unspaced, script_shares
 from model.text.tokenizer import count_tokens
 
 from ..errors import Conflict, Gone, LimitExceeded, storage_errors
@@ -145,7 +145,20 @@ class DatasetStore:
 def public(record: dict) -> dict:
     out = {k: v for k, v in record.items() if k != "path"}
     out.update(out.pop("summary"))
+    out["length"] = length(out)
     return out
+
+
+def length(summary: dict) -> dict:
+    """The length per text in the unit that means something for the data's script: characters when
+    most letters are in scripts written without spaces (Chinese, Japanese, Thai: there a
+    space-separated "word" is a whole sentence, a median of 1), else space-separated words.
+
+    Derived from the stored figures when the dataset is shown, so datasets stored before it have
+    it too (those stored before scripts were counted are measured in words)."""
+    unit = "characters" if mostly_unspaced(summary.get("scripts") or {}) else "words"
+    figures = summary["length_chars" if unit == "characters" else "length_words"]
+    return {"unit": unit, **{k: float(v) for k, v in figures.items()}}
 
 
 def _gone(record: dict) -> Gone:

@@ -43,6 +43,13 @@ def open_running_job(settings: Settings, job_id: str, log: logging.Logger):
     return store, versions, datasets, job
 
 
+# A job as shown: its record, and its datasets' file names, so that a list of jobs names its data
+# (null once a dataset is deleted)
+_WITH_FILENAMES = ("SELECT jobs.*, train.filename AS dataset_filename, dev.filename AS eval_dataset_filename FROM jobs "
+                   "LEFT JOIN datasets train ON train.id = jobs.dataset_id "
+                   "LEFT JOIN datasets dev ON dev.id = jobs.eval_dataset_id")
+
+
 def _public(job: dict) -> dict:
     for private in ("pid", "lease_owner", "lease_expires_at", "attempts"):  # which machine runs it, and how
         job.pop(private, None)
@@ -168,13 +175,14 @@ class JobService:
                           code="queue_full")
 
     def get(self, job_id: str, kind: str = "train") -> dict:
-        job = self.store.one("SELECT * FROM jobs WHERE id = ? AND kind = ?", job_id, kind)
+        job = self.store.one(f"{_WITH_FILENAMES} WHERE jobs.id = ? AND jobs.kind = ?", job_id, kind)
         if job is None:
             raise NotFound(f"{KINDS[kind]} {job_id!r} not found")
         return _public(job)
 
     def list(self, limit: int = 100, kind: str = "train") -> list[dict]:
-        rows = self.store.all("SELECT * FROM jobs WHERE kind = ? ORDER BY created_at DESC, id DESC LIMIT ?", kind, limit)
+        rows = self.store.all(f"{_WITH_FILENAMES} WHERE jobs.kind = ? ORDER BY jobs.created_at DESC, jobs.id DESC "
+                              "LIMIT ?", kind, limit)
         return [_public(r) for r in rows]
 
     def cancel(self, job_id: str, kind: str = "train") -> dict:

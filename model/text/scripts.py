@@ -24,6 +24,9 @@ LATIN = "latin"
 SAMPLE_CHARS = 1_000  # enough to tell what a text is mostly written in
 KNOWN_SHARE = 0.05  # a script with at least this share of the training letters counts as seen
 UNSEEN_SHARE = 0.5  # warn when more than this share of a text's letters are in scripts not seen
+# Scripts written without spaces between words: a space-separated "word" there is a whole phrase.
+# (model/training/tfidf.py holds the same set for its word n-grams; it should import this one.)
+UNSPACED_SCRIPTS = frozenset({"han", "hiragana", "katakana", "thai", "lao", "khmer", "myanmar", "tibetan"})
 _ASCII_NON_LETTERS = re.compile(r"[^A-Za-z]+")
 _NAMES = {  # how a warning names a script; others are their Unicode name, capitalised
     "latin": "Latin",
@@ -110,6 +113,12 @@ def script_shares(texts: Iterable[str]) -> dict[str, float]:
     letters = sum(total.values())
     shares = {script: round(n / letters, 4) for script, n in total.most_common()} if letters else {}
     return {script: share for script, share in shares.items() if share > 0}
+
+
+def mostly_unspaced(shares: dict[str, float]) -> bool:
+    """Whether more than half of the letters (``script_shares``' answer) are in ``UNSPACED_SCRIPTS``:
+    then words cannot be counted by spaces, and a length in characters is the one that means something."""
+    return 2 * sum(share for script, share in shares.items() if script in UNSPACED_SCRIPTS) > sum(shares.values())
 
 
 @dataclass(frozen=True)

@@ -477,6 +477,145 @@ def test_roll_back_activates_the_servers_previous_version(page, topics, server):
     page.check()
 
 
+def _topics_dataset(server) -> dict:
+    return next(d for d in httpx.get(f"{server.url}/v1/datasets", timeout=30).json() if d["filename"] == "topics.csv")
+
+
+def test_the_train_form_chooses_no_dataset_and_describes_each(page, topics, server, tmp_path):
+    p = page.page
+    _use_key(p)
+    _pick(p, "topics")
+    _tab(p, "train")
+    picker = p.get_by_test_id("job-dataset_id")
+    assert picker.input_value() == ""  # not the newest upload: nothing, until the user chooses
+    assert not picker.evaluate("s => s.checkValidity()")  # and the browser will not send the form so
+    dataset = _topics_dataset(server)
+    text = picker.locator(f"option[value='{dataset['id']}']").text_content()
+    assert text.startswith("topics.csv: 1000 examples, ") and re.search(r", \d+\.\d kB; labels ", text), text
+    counts = dict(re.findall(r"(\w+) (\d+)", text.split("; labels ")[1].split(" (")[0]))
+    assert counts == {label: str(n) for label, n in dataset["label_counts"].items()} and len(counts) == 10
+    # an upload does not choose itself either
+    data = tmp_path / "five.csv"
+    data.write_bytes(csv_bytes(5, seed=3))
+    _upload(p, data)
+    _tab(p, "train")
+    p.wait_for_selector("[data-testid=job-dataset_id] option:text-matches('^five.csv: 5 examples')", state="attached")
+    assert picker.input_value() == ""
+    page.check()
+
+
+def test_jobs_and_versions_name_their_data(page, topics, server):
+    p = page.page
+    _pick(p, "topics")
+    dataset_id = _topics_dataset(server)["id"]
+    _tab(p, "train")
+    p.wait_for_selector("[data-testid=job-row]")
+    jobs = httpx.get(f"{server.url}/v1/train-jobs", timeout=30).json()
+    for job in (j for j in jobs if j["model"] == "topics"):
+        cell = p.locator(f"[data-testid=job-row][data-id='{job['id']}'] [data-testid=dataset-name]")
+        assert cell.text_content() == f"topics.csv {dataset_id}"
+    _tab(p, "models")
+    for version in ("v1", "v2"):
+        cell = p.locator(f"[data-testid=model-row][data-version='{version}'] [data-testid=dataset-name]")
+        assert cell.text_content() == f"topics.csv {dataset_id}" and cell.get_attribute("title") == f"dataset_id {dataset_id}"
+    page.check()
+
+
+def test_fields_read_as_words_with_their_api_names_as_hints(page):
+    p = page.page
+    _tab(p, "train")
+    for field, words, path in (("config-learning_rate", "Learning rate", "config.learning_rate"),
+                               ("config-embedding_dim", "Embedding size", "config.embedding_dim"),
+                               ("job-dataset_id", "Training data", "dataset_id"),
+                               ("job-time_limit_s", "Time limit (seconds)", "time_limit_s")):
+        label = p.locator(f"label[for='{field}']")
+        hint = label.get_by_test_id("api-name")
+        assert hint.text_content() == path.split(".")[-1] and hint.get_attribute("title") == f"the API's name: {path}"
+        assert label.text_content() == f"{words} {path.split('.')[-1]}"
+    assert p.locator("label[for=min-score]").get_by_test_id("api-name").text_content() == "min_score"  # the Try tab's too
+    # the tables say what each column holds in the API too
+    assert "Training data dataset_filename" in p.get_by_test_id("jobs-table").locator("th").all_text_contents()
+    page.check()
+
+
+CHINESE_REVIEWS = ["这部电影非常好看，演员的表演很出色。", "剧情拖沓，浪费了两个小时。", "画面很美，音乐也好听。",
+                   "太无聊了，看到一半就睡着了。"]
+
+
+def test_a_chinese_summary_measures_characters_and_an_english_one_words(page, topics, server, tmp_path):
+    p = page.page
+    _use_key(p)
+    data = tmp_path / "reviews-zh.csv"
+    data.write_text("text,label\n" + "".join(f"{t},{'pos' if i % 3 == 0 else 'neg'}\n"
+                                              for i, t in enumerate(CHINESE_REVIEWS)), encoding="utf-8")
+    _upload(p, data)
+    length = p.get_by_test_id("summary-length")
+    assert length.get_attribute("data-unit") == "characters"
+    assert length.text_content() == "min 11, mean 14, median 13.5, max 18 characters"
+    assert "Length (characters per text) length" in p.locator("#dataset-summary dt").all_text_contents()
+    # the ten topics' file, written with spaces, in words
+    p.get_by_test_id(f"show-{_topics_dataset(server)['id']}").click()
+    p.wait_for_selector("[data-testid=summary-length][data-unit=words]")
+    assert p.get_by_test_id("summary-length").text_content().endswith(" words")
+    page.check()
+
+
+def test_an_error_leaves_no_earlier_answer_on_the_try_tab(page, topics):
+    p = page.page
+    _pick(p, "topics")
+    _classify(p, "w1 sportsword w2")
+    assert p.get_by_test_id("predict-label").text_content() == "sports"
+    p.route("**/v1/predict", lambda route: route.fulfill(status=503, json={"code": "overloaded", "message": "busy: try again"}))
+    p.get_by_test_id("predict-input").fill("w1 foodword w2")
+    p.get_by_test_id("predict-submit").click()
+    p.wait_for_selector("[data-testid=predict-error]:not([hidden])")
+    assert p.get_by_test_id("predict-error").text_content() == "busy: try again"
+    assert p.locator("#predict-result").is_hidden()  # "sports" was another text's answer: it went
+    _screenshot(p, "ten-labels-try-after-an-error")
+    assert all("status of 503" in problem for problem in page.problems), page.problems
+    page.problems.clear()
+
+
+def test_a_versions_model_card_shows_and_links_to_its_markdown(page, topics, server):
+    p = page.page
+    _pick(p, "topics")
+    _tab(p, "models")
+    assert p.get_by_test_id("card").is_hidden()
+    p.get_by_test_id("card-v2").click()
+    p.wait_for_selector("#card:not([hidden])")
+    assert p.get_by_test_id("card-version").text_content() == "topics v2"
+    shown = p.get_by_test_id("card-text").text_content()
+    answer = p.request.get(server.url + p.get_by_test_id("card-link").get_attribute("href"))
+    assert answer.status == 200 and answer.text() == shown and "model card" in shown.lower()
+    assert answer.text() == httpx.get(f"{server.url}/v1/models/topics/versions/v2/card", timeout=30).text
+    _pick(p, "sentiment-en")
+    assert p.get_by_test_id("card").is_hidden()  # it was the other model's
+    page.check()
+
+
+def test_screenshots_of_each_tab_with_the_ten_label_model(page, topics, server):
+    """For a reader of the change, not a check of pixels: each tab as a user sees it with ten labels
+    (in test-artifacts/browser/ten-labels-*.png)."""
+    p = page.page
+    _use_key(p)
+    _pick(p, "topics")
+    _classify(p, "w4 foodword w7")
+    for tab in ("try", "data", "score", "train", "models"):
+        _tab(p, tab)
+        assert p.get_by_test_id("model-picker").input_value() == "topics"
+        if tab == "data":  # the ten labels' summary
+            p.get_by_test_id(f"show-{_topics_dataset(server)['id']}").click()
+            p.wait_for_selector("[data-testid=summary-length]")
+        elif tab == "train":
+            p.get_by_test_id("config-open").click()
+        elif tab == "models":
+            p.get_by_test_id("card-v1").click()
+            p.wait_for_selector("#card:not([hidden])")
+        _screenshot(p, f"ten-labels-{tab}")
+        assert (ARTIFACTS / f"ten-labels-{tab}.png").stat().st_size > 10_000
+    page.check()
+
+
 def test_the_train_tab_names_a_new_model(page, server, tmp_path):
     p = page.page
     _use_key(p)

@@ -8,9 +8,10 @@ from model.text.scripts import (
     LATIN,
     TrainedScripts,
     letter_scripts,
-    script_units,
+    mostly_unspaced,
     script_of,
     script_shares,
+    script_units,
     trained_scripts,
     unseen_script_warning,
     unseen_script_warnings,
@@ -54,6 +55,13 @@ def test_shares_over_many_texts_largest_first():
     shares = script_shares(["这部电影很好", "good", "", "🎬"])
     assert list(shares) == ["han", LATIN] and shares == {"han": 0.6, LATIN: 0.4}
     assert script_shares(["123"]) == {}
+
+
+def test_mostly_unspaced_when_more_than_half_the_letters_are_in_scripts_without_spaces():
+    assert mostly_unspaced(script_shares(["这部电影很好", "good"]))  # han 0.6
+    assert mostly_unspaced({"thai": 1.0}) and mostly_unspaced({"hiragana": 0.3, "han": 0.3, "latin": 0.4})
+    assert not mostly_unspaced({"han": 0.5, "latin": 0.5}) and not mostly_unspaced({"hangul": 1.0})  # Korean: spaces
+    assert not mostly_unspaced({})  # no letters
 
 
 def test_what_a_model_was_trained_on():

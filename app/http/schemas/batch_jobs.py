@@ -23,6 +23,8 @@ class BatchJobOut(BaseModel):
     id: str
     state: Literal[STATES]  # type: ignore[valid-type]
     dataset_id: str
+    dataset_filename: str | None = Field(None, description="the scored dataset's file name (its 'filename' in "
+                                         "/v1/datasets); null once the dataset is deleted")
     model: str
     version: str
     rows_done: int = Field(description="texts scored so far")

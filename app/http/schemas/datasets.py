@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 
@@ -37,30 +39,44 @@ class ExamplesUpload(BaseModel):
     examples: list[Example] = Field(min_length=1)
 
 
+class LengthSummary(BaseModel):
+    unit: Literal["words", "characters"] = Field(description="'characters' when most of the letters are in "
+                                                 "scripts written without spaces (Chinese, Japanese, Thai...), "
+                                                 "else 'words' (separated by spaces)")
+    min: float
+    mean: float
+    median: float
+    max: float
+
+
 class DatasetOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str
-    filename: str
+    filename: str = Field(description="the uploaded file's name (its first upload's: the same content again is "
+                          "the same dataset); 'examples.jsonl' for a JSON upload")
     format: str
     text_column: str
     label_column: str
-    size_bytes: int
+    size_bytes: int = Field(description="the stored file's size")
     rows_read: int | None = None  # None for datasets stored before these were counted
-    examples: int
+    examples: int = Field(description="examples kept: the rows a job trains on")
     dropped: dict[str, int] | None = None  # rows read but not kept, by reason: {"blank_lines": 2}
     encoding: str | None = None  # what the file was decoded as: "utf-8", "utf-16", "gb18030"...
     task: str | None = Field(None, description="single_label; multi_label when the examples give 'labels'; "
                              "unlabelled when they give texts alone (for batch jobs and /select; a training job "
                              "refuses it). None for datasets stored before multi-label ones")
-    label_counts: dict[str, int]
+    label_counts: dict[str, int] = Field(description="examples per label (a multi-label dataset: occurrences)")
     duplicate_texts: int
     conflicting_texts: int
+    length: LengthSummary = Field(description="length per text in the unit that suits the data's script (the one "
+                                  "to read): characters for text written without spaces, else words")
     length_chars: dict[str, float] = Field(description="characters per text: min, mean, median, max")
     length_tokens: dict[str, float] | None = Field(
         None, description="tokens per text as the word/bpe tokenizers pre-tokenise (a word or punctuation mark, "
                           "or one CJK character); None for datasets stored before it was counted")
     length_words: dict[str, float] = Field(description="space-separated words per text (a Chinese, Japanese or "
-                                           "Thai sentence is mostly one: see length_tokens)")
+                                           "Thai sentence is mostly one: read 'length', which counts characters "
+                                           "there)")
     scripts: dict[str, float] | None = Field(
         None, description="share of the letters in each script (latin, han, hiragana, cyrillic...), largest first")
     created_at: float

@@ -97,7 +97,11 @@ class TrainJobOut(BaseModel):
     id: str
     state: Literal[STATES]  # type: ignore[valid-type]
     dataset_id: str
+    dataset_filename: str | None = Field(None, description="the training dataset's file name (its 'filename' in "
+                                         "/v1/datasets); null once the dataset is deleted")
     eval_dataset_id: str | None
+    eval_dataset_filename: str | None = Field(None, description="the eval dataset's file name, if one was given "
+                                              "and is still stored")
     config: dict[str, Any]
     promote: str
     model: str | None = None

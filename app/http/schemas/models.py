@@ -15,6 +15,10 @@ class VersionInfo(BaseModel):
     source: str
     read_only: bool
     status: str
+    job_id: str | None = Field(None, description="the training job that made it (null: bundled)")
+    dataset_id: str | None = Field(None, description="the dataset it was trained on (null: bundled)")
+    dataset_filename: str | None = Field(None, description="that dataset's file name (its 'filename' in "
+                                         "/v1/datasets); null for a bundled version or once the dataset is deleted")
     labels: list[str] | None = None
     task: str | None = None
     config: dict[str, Any] | None = None

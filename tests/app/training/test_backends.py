@@ -27,6 +27,9 @@ def test_datasets_jobs_versions_and_activation_on_either_backend(database_url, m
     assert r.status_code == 202, r.text
     done = wait_job(client, r.json()["id"])
     assert done["state"] == "succeeded" and done["model_version"] == "v1", done
+    assert done["dataset_filename"] == "train.csv"  # the datasets table joined, in either dialect
+    versions = client.get("/v1/models/sentiment-en/versions").json()["versions"]
+    assert {v["version"]: v["dataset_filename"] for v in versions} == {"v1": "train.csv", "bundled": None}
     wait_for(lambda: client.post("/v1/predict", json={"text": "w1 good"}).json()["model_version"] == "v1",
              what="v1 to serve")
     assert client.delete(f"/v1/datasets/{ds['id']}", headers=AUTH).status_code == 204

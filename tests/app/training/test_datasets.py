@@ -176,6 +176,29 @@ def test_summary_measures_chinese_text_in_tokens_and_names_its_scripts(client):
     assert all(isinstance(v, float) for v in ds["length_tokens"].values())  # 13.0, never sometimes 13
     assert ds["length_chars"]["max"] == 18
     assert list(ds["scripts"]) == ["han", "latin"] and ds["scripts"]["han"] > 0.6
+    # the length to read counts characters here, and says so
+    assert ds["length"] == {"unit": "characters", **ds["length_chars"]} and ds["length"]["median"] == 15.0
+
+
+def test_summary_length_counts_words_for_text_written_with_spaces_every_figure_a_float(client):
+    examples = [{"text": "a gorgeous, witty film", "label": "p"}, {"text": "dull", "label": "n"},
+                {"text": "not bad at all", "label": "p"}, {"text": "fine film", "label": "n"}]
+    r = client.post("/v1/datasets", headers=AUTH, json={"examples": examples})
+    assert r.status_code == 201, r.text
+    length = r.json()["length"]
+    assert length == {"unit": "words", "min": 1.0, "mean": 2.75, "median": 3.0, "max": 4.0}
+    assert all(isinstance(length[k], float) for k in ("min", "mean", "median", "max"))
+    assert client.get(f"/v1/datasets/{r.json()['id']}").json()["length"] == length  # listed as uploaded
+
+
+def test_a_summary_stored_before_length_existed_gets_it_from_its_figures():
+    from app.training.datasets import length
+
+    old = {"length_chars": {"min": 6, "mean": 12.33, "median": 13, "max": 18},
+           "length_words": {"min": 1, "mean": 1.0, "median": 1, "max": 1}}
+    assert length(old | {"scripts": {"han": 0.9, "latin": 0.1}}) == {
+        "unit": "characters", "min": 6.0, "mean": 12.33, "median": 13.0, "max": 18.0}
+    assert length(old | {"scripts": None})["unit"] == "words"  # stored before scripts were counted
 
 
 def test_summary_of_english_text_counts_words_and_punctuation_as_tokens(client):

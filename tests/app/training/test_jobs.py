@@ -51,6 +51,14 @@ def test_job_trains_in_another_process_and_records_metrics(client, tmp_path):
     models_dir = tmp_path / "data" / "models" / "sentiment-en"
     assert sorted(p.name for p in models_dir.iterdir()) == ["v1"]  # nothing partial left behind
     assert client.get("/v1/train-jobs").json()[0]["id"] == job["id"]
+    # jobs and versions name their data by its file name, not only its id
+    assert job["dataset_filename"] == done["dataset_filename"] == "train.csv" and done["eval_dataset_filename"] is None
+    assert v1["dataset_id"] == ds["id"] and v1["dataset_filename"] == "train.csv"
+    bundled = next(m for m in listed["versions"] if m["version"] == "bundled")
+    assert bundled["dataset_filename"] is None
+    assert client.delete(f"/v1/datasets/{ds['id']}", headers=AUTH).status_code == 204
+    assert job_state(client, job["id"])["dataset_filename"] is None  # the id stays; the name went with the dataset
+    assert client.get("/v1/models/sentiment-en/versions/v1").json()["dataset_filename"] is None
 
 
 def test_promote_if_better_records_decision_and_both_scores(client):

@@ -10,7 +10,8 @@ def render_card(result: TrainResult, command: str, notes: str = "") -> str:
     m, cfg, tok = result.model_config, result.train_config, result.tokenizer_config
     meta = result.training_metadata()
     lines = [
-        "# Sentiment RNN model card",
+        f"# Model card: {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()} text classifier, "
+        f"{len(m.labels)} labels ({'multi-label' if m.task == MULTI_LABEL else 'single-label'})",
         "",
         "## Architecture",
         f"- {'bidirectional ' if m.bidirectional else ''}{m.cell.upper()}"

@@ -112,12 +112,13 @@ RUN python3 -m venv /opt/venv \
  && pip install --no-cache-dir --no-compile /wheels/torch-*.whl \
  && python3 -W ignore -c "import sys, torch; sys.exit(f'torch {torch.__version__} is a CUDA build' if torch.version.cuda else 0)"
 
-# Layer 2: the project's runtime dependencies and the PostgreSQL driver (the `postgres` extra: the image
-# joins a shared database when told to), read from pyproject.toml alone so that editing the source
+# Layer 2: the project's runtime dependencies, the PostgreSQL driver (the `postgres` extra: the image
+# joins a shared database when told to) and jieba (the `cjk` extra: Chinese words in explanations; the
+# API image goes without, for its size, and explains Chinese per character), read from pyproject.toml alone so that editing the source
 # reuses this layer. Other extras (dev, pretrained, distill) are not installed; torch is already satisfied.
 WORKDIR /build
 COPY pyproject.toml ./
-RUN python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; deps = p['dependencies'] + p['optional-dependencies']['postgres'] + p['optional-dependencies']['train']; open('requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
+RUN python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; deps = p['dependencies'] + p['optional-dependencies']['postgres'] + p['optional-dependencies']['train'] + p['optional-dependencies']['cjk']; open('requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
  && pip install --no-cache-dir --no-compile -r requirements.txt
 
 # Layer 3: drop what serving never loads (sizes for torch 2.13 CPU in the README):

@@ -51,7 +51,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from sentiment_zh import commit_of, make_splits, read_corpus  # noqa: E402
 
 from model import Predictor, load_dataset  # noqa: E402
-from model.inference.explain import Occlusion, probabilities, words_of  # noqa: E402
+from model.inference.explain import Occlusion, probabilities  # noqa: E402
+from model.inference.words import words_of  # noqa: E402
 
 DEFAULT_DEV = ROOT.parent / "shared" / "data" / "sst2" / "dev.tsv"
 DEFAULT_TRAIN = ROOT.parent / "shared" / "data" / "sst2" / "train.tsv"

@@ -304,7 +304,7 @@ class Inference:
             occlusion = await self.model_process.in_tokenizing_thread(Occlusion.of, served.tokenizer, text)
         limits = {"max_words": self.settings.max_explain_words, "max_sequences": self.settings.max_windows_per_request}
         options = {"task": served.task, "thresholds": served.thresholds}
-        self.check_windows(served, occlusion.windows(), f"the text ({len(occlusion.ids)} tokens)", field="text")
+        self.check_windows(served, occlusion.windows(), f"the text's {len(occlusion.ids)} tokens", field="text")
         chosen = occlusion.chosen(**limits)
         if chosen is not None:
             logits = await self.model_process.logits_ids(served, occlusion.inputs(chosen))

@@ -26,8 +26,7 @@ one batched model call: a few plain predictions' worth (``benchmarks/explain_cos
 A word is what the tokenizer's pre-tokeniser splits off (``Encoding.word_ids``): a run of letters
 or digits, one punctuation mark; a word split into WordPieces is one word, its pieces left out
 together. Text with Chinese characters is segmented by jieba (``model.text.segment``), so 苹果 is
-one word, not two characters; a jieba word that would cut a token in two is merged with its
-neighbour, so each word is whole tokens. Offsets are characters of the original text (the
+one word, not two characters; each word is whole tokens (``words.py``). Offsets are characters of the original text (the
 tokenizers library maps them through normalisation), so ``text[start:end]`` is the word as written.
 
 A text longer than the model's window is explained by its windows, as a prediction reads it: the
@@ -57,21 +56,12 @@ from ..config import MULTI_LABEL, SINGLE_LABEL
 from ..text.segment import segments
 from .prediction import Prediction, to_predictions
 from .windows import window_starts
+from .words import Word, words_of
 
 if TYPE_CHECKING:
     from ..text.tokenizer import TextTokenizer
 
 METHOD = "occlusion-log-odds"  # the answer's ``method``: what a weight is
-
-
-@dataclass(frozen=True)
-class Word:
-    """One word: ``text[start:end]``, and its tokens ``ids[first:last]``."""
-
-    start: int
-    end: int
-    first: int
-    last: int
 
 
 @dataclass(frozen=True)
@@ -104,48 +94,6 @@ class Explanation:
     labels: list[str] | None = None  # multi-label: the predicted labels, most probable first (may be empty)
     words_by_label: dict[str, list[WordWeight]] | None = None  # multi-label: each explained label's weights
     excerpt: tuple[int, int] | None = None  # (start, end) of the words explained when not all are; None: all
-
-
-def words_of(
-    word_ids: Sequence[int | None], offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]] | None = None
-) -> list[Word]:
-    """Consecutive tokens with the same word id, as words (a token without one, such as a special
-    token, belongs to no word and is never left out). With ``spans`` (a segmenter's words, as
-    character offsets), tokens in one span are one word, and words a span joins are merged."""
-    words: list[Word] = []
-    first = 0
-    for i in range(1, len(word_ids) + 1):
-        if i < len(word_ids) and word_ids[i] == word_ids[first] and word_ids[i] is not None:
-            continue
-        if word_ids[first] is not None:
-            token_spans = offsets[first:i]
-            words.append(Word(min(s for s, _ in token_spans), max(e for _, e in token_spans), first, i))
-        first = i
-    return words if not spans else _merge(words, spans)
-
-
-def _merge(words: list[Word], spans: Sequence[tuple[int, int]]) -> list[Word]:
-    """``words`` joined where one span covers several, or one word covers several spans' characters."""
-    span_of = [0] * max((end for _, end in spans), default=0)
-    for n, (start, end) in enumerate(spans):
-        span_of[start:end] = [n] * (end - start)
-
-    def span_range(word: Word) -> tuple[int, int]:
-        last = min(word.end, len(span_of)) - 1
-        return (span_of[word.start], span_of[last]) if 0 <= word.start <= last else (-1, -1)
-
-    merged: list[Word] = []
-    reach = -1  # the last span the current merged word touches
-    for word in words:
-        low, high = span_range(word)
-        if merged and low != -1 and low <= reach:
-            top = merged[-1]
-            merged[-1] = Word(top.start, max(top.end, word.end), top.first, word.last)
-            reach = max(reach, high)
-        else:
-            merged.append(word)
-            reach = high
-    return merged
 
 
 def log_odds(row: Sequence[float], k: int, task: str = SINGLE_LABEL) -> float:

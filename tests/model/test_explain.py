@@ -11,7 +11,8 @@ from model import Predictor
 from model.bundle import load_tokenizer
 from model.config import TokenizerConfig
 from model.inference import explain as explain_module
-from model.inference.explain import Occlusion, Word, explain, log_odds, probabilities, words_of
+from model.inference.explain import Occlusion, explain, log_odds, probabilities
+from model.inference.words import Word, words_of
 from model.text.tokenizer import build_tokenizer
 from tests.support.long_reviews import BUNDLED
 

@@ -1,4 +1,4 @@
-"""POST /v1/explain: one text's prediction and each word's weight toward it (occlusion).
+"""POST /v1/explain: one text's prediction and each word's weight toward it (occlusion, in log-odds).
 
 For scopes, rate limits and request limits an explanation is a prediction (``prediction_request``, the
 predict checks of the text). A text with more than ``SENTIMENT_MAX_EXPLAIN_WORDS`` words is not

@@ -47,6 +47,7 @@ label is explained (what the text came closest to). A sigmoid's log-odds are its
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -137,7 +138,7 @@ class Occlusion:
             tokenizer.max_length,
         )
 
-    @property
+    @functools.cached_property  # (read for every word; a frozen dataclass still caches it in its __dict__)
     def starts(self) -> list[int]:
         """Where the windows the text is read in start (``model.inference.windows``)."""
         return [0] if self.max_length is None else window_starts(len(self.ids), self.max_length)

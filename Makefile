@@ -12,12 +12,13 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-# What the service needs (it trains too, by default: the `train` extra, torch), then the test tools
+# What the service needs (it trains too, by default: the `train` extra, torch; Chinese words in
+# explanations: the `cjk` extra, jieba), then the test tools
 # on top for `make test`.
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==$(TORCH_VERSION) \
 		|| $(BIN)/pip install -q torch==$(TORCH_VERSION) --index-url $(TORCH_INDEX)
-	$(BIN)/pip install -q -e '.[train]'
+	$(BIN)/pip install -q -e '.[train,cjk]'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

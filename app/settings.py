@@ -66,7 +66,9 @@ class Settings(BaseSettings):
                                          "time one request takes (its model time)")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_explain_words: int = Field(256, ge=1, le=4096, description="most words of one text /v1/explain explains "
-                                   "(each word is one more sequence in its model call); more is a 422")
+                                   "(a word: letters or digits, a punctuation mark, or a word of Chinese text as "
+                                   "jieba segments it; each is one more sequence per window reading it in its model "
+                                   "call); a text with more is explained in its most decisive window")
     max_compare_examples: int = Field(5000, ge=1, le=1_000_000, description="most examples of a dataset "
                                       "/v1/models/{name}/compare reads, a text longer than the model's window counting "
                                       "once per window; more is a 422")

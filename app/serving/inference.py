@@ -33,6 +33,7 @@ from model.inference.explain import Explanation, Occlusion
 from model.inference.prediction import Prediction
 from model.inference.windows import count_windows
 from model.text.scripts import SAMPLE_CHARS, TrainedScripts, may_warn, trained_scripts, unseen_script_warnings
+from model.text.segment import has_han, segmenter_loaded
 
 from ..errors import InvalidInput, LimitExceeded, Unavailable
 from ..metrics import Metrics
@@ -298,23 +299,28 @@ class Inference:
         return served, predictions, await self.warnings(served, texts)
 
     async def explain(self, text: str, model: str | None = None) -> tuple[ServedVersion, Explanation, str | None]:
-        """The served version's prediction for ``text`` with each word's weight (occlusion: the text
-        and one variant per word left out go to the model as one request), and its warning."""
+        """The served version's prediction for ``text`` with its words' weights (occlusion in log-odds,
+        ``model.inference.explain``: the text's windows and one variant per word and window that reads
+        it go to the model as one request), and its warning. A text with more words than
+        ``SENTIMENT_MAX_EXPLAIN_WORDS``, or more sequences than ``SENTIMENT_MAX_WINDOWS_PER_REQUEST``,
+        is explained in its most decisive window (a first request reads the windows)."""
         served = await self.served(model)
-        if len(text) <= INLINE_CHARS:
+        # jieba's dictionary loads on the first Chinese text (~1 s): in the thread, not on the event loop
+        if len(text) <= INLINE_CHARS and (segmenter_loaded() or not has_han(text)):
             occlusion = Occlusion.of(served.tokenizer, text)
         else:
             occlusion = await self.model_process.in_tokenizing_thread(Occlusion.of, served.tokenizer, text)
-        words, limit = len(occlusion.words), self.settings.max_explain_words
-        if words > limit:
-            raise LimitExceeded(f"the text has {words} words (a word: letters or digits between spaces and "
-                                f"punctuation, a punctuation mark, or a CJK character); at most {limit} are explained "
-                                "(SENTIMENT_MAX_EXPLAIN_WORDS): send a shorter text", code="too_many_words",
-                                field="text")
-        inputs = occlusion.inputs()
-        self.check_windows(served, inputs, f"the text ({len(occlusion.ids)} tokens, {words} words) and its {words} "
-                           "variants with one word left out", field="text")
-        explanation = occlusion.explain(await self.model_process.predict_ids(served, inputs))
+        limits = {"max_words": self.settings.max_explain_words, "max_sequences": self.settings.max_windows_per_request}
+        options = {"task": served.task, "thresholds": served.thresholds}
+        self.check_windows(served, occlusion.windows(), f"the text's {len(occlusion.ids)} tokens", field="text")
+        chosen = occlusion.chosen(**limits)
+        if chosen is not None:
+            logits = await self.model_process.logits_ids(served, occlusion.inputs(chosen))
+        else:  # more than fit: its most decisive window
+            logits = await self.model_process.logits_ids(served, occlusion.windows())
+            chosen = occlusion.decisive(logits, served.labels, **options, **limits)
+            logits += await self.model_process.logits_ids(served, occlusion.variant_inputs(chosen))
+        explanation = occlusion.explain(logits, served.labels, chosen=chosen, **options)
         self.metrics.count_predictions(served.model, served.version, [explanation])
         warnings = await self.warnings(served, [text])
         return served, explanation, warnings[0] if warnings else None

@@ -159,22 +159,34 @@ class Predictor:
             out[chunk] = self.network.logits([seqs[i] for i in chunk])
         return out
 
-    def predict_windows_ids(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, list[int]]:
-        """Probabilities as ``predict_proba_ids``, and how many windows each text was read in: each
-        text's logits are the mean of its windows', divided by the temperature, then a softmax (or,
-        multi-label, a sigmoid per label: no temperature, the thresholds do that work)."""
+    def calibrated_logits_ids(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, list[int]]:
+        """The logits each text's probabilities are computed from (float32, [texts, labels]), and how
+        many windows each text was read in: the mean of its windows' logits, divided by the
+        temperature (multi-label: no temperature, the thresholds do that work). Explanations read
+        these: log-odds from probabilities saturate (p = 1.0 in float32)."""
         windows, counts = split_windows(seqs, self.max_length)
+        logits = combine_logits(self.logits(windows), counts)
+        if self.task != MULTI_LABEL:
+            logits = logits / np.float32(self.temperature)
+        return logits, counts
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """``calibrated_logits_ids``' logits as probabilities (float32), computed in place: a softmax, or
+        (multi-label) a sigmoid per label."""
         if self.task == MULTI_LABEL:
-            logits = combine_logits(self.logits(windows), counts)
             # 1 / (1 + e^-x) written with e^-|x| only, which cannot overflow float32
             e = np.exp(-np.abs(logits))
-            probs = np.where(logits >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
-            return probs, counts
-        logits = combine_logits(self.logits(windows), counts) / np.float32(self.temperature)
+            return np.where(logits >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
         logits -= logits.max(axis=1, keepdims=True) if len(logits) else 0
-        probs = np.exp(logits)
+        probs = np.exp(logits, out=logits)
         probs /= probs.sum(axis=1, keepdims=True)
-        return probs, counts
+        return probs
+
+    def predict_windows_ids(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, list[int]]:
+        """Probabilities as ``predict_proba_ids``, and how many windows each text was read in
+        (``probabilities`` of ``calibrated_logits_ids``)."""
+        logits, counts = self.calibrated_logits_ids(seqs)
+        return self.probabilities(logits), counts
 
     def predict(
         self, texts: Sequence[str], *, top_k: int | None = None, min_score: float | None = None

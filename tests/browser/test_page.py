@@ -203,6 +203,10 @@ def test_try_tab_shows_the_label_and_shaded_words(page):
     assert "gorgeous" in words and "witty" in words
     weights = [float(w) for w in tokens.evaluate_all("els => els.map(e => e.dataset.weight)")]
     assert len(weights) == len(words) and any(w != 0 for w in weights)
+    # log-odds weights are not bounded: shading is relative to the text's largest |weight|
+    strengths = [float(x) for x in tokens.evaluate_all("els => els.map(e => e.style.getPropertyValue('--strength'))")]
+    largest = max(range(len(weights)), key=lambda i: abs(weights[i]))
+    assert strengths[largest] == 1.0 and all(0 <= x <= 1 for x in strengths)
     assert p.get_by_test_id("explained").text_content() == "a gorgeous, witty, seductive movie"
     assert p.get_by_test_id("model-picker").input_value() == "sentiment-en"  # the default model
     assert p.get_by_test_id("predict-version").text_content() == "sentiment-en, version bundled"

@@ -71,10 +71,11 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
 class _Request:
     """A prediction being served, possibly in slices over several model calls."""
 
-    __slots__ = ("request_id", "version", "seqs", "costs", "arrived", "done", "probs", "windows")
+    __slots__ = ("request_id", "version", "seqs", "costs", "arrived", "done", "probs", "windows", "logits")
 
     def __init__(self, request_id: int, request: dict, max_length: int):
         self.request_id, self.version, self.seqs, self.arrived = request_id, request["version"], request["ids"], request["t"]
+        self.logits = bool(request.get("logits"))  # an explanation's: calibrated logits, not probabilities
         # a sequence's cost: the windows of max_length tokens it is read in (model.inference.windows)
         self.costs = [count_windows([len(ids)], max_length) for ids in self.seqs]
         self.done = 0  # sequences predicted so far
@@ -197,7 +198,9 @@ class ModelServer:
             if predictor is None:
                 raise LookupError(f"model version {version!r} is not loaded")
             # a text longer than the version's max_length is read in windows (model.inference.windows)
-            probs, counts = predictor.predict_windows_ids(seqs)  # float32
+            logits, counts = predictor.calibrated_logits_ids(seqs)  # float32
+            # probabilities are computed in place; an explanation's request in the call keeps the logits
+            probs = predictor.probabilities(logits.copy() if any(r.logits for r, _, _ in slices) else logits)
         except Exception as exc:  # the server logs it; this process goes on serving
             if not isinstance(exc, LookupError):
                 log.exception("prediction failed")
@@ -209,11 +212,11 @@ class ModelServer:
         frames, start = [frame(0, CALL_SIZE, CALL.pack(len(seqs)))], 0
         for request, first, end in slices:
             n = end - first
-            request.probs.append(probs[start : start + n])
+            request.probs.append((logits if request.logits else probs)[start : start + n])
             request.windows.extend(counts[start : start + n])
             request.done = end
             start += n
-            if request.done == len(request.seqs):  # each text's window count, then its probabilities
+            if request.done == len(request.seqs):  # each text's window count, then its probabilities (or logits)
                 frames.append(frame(request.request_id, PROBABILITIES, array(WINDOWS_TYPECODE, request.windows).tobytes()
                                     + b"".join(p.tobytes() for p in request.probs)))
         self.waiting = [r for r in self.waiting if r.done < len(r.seqs)]

@@ -247,21 +247,35 @@ class ModelProcess:
         """Predictions for texts the server has tokenised (every id of each, each non-empty): one
         request, which the model process runs with whatever else waits (the caller checks the windows).
         ``options``: those of ``to_predictions`` (task, thresholds, top_k, min_score)."""
+        labels, rows, windows = await self._rows(loaded, ids, arrived, logits=False)
+        if not options:
+            options = {"task": loaded.task, "thresholds": loaded.thresholds}
+        return to_predictions(labels, rows, windows, **options)
+
+    async def logits_ids(self, loaded: ServedVersion, ids: list[list[int]]) -> list[list[float]]:
+        """Each sequence's calibrated logits (``Predictor.calibrated_logits_ids``), for explanations:
+        a request like ``predict_ids``' (the caller checks the windows)."""
+        return (await self._rows(loaded, ids, None, logits=True))[1]
+
+    async def _rows(self, loaded: ServedVersion, ids: list[list[int]], arrived: float | None,
+                    logits: bool) -> tuple[list[str], list[list[float]], list[int]]:
+        """The version's labels, a row of probabilities (or logits) per text, and its window count."""
         arrived = time.monotonic() if arrived is None else arrived
         if not self.ready:
             raise ModelProcessGone("the model process is restarting")
         if loaded.key not in self.loaded:  # e.g. the child was restarted mid-activation, or dropped it meanwhile
             await self._load(loaded)
         labels = self.loaded[loaded.key]  # now: an activation may drop it while we wait
-        _, payload = await self._request(PREDICT, {"version": loaded.key, "ids": ids, "t": arrived})
+        message = {"version": loaded.key, "ids": ids, "t": arrived}
+        if logits:
+            message["logits"] = True
+        _, payload = await self._request(PREDICT, message)
         width = len(labels)
         view = memoryview(payload)
         probs_at = WINDOWS_SIZE * len(ids)
         windows = view[:probs_at].cast(WINDOWS_TYPECODE).tolist()
         flat = view[probs_at:].cast("f").tolist()
-        if not options:
-            options = {"task": loaded.task, "thresholds": loaded.thresholds}
-        return to_predictions(labels, [flat[i : i + width] for i in range(0, len(flat), width)], windows, **options)
+        return labels, [flat[i : i + width] for i in range(0, len(flat), width)], windows
 
     async def prepare(self, loaded: ServedVersion) -> None:
         """Load ``loaded`` in the child next to the version being served, before a swap."""

@@ -10,14 +10,17 @@ Requests (server -> model process):
         predictions go on meanwhile) and drop every loaded version not in ``keep``;
   ``D`` drop ``{"keep": [versions]}``: drop every loaded version not in ``keep`` (a version
         loaded only for a comparison, ``client.ModelProcess.borrowed``);
-  ``P`` predict ``{"version", "ids", "t"}``: token ids from the version's tokenizer, which the
+  ``P`` predict ``{"version", "ids", "t", "logits"?}``: token ids from the version's tokenizer, which the
         server runs, every id of each text (not cut at ``max_length``: this process, which knows
         the version's ``max_length``, reads a longer text in overlapping windows, see
-        ``model/windows.py``); ``t``: the server's ``time.monotonic()`` when the request came in.
+        ``model/windows.py``); ``t``: the server's ``time.monotonic()`` when the request came in;
+        ``logits`` (an explanation's, default false): answer with each text's calibrated logits
+        (``Predictor.calibrated_logits_ids``) instead of its probabilities.
 Replies (model process -> server):
   ``O`` ok (JSON); ``C`` (request id 0) ``CALL``: the texts of one model call, once per call (the
   batch-size metric); ``P`` each text's window count (uint16, one per text of the request: 1 for a text within ``max_length``,
-  at most ``model.inference.windows.MAX_WINDOWS``), then the probabilities (float32, texts x labels), both
+  at most ``model.inference.windows.MAX_WINDOWS``), then the probabilities (float32, texts x labels; the
+  logits when asked for), both
   in the machine's byte order (the two processes share it); ``E`` error (UTF-8 text).
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model import Predictor
+from model.inference.explain import log_odds
 from tests.support.settings import AUTH, KEY
 
 
@@ -24,17 +25,20 @@ def test_an_explanation_weighs_each_word_toward_the_predicted_label(make_client,
     assert r.status_code == 200, r.text
     body = r.json()
     want = predictor.predict([text])[0]
-    assert body["model_version"] == "bundled" and body["method"] == "occlusion" and body["windows"] == 1
+    assert body["model_version"] == "bundled" and body["method"] == "occlusion-log-odds" and body["windows"] == 1
+    assert "excerpt" not in body  # every word explained
     assert body["label"] == want.label == "positive"
     assert body["score"] == pytest.approx(want.score, abs=1e-6)
     assert body["probabilities"] == pytest.approx(want.probabilities, abs=1e-6)
     assert [(t["text"], t["start"], t["end"]) for t in body["tokens"]] == [
         ("w1", 2, 4), ("good", 5, 9), ("w2", 10, 12), (",", 12, 13), ("w3", 14, 16)]
     assert all(text[t["start"] : t["end"]] == t["text"] for t in body["tokens"])
-    # each weight is the fall of p(positive) when that word is left out: the text without it, predicted
+    # each weight is the fall of the log-odds of positive when that word is left out: the text without it
     without = [text[: t["start"]] + text[t["end"] :] for t in body["tokens"]]
-    for token, alone in zip(body["tokens"], predictor.predict(without)):
-        assert token["weight"] == pytest.approx(want.score - alone.probabilities["positive"], abs=1e-5)
+    logits = predictor.calibrated_logits_ids(predictor.encode([text, *without]))[0]
+    k = predictor.labels.index("positive")
+    for token, row in zip(body["tokens"], logits[1:]):
+        assert token["weight"] == pytest.approx(log_odds(logits[0], k) - log_odds(row, k), abs=1e-4)
     assert max(body["tokens"], key=lambda t: t["weight"])["text"] == "good"
 
 
@@ -78,23 +82,30 @@ def test_a_text_longer_than_the_window_is_read_in_windows_as_predict_reads_it(ma
     assert len(body["tokens"]) == 78
 
 
-def test_more_words_than_the_limit_is_a_422_that_gives_the_count(make_client):
+def test_more_words_than_the_limit_are_explained_in_the_most_decisive_window(make_client):
     client = make_client(max_explain_words=4)
-    assert explain(client, "w1 w2 good w3").status_code == 200
-    r = explain(client, "w1 w2 good, w3")
-    assert r.status_code == 422
+    body = explain(client, "w1 w2 good w3").json()
+    assert len(body["tokens"]) == 4 and "excerpt" not in body
+    text = "w1 w2 good, w3 bad"
+    r = explain(client, text)
+    assert r.status_code == 200, r.text
     body = r.json()
-    assert body["error"] == "too_many_words" and body["details"][0]["field"] == "text"
-    assert "has 5 words" in body["message"] and "at most 4" in body["message"]
-    assert "SENTIMENT_MAX_EXPLAIN_WORDS" in body["message"]
+    assert [t["text"] for t in body["tokens"]] == ["w1", "w2", "good", ","]  # one window: its first words
+    assert body["excerpt"] == {"start": 0, "end": 11}
+    assert body["probabilities"] == pytest.approx(
+        client.post("/v1/predict", json={"text": text}).json()["predictions"][0]["probabilities"], abs=1e-6)
 
 
-def test_the_windows_of_all_variants_are_bounded_like_a_predict_request(make_client):
+def test_the_sequences_of_all_variants_are_bounded_like_a_predict_request(make_client):
     client = make_client(max_windows_per_request=10)
-    assert explain(client, "w1 good w2 w3 w4 w5 w6 w7 w8").status_code == 200  # 9 + 1 windows
-    r = explain(client, "w1 good w2 w3 w4 w5 w6 w7 w8 w9")
+    body = explain(client, "w1 good w2 w3 w4 w5 w6 w7 w8").json()  # 1 window + 9 variants
+    assert len(body["tokens"]) == 9 and "excerpt" not in body
+    body = explain(client, "w1 good w2 w3 w4 w5 w6 w7 w8 w9").json()  # 11: the words that fit
+    assert len(body["tokens"]) == 9 and body["excerpt"]["start"] == 0
+    client = make_client(max_windows_per_request=1)
+    r = explain(client, "w1 good w2 " * 25)  # 75 tokens: 2 windows of 64, more than one request may read
     assert r.status_code == 422 and r.json()["error"] == "too_many_windows"
-    assert "11 windows" in r.json()["message"]
+    assert "2 windows" in r.json()["message"]
 
 
 @pytest.mark.parametrize(("body", "status", "error", "field"), [
@@ -149,3 +160,7 @@ def test_the_openapi_entry_documents_the_body_and_the_answer(client):
     schema = entry["requestBody"]["content"]["application/json"]["schema"]
     assert schema["required"] == ["text"] and "text" in schema["properties"]
     assert "200" in entry["responses"] and "422" in entry["responses"]
+    answer = client.get("/openapi.json").json()["components"]["schemas"]["ExplainResponse"]["properties"]
+    assert answer["method"]["const"] == "occlusion-log-odds"
+    assert "log(p(l) / (1 - p(l)))" in answer["method"]["description"]
+    assert "excerpt" in answer and "jieba" in answer["tokens"]["description"]

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from model import Predictor, load_bundle
+from model.inference.explain import explain
 from model.inference.windows import MAX_WINDOWS
 from tests.support.api import add_version
 from tests.support.processes import is_alive
@@ -153,6 +154,68 @@ def test_requests_waiting_together_share_one_model_call(make_client, make_exampl
     calls = float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("sentiment_batch_size_count")))
     total = float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("sentiment_batch_size_sum")))
     assert total == len(texts) and calls < len(texts) / 2  # merged at the model process
+
+
+def test_an_explanation_sharing_a_model_call_with_predictions_gets_logits_and_they_probabilities(make_client):
+    """One model call, two kinds of answer: the explanation's request asks for logits (its weights are
+    log-odds), the predictions' get probabilities, as before."""
+    client = make_client(max_wait_ms=300)
+    texts = ["w1 good w2", "w3 bad", "w4 not good w5"]
+    answers = {}
+
+    def ask(i):
+        if i == len(texts):
+            answers[i] = client.post("/v1/explain", json={"text": "w1 not bad w2"})
+        else:
+            answers[i] = client.post("/v1/predict", json={"text": texts[i]})
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(texts) + 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(answer.status_code == 200 for answer in answers.values()), answers
+    predictor = Predictor(load_bundle(client.app.state.inference.current.path))
+    for i, local in enumerate(predictor.predict(texts)):
+        assert answers[i].json()["predictions"][0]["probabilities"] == pytest.approx(local.probabilities, abs=1e-6)
+    explained = answers[len(texts)].json()
+    assert explained == {**explained, **{"probabilities": pytest.approx(
+        predictor.predict(["w1 not bad w2"])[0].probabilities, abs=1e-6)}}
+    local = explain(predictor, "w1 not bad w2")
+    assert [t["weight"] for t in explained["tokens"]] == pytest.approx([w.weight for w in local.words], abs=1e-4)
+
+
+def test_one_model_call_answers_logits_to_the_request_that_asks_and_probabilities_to_the_others(tiny_bundle_path):
+    """The model process's own loop, without pipes: two requests in one call, one of them asking for logits."""
+    import io
+
+    import numpy as np
+
+    from app.serving.model_process.__main__ import ModelServer, _Request
+    from app.serving.model_process.client import WINDOWS_SIZE
+    from app.serving.model_process.frames import HEADER
+
+    predictor = Predictor.load(tiny_bundle_path, backend="numpy")
+    writer = io.BytesIO()
+    server = ModelServer(-1, writer, max_batch=64, max_wait_s=0.0)
+    server.models = {"v": predictor}
+    seqs = predictor.encode(["w1 good w2", "w3 bad", "w4 not good w5"])
+    plain = _Request(1, {"version": "v", "ids": seqs[:2], "t": 0.0}, predictor.max_length)
+    logits = _Request(2, {"version": "v", "ids": seqs[2:], "t": 0.0, "logits": True}, predictor.max_length)
+    server.waiting = [plain, logits]
+    server.predict([(plain, 0, 2), (logits, 0, 1)])
+    data, replies = writer.getvalue(), {}
+    while data:
+        length, request_id, _ = HEADER.unpack_from(data)
+        replies[request_id] = data[HEADER.size : HEADER.size + length]
+        data = data[HEADER.size + length :]
+    width = len(predictor.labels)
+    got_probs = np.frombuffer(replies[1][2 * WINDOWS_SIZE :], dtype=np.float32).reshape(2, width)
+    got_logits = np.frombuffer(replies[2][WINDOWS_SIZE:], dtype=np.float32).reshape(1, width)
+    np.testing.assert_allclose(got_probs, predictor.predict_proba_ids(seqs[:2]), atol=1e-6)
+    np.testing.assert_allclose(got_logits, predictor.calibrated_logits_ids(seqs[2:])[0], atol=1e-6)
+    assert not np.allclose(got_logits.sum(axis=1), 1.0)  # logits, not probabilities
+    assert server.waiting == []
 
 
 def test_big_requests_are_tokenised_off_the_event_loop(client, monkeypatch):

@@ -61,6 +61,7 @@ class ServedVersion:
     trained_on: TrainedScripts | None = None  # the scripts it was trained on: predictions warn about others
     task: str = "single_label"
     thresholds: list[float] | None = None  # multi-label: each label's threshold, chosen on the eval set
+    reads_text: bool = False  # a linear part (a baseline or blended bundle): the model process gets the texts too
 
     @property
     def key(self) -> str:
@@ -84,7 +85,7 @@ def load_version(model: str, version: str, path: Path) -> ServedVersion:
     network = config["model"]
     return ServedVersion(model, version, path, list(network["labels"]), tokenizer,
                          dict(network.get("label_names") or {}), trained, bundle_task(config),
-                         network.get("thresholds"))
+                         network.get("thresholds"), "linear" in config)
 
 
 def load_active(versions: Versions, model: str) -> ServedVersion:
@@ -108,6 +109,13 @@ def _freeze() -> None:
     the moment is frozen with it."""
     gc.collect()
     gc.freeze()
+
+
+def occluded_texts(occlusion: Occlusion) -> list[str]:
+    """The texts of ``occlusion.inputs()``: the text, then the text without each word in turn, for a
+    model with a linear part (which reads texts, not token ids)."""
+    text = occlusion.text
+    return [text, *(text[: w.start] + text[w.end :] for w in occlusion.words)]
 
 
 class Inference:
@@ -285,7 +293,7 @@ class Inference:
         options = self.options(served, top_k, min_score)
         ids = await self.encode(served, texts)
         self.check_windows(served, ids)  # this request's own budget, before any model time is spent
-        predictions = await self.model_process.predict_ids(served, ids, **options)
+        predictions = await self.model_process.predict_ids(served, ids, texts=texts, **options)
         self.metrics.count_predictions(served.model, served.version, predictions)
         return served, predictions, await self.warnings(served, texts)
 
@@ -306,7 +314,8 @@ class Inference:
         inputs = occlusion.inputs()
         self.check_windows(served, inputs, f"the text ({len(occlusion.ids)} tokens, {words} words) and its {words} "
                            "variants with one word left out", field="text")
-        explanation = occlusion.explain(await self.model_process.predict_ids(served, inputs))
+        explanation = occlusion.explain(await self.model_process.predict_ids(served, inputs,
+                                                                             texts=occluded_texts(occlusion)))
         self.metrics.count_predictions(served.model, served.version, [explanation])
         warnings = await self.warnings(served, [text])
         return served, explanation, warnings[0] if warnings else None

@@ -210,17 +210,23 @@ class ModelProcess:
         return await asyncio.get_running_loop().run_in_executor(self.tokenizing, function, *args)
 
     async def predict_ids(self, loaded: ServedVersion, ids: list[list[int]], arrived: float | None = None,
-                          **options) -> list[Prediction]:
+                          texts: list[str] | None = None, **options) -> list[Prediction]:
         """Predictions for texts the server has tokenised (every id of each, each non-empty): one
         request, which the model process runs with whatever else waits (the caller checks the windows).
-        ``options``: those of ``to_predictions`` (task, thresholds, top_k, min_score)."""
+        ``texts``: the texts themselves, sent only to a version that reads them (``reads_text``: a linear
+        part). ``options``: those of ``to_predictions`` (task, thresholds, top_k, min_score)."""
         arrived = time.monotonic() if arrived is None else arrived
         if not self.ready:
             raise ModelProcessGone("the model process is restarting")
         if loaded.key not in self.loaded:  # e.g. the child was restarted mid-activation, or dropped it meanwhile
             await self._load(loaded)
         labels = self.loaded[loaded.key]  # now: an activation may drop it while we wait
-        _, payload = await self._request(PREDICT, {"version": loaded.key, "ids": ids, "t": arrived})
+        message = {"version": loaded.key, "ids": ids, "t": arrived}
+        if loaded.reads_text:
+            if texts is None or len(texts) != len(ids):
+                raise ValueError(f"{loaded.key} reads texts (a linear part): give one text per sequence")
+            message["texts"] = texts
+        _, payload = await self._request(PREDICT, message)
         width = len(labels)
         view = memoryview(payload)
         probs_at = WINDOWS_SIZE * len(ids)

@@ -1,0 +1,56 @@
+"""A job with ``keep: best`` publishes the best of the RNN, the baseline and their blend, served by
+the same endpoints; a second job on the same data reuses the first one's baseline. Real training
+processes and the real model process (``make_client``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.api import TINY_CONFIG, upload, wait_job
+from tests.support.data import csv_bytes, keyword_examples
+from tests.support.settings import AUTH
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client(max_epochs=500)
+
+
+def submit(client, dataset_id: str, **body) -> dict:
+    r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": dataset_id, **body})
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def test_keep_best_publishes_the_winner_which_serves_predict_and_explain(client):
+    """A keyword decides the label and the RNN gets one step: the baseline (or a blend leaning on it)
+    wins, is published and answers; the same data again reuse the stored baseline."""
+    ds = upload(client, csv_bytes(300, examples=keyword_examples))
+    config = TINY_CONFIG | {"max_steps": 1, "keep": "best"}
+    job = wait_job(client, submit(client, ds["id"], config=config, promote="always")["id"])
+    assert job["state"] == "succeeded", job
+    result = job["result"]
+    scores = {name: c["accuracy"] for name, c in result["candidates"].items()}
+    assert set(scores) == {"rnn", "baseline", "blend"} and result["keep"] == "best"
+    assert result["winner"] != "rnn" and scores[result["winner"]] == max(scores.values()) > scores["rnn"]
+    assert result["published"] == result["winner"] and result["metrics"]["candidate"] == result["winner"]
+    assert result["metrics"]["accuracy"] == scores[result["winner"]] and not result["baseline"]["reused"]
+    version = job["model_version"]
+    wait_for(lambda: client.post("/v1/predict", json={"text": "w1 great w2"}).json()["model_version"] == version,
+             what=f"{version} to serve")
+    r = client.post("/v1/predict", json={"texts": ["w3 superb w4", "w5 awful w6", "dull"]})
+    assert r.status_code == 200, r.text
+    assert [p["label"] for p in r.json()["predictions"]] == ["pos", "neg", "neg"]
+    r = client.post("/v1/explain", json={"text": "w1 w2 lovely w3"})
+    assert r.status_code == 200, r.text
+    explained = r.json()
+    assert explained["label"] == "pos" and explained["model_version"] == version
+    weights = {t["text"]: t["weight"] for t in explained["tokens"]}
+    assert max(weights, key=weights.get) == "lovely"  # the keyword carries the prediction
+    # the same training and evaluation data: the stored baseline, not a second fit
+    again = wait_job(client, submit(client, ds["id"], config=config, promote="never")["id"])
+    assert again["state"] == "succeeded", again
+    assert again["result"]["baseline"]["reused"] is True and again["progress"]["baseline_reused"] is True
+    assert again["result"]["baseline"]["metrics"] == result["baseline"]["metrics"]
+    assert again["result"]["candidates"]["baseline"] == result["candidates"]["baseline"]

@@ -280,7 +280,7 @@ def cmd_train(args) -> int:
     data_kw = dict(text_column=args.text_column, label_column=args.label_column, fmt=args.format, columns=args.columns)
     train_data = load_dataset(args.train, **data_kw)
     dev_data = load_dataset(args.dev, **data_kw) if args.dev else None
-    if dev_data is None and train_config.keep == "best":  # the split train() makes, so the baseline shares it
+    if dev_data is None:  # the split train() would make, made here so that the baseline shares it
         train_data, dev_data = stratified_split(train_data, train_config.dev_fraction, train_config.seed)
     base = load_bundle(args.base_model) if args.base_model else None
 
@@ -304,15 +304,14 @@ def cmd_train(args) -> int:
         per_node = int(os.environ.get("LOCAL_WORLD_SIZE", result.world_size))
         launcher = f"torchrun --nnodes={result.world_size // per_node} --nproc_per_node={per_node} -m model"
     command = reproduce_command(launcher, args, values)
-    training, linear, rnn_weight, kept = result.training_metadata(), None, 1.0, {}
-    if train_config.keep == "best":  # the RNN, the baseline and their blend: the best is saved
-        from .training.baseline import fit_baseline
-        from .training.candidates import choose, rnn_predictor
+    # the RNN, the baseline and their blend, scored on dev as a job scores them; keep says which is saved
+    from .training.baseline import fit_baseline
+    from .training.candidates import choose, rnn_predictor
 
-        choice = choose(rnn_predictor(result), fit_baseline(train_data, dev_data, model_config.label_names), dev_data)
-        kept = choice.to_dict("best")
-        training |= kept
-        linear, rnn_weight = choice.bundle_parts(kept["published"])
+    choice = choose(rnn_predictor(result), fit_baseline(train_data, dev_data, model_config.label_names), dev_data)
+    kept = choice.to_dict(train_config.keep)
+    training = result.training_metadata() | kept
+    linear, rnn_weight = choice.bundle_parts(kept["published"])
     save_bundle(
         args.out,
         result.model,
@@ -336,9 +335,8 @@ def cmd_train(args) -> int:
         chosen=result.resolved,
         seconds=round(result.elapsed_s, 1),
     )
-    if kept:
-        summary.update(winner=kept["winner"], published=kept["published"],
-                       candidates={k: v.get("accuracy", v.get("micro_f1")) for k, v in kept["candidates"].items()})
+    summary.update(winner=kept["winner"], published=kept["published"],
+                   candidates={k: v.get("accuracy", v.get("micro_f1")) for k, v in kept["candidates"].items()})
     if "skipped" in result.calibration:  # multi-label: thresholds instead of a temperature
         summary["calibration"] = result.calibration
     else:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
-
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -42,9 +42,9 @@ from ..config import MULTI_LABEL
 from ..data import Dataset, check_training_data
 from ..inference.linear import LinearModel
 from ..inference.scoring import best_thresholds, logits_report, multi_label_logits_report, multi_label_report
+from ..text.tfidf import HashedTfidf, csr
 from .loop import TrainingCancelled
 from .setup import targets
-from ..text.tfidf import HashedTfidf, csr
 
 
 @dataclass

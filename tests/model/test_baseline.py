@@ -14,8 +14,8 @@ import torch
 
 from model import TrainingCancelled
 from model.data import Dataset, stratified_split
-from model.training.baseline import BaselineConfig, fit_baseline
 from model.text.tfidf import CHAR, TOKEN, WORD, HashedTfidf, spaced
+from model.training.baseline import BaselineConfig, fit_baseline
 from tests.support.data import keyword_examples, negation_examples, order_examples
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -143,8 +143,13 @@ def candidate_tests(bundle: Path, data_dir: Path, result: dict, test: list) -> d
     from model.inference.predictor import Predictor
 
     texts, gold = [t for _, t in test], [y for y, _ in test]
-    (entry,) = [p for p in (data_dir / "baselines").iterdir() if p.is_dir()]
-    stored = json.loads((entry / "result.json").read_text())
+    # the stored fit this job used (another job, or other code, may have stored others)
+    for entry in (data_dir / "baselines").iterdir():
+        stored = json.loads((entry / "result.json").read_text())
+        if stored["result"]["metrics"] == result["baseline"]["metrics"] and stored["result"]["c"] == result["baseline"]["c"]:
+            break
+    else:
+        raise LookupError("the job's baseline is not in the data directory")
     linear = LinearModel.load(entry / "linear.safetensors", stored["linear"])
     labels = stored["result"]["labels"]
     linear_log = log_softmax(linear.logits(texts).astype(np.float64))
@@ -202,44 +207,49 @@ def main() -> int:
             for name, rows in (("train", train), ("dev", dev)):
                 body, ctype = multipart(f"{name}.tsv", tsv_bytes(rows), {})
                 ids[name] = call("POST", server.url + "/v1/datasets", body, ctype)["id"]
-            runs = [run_job(server, data_dir, ids, json.loads(config), test) for config in args.config or ["{}"]]
+            print(f"data: {source}: {len(train)} train, {len(dev)} dev, {len(test)} test", flush=True)
+            for config in args.config or ["{}"]:  # each printed as it ends
+                print_run(config, *run_job(server, data_dir, ids, json.loads(config), test))
         finally:
             server.stop()
     baseline = char_ngram_baseline(train, dev, test)
-    print(f"data: {source}: {len(train)} train, {len(dev)} dev, {len(test)} test")
     print(
         f"TF-IDF char 1-3-grams + logistic regression (scikit-learn): dev {baseline['dev_accuracy']:.4f}, "
         f"test {baseline['test_accuracy']:.4f} (C={baseline['C']}, {baseline['features']:,} features, "
         f"{baseline['seconds']} s)"
     )
-    for config, (job, wall, served, phase, tests) in zip(args.config or ["{}"], runs):
-        result = job["result"]
-        print(
-            f"job (config {config}): {job['state']} in {wall:.0f} s wall "
-            f"({result['train_seconds']:.0f} s training); stop reason: {result['stop_reason']}"
-        )
-        print(f"  chosen: {json.dumps(result.get('chosen'), ensure_ascii=False)}")
-        for h in result["history"]:
-            print(
-                f"  epoch {h['epoch']}: dev accuracy {h['dev_accuracy']:.4f}, {h['seconds']:.1f} s, "
-                f"{h['tokens_per_s']:,.0f} tokens/s"
-            )
-        b = result["baseline"]
-        print(
-            f"  baseline phase: {phase['seconds']:.1f} s from start to the first epoch's progress; the fit "
-            f"{'reused (fitted before in ' if b['reused'] else 'took '}{b['seconds']:.1f} s{')' if b['reused'] else ''}"
-            f", C={b['c']}, {b['features']:,} features; progress seen: {json.dumps(phase['events'])}"
-        )
-        for name, c in result["candidates"].items():
-            extra = f", RNN weight {c['rnn_weight']} (chosen on dev)" if "rnn_weight" in c else ""
-            test_acc = tests.get(name)
-            shown = f"{test_acc:.4f}" if test_acc is not None else "n/a"
-            print(f"  {name}: dev accuracy {c['accuracy']:.4f}, test accuracy {shown}{extra}")
-        print(
-            f"  winner (dev): {result['winner']}; keep: {result['keep']}; published: {result['published']} "
-            f"{job['model_version']}, test accuracy through POST /v1/predict {served:.4f}"
-        )
     return 0
+
+
+def print_run(config: str, job: dict, wall: float, served: float, phase: dict, tests: dict) -> None:
+    """One job's figures, as soon as it has ended."""
+    result = job["result"]
+    print(
+        f"job (config {config}): {job['state']} in {wall:.0f} s wall "
+        f"({result['train_seconds']:.0f} s training); stop reason: {result['stop_reason']}"
+    )
+    print(f"  chosen: {json.dumps(result.get('chosen'), ensure_ascii=False)}")
+    for h in result["history"]:
+        print(
+            f"  epoch {h['epoch']}: dev accuracy {h['dev_accuracy']:.4f}, {h['seconds']:.1f} s, "
+            f"{h['tokens_per_s']:,.0f} tokens/s"
+        )
+    b = result["baseline"]
+    print(
+        f"  baseline phase: {phase['seconds']:.1f} s from start to the first epoch's progress; the fit "
+        f"{'reused (fitted before in ' if b['reused'] else 'took '}{b['seconds']:.1f} s{')' if b['reused'] else ''}"
+        f", C={b['c']}, {b['features']:,} features; progress seen: {json.dumps(phase['events'])}"
+    )
+    for name, c in result["candidates"].items():
+        extra = f", RNN weight {c['rnn_weight']} (chosen on dev)" if "rnn_weight" in c else ""
+        test_acc = tests.get(name)
+        shown = f"{test_acc:.4f}" if test_acc is not None else "n/a"
+        print(f"  {name}: dev accuracy {c['accuracy']:.4f}, test accuracy {shown}{extra}")
+    print(
+        f"  winner (dev): {result['winner']}; keep: {result['keep']}; published: {result['published']} "
+        f"{job['model_version']}, test accuracy through POST /v1/predict {served:.4f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ processes and the real model process (``make_client``)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support.api import TINY_CONFIG, upload, wait_job
@@ -54,3 +56,20 @@ def test_keep_best_publishes_the_winner_which_serves_predict_and_explain(client)
     assert again["result"]["baseline"]["reused"] is True and again["progress"]["baseline_reused"] is True
     assert again["result"]["baseline"]["metrics"] == result["baseline"]["metrics"]
     assert again["result"]["candidates"]["baseline"] == result["candidates"]["baseline"]
+    # compare and batch jobs read the texts too: the two versions (the same winner) agree on every text
+    examples = [{"text": t, "label": y} for t, y in [("w1 fun w2", "pos"), ("poor w3", "neg"), ("w4 great", "pos")]]
+    r = client.post("/v1/datasets", headers=AUTH, json={"examples": examples})
+    assert r.status_code in (200, 201), r.text
+    r = client.post("/v1/models/sentiment-en/compare", headers=AUTH,
+                    json={"versions": [version, again["model_version"]], "dataset_id": r.json()["id"]})
+    assert r.status_code == 200, r.text
+    assert {v["accuracy"] for v in r.json()["versions"].values()} == {1.0}
+    texts = client.post("/v1/datasets", headers=AUTH, files={"file": ("t.csv", b"text\nw1 lovely\nw2 boring w3\n")})
+    assert texts.status_code in (200, 201), texts.text
+    batch = client.post("/v1/batch-jobs", headers=AUTH, json={"dataset_id": texts.json()["id"]})
+    assert batch.status_code == 202, batch.text
+    done = wait_for(lambda: (j := client.get(f"/v1/batch-jobs/{batch.json()['id']}").json())["state"]
+                    in ("succeeded", "failed") and j, 60, what="the batch job")
+    assert done["state"] == "succeeded" and done["version"] == version, done
+    lines = client.get(f"/v1/batch-jobs/{batch.json()['id']}/result?format=jsonl").text.splitlines()
+    assert [json.loads(x)["label"] for x in lines] == ["pos", "neg"]

@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 
 from ..data import Dataset
-from ..files import publishing
+from ..files import publishing, sweep
 from ..inference.linear import LINEAR_FILE, LinearModel
 
 log = logging.getLogger(__name__)
@@ -85,18 +85,20 @@ class BaselineStore:
             return None
 
     def put(self, key: str, result) -> None:
-        """Store ``result`` (a ``BaselineResult`` with its ``linear`` model) under ``key``."""
+        """Store ``result`` (a ``BaselineResult`` with its ``linear`` model) under ``key``. Storing is
+        an economy, not the job's work: a failure to (a full disk, say) is logged, not raised."""
         entry = self.folder / key
         if entry.exists():
             return
         try:
+            sweep(self.folder)  # what a killed job left half-written (its writer no longer running)
             with publishing(entry, folder=True) as tmp:
                 result.linear.save(tmp / LINEAR_FILE)
                 stored = {"result": result.to_dict(), "linear": result.linear.settings()}
                 (tmp / RESULT_FILE).write_text(json.dumps(stored) + "\n", encoding="utf-8")
-        except OSError:
-            if not (entry / RESULT_FILE).is_file():  # not another job's copy of the same: a real failure
-                raise
+        except OSError as exc:  # a full disk, or another job's rename first: the job goes on, unstored
+            if not (entry / RESULT_FILE).is_file():
+                log.warning("baseline %s not stored for reuse (%s); the job goes on", key[:12], exc)
 
 
 def fit_or_reuse(train_data: Dataset, dev_data: Dataset, label_names: dict[str, str] | None = None,

@@ -222,3 +222,12 @@ def test_the_cli_saves_the_best_with_keep_best(tmp_path):
     predicted = run_cli("predict", "--model", "best", cwd=tmp_path, stdin="w1 great w3\n")
     assert predicted.returncode == 0, predicted.stderr
     assert json.loads(predicted.stdout.splitlines()[0])["label"] == "1"
+
+
+def test_a_baseline_that_cannot_be_stored_is_still_returned(tmp_path):
+    """Storing is an economy: an unwritable store logs, and the job gets its fit all the same."""
+    train, dev = _keyword_split()
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    result = fit_or_reuse(train, dev, store=BaselineStore(blocked / "baselines"))
+    assert not result.reused and result.metrics["accuracy"] == 1.0

@@ -1,6 +1,6 @@
 """A job with ``keep: best`` publishes the best of the RNN, the baseline and their blend, served by
 the same endpoints; a second job on the same data reuses the first one's baseline. Real training
-processes and the real model process (``make_client``)."""
+processes and the real model process (``make_client``), on the NumPy and the torch backend."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from tests.support.settings import AUTH
 from tests.support.waiting import wait_for
 
 
-@pytest.fixture
-def client(make_client):
-    return make_client(max_epochs=500)
+@pytest.fixture(params=["numpy", "torch"])
+def client(make_client, request):
+    """Either backend: the linear part is NumPy on both, beside the NumPy or the torch RNN."""
+    return make_client(max_epochs=500, backend=request.param)
 
 
 def submit(client, dataset_id: str, **body) -> dict:
@@ -73,3 +74,32 @@ def test_keep_best_publishes_the_winner_which_serves_predict_and_explain(client)
     assert done["state"] == "succeeded" and done["version"] == version, done
     lines = client.get(f"/v1/batch-jobs/{batch.json()['id']}/result?format=jsonl").text.splitlines()
     assert [json.loads(x)["label"] for x in lines] == ["pos", "neg"]
+
+
+def test_a_blended_version_serves_what_its_predictor_computes(client, tiny_result, tmp_path):
+    """The tiny RNN blended with a baseline on its task, recorded as a model of its own: /v1/predict
+    answers the predictor's probabilities, and /v1/explain weighs the words, on this backend."""
+    from model.bundle import write_bundle
+    from model.files import publishing
+    from model.inference.predictor import Predictor
+    from model.training.baseline import fit_baseline
+    from tests.support.api import add_version
+    from tests.support.data import LABEL_NAMES, negation_dataset
+
+    baseline = fit_baseline(negation_dataset(300, seed=1), negation_dataset(100, seed=2), LABEL_NAMES)
+    with publishing(tmp_path / "blended", folder=True) as folder:
+        r = tiny_result
+        write_bundle(folder, r.model, r.tokenizer, r.tokenizer_config, training={}, linear=baseline.linear,
+                     rnn_weight=0.5)
+    add_version(client, tmp_path / "blended", model="blended")
+    texts = ["not good", "good", "bad , not at all", "a sentence of words never seen here"]
+    r = client.post("/v1/predict", json={"texts": texts, "model": "blended"})
+    assert r.status_code == 200, r.text
+    expected = Predictor.load(tmp_path / "blended", backend="torch").predict(texts)
+    for got, want in zip(r.json()["predictions"], expected, strict=True):
+        assert got["label"] == want.label
+        assert got["probabilities"]["positive"] == pytest.approx(want.probabilities["positive"], abs=1e-5)
+    r = client.post("/v1/explain", json={"text": "the film was not good", "model": "blended"})
+    assert r.status_code == 200, r.text
+    weights = {t["text"]: t["weight"] for t in r.json()["tokens"]}
+    assert set(weights) == {"the", "film", "was", "not", "good"} and any(w != 0 for w in weights.values())

@@ -306,7 +306,7 @@ def cmd_train(args) -> int:
     command = reproduce_command(launcher, args, values)
     # the RNN, the baseline and their blend, scored on dev as a job scores them; keep says which is saved
     from .training.baseline import fit_baseline
-    from .training.candidates import choose, rnn_predictor
+    from .training.candidates import card_notes, choose, rnn_predictor
 
     choice = choose(rnn_predictor(result), fit_baseline(train_data, dev_data, model_config.label_names), dev_data)
     kept = choice.to_dict(train_config.keep)
@@ -318,7 +318,7 @@ def cmd_train(args) -> int:
         result.tokenizer,
         result.tokenizer_config,
         training=training,
-        card=render_card(result, command),
+        card=render_card(result, command, card_notes(kept)),
         overwrite=args.overwrite,
         linear=linear,
         rnn_weight=rnn_weight,

@@ -43,7 +43,7 @@ from model.files import publishing
 from model.inference.scoring import evaluate
 from model.training import distributed
 from model.training.baseline_store import BaselineStore, fit_or_reuse
-from model.training.candidates import choose, rnn_predictor
+from model.training.candidates import card_notes, choose, rnn_predictor
 from model.training.card import render_card
 from model.training.loop import resolve_device
 
@@ -274,7 +274,8 @@ def _record(settings: Settings, versions: Versions, job: dict, result, baseline,
     promotion = decide_promotion(job["promote"], metrics, versions, model, dev_data, score(baseline.metrics))
     meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"],
                                          **choice.to_dict(keep)}
-    card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})")
+    card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})",
+                       card_notes(choice.to_dict(keep)))
     # jobs that were queued together may each have passed the quota when submitted
     versions.check_quota(settings.max_versions, settings.max_version_bytes)
     outcome = {"metrics": metrics, "history": result.history, "best_epoch": result.best_epoch,

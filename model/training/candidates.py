@@ -56,6 +56,20 @@ class Choice:
                 "published": self.published(keep), **({"notes": self.notes} if self.notes else {})}
 
 
+def card_notes(record: dict[str, Any]) -> str:
+    """The model card's section on the candidates (``Choice.to_dict``'s ``record``): what was
+    published, and why, so that a card never shows the RNN's figures alone for a blend."""
+    lines = ["## Candidates (scored on dev)", "", "| candidate | dev score | |", "|---|---|---|"]
+    for name, c in record["candidates"].items():
+        score = c.get("accuracy", c.get("micro_f1"))
+        extra = f"RNN weight {c['rnn_weight']} (chosen on dev)" if "rnn_weight" in c else ""
+        lines.append(f"| {name} | {score:.4f} | {extra} |")
+    lines += ["", f"Winner on dev: {record['winner']}. keep: {record['keep']}; this bundle is the "
+              f"{record['published']}" + ("" if record["published"] == RNN else
+                                           " (the metrics above are the RNN part's)") + "."]
+    return "\n".join(lines + [f"Note: {n}" for n in record.get("notes", [])])
+
+
 def rnn_predictor(result) -> Predictor:
     """The trained RNN (a ``TrainResult``) as its bundle will serve it: calibrated, on the CPU."""
     model = result.model.cpu().eval()

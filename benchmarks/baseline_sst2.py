@@ -24,8 +24,8 @@ import torch  # noqa: E402
 
 from model import load_dataset  # noqa: E402
 from model.data import Dataset  # noqa: E402
+from model.text.tfidf import TOKEN, spaced  # noqa: E402
 from model.training.baseline import BaselineConfig, fit_baseline  # noqa: E402
-from model.training.tfidf import TOKEN, spaced  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sst2"
 QUICK_EXAMPLES = 3000

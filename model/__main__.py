@@ -269,7 +269,7 @@ def cmd_train(args) -> int:
     from pathlib import Path
 
     from .bundle import load_bundle, save_bundle
-    from .data import load_dataset
+    from .data import load_dataset, stratified_split
     from .training.card import render_card
     from .training.loop import train
 
@@ -280,6 +280,8 @@ def cmd_train(args) -> int:
     data_kw = dict(text_column=args.text_column, label_column=args.label_column, fmt=args.format, columns=args.columns)
     train_data = load_dataset(args.train, **data_kw)
     dev_data = load_dataset(args.dev, **data_kw) if args.dev else None
+    if dev_data is None:  # the split train() would make, made here so that the baseline shares it
+        train_data, dev_data = stratified_split(train_data, train_config.dev_fraction, train_config.seed)
     base = load_bundle(args.base_model) if args.base_model else None
 
     progress, close = _progress_bar(args.quiet)
@@ -302,14 +304,24 @@ def cmd_train(args) -> int:
         per_node = int(os.environ.get("LOCAL_WORLD_SIZE", result.world_size))
         launcher = f"torchrun --nnodes={result.world_size // per_node} --nproc_per_node={per_node} -m model"
     command = reproduce_command(launcher, args, values)
+    # the RNN, the baseline and their blend, scored on dev as a job scores them; keep says which is saved
+    from .training.baseline import fit_baseline
+    from .training.candidates import card_notes, choose, rnn_predictor
+
+    choice = choose(rnn_predictor(result), fit_baseline(train_data, dev_data, model_config.label_names), dev_data)
+    kept = choice.to_dict(train_config.keep)
+    training = result.training_metadata() | kept
+    linear, rnn_weight = choice.bundle_parts(kept["published"])
     save_bundle(
         args.out,
         result.model,
         result.tokenizer,
         result.tokenizer_config,
-        training=result.training_metadata(),
-        card=render_card(result, command),
+        training=training,
+        card=render_card(result, command, card_notes(kept)),
         overwrite=args.overwrite,
+        linear=linear,
+        rnn_weight=rnn_weight,
     )
     if result.model_config.task == "multi_label":
         summary = {k: result.metrics[k] for k in ("micro_f1", "macro_f1", "subset_accuracy", "n")}
@@ -323,6 +335,8 @@ def cmd_train(args) -> int:
         chosen=result.resolved,
         seconds=round(result.elapsed_s, 1),
     )
+    summary.update(winner=kept["winner"], published=kept["published"],
+                   candidates={k: v.get("accuracy", v.get("micro_f1")) for k, v in kept["candidates"].items()})
     if "skipped" in result.calibration:  # multi-label: thresholds instead of a temperature
         summary["calibration"] = result.calibration
     else:

@@ -1,5 +1,11 @@
 """Model bundles: a folder of ``config.json``, ``tokenizer.json`` and ``model.safetensors``.
 
+A bundle published from a job with ``keep: best`` may also hold ``linear.safetensors``, the job's
+TF-IDF baseline (``model.inference.linear``), with its n-gram settings and the RNN's share of the
+blend in ``config.json``'s ``"linear"`` (``{"word_ngrams", "char_ngrams", "buckets", "rnn_weight"}``):
+``rnn_weight`` 0 is a baseline bundle, which has no ``model.safetensors`` (the RNN's tokenizer and
+config stay, for the token ids a request is counted and explained in).
+
 Nothing is pickled: weights are safetensors, everything else JSON. ``config.json`` records the
 SHA-256 of the other files, so a missing, truncated or swapped file is caught at load time and
 reported as a ``BundleError``. Bundles are written beside their destination and renamed into
@@ -26,11 +32,13 @@ from .files import publishing
 if TYPE_CHECKING:
     import torch
 
+    from .inference.linear import LinearModel
     from .network.rnn import SentimentRNN
     from .text.tokenizer import TextTokenizer
 
 FORMAT_VERSION = 1
 CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "tokenizer.json", "model.safetensors", "README.md"
+LINEAR_FILE = "linear.safetensors"  # a linear part's weights (model.inference.linear)
 
 
 class BundleError(Exception):
@@ -78,13 +86,16 @@ def save_bundle(
     training: dict | None = None,
     card: str | None = None,
     overwrite: bool = False,
+    linear: LinearModel | None = None,
+    rnn_weight: float = 1.0,
 ) -> Path:
-    """Write a bundle to ``path`` atomically (aside, then renamed into place: ``model.files``)."""
+    """Write a bundle to ``path`` atomically (aside, then renamed into place: ``model.files``);
+    ``linear`` and ``rnn_weight`` as ``write_bundle`` takes them."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise BundleError(f"{path} already exists; choose another directory or pass overwrite")
     with publishing(path, folder=True, replace=overwrite) as tmp:
-        write_bundle(tmp, model, tokenizer, tokenizer_config, training, card)
+        write_bundle(tmp, model, tokenizer, tokenizer_config, training, card, linear, rnn_weight)
     return path
 
 
@@ -95,9 +106,13 @@ def write_bundle(
     tokenizer_config: TokenizerConfig,
     training: dict | None = None,
     card: str | None = None,
+    linear: LinearModel | None = None,
+    rnn_weight: float = 1.0,
 ) -> None:
     """A bundle's files in ``folder``, a folder the caller publishes (``save_bundle``, or a training
-    job that publishes its bundle as a numbered version)."""
+    job that publishes its bundle as a numbered version). With ``linear``: that linear part too,
+    blended with the RNN at ``rnn_weight`` (0: the linear part alone, and no RNN weights are written;
+    ``model`` still gives the labels and the tokenizer's config)."""
     import safetensors
     import tokenizers
     import torch
@@ -105,7 +120,13 @@ def write_bundle(
 
     folder = Path(folder)
     tokenizer.save(folder / TOKENIZER_FILE)
-    save_file(_state_for_saving(model), str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+    names = [TOKENIZER_FILE]
+    if linear is None or rnn_weight > 0:
+        save_file(_state_for_saving(model), str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+        names.append(WEIGHTS_FILE)
+    if linear is not None:
+        linear.save(folder / LINEAR_FILE)
+        names.append(LINEAR_FILE)
     if card:
         (folder / CARD_FILE).write_text(card, encoding="utf-8")
     config = {
@@ -113,6 +134,7 @@ def write_bundle(
         "model": model.config.to_dict(),
         "tokenizer": tokenizer_config.to_dict(),
         "training": training or {},
+        **({"linear": linear.settings() | {"rnn_weight": rnn_weight}} if linear is not None else {}),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {
             "python": platform.python_version(),
@@ -120,7 +142,7 @@ def write_bundle(
             "tokenizers": tokenizers.__version__,
             "safetensors": safetensors.__version__,
         },
-        "files": {name: sha256_file(folder / name) for name in (TOKENIZER_FILE, WEIGHTS_FILE)},
+        "files": {name: sha256_file(folder / name) for name in names},
     }
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     for file in folder.iterdir():  # bundles are shared, read-only data
@@ -191,6 +213,26 @@ def _tokenizer(path: Path, tok_config: TokenizerConfig, model_config: ModelConfi
     return tokenizer
 
 
+def read_linear(path: str | Path, config: dict) -> tuple[LinearModel | None, float]:
+    """A bundle's linear part and the RNN's share of the blend: (None, 1.0) for an RNN bundle;
+    a ``BundleError`` naming the file for a damaged one."""
+    settings = config.get("linear")
+    if settings is None:
+        return None, 1.0
+    from .inference.linear import LinearModel
+
+    path = Path(path)
+    try:
+        rnn_weight = float(settings["rnn_weight"])
+        if not 0.0 <= rnn_weight <= 1.0:
+            raise ValueError(f"rnn_weight must be in [0, 1]; got {rnn_weight}")
+        return LinearModel.load(path / LINEAR_FILE, settings), rnn_weight
+    except FileNotFoundError:
+        raise BundleError(f"{path}: missing {LINEAR_FILE}") from None
+    except Exception as exc:  # a bad setting, a wrong shape, or safetensors' own errors
+        raise BundleError(f"{path / LINEAR_FILE}: cannot read the linear part ({exc})") from None
+
+
 def read_weights(path: Path, load_file) -> dict:
     """The bundle's weights as ``load_file`` (safetensors' torch or NumPy reader) gives them; a missing
     or unreadable file is a ``BundleError`` naming it."""
@@ -211,6 +253,9 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     path = Path(path)
     config = read_config(path)
     check_files(path, config, verify)
+    if (config.get("linear") or {}).get("rnn_weight") == 0:
+        raise BundleError(f"{path}: a baseline bundle (a linear model alone): it has no RNN to load or warm-start "
+                          "from; Predictor.load serves it")
     model_config, tok_config = _configs(path, config)
     tokenizer = _tokenizer(path, tok_config, model_config)
     state = read_weights(path, load_file)

@@ -146,6 +146,9 @@ TOKENIZERS = (AUTO, "word", "bpe", "wordpiece")
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 PRETRAINED = (AUTO, "minilm")
+# What a training run publishes: its RNN, or the best on the evaluation set of the RNN, the TF-IDF
+# baseline and their blend (model/training/candidates.py).
+KEEPS = ("rnn", "best")
 # What a model predicts: one label per text (softmax over the labels), or any number of them,
 # none included (an independent sigmoid per label, each with its own threshold).
 SINGLE_LABEL, MULTI_LABEL = "single_label", "multi_label"
@@ -281,6 +284,13 @@ class TrainConfig:
     )
     class_weights: bool = hyperparameter(False, "weight the loss by inverse class frequency")
     calibrate: bool = hyperparameter(True, "fit a temperature on the dev set after training")
+    keep: str = hyperparameter(
+        "rnn",
+        "what is published: rnn (the RNN, whatever scored best), or best (the best on the dev set of the RNN, the "
+        "TF-IDF baseline and their blend; a baseline or blended bundle). Every run reports all three",
+        choices=KEEPS,
+        applies=frozenset({CLI_TRAIN, HTTP_JOB}),  # distillation publishes its student
+    )
     max_steps: int | None = hyperparameter(
         None, "stop after this many optimiser steps (smoke tests)", minimum=1, maximum=10**9
     )

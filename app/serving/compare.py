@@ -63,7 +63,7 @@ async def compare_versions(inference: Inference, datasets: Any, dataset_id: str,
     predictions: dict[str, list[Prediction]] = {}
     for version in versions:  # one after the other: at most one version loaded besides the served one
         async with inference.model_process.borrowed(loaded[version]):
-            predictions[version] = await _predict_all(inference, loaded[version], ids[version])
+            predictions[version] = await _predict_all(inference, loaded[version], ids[version], data.texts)
     result = compare(data, gold, predictions, {v: loaded[v].labels for v in versions}, MAX_LISTED_DISAGREEMENTS,
                      keys=keys)
     matched_by = "name" if all(k == label for v in versions for label, k in keys[v].items()) else "label_names"
@@ -93,10 +93,13 @@ def _label_keys(loaded: dict[str, ServedVersion]) -> dict[str, dict[str, str]]:
                        "their predictions cannot be compared", code="labels_differ", field="versions")
 
 
-async def _predict_all(inference: Inference, loaded: ServedVersion, ids: list[list[int]]) -> list[Prediction]:
+async def _predict_all(inference: Inference, loaded: ServedVersion, ids: list[list[int]],
+                       texts: list[str]) -> list[Prediction]:
+    """Predictions for every text (``ids`` its token ids), in requests the model process takes."""
     settings, out = inference.settings, []
     for chunk in _chunks(ids, settings.max_batch_size, settings.max_windows_per_request, loaded.tokenizer.max_length):
-        out.extend(await inference.model_process.predict_ids(loaded, chunk))
+        first = len(out)  # (chunks are consecutive)
+        out.extend(await inference.model_process.predict_ids(loaded, chunk, texts=texts[first : first + len(chunk)]))
     return out
 
 

@@ -63,6 +63,7 @@ class ServedVersion:
     trained_on: TrainedScripts | None = None  # the scripts it was trained on: predictions warn about others
     task: str = "single_label"
     thresholds: list[float] | None = None  # multi-label: each label's threshold, chosen on the eval set
+    reads_text: bool = False  # a linear part (a baseline or blended bundle): the model process gets the texts too
 
     @property
     def key(self) -> str:
@@ -86,7 +87,7 @@ def load_version(model: str, version: str, path: Path) -> ServedVersion:
     network = config["model"]
     return ServedVersion(model, version, path, list(network["labels"]), tokenizer,
                          dict(network.get("label_names") or {}), trained, bundle_task(config),
-                         network.get("thresholds"))
+                         network.get("thresholds"), "linear" in config)
 
 
 def load_active(versions: Versions, model: str) -> ServedVersion:
@@ -294,7 +295,7 @@ class Inference:
         options = self.options(served, top_k, min_score)
         ids = await self.encode(served, texts)
         self.check_windows(served, ids)  # this request's own budget, before any model time is spent
-        predictions = await self.model_process.predict_ids(served, ids, **options)
+        predictions = await self.model_process.predict_ids(served, ids, texts=texts, **options)
         self.metrics.count_predictions(served.model, served.version, predictions)
         return served, predictions, await self.warnings(served, texts)
 
@@ -314,12 +315,16 @@ class Inference:
         options = {"task": served.task, "thresholds": served.thresholds}
         self.check_windows(served, occlusion.windows(), f"the text's {len(occlusion.ids)} tokens", field="text")
         chosen = occlusion.chosen(**limits)
+        reads = served.reads_text  # a linear part: the texts go beside the ids (``Occlusion.input_texts``)
         if chosen is not None:
-            logits = await self.model_process.logits_ids(served, occlusion.inputs(chosen))
+            logits = await self.model_process.logits_ids(served, occlusion.inputs(chosen),
+                                                         occlusion.input_texts(chosen) if reads else None)
         else:  # more than fit: its most decisive window
-            logits = await self.model_process.logits_ids(served, occlusion.windows())
+            windows = occlusion.windows()
+            logits = await self.model_process.logits_ids(served, windows, [text] * len(windows) if reads else None)
             chosen = occlusion.decisive(logits, served.labels, **options, **limits)
-            logits += await self.model_process.logits_ids(served, occlusion.variant_inputs(chosen))
+            logits += await self.model_process.logits_ids(served, occlusion.variant_inputs(chosen),
+                                                          occlusion.variant_texts(chosen) if reads else None)
         explanation = occlusion.explain(logits, served.labels, chosen=chosen, **options)
         self.metrics.count_predictions(served.model, served.version, [explanation])
         warnings = await self.warnings(served, [text])

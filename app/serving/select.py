@@ -82,7 +82,7 @@ async def select(inference: Inference, datasets: Any, skip: set[str], model: str
     if windows > limit:
         raise LimitExceeded(f"dataset {dataset_id}'s texts are read in {windows} windows; at most {limit}",
                             code="too_many_windows", field="dataset_id")
-    predictions = await _predict_all(inference, served, ids)
+    predictions = await _predict_all(inference, served, ids, [texts[i] for i in candidates])
     chosen = choose([(uncertainty(p, served.thresholds), i, p) for i, p in zip(candidates, predictions)], k,
                     strategy, seed)
     items = []

@@ -42,7 +42,8 @@ from model.data import stratified_split
 from model.files import publishing
 from model.inference.scoring import evaluate
 from model.training import distributed
-from model.training.baseline import fit_baseline
+from model.training.baseline_store import BaselineStore, fit_or_reuse
+from model.training.candidates import card_notes, choose, rnn_predictor
 from model.training.card import render_card
 from model.training.loop import resolve_device
 
@@ -58,6 +59,7 @@ WRITE_EVERY_S = 0.5
 # The settings, for the ranks torchrun starts. SENTIMENT_-prefixed so that child_environment() drops
 # it: a variable of that name in the server's own environment never reaches a training process.
 SETTINGS_VARIABLE = "SENTIMENT_TRAINING_RANK_SETTINGS"
+BASELINES_FOLDER = "baselines"  # fitted baselines, reused by jobs on the same data (in the data directory)
 
 
 class LeaseLost(Exception):
@@ -100,9 +102,12 @@ class Reporter:
             self.store.update("jobs", "id", self.job_id, progress=self.current)
 
     def baseline(self, event: dict) -> None:
-        """The baseline's progress (``fit_baseline``'s events: features built, then each C tried), so
-        that a job says what it does before its first epoch: ``{"baseline_step", "baseline_steps"}``."""
+        """The baseline's progress (``fit_baseline``'s events: features built, then each C tried; or one
+        event when a stored fit is reused), so that a job says what it does before its first epoch:
+        ``{"baseline_step", "baseline_steps"}``, and ``"baseline_reused": true`` for a stored one."""
         self.extra = {"baseline_step": event["step"], "baseline_steps": event["steps"]}  # kept in later writes
+        if event.get("reused"):
+            self.extra["baseline_reused"] = True
         self.current = dict(self.extra)
         self.store.update("jobs", "id", self.job_id, progress=self.current)
 
@@ -209,8 +214,10 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
         baseline, stopped = None, False
         if reporter.leader:
             try:
-                baseline = fit_baseline(train_data, dev_data, model_config.label_names, should_stop=reporter.should_stop,
-                                        progress=reporter.baseline)
+                # a job on the same data and settings before: its fit is reused (model.training.baseline_store)
+                baseline = fit_or_reuse(train_data, dev_data, model_config.label_names,
+                                        store=BaselineStore(settings.data_dir / BASELINES_FOLDER),
+                                        should_stop=reporter.should_stop, progress=reporter.baseline)
             except TrainingCancelled:
                 stopped = True
             else:
@@ -257,24 +264,34 @@ def _record(settings: Settings, versions: Versions, job: dict, result, baseline,
     and the version with the job's outcome in one transaction, which renames the bundle into place."""
     job_id, store = job["id"], versions.store
     model = job["model"] or settings.default_model
-    promotion = decide_promotion(job["promote"], result.metrics, versions, model, dev_data, score(baseline.metrics))
-    meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"]}
-    card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})")
+    # the RNN, the baseline and their blend, scored alike on the evaluation set; keep says which is published
+    keep = result.train_config.keep
+    choice = choose(rnn_predictor(result), baseline, dev_data)
+    published = choice.published(keep)
+    linear, rnn_weight = choice.bundle_parts(published)
+    # the published candidate's figures (the RNN's full report, or the other candidate's scores)
+    metrics = result.metrics if published == "rnn" else {"candidate": published, **choice.candidates[published]}
+    promotion = decide_promotion(job["promote"], metrics, versions, model, dev_data, score(baseline.metrics))
+    meta = result.training_metadata() | {"job_id": job_id, "dataset_id": job["dataset_id"],
+                                         **choice.to_dict(keep)}
+    card = render_card(result, f"POST /v1/train-jobs (job {job_id}, dataset {job['dataset_id']})",
+                       card_notes(choice.to_dict(keep)))
     # jobs that were queued together may each have passed the quota when submitted
     versions.check_quota(settings.max_versions, settings.max_version_bytes)
-    outcome = {"metrics": result.metrics, "history": result.history, "best_epoch": result.best_epoch,
+    outcome = {"metrics": metrics, "history": result.history, "best_epoch": result.best_epoch,
                "stop_reason": result.stop_reason, "chosen": result.resolved,
                "calibration": result.calibration, "train_seconds": round(result.elapsed_s, 2),
-               "promotion": promotion, "baseline": baseline.to_dict(),
-               "winner": "rnn" if score(result.metrics) >= score(baseline.metrics) else "baseline"}
+               "promotion": promotion, "baseline": baseline.to_dict(), **choice.to_dict(keep)}
     with storage_errors("saving the new model version"), publishing(versions.folder / f"job-{job_id}",
                                                                     folder=True) as bundle:
-        write_bundle(bundle, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card)
+        write_bundle(bundle, result.model, result.tokenizer, result.tokenizer_config, training=meta, card=card,
+                     linear=linear, rnn_weight=rnn_weight)
         with store.connect("recording the new model version") as db:  # number, rename, records: all or nothing
             created = not versions.model_exists(model)  # (under the write lock: no other job creates it meanwhile)
             version = versions.publish(db, model, bundle, job_id=job_id, dataset_id=job["dataset_id"])
             _succeeded(db, versions, job, model, version, outcome, promotion if not created else None)
-    log.info("job %s succeeded: %s version %s, dev score %.4f", job_id, model, version, score(result.metrics))
+    log.info("job %s succeeded: %s version %s (%s, the winner: %s), dev score %.4f", job_id, model, version,
+             published, choice.winner, score(metrics))
     return 0
 
 

@@ -167,6 +167,17 @@ class Occlusion:
             out.append((window[:cut_from] + window[cut_to:]) or [self.unk_id])
         return out
 
+    def variant_texts(self, chosen: Sequence[int]) -> list[str]:
+        """The text without each of ``variants``' words, aligned with ``variant_inputs``: what a model
+        with a linear part (a baseline or blended version) reads beside the ids, since it reads whole
+        texts. (A window of a text read in several is given the whole text: the linear part's
+        log-probabilities are then the same in every window, and log-odds ignore a constant per row.)"""
+        return [self.text[: self.words[i].start] + self.text[self.words[i].end :] for i, _ in self.variants(chosen)]
+
+    def input_texts(self, chosen: Sequence[int] | None = None) -> list[str]:
+        """The texts aligned with ``inputs(chosen)``: the text for each window, then ``variant_texts``."""
+        return [self.text] * len(self.starts) + self.variant_texts(range(len(self.words)) if chosen is None else chosen)
+
     def inputs(self, chosen: Sequence[int] | None = None) -> list[list[int]]:
         """The windows, then ``variant_inputs`` (of every word by default): one model call's sequences."""
         return self.windows() + self.variant_inputs(range(len(self.words)) if chosen is None else chosen)
@@ -245,25 +256,27 @@ class Occlusion:
                            excerpt=excerpt)
 
 
-def occlude(occlusion: Occlusion, run: Callable[[list[list[int]]], Sequence[Sequence[float]]],
+def occlude(occlusion: Occlusion, run: Callable[[list[list[int]], list[str]], Sequence[Sequence[float]]],
             labels: Sequence[str], *, task: str = SINGLE_LABEL, thresholds: Sequence[float] | None = None,
             max_words: int | None = None, max_sequences: int | None = None) -> Explanation:
-    """Explain with ``run`` (sequences -> calibrated logits): one call, or two when not every word fits
-    the limits (the windows first, to find the most decisive one)."""
+    """Explain with ``run`` (sequences and their texts -> calibrated logits): one call, or two when not
+    every word fits the limits (the windows first, to find the most decisive one)."""
     options = {"task": task, "thresholds": thresholds}
     chosen = occlusion.chosen(max_words, max_sequences)
     if chosen is not None:
-        return occlusion.explain(run(occlusion.inputs(chosen)), labels, chosen=chosen, **options)
-    window_logits = list(run(occlusion.windows()))
+        return occlusion.explain(run(occlusion.inputs(chosen), occlusion.input_texts(chosen)), labels, chosen=chosen,
+                                 **options)
+    windows = occlusion.windows()
+    window_logits = list(run(windows, [occlusion.text] * len(windows)))
     chosen = occlusion.decisive(window_logits, labels, max_words=max_words, max_sequences=max_sequences, **options)
-    return occlusion.explain(window_logits + list(run(occlusion.variant_inputs(chosen))), labels, chosen=chosen,
-                             **options)
+    variants = run(occlusion.variant_inputs(chosen), occlusion.variant_texts(chosen))
+    return occlusion.explain(window_logits + list(variants), labels, chosen=chosen, **options)
 
 
 def explain(predictor: Any, text: str, max_words: int | None = None, max_sequences: int | None = None) -> Explanation:
     """Explain ``predictor``'s (a ``model.Predictor``) prediction for ``text`` in this process."""
-    def run(seqs: list[list[int]]) -> list[list[float]]:
-        return predictor.calibrated_logits_ids(seqs)[0].tolist()
+    def run(seqs: list[list[int]], texts: list[str]) -> list[list[float]]:
+        return predictor.calibrated_logits_ids(seqs, texts if predictor.reads_text else None)[0].tolist()
 
     return occlude(Occlusion.of(predictor.tokenizer, text), run, predictor.labels, task=predictor.task,
                    thresholds=predictor.thresholds, max_words=max_words, max_sequences=max_sequences)

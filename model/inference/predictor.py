@@ -11,6 +11,12 @@ tokens and their logits averaged (``model.inference.windows``); ``Prediction.win
 
 A multi-label bundle (``config.task``) gives each label its own sigmoid probability, from the same
 averaged logits; its labels are those at or above the bundle's thresholds (``to_predictions``).
+
+A bundle may carry a linear part (the job's TF-IDF baseline, ``model.inference.linear``, NumPy on
+either backend): alone (``rnn_weight`` 0, a baseline bundle: no RNN weights at all) or blended with
+the RNN (the two log-probability vectors weighted ``rnn_weight`` and ``1 - rnn_weight``). It reads
+the texts themselves, not token ids, so such a predictor is given both (``texts=``); the token ids
+still say how many windows a text costs and which words an explanation leaves out.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..bundle import Bundle, load_tokenizer, read_config
+from ..bundle import Bundle, _configs, check_files, load_tokenizer, read_config, read_linear
 from ..config import MULTI_LABEL, ModelConfig, TokenizerConfig
+from .linear import LinearModel, blend_log_probs, log_softmax
 from .prediction import DEFAULT_THRESHOLD, Prediction, to_predictions
 from .windows import combine_logits, split_windows
 
@@ -78,7 +85,8 @@ class Predictor:
 
     def __init__(self, bundle: Bundle | None = None, batch_size: int = 128, fast: bool = True, *,
                  network: Any = None, tokenizer: TextTokenizer | None = None, config: ModelConfig | None = None,
-                 backend: str = "torch", max_length: int | None = None):
+                 backend: str = "torch", max_length: int | None = None, linear: LinearModel | None = None,
+                 rnn_weight: float = 1.0):
         if bundle is not None:  # torch: the loaded bundle's network
             network, tokenizer, config = TorchNetwork(bundle.model, fast), bundle.tokenizer, bundle.config
         self.bundle = bundle  # the torch bundle (None on the NumPy backend)
@@ -94,30 +102,55 @@ class Predictor:
         self.thresholds = None
         if self.task == MULTI_LABEL:
             self.thresholds = list(config.thresholds or [DEFAULT_THRESHOLD] * len(self.labels))
+        # the linear part (None: the RNN alone) and the RNN's share of the blend (0: the linear part alone)
+        self.linear, self.rnn_weight = linear, (rnn_weight if linear is not None else 1.0)
+        if linear is not None:
+            if self.task == MULTI_LABEL:
+                raise ValueError("a linear or blended model is single-label; this config is multi_label")
+            if linear.num_classes != len(self.labels):
+                raise ValueError(f"the linear part has {linear.num_classes} labels; the model has {len(self.labels)}")
+            if not 0.0 <= self.rnn_weight <= 1.0 or (network is None) != (self.rnn_weight == 0.0):
+                raise ValueError(f"rnn_weight must be in [0, 1], and 0 exactly when there is no RNN; got {rnn_weight}")
+
+    @property
+    def reads_text(self) -> bool:
+        """Whether predictions need the texts beside their token ids (a linear part reads them)."""
+        return self.linear is not None
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "torch", batch_size: int = 128, fast: bool = True,
-             tokenizer: bool = True) -> Predictor:
+             tokenizer: bool = True, table_dir: Path | None = None) -> Predictor:
         """The bundle at ``path`` on ``backend`` (``auto``: NumPy, which runs every network this package
-        trains); every file's checksum is verified first. ``tokenizer=False`` (NumPy): no tokenizer is
-        loaded, for a process that is given token ids (``encode`` then refuses)."""
+        trains); every file's checksum is verified first. ``tokenizer=False`` (NumPy, or a baseline
+        bundle): no tokenizer is loaded, for a process that is given token ids (``encode`` then
+        refuses). ``table_dir``: where NumPy keeps its input table (``NumpyRNN.load``)."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        path = Path(path)
+        bundle_config = read_config(path)
+        check_files(path, bundle_config)  # every file, the linear part's too
+        linear, rnn_weight = read_linear(path, bundle_config)
+        if rnn_weight == 0.0:  # a baseline bundle: the linear part alone (NumPy, whatever the backend)
+            model_config, tok_config = _configs(path, bundle_config)
+            text_tokenizer = load_tokenizer(path, verify=False)[0] if tokenizer else None
+            return cls(tokenizer=text_tokenizer, config=model_config, batch_size=batch_size, backend=backend,
+                       max_length=tok_config.max_length, linear=linear, rnn_weight=0.0)
         if backend == "torch":
             from ..bundle import load_bundle
 
-            return cls(load_bundle(path), batch_size, fast)
+            predictor = cls(load_bundle(path, verify=False), batch_size, fast)
+            predictor.linear, predictor.rnn_weight = linear, rnn_weight
+            return predictor
         from .numpy_rnn import NumpyRNN
 
+        network = NumpyRNN.load(path, verify=False, table_dir=table_dir)
         if not tokenizer:
-            network = NumpyRNN.load(path)
-            max_length = TokenizerConfig.from_dict(read_config(path).get("tokenizer", {})).max_length
+            max_length = TokenizerConfig.from_dict(bundle_config.get("tokenizer", {})).max_length
             return cls(network=network, config=network.config, batch_size=batch_size, backend="numpy",
-                       max_length=max_length)
-        text_tokenizer, _ = load_tokenizer(path)
-        network = NumpyRNN.load(path, verify=False)  # (load_tokenizer verified every file)
+                       max_length=max_length, linear=linear, rnn_weight=rnn_weight)
+        text_tokenizer, _ = load_tokenizer(path, verify=False)
         return cls(network=network, tokenizer=text_tokenizer, config=network.config, batch_size=batch_size,
-                   backend="numpy")
+                   backend="numpy", linear=linear, rnn_weight=rnn_weight)
 
     def runtime_model(self):
         """The torch module the torch backend runs (tests compare it with the network itself)."""
@@ -130,7 +163,7 @@ class Predictor:
 
     def warm_up(self) -> None:
         """Build what the first prediction would build, and run one, so that it is not slow."""
-        self.predict_proba_ids([[self.config.unk_id, self.config.unk_id]])
+        self.predict_proba_ids([[self.config.unk_id, self.config.unk_id]], texts=["warm up"])
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Every token id of each text, however long (what ``predict_proba_ids`` takes)."""
@@ -143,11 +176,12 @@ class Predictor:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """[len(texts), classes] calibrated probabilities (float32), in input order: a softmax over the
         labels, or (multi-label) each label's own sigmoid."""
-        return self.predict_proba_ids(self.encode(texts))
+        return self.predict_proba_ids(self.encode(texts), texts=list(texts))
 
-    def predict_proba_ids(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
-        """``predict_proba`` for texts already encoded by ``encode`` (each non-empty)."""
-        return self.predict_windows_ids(seqs)[0]
+    def predict_proba_ids(self, seqs: Sequence[Sequence[int]], texts: Sequence[str] | None = None) -> np.ndarray:
+        """``predict_proba`` for texts already encoded by ``encode`` (each non-empty); ``texts`` (the
+        texts themselves) where ``reads_text``."""
+        return self.predict_windows_ids(seqs, texts)[0]
 
     def logits(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
         """The network's logits for sequences within ``max_length``, in input order, computed in
@@ -159,15 +193,30 @@ class Predictor:
             out[chunk] = self.network.logits([seqs[i] for i in chunk])
         return out
 
-    def calibrated_logits_ids(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, list[int]]:
+    def calibrated_logits_ids(self, seqs: Sequence[Sequence[int]],
+                              texts: Sequence[str] | None = None) -> tuple[np.ndarray, list[int]]:
         """The logits each text's probabilities are computed from (float32, [texts, labels]), and how
         many windows each text was read in: the mean of its windows' logits, divided by the
         temperature (multi-label: no temperature, the thresholds do that work). Explanations read
-        these: log-odds from probabilities saturate (p = 1.0 in float32)."""
+        these: log-odds from probabilities saturate (p = 1.0 in float32).
+
+        With a linear part (single-label), its log-probabilities for ``texts`` are blended in
+        (``blend_log_probs``) and the blend's log-probabilities are the logits; alone, they are the
+        linear part's, each text one window (it reads the whole text)."""
+        linear = None
+        if self.linear is not None:
+            if texts is None or len(texts) != len(seqs):
+                raise ValueError("this model has a linear part, which reads the texts: give them (texts=) beside "
+                                 "their token ids, one per sequence")
+            linear = log_softmax(self.linear.logits(list(texts)))
+            if self.network is None:
+                return linear.astype(np.float32), [1] * len(seqs)
         windows, counts = split_windows(seqs, self.max_length)
         logits = combine_logits(self.logits(windows), counts)
         if self.task != MULTI_LABEL:
             logits = logits / np.float32(self.temperature)
+            if linear is not None:
+                logits = blend_log_probs(log_softmax(logits), linear, self.rnn_weight).astype(np.float32)
         return logits, counts
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
@@ -182,10 +231,11 @@ class Predictor:
         probs /= probs.sum(axis=1, keepdims=True)
         return probs
 
-    def predict_windows_ids(self, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, list[int]]:
+    def predict_windows_ids(self, seqs: Sequence[Sequence[int]],
+                            texts: Sequence[str] | None = None) -> tuple[np.ndarray, list[int]]:
         """Probabilities as ``predict_proba_ids``, and how many windows each text was read in
-        (``probabilities`` of ``calibrated_logits_ids``)."""
-        logits, counts = self.calibrated_logits_ids(seqs)
+        (``probabilities`` of ``calibrated_logits_ids``; ``texts`` where the model has a linear part)."""
+        logits, counts = self.calibrated_logits_ids(seqs, texts)
         return self.probabilities(logits), counts
 
     def predict(
@@ -193,13 +243,15 @@ class Predictor:
     ) -> list[Prediction]:
         """Each text's prediction, as ``to_predictions`` makes it with the bundle's task and thresholds;
         ``top_k`` and ``min_score`` are passed on."""
-        return self.predict_ids(self.encode(texts), top_k=top_k, min_score=min_score)
+        return self.predict_ids(self.encode(texts), texts=list(texts), top_k=top_k, min_score=min_score)
 
     def predict_ids(
-        self, seqs: Sequence[Sequence[int]], *, top_k: int | None = None, min_score: float | None = None
+        self, seqs: Sequence[Sequence[int]], *, texts: Sequence[str] | None = None, top_k: int | None = None,
+        min_score: float | None = None
     ) -> list[Prediction]:
-        """``predict`` for texts already encoded (each non-empty), e.g. an explanation's variants."""
-        probs, windows = self.predict_windows_ids(seqs)
+        """``predict`` for texts already encoded (each non-empty), e.g. an explanation's variants;
+        ``texts`` too where ``reads_text``."""
+        probs, windows = self.predict_windows_ids(seqs, texts)
         return to_predictions(
             self.labels,
             probs.tolist(),

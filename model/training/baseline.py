@@ -40,10 +40,11 @@ from torch.nn import functional as F
 
 from ..config import MULTI_LABEL
 from ..data import Dataset, check_training_data
+from ..inference.linear import LinearModel
 from ..inference.scoring import best_thresholds, logits_report, multi_label_logits_report, multi_label_report
+from ..text.tfidf import HashedTfidf, csr
 from .loop import TrainingCancelled
 from .setup import targets
-from .tfidf import HashedTfidf, csr
 
 
 @dataclass
@@ -76,6 +77,9 @@ class BaselineResult:
     grid: dict[float, float] = field(default_factory=dict)  # C -> dev accuracy (multi-label: dev micro-F1)
     features: int = 0  # hash columns seen in training
     train_examples: int = 0  # fewer than the split's when it had more than max_train_chars of text
+    linear: LinearModel | None = None  # the fitted model at the chosen C (what a baseline bundle serves)
+    reused: bool = False  # read from a ``BaselineStore`` (``seconds`` is then the original fit's)
+    labels: list[str] = field(default_factory=list)  # label names in the order of the linear model's columns
 
     def to_dict(self) -> dict:
         score = "micro_f1" if self.metrics.get("task") == MULTI_LABEL else "accuracy"
@@ -86,7 +90,16 @@ class BaselineResult:
             "grid": [{"c": c, score: a} for c, a in self.grid.items()],
             "features": self.features,
             "train_examples": self.train_examples,
+            "reused": self.reused,
+            "labels": self.labels,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict, linear: LinearModel | None = None, reused: bool = False) -> BaselineResult:
+        """``to_dict``'s inverse (the grid's C values as floats again), for a stored baseline."""
+        grid = {float(g["c"]): next(v for k, v in g.items() if k != "c") for g in data["grid"]}
+        return cls(data["metrics"], data["seconds"], float(data["c"]), grid, data["features"],
+                   data["train_examples"], linear, reused, list(data["labels"]))
 
 
 def fit_baseline(
@@ -130,7 +143,7 @@ def fit_baseline(
         else:
             grid[c] = (logits.argmax(1) == y_dev).double().mean().item()
         if best is None or grid[c] > grid[best[0]]:  # a tie keeps the stronger penalty, tried first
-            best = (c, logits)
+            best = (c, logits, model.weight.clone(), model.bias.clone())
         if progress is not None:
             progress({"stage": "baseline", "step": step, "steps": steps, "c": c, "score": grid[c]})
     if multi_label:
@@ -138,7 +151,9 @@ def fit_baseline(
         metrics = multi_label_logits_report(best[1].float(), y_dev, names, thresholds)
     else:
         metrics = logits_report(best[1].float(), y_dev, names)
-    return BaselineResult(metrics, time.perf_counter() - t0, best[0], grid, x_train.shape[1], len(train_data))
+    linear = LinearModel(vectorizer, best[2].numpy(), best[3].numpy())
+    return BaselineResult(metrics, time.perf_counter() - t0, best[0], grid, x_train.shape[1], len(train_data), linear,
+                          labels=names)
 
 
 def _within_budget(data: Dataset, max_chars: int | None) -> Dataset:

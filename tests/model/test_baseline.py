@@ -14,8 +14,8 @@ import torch
 
 from model import TrainingCancelled
 from model.data import Dataset, stratified_split
+from model.text.tfidf import CHAR, TOKEN, WORD, HashedTfidf, spaced
 from model.training.baseline import BaselineConfig, fit_baseline
-from model.training.tfidf import CHAR, TOKEN, WORD, HashedTfidf, spaced
 from tests.support.data import keyword_examples, negation_examples, order_examples
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def test_same_data_give_the_same_model():
 def test_features_do_not_depend_on_pythons_hash_seed():
     """n-grams are hashed with blake2b and FNV-1a, never the per-process salted ``hash()``."""
     code = (
-        "from model.training.tfidf import HashedTfidf; x = HashedTfidf().fit_transform(['a fine film!', '很好看的书']); "
+        "from model.text.tfidf import HashedTfidf; x = HashedTfidf().fit_transform(['a fine film!', '很好看的书']); "
         "print(x.col_indices().tolist(), [round(v, 6) for v in x.values().tolist()])"
     )
     outputs = {

@@ -55,8 +55,9 @@ EVENTS_DESCRIPTION = """Server-Sent Events that follow one job until it ends; ea
 * `progress`: while it trains, at most two a second: only the progress fields whose value changed since
   the last event (`epoch`, `step`, `total_steps`, `percent`, `loss`, `eta_s`, `elapsed_s`, `tokens_per_s`
   (training tokens per second so far), `seconds_per_epoch`, and `stop_reason` with the last epoch); before
-  the first epoch, the baseline's `baseline_step` of `baseline_steps` (features built, then each C tried),
-  then `baseline_accuracy`.
+  the first epoch, the baseline's `baseline_step` of `baseline_steps` (features built, then each C tried;
+  or at once `baseline_reused: true`, when a job on the same data and settings fitted it before), then
+  `baseline_accuracy`.
 * `epoch`: an epoch ended: its metrics (`epoch`, `train_loss`, `dev_loss`, `dev_accuracy`, `dev_macro_f1`,
   `seconds` (its wall time), `tokens_per_s` (its training tokens per second), `elapsed_s`).
 * `end`: last, once the job has ended (succeeded, failed, cancelled or interrupted): the final job record,

@@ -71,10 +71,11 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
 class _Request:
     """A prediction being served, possibly in slices over several model calls."""
 
-    __slots__ = ("request_id", "version", "seqs", "costs", "arrived", "done", "probs", "windows", "logits")
+    __slots__ = ("request_id", "version", "seqs", "texts", "costs", "arrived", "done", "probs", "windows", "logits")
 
     def __init__(self, request_id: int, request: dict, max_length: int):
         self.request_id, self.version, self.seqs, self.arrived = request_id, request["version"], request["ids"], request["t"]
+        self.texts = request.get("texts")  # for a version with a linear part, which reads them
         self.logits = bool(request.get("logits"))  # an explanation's: calibrated logits, not probabilities
         # a sequence's cost: the windows of max_length tokens it is read in (model.inference.windows)
         self.costs = [count_windows([len(ids)], max_length) for ids in self.seqs]
@@ -197,8 +198,11 @@ class ModelServer:
         try:
             if predictor is None:
                 raise LookupError(f"model version {version!r} is not loaded")
+            texts = None
+            if predictor.reads_text:  # a linear part (the server sent every text of such a version)
+                texts = [t for request, first, end in slices for t in request.texts[first:end]]
             # a text longer than the version's max_length is read in windows (model.inference.windows)
-            logits, counts = predictor.calibrated_logits_ids(seqs)  # float32
+            logits, counts = predictor.calibrated_logits_ids(seqs, texts)  # float32
             # probabilities are computed in place; an explanation's request in the call keeps the logits
             probs = predictor.probabilities(logits.copy() if any(r.logits for r, _, _ in slices) else logits)
         except Exception as exc:  # the server logs it; this process goes on serving
@@ -262,7 +266,7 @@ def load_predictor(path: str, backend: str, table_dir: Path | None = None):
     from model.inference.predictor import Predictor
 
     if backend == "torch":
-        return Predictor.load(path, backend="torch")
+        return Predictor.load(path, backend="torch", tokenizer=False)
     try:
         return _numpy_predictor(path, table_dir)
     except BundleError as exc:
@@ -275,14 +279,9 @@ def load_predictor(path: str, backend: str, table_dir: Path | None = None):
 def _numpy_predictor(path: str, table_dir: Path | None):
     """``Predictor.load(path, backend="numpy", tokenizer=False)`` (this process is given token ids),
     with the input table kept in ``table_dir``."""
-    from model.bundle import read_config
-    from model.config import TokenizerConfig
-    from model.inference.numpy_rnn import NumpyRNN
     from model.inference.predictor import Predictor
 
-    network = NumpyRNN.load(path, table_dir=table_dir)
-    max_length = TokenizerConfig.from_dict(read_config(path).get("tokenizer", {})).max_length
-    return Predictor(network=network, config=network.config, backend="numpy", max_length=max_length)
+    return Predictor.load(path, backend="numpy", tokenizer=False, table_dir=table_dir)
 
 
 def main(argv: list[str]) -> int:

@@ -243,22 +243,24 @@ class ModelProcess:
         return await asyncio.get_running_loop().run_in_executor(self.tokenizing, function, *args)
 
     async def predict_ids(self, loaded: ServedVersion, ids: list[list[int]], arrived: float | None = None,
-                          **options) -> list[Prediction]:
+                          texts: list[str] | None = None, **options) -> list[Prediction]:
         """Predictions for texts the server has tokenised (every id of each, each non-empty): one
         request, which the model process runs with whatever else waits (the caller checks the windows).
-        ``options``: those of ``to_predictions`` (task, thresholds, top_k, min_score)."""
-        labels, rows, windows = await self._rows(loaded, ids, arrived, logits=False)
+        ``texts``: the texts themselves, sent only to a version that reads them (``reads_text``: a linear
+        part). ``options``: those of ``to_predictions`` (task, thresholds, top_k, min_score)."""
+        labels, rows, windows = await self._rows(loaded, ids, arrived, texts, logits=False)
         if not options:
             options = {"task": loaded.task, "thresholds": loaded.thresholds}
         return to_predictions(labels, rows, windows, **options)
 
-    async def logits_ids(self, loaded: ServedVersion, ids: list[list[int]]) -> list[list[float]]:
+    async def logits_ids(self, loaded: ServedVersion, ids: list[list[int]],
+                         texts: list[str] | None = None) -> list[list[float]]:
         """Each sequence's calibrated logits (``Predictor.calibrated_logits_ids``), for explanations:
         a request like ``predict_ids``' (the caller checks the windows)."""
-        return (await self._rows(loaded, ids, None, logits=True))[1]
+        return (await self._rows(loaded, ids, None, texts, logits=True))[1]
 
     async def _rows(self, loaded: ServedVersion, ids: list[list[int]], arrived: float | None,
-                    logits: bool) -> tuple[list[str], list[list[float]], list[int]]:
+                    texts: list[str] | None, logits: bool) -> tuple[list[str], list[list[float]], list[int]]:
         """The version's labels, a row of probabilities (or logits) per text, and its window count."""
         arrived = time.monotonic() if arrived is None else arrived
         if not self.ready:
@@ -269,6 +271,10 @@ class ModelProcess:
         message = {"version": loaded.key, "ids": ids, "t": arrived}
         if logits:
             message["logits"] = True
+        if loaded.reads_text:
+            if texts is None or len(texts) != len(ids):
+                raise ValueError(f"{loaded.key} reads texts (a linear part): give one text per sequence")
+            message["texts"] = texts
         _, payload = await self._request(PREDICT, message)
         width = len(labels)
         view = memoryview(payload)

@@ -1,4 +1,4 @@
-"""Hashed TF-IDF features: texts -> a sparse torch matrix, with numpy and torch only.
+"""Hashed TF-IDF features: texts -> a sparse torch matrix (training), or NumPy CSR arrays (serving: no torch).
 
 Character 1-3-grams of the lowercased, whitespace-collapsed text, and word 1-2-grams of the texts
 written in a script that puts spaces between words. Characters need no word segmentation, so
@@ -23,11 +23,11 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ..text.scripts import letter_scripts
+from .scripts import UNSPACED_SCRIPTS, letter_scripts
 
 # Words, and each punctuation mark on its own ("!" matters); public so that a reference vectorizer can use it.
 TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -36,8 +36,9 @@ _KEY_BITS = 47  # bits of an n-gram's key, kept beside its text's index in one u
 _KEY_MASK = (1 << _KEY_BITS) - 1
 _CHUNK = 1 << 13  # texts hashed at a time (their index fits the other 17 bits; small arrays stay in cache)
 WORD, CHAR = 0, 1
-# Scripts written without spaces between words (script names as ``model.text.scripts`` gives them)
-UNSPACED_SCRIPTS = frozenset({"han", "hiragana", "katakana", "thai", "lao", "khmer", "myanmar", "tibetan"})
+
+if TYPE_CHECKING:
+    import torch
 
 
 class HashedTfidf:
@@ -70,14 +71,42 @@ class HashedTfidf:
         return self._matrix(rows, self.index[cols], values, len(texts))
 
     def transform(self, texts: list[str]) -> torch.Tensor:
+        return csr(*self.transform_arrays(texts), (len(texts), len(self.idf)))
+
+    def transform_arrays(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``transform``'s matrix as NumPy CSR arrays (row starts, columns, values), without torch: what
+        a served linear model reads (``model.inference.linear``), the same numbers as in training."""
         if self.index is None:
             raise RuntimeError("HashedTfidf.transform called before fit_transform")
         rows, cols, values = self._signed_tf(texts)
         cols = self.index[cols]
         known = cols >= 0  # columns never seen in training carry no weight
-        return self._matrix(rows[known], cols[known], values[known], len(texts))
+        return self._arrays(rows[known], cols[known], values[known], len(texts))
+
+    @classmethod
+    def fitted(cls, word_ngrams, char_ngrams, buckets: int, seen: np.ndarray, idf: np.ndarray) -> HashedTfidf:
+        """A fitted vectorizer from what ``state`` gives: the hash columns seen in training (sorted) and their idf."""
+        vectorizer = cls(tuple(word_ngrams), tuple(char_ngrams), int(buckets))
+        seen = np.asarray(seen, dtype=np.int64)
+        if len(seen) != len(idf) or (len(seen) and (seen.min() < 0 or seen.max() >= 2 * buckets)):
+            raise ValueError(f"{len(seen)} seen columns and {len(idf)} idf values do not fit {buckets} buckets")
+        vectorizer.index = np.full(2 * vectorizer.buckets, -1, dtype=np.int32)
+        vectorizer.index[seen] = np.arange(len(seen))
+        vectorizer.idf = np.asarray(idf, dtype=np.float32)
+        vectorizer.kind = (seen >= vectorizer.buckets).astype(np.int32)
+        return vectorizer
+
+    def state(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the hash columns seen in training, their idf): what ``fitted`` rebuilds the vectorizer from
+        (the full column index is 2 x buckets entries; these are as many as the features)."""
+        if self.index is None:
+            raise RuntimeError("HashedTfidf.state called before fit_transform")
+        return np.flatnonzero(self.index >= 0).astype(np.int32), self.idf
 
     def _matrix(self, rows, cols, values, n_rows: int) -> torch.Tensor:
+        return csr(*self._arrays(rows, cols, values, n_rows), (n_rows, len(self.idf)))
+
+    def _arrays(self, rows, cols, values, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         values *= self.idf[cols]
         part = rows.astype(np.int64) * 2 + self.kind[cols]  # each kind's part of a row is normalised on its own
         norms = np.sqrt(np.bincount(part, weights=values**2, minlength=2 * n_rows)).astype(np.float32)
@@ -85,7 +114,7 @@ class HashedTfidf:
         del part
         crow = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_rows), out=crow[1:])
-        return csr(crow, cols, values, (n_rows, len(self.idf)))
+        return crow, cols, values
 
     def _signed_tf(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, hash column, signed sublinear tf) per distinct (text, column), sorted by row then column."""
@@ -185,6 +214,8 @@ def _word_symbols(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def csr(crow: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
     """A float32 CSR tensor, with 32-bit indices where they fit (MKL's path for products)."""
+    import torch  # (here: a served linear model reads the NumPy arrays and has no torch)
+
     index = np.int32 if len(values) < 2**31 and max(shape) < 2**31 else np.int64
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the one product used here is not
         warnings.simplefilter("ignore", UserWarning)

@@ -1,0 +1,113 @@
+"""What a job could publish, scored alike: the RNN, the TF-IDF baseline and their blend.
+
+Each is scored on the job's evaluation set through the predictor a served bundle would use (the
+RNN's calibrated probabilities, the baseline's ``LinearModel``), so ``winner`` names the one that
+is best there, not an RNN figure measured one way beside a baseline figure measured another.
+The blend is ``blend_log_probs``: ``w`` x the RNN's log-probabilities + ``(1 - w)`` x the
+baseline's, with ``w`` from ``RNN_WEIGHTS`` chosen on the same evaluation set (the best accuracy,
+then the lower log-loss). Its figure is therefore a little optimistic, as the C of the baseline and
+the epoch of the RNN are; ``candidates.blend.chosen_on`` says so. The weights stop short of 0 and 1,
+which are the baseline and the RNN themselves; a tie goes to the simpler candidate (RNN, then
+baseline, then blend).
+
+``keep`` (``TrainConfig.keep``) decides what is published: ``rnn`` the RNN whatever won, ``best``
+the winner. Multi-label jobs score the RNN and the baseline (micro-F1) and publish the RNN: the
+baseline and blended bundles are single-label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config import MULTI_LABEL
+from ..data import Dataset
+from ..inference.linear import LinearModel, blend_log_probs, log_softmax
+from ..inference.predictor import Predictor, TorchNetwork
+from ..inference.scoring import classification_report, evaluate
+
+RNN, BASELINE, BLEND = "rnn", "baseline", "blend"
+KEEP_RNN, KEEP_BEST = "rnn", "best"
+RNN_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the RNN's share of a blend
+
+
+@dataclass
+class Choice:
+    candidates: dict[str, dict[str, Any]]  # name -> its scores on the evaluation set
+    winner: str  # the best there
+    linear: LinearModel | None = None  # the baseline, its columns in the RNN's label order
+    rnn_weight: float | None = None  # the blend's (None: no blend was scored)
+    notes: list[str] = field(default_factory=list)
+
+    def published(self, keep: str) -> str:
+        """The candidate that ``keep`` publishes."""
+        if keep not in (KEEP_RNN, KEEP_BEST):
+            raise ValueError(f"keep must be {KEEP_RNN!r} or {KEEP_BEST!r}; got {keep!r}")
+        return self.winner if keep == KEEP_BEST and self.linear is not None else RNN
+
+    def bundle_parts(self, published: str) -> tuple[LinearModel | None, float]:
+        """``write_bundle``'s ``linear`` and ``rnn_weight`` for the ``published`` candidate."""
+        return {RNN: (None, 1.0), BASELINE: (self.linear, 0.0), BLEND: (self.linear, self.rnn_weight)}[published]
+
+    def to_dict(self, keep: str) -> dict[str, Any]:
+        return {"candidates": self.candidates, "winner": self.winner, "keep": keep,
+                "published": self.published(keep), **({"notes": self.notes} if self.notes else {})}
+
+
+def card_notes(record: dict[str, Any]) -> str:
+    """The model card's section on the candidates (``Choice.to_dict``'s ``record``): what was
+    published, and why, so that a card never shows the RNN's figures alone for a blend."""
+    lines = ["## Candidates (scored on dev)", "", "| candidate | dev score | |", "|---|---|---|"]
+    for name, c in record["candidates"].items():
+        score = c.get("accuracy", c.get("micro_f1"))
+        extra = f"RNN weight {c['rnn_weight']} (chosen on dev)" if "rnn_weight" in c else ""
+        lines.append(f"| {name} | {score:.4f} | {extra} |")
+    lines += ["", f"Winner on dev: {record['winner']}. keep: {record['keep']}; this bundle is the "
+              f"{record['published']}" + ("" if record["published"] == RNN else
+                                           " (the metrics above are the RNN part's)") + "."]
+    return "\n".join(lines + [f"Note: {n}" for n in record.get("notes", [])])
+
+
+def rnn_predictor(result) -> Predictor:
+    """The trained RNN (a ``TrainResult``) as its bundle will serve it: calibrated, on the CPU."""
+    model = result.model.cpu().eval()
+    return Predictor(network=TorchNetwork(model), tokenizer=result.tokenizer, config=model.config)
+
+
+def choose(rnn: Predictor, baseline, dev_data: Dataset) -> Choice:
+    """Score ``rnn`` (a ``Predictor``), ``baseline`` (a ``BaselineResult``) and their blend on ``dev_data``."""
+    config = rnn.config
+    if config.task == MULTI_LABEL:
+        scores = {RNN: evaluate(rnn, dev_data)["micro_f1"], BASELINE: baseline.metrics["micro_f1"]}
+        winner = BASELINE if scores[BASELINE] > scores[RNN] else RNN
+        return Choice({k: {"micro_f1": v} for k, v in scores.items()}, winner,
+                      notes=["multi-label: no blend is scored, and the RNN is published whatever keep says "
+                             "(baseline and blended bundles are single-label)"])
+    labels = list(config.labels)
+    if sorted(baseline.labels) != sorted(labels):
+        raise ValueError(f"the baseline's labels {baseline.labels} are not the RNN's {labels}")
+    order = [baseline.labels.index(label) for label in labels]
+    linear = LinearModel(baseline.linear.vectorizer, baseline.linear.weight[:, order], baseline.linear.bias[order])
+    index = {name: i for i, name in enumerate(labels)}
+    gold = np.array([index[config.label_names.get(raw, raw)] for raw in dev_data.labels])
+    rnn_log = np.log(np.maximum(rnn.predict_proba(dev_data.texts).astype(np.float64), 1e-30))
+    linear_log = log_softmax(linear.logits(dev_data.texts).astype(np.float64))
+    candidates = {RNN: _scores(rnn_log, gold, labels), BASELINE: _scores(linear_log, gold, labels)}
+    blends = {w: _scores(blend_log_probs(rnn_log, linear_log, w), gold, labels) for w in RNN_WEIGHTS}
+    w = max(RNN_WEIGHTS, key=lambda w: (blends[w]["accuracy"], -blends[w]["loss"]))
+    candidates[BLEND] = blends[w] | {"rnn_weight": w, "chosen_on": "the evaluation set (as the scores)",
+                                     "grid": [{"rnn_weight": v, "accuracy": blends[v]["accuracy"]} for v in RNN_WEIGHTS]}
+    winner = RNN
+    for name in (BASELINE, BLEND):  # strictly better, or the simpler one stays
+        if candidates[name]["accuracy"] > candidates[winner]["accuracy"]:
+            winner = name
+    return Choice(candidates, winner, linear, w)
+
+
+def _scores(log_probs: np.ndarray, gold: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    predicted = log_probs.argmax(axis=1)
+    report = classification_report(gold.tolist(), predicted.tolist(), labels)
+    loss = float(-log_probs[np.arange(len(gold)), gold].mean()) if len(gold) else 0.0
+    return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "loss": round(loss, 6), "n": len(gold)}

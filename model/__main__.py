@@ -308,7 +308,8 @@ def cmd_train(args) -> int:
     from .training.baseline import fit_baseline
     from .training.candidates import card_notes, choose, rnn_predictor
 
-    choice = choose(rnn_predictor(result), fit_baseline(train_data, dev_data, model_config.label_names), dev_data)
+    choice = choose(rnn_predictor(result), fit_baseline(train_data, dev_data, result.model_config.label_names),
+                    dev_data)  # (the label names training used: a warm start's are the base's when none are given)
     kept = choice.to_dict(train_config.keep)
     training = result.training_metadata() | kept
     linear, rnn_weight = choice.bundle_parts(kept["published"])

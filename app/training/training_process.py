@@ -46,6 +46,7 @@ from model.training.baseline_store import BaselineStore, fit_or_reuse
 from model.training.candidates import card_notes, choose, rnn_predictor
 from model.training.card import render_card
 from model.training.loop import resolve_device
+from model.training.warm_start import label_names_for
 
 from ..errors import NotFound, ServiceError, storage_errors
 from ..processes import die_with_parent
@@ -211,11 +212,14 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
         # The yardstick first (seconds, where the RNN takes minutes), recorded at once so that a user sees it
         # while the RNN trains; it draws no random numbers, so the RNN's result is the same with or without it.
         # Rank 0's alone; the other ranks wait for its stop vote.
+        model = job["model"] or settings.default_model
+        base = _base_bundle(versions, model, job["base_version"]) if job["base_version"] else None
         baseline, stopped = None, False
         if reporter.leader:
             try:
-                # a job on the same data and settings before: its fit is reused (model.training.baseline_store)
-                baseline = fit_or_reuse(train_data, dev_data, model_config.label_names,
+                # a job on the same data and settings before: its fit is reused (model.training.baseline_store);
+                # its labels named as the RNN's will be (a warm start's: the base's names when none are given)
+                baseline = fit_or_reuse(train_data, dev_data, label_names_for(model_config, base),
                                         store=BaselineStore(settings.data_dir / BASELINES_FOLDER),
                                         should_stop=reporter.should_stop, progress=reporter.baseline)
             except TrainingCancelled:
@@ -225,8 +229,6 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
                 store.update("jobs", "id", job_id, progress=reporter.extra, result={"baseline": baseline.to_dict()})
         if world.any(stopped):
             raise TrainingCancelled("stopped while fitting the baseline")
-        model = job["model"] or settings.default_model
-        base = _base_bundle(versions, model, job["base_version"]) if job["base_version"] else None
         result = train(train_data, dev_data, model_config, tok_config, train_config,
                        progress=reporter.progress, should_stop=reporter.should_stop,
                        base=base, base_source=job["base_version"])

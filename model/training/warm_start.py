@@ -30,6 +30,13 @@ OUTPUT_LAYER = ("classifier.weight", "classifier.bias")
 KEPT, NEW = "kept", "new"
 
 
+def label_names_for(hyperparameters: ModelConfig, base: Bundle | None) -> dict[str, str]:
+    """The label names a training run maps its data's labels through: the hyperparameters', else (a
+    warm start) the base's. Whatever else reads the same data beside the RNN (the baseline) maps them
+    the same way, or its labels would not be the RNN's."""
+    return dict(hyperparameters.label_names or (base.config.label_names if base is not None else {}))
+
+
 def base_configs(base: Bundle, hyperparameters: ModelConfig) -> tuple[ModelConfig, TokenizerConfig]:
     """The base's architecture and tokenizer settings; dropout and label names from the hyperparameters
     (label names from the base when none are given). Labels and temperature are set by training."""
@@ -38,7 +45,7 @@ def base_configs(base: Bundle, hyperparameters: ModelConfig) -> tuple[ModelConfi
         labels=list(base.config.labels),
         temperature=1.0,
         dropout=hyperparameters.dropout,
-        label_names=dict(hyperparameters.label_names or base.config.label_names),
+        label_names=label_names_for(hyperparameters, base),
     )
     return arch, dataclasses.replace(base.tokenizer_config)
 

@@ -41,6 +41,19 @@ def test_a_job_from_bundled_with_the_same_labels_keeps_every_weight(client, tiny
     assert config["tokenizer"] == json.loads((tiny_bundle_path / "config.json").read_text())["tokenizer"]
 
 
+def test_data_labelled_as_the_base_was_trained_is_named_by_the_base_for_the_rnn_and_the_baseline(client):
+    # 0/1 data, no label_names: the tiny bundle's own mapping ("0": negative, "1": positive) names them, for
+    # the RNN and for the job's baseline alike (the baseline once kept 0/1, and the job failed comparing them)
+    raw = csv_bytes(200).decode().replace(",neg\n", ",0\n").replace(",pos\n", ",1\n").encode()
+    ds = upload(client, raw)
+    job, config = finished_bundle_config(client, {"dataset_id": ds["id"], "base_version": "bundled",
+                                                  "config": {"epochs": 1}})
+    assert config["model"]["labels"] == ["negative", "positive"]
+    assert config["training"]["base"]["output_layer"] == "kept"
+    candidates = job["result"]["candidates"]
+    assert set(candidates) >= {"rnn", "baseline"} and job["result"]["winner"] in candidates
+
+
 def test_a_job_from_bundled_with_other_labels_gets_a_new_output_layer(client):
     ds = upload(client, csv_bytes(200))
     _, config = finished_bundle_config(client, {"dataset_id": ds["id"], "base_version": "bundled",

@@ -29,7 +29,7 @@ from typing import Any
 
 from model.bundle import BundleError, load_tokenizer
 from model.config import TokenizerConfig
-from model.inference.explain import Explanation, Occlusion
+from model.inference.explain import Explanation, Occlusion, plan
 from model.inference.prediction import Prediction
 from model.inference.windows import count_windows
 from model.text.scripts import SAMPLE_CHARS, TrainedScripts, may_warn, trained_scripts, unseen_script_warnings
@@ -311,21 +311,17 @@ class Inference:
             occlusion = Occlusion.of(served.tokenizer, text)
         else:
             occlusion = await self.model_process.in_tokenizing_thread(Occlusion.of, served.tokenizer, text)
-        limits = {"max_words": self.settings.max_explain_words, "max_sequences": self.settings.max_windows_per_request}
-        options = {"task": served.task, "thresholds": served.thresholds}
         self.check_windows(served, occlusion.windows(), f"the text's {len(occlusion.ids)} tokens", field="text")
-        chosen = occlusion.chosen(**limits)
-        reads = served.reads_text  # a linear part: the texts go beside the ids (``Occlusion.input_texts``)
-        if chosen is not None:
-            logits = await self.model_process.logits_ids(served, occlusion.inputs(chosen),
-                                                         occlusion.input_texts(chosen) if reads else None)
-        else:  # more than fit: its most decisive window
-            windows = occlusion.windows()
-            logits = await self.model_process.logits_ids(served, windows, [text] * len(windows) if reads else None)
-            chosen = occlusion.decisive(logits, served.labels, **options, **limits)
-            logits += await self.model_process.logits_ids(served, occlusion.variant_inputs(chosen),
-                                                          occlusion.variant_texts(chosen) if reads else None)
-        explanation = occlusion.explain(logits, served.labels, chosen=chosen, **options)
+        steps = plan(occlusion, served.labels, task=served.task, thresholds=served.thresholds,
+                     max_words=self.settings.max_explain_words, max_sequences=self.settings.max_windows_per_request,
+                     with_texts=served.reads_text)  # a linear part reads the texts beside the ids
+        request = next(steps)
+        while True:  # (``model.inference.explain.occlude``, awaiting the model process)
+            try:
+                request = steps.send(await self.model_process.logits_ids(served, *request))
+            except StopIteration as done:
+                explanation = done.value
+                break
         self.metrics.count_predictions(served.model, served.version, [explanation])
         warnings = await self.warnings(served, [text])
         return served, explanation, warnings[0] if warnings else None

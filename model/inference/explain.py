@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -256,27 +256,47 @@ class Occlusion:
                            excerpt=excerpt)
 
 
-def occlude(occlusion: Occlusion, run: Callable[[list[list[int]], list[str]], Sequence[Sequence[float]]],
-            labels: Sequence[str], *, task: str = SINGLE_LABEL, thresholds: Sequence[float] | None = None,
-            max_words: int | None = None, max_sequences: int | None = None) -> Explanation:
-    """Explain with ``run`` (sequences and their texts -> calibrated logits): one call, or two when not
-    every word fits the limits (the windows first, to find the most decisive one)."""
+Request = tuple[list[list[int]], list[str] | None]  # sequences for one model call, and their texts (or None)
+
+
+def plan(occlusion: Occlusion, labels: Sequence[str], *, task: str = SINGLE_LABEL,
+         thresholds: Sequence[float] | None = None, max_words: int | None = None, max_sequences: int | None = None,
+         with_texts: bool = False) -> Generator[Request, Sequence[Sequence[float]], Explanation]:
+    """The explanation's model calls, as a generator: it yields each call's sequences (and, ``with_texts``
+    for a model with a linear part, their texts: ``input_texts``), is sent back their calibrated
+    logits, and returns the explanation. One call, or two when not every word fits the limits (the
+    windows first, to find the most decisive one). The same plan serves the server, which awaits
+    its model process (``app/serving/inference.py``), and ``explain`` here, which calls the predictor
+    (``occlude`` drives it)."""
     options = {"task": task, "thresholds": thresholds}
     chosen = occlusion.chosen(max_words, max_sequences)
     if chosen is not None:
-        return occlusion.explain(run(occlusion.inputs(chosen), occlusion.input_texts(chosen)), labels, chosen=chosen,
-                                 **options)
+        logits = yield occlusion.inputs(chosen), occlusion.input_texts(chosen) if with_texts else None
+        return occlusion.explain(logits, labels, chosen=chosen, **options)
     windows = occlusion.windows()
-    window_logits = list(run(windows, [occlusion.text] * len(windows)))
+    window_logits = list((yield windows, [occlusion.text] * len(windows) if with_texts else None))
     chosen = occlusion.decisive(window_logits, labels, max_words=max_words, max_sequences=max_sequences, **options)
-    variants = run(occlusion.variant_inputs(chosen), occlusion.variant_texts(chosen))
+    variants = yield occlusion.variant_inputs(chosen), occlusion.variant_texts(chosen) if with_texts else None
     return occlusion.explain(window_logits + list(variants), labels, chosen=chosen, **options)
+
+
+def occlude(steps: Generator[Request, Sequence[Sequence[float]], Explanation],
+            run: Callable[[list[list[int]], list[str] | None], Sequence[Sequence[float]]]) -> Explanation:
+    """``plan``'s explanation, each of its calls made with ``run`` (sequences, texts -> calibrated logits)."""
+    request = next(steps)
+    while True:
+        try:
+            request = steps.send(run(*request))
+        except StopIteration as done:
+            return done.value
 
 
 def explain(predictor: Any, text: str, max_words: int | None = None, max_sequences: int | None = None) -> Explanation:
     """Explain ``predictor``'s (a ``model.Predictor``) prediction for ``text`` in this process."""
-    def run(seqs: list[list[int]], texts: list[str]) -> list[list[float]]:
-        return predictor.calibrated_logits_ids(seqs, texts if predictor.reads_text else None)[0].tolist()
+    def run(seqs: list[list[int]], texts: list[str] | None) -> list[list[float]]:
+        return predictor.calibrated_logits_ids(seqs, texts)[0].tolist()
 
-    return occlude(Occlusion.of(predictor.tokenizer, text), run, predictor.labels, task=predictor.task,
-                   thresholds=predictor.thresholds, max_words=max_words, max_sequences=max_sequences)
+    steps = plan(Occlusion.of(predictor.tokenizer, text), predictor.labels, task=predictor.task,
+                 thresholds=predictor.thresholds, max_words=max_words, max_sequences=max_sequences,
+                 with_texts=predictor.reads_text)
+    return occlude(steps, run)

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from ..schemas.common import ERROR_RESPONSES, inline_schema
+from ..schemas.common import ERROR_RESPONSES, json_request_body
 from ..schemas.explain import Excerpt, ExplainRequest, ExplainResponse
 from .predict import SECURITY, check_limits, model_named, prediction_request, response
 
 router = APIRouter(tags=["predict"])
 
-REQUEST_BODY = {"required": True, "content": {"application/json": {
-    "schema": inline_schema(ExplainRequest),
-    "example": ExplainRequest.model_config["json_schema_extra"]["examples"][0],
-}}}
+REQUEST_BODY = json_request_body(ExplainRequest)
 
 
 @router.post(

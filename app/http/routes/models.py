@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from ...serving.compare import compare_versions
 from ...serving.select import select
 from ..deps import require_json, write_access
-from ..schemas.common import ERROR_RESPONSES, inline_schema
+from ..schemas.common import ERROR_RESPONSES, json_request_body
 from ..schemas.compare import CompareRequest, CompareResponse
 from ..schemas.models import (
     ActivateRequest,
@@ -82,10 +82,7 @@ async def get_version_card(name: str, version: str, request: Request,
     return await _card(request, name, version, format)
 
 
-ACTIVATE_BODY = {"required": False, "content": {"application/json": {
-    "schema": inline_schema(ActivateRequest),
-    "example": ActivateRequest.model_config["json_schema_extra"]["examples"][0],
-}}}
+ACTIVATE_BODY = json_request_body(ActivateRequest, required=False)
 
 
 @router.post("/v1/models/{name}/versions/{version}/activate", response_model=VersionInfo, responses=ERROR_RESPONSES,
@@ -114,10 +111,7 @@ async def delete_version(name: str, version: str, request: Request):
     return Response(status_code=204)
 
 
-COMPARE_BODY = {"required": True, "content": {"application/json": {
-    "schema": inline_schema(CompareRequest),
-    "example": CompareRequest.model_config["json_schema_extra"]["examples"][0],
-}}}
+COMPARE_BODY = json_request_body(CompareRequest)
 
 
 @router.post("/v1/models/{name}/compare", response_model=CompareResponse, responses=ERROR_RESPONSES,
@@ -137,8 +131,8 @@ async def compare_models(name: str, request: Request):
 
 
 @router.post("/v1/models/{name}/feedback", response_model=dict, responses=ERROR_RESPONSES,
-             dependencies=[Depends(write_access("train"))], openapi_extra={"requestBody": {"required": True,
-             "content": {"application/json": {"schema": inline_schema(FeedbackRequest)}}}},
+             dependencies=[Depends(write_access("train"))],
+             openapi_extra={"requestBody": json_request_body(FeedbackRequest)},
              summary="Store corrections of the model's predictions (one per text, the latest kept)")
 async def add_feedback(name: str, request: Request):
     require_json(request)
@@ -154,8 +148,8 @@ async def get_feedback(name: str, request: Request):
 
 
 @router.post("/v1/models/{name}/select", response_model=dict, responses=ERROR_RESPONSES,
-             dependencies=[Depends(write_access("train"))], openapi_extra={"requestBody": {"required": True,
-             "content": {"application/json": {"schema": inline_schema(SelectRequest)}}}},
+             dependencies=[Depends(write_access("train"))],
+             openapi_extra={"requestBody": json_request_body(SelectRequest)},
              summary="Pick k texts of a dataset to label next (uncertainty, random or diverse)")
 async def select_texts(name: str, request: Request):
     """Texts the model already has feedback for are skipped. Counted against SENTIMENT_RATE_LIMIT_WRITE."""

@@ -35,3 +35,13 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
         return node
 
     return resolve(schema)
+
+
+def json_request_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that decodes its JSON body itself (``decode_body``) as
+    ``model``: the schema inlined, with the model's first declared example."""
+    content: dict[str, Any] = {"schema": inline_schema(model)}
+    extra = model.model_config.get("json_schema_extra")
+    if isinstance(extra, dict) and extra.get("examples"):
+        content["example"] = extra["examples"][0]
+    return {"required": required, "content": {"application/json": content}}

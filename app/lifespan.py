@@ -56,7 +56,7 @@ async def lifespan(app: FastAPI):
         state.inference = Inference(settings, versions, state.metrics)
         state.inference.model_process.prestarted = state.prestarted_model_process  # (python -m app's)
         state.inference.model_process.preloaded = state.preloaded_version
-        await state.inference.start(state.preloaded_version)
+        await state.inference.start()
         wake = asyncio.Event()
         follower = asyncio.create_task(_follow_activations(state.inference, wake, settings.version_poll_s),
                                        name="follow-activations")

@@ -140,10 +140,12 @@ class Inference:
     def load(self, model: str, version: str) -> ServedVersion:
         return load_version(model, version, self.versions.path(model, version))
 
-    async def start(self, preloaded: ServedVersion | None = None) -> None:
-        """Serve the default model's active version: ``preloaded`` (what ``python -m app`` loaded and
-        had its model process load before the server started), if it still is the active one."""
+    async def start(self) -> None:
+        """Serve the default model's active version: the one ``python -m app`` loaded and had its
+        model process load before the server started (``ModelProcess.preloaded``), if it still is
+        the active one."""
         name = self.settings.default_model
+        preloaded = self.model_process.preloaded
         active = await asyncio.to_thread(self.versions.active, name)
         if preloaded is not None and (preloaded.model, preloaded.version) == (name, active):
             loaded = preloaded

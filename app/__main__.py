@@ -34,6 +34,27 @@ def _stopped(process, status: int) -> int:
     return status
 
 
+def _serve_first(settings):
+    """The default model's active version, loaded from what the records say without opening them
+    (``peek_active``), and its default ``min_score``; or None where that cannot be done: the records
+    are then opened first."""
+    if settings.role == "trainer" or settings.workers != 1:
+        return None
+    from model.bundle import BundleError
+
+    from .serving.inference import load_version
+    from .versions import peek_active
+
+    active = peek_active(settings, settings.default_model)
+    if active is None:
+        return None
+    try:
+        loaded = load_version(active.model, active.version, active.path)
+    except (BundleError, LookupError, OSError):  # opening the records says what is wrong, and falls back
+        return None
+    return loaded, active.min_score
+
+
 def main(argv: list[str] | None = None) -> int:
     # As PID 1 in a container, SIGTERM with no handler is ignored: `docker stop` during start-up
     # (imports, the model check below: a second or more) would wait for its kill timeout. Exit at
@@ -75,15 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     from .serving.inference import load_active
     from .versions import open_versions
 
+    versions = None
     try:  # fail fast with one clear line instead of a half-alive server (the model process
         # checks the weights when it loads them: a bad weights file also stops start-up)
-        versions = open_versions(settings)
-        if settings.role != "trainer":  # a trainer loads no model
-            loaded = load_active(versions, settings.default_model)
-            if model_process is not None:  # it loads the version now, while this process imports the rest
-                from .serving.model_process.client import preload
+        loaded, min_score = _serve_first(settings) or (None, None)
+        if loaded is None:  # the records open first (and say what is wrong, if anything)
+            versions = open_versions(settings)
+            if settings.role != "trainer":  # a trainer loads no model
+                loaded = load_active(versions, settings.default_model)
+        if model_process is not None and loaded is not None:  # it loads the version now, while this
+            from .serving.model_process.client import preload  # process imports the rest
 
-                preload(model_process, loaded)
+            preload(model_process, loaded)
     except (StoreError, ServiceError) as exc:  # the records cannot be opened or written
         log.error("cannot start: %s", exc)
         return _stopped(model_process, 1)
@@ -113,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app()  # (as the factory would: the settings read again, SENTIMENT_API_KEYS included)
         app.state.prestarted_model_process = model_process
         app.state.preloaded_version = loaded
+        app.state.preloaded_min_score = min_score  # (when read without opening the records)
+        app.state.versions = versions  # None: the lifespan opens the records once it serves
     gc.enable()
     uvicorn.run(
         app, factory=model_process is None, host=settings.host, port=settings.port,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -42,32 +43,34 @@ async def _follow_activations(inference: Inference, wake: asyncio.Event, poll_s:
             log.exception("could not follow the active model version")
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    """What runs depends on ``SENTIMENT_ROLE``: serving (the model process, following activations)
-    unless this process is a trainer; the job runner unless it is an API replica."""
+async def _open_records(app: FastAPI) -> None:
+    """The records and what needs them: following activations, datasets, jobs, feedback and the job
+    runner; then ``records_open`` is set, which requests that need them wait for (``http/deps.py``)."""
     state = app.state
     settings: Settings = state.settings
-    versions = open_versions(settings)
-    state.versions, state.store = versions, versions.store
-    state.inference = state.runner = None
-    follower = listener = None
-    if settings.role != "trainer":
-        state.inference = Inference(settings, versions, state.metrics)
-        state.inference.model_process.prestarted = state.prestarted_model_process  # (python -m app's)
-        state.inference.model_process.preloaded = state.preloaded_version
-        await state.inference.start()
+    if state.versions is None:  # python -m app served from what the records say: open them now
+        try:
+            state.versions = await asyncio.to_thread(open_versions, settings)
+        except (ServiceError, OSError) as exc:  # as when they cannot be opened before serving: one
+            log.error("cannot start: the records do not open: %s", exc)  # line, and exit status 1
+            if state.inference is not None:
+                await state.inference.stop()
+            logging.shutdown()
+            os._exit(1)
+        if state.inference is not None:
+            state.inference.attach(state.versions)
+            await state.inference.sync()  # an activation between python -m app's read and now
+    versions = state.versions
+    state.store = versions.store
+    if state.inference is not None:
         wake = asyncio.Event()
-        follower = asyncio.create_task(_follow_activations(state.inference, wake, settings.version_poll_s),
-                                       name="follow-activations")
+        state.follower = asyncio.create_task(_follow_activations(state.inference, wake, settings.version_poll_s),
+                                             name="follow-activations")
         if versions.store.dialect == "postgresql":
             loop = asyncio.get_running_loop()
-            listener = ActivationListener(versions.store, lambda: loop.call_soon_threadsafe(wake.set))
-            listener.start()
-    state.activation_listener = listener
+            state.activation_listener = ActivationListener(versions.store, lambda: loop.call_soon_threadsafe(wake.set))
+            state.activation_listener.start()
     state.datasets = DatasetStore(versions.store, settings.data_dir / "datasets", settings.max_dataset_rows)
-    state.upload_slots = asyncio.Semaphore(1)
-    state.compare_slots = asyncio.Semaphore(1)  # one /v1/models/compare at a time
     state.jobs = JobService(settings, versions, state.datasets)
     state.feedback = Feedback(versions.store, versions, state.datasets)
     if settings.role != "api":  # an API replica only queues jobs: trainers claim them
@@ -75,6 +78,36 @@ async def lifespan(app: FastAPI):
         state.runner = JobRunner(settings, state.jobs, state.metrics,
                                  on_promotion=serving.sync if serving is not None else None)
         state.runner.start()
+    state.records_open.set()
+    gc.freeze()  # (what opening the records made, when it was after start-up's freeze)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    """What runs depends on ``SENTIMENT_ROLE``: serving (the model process, following activations)
+    unless this process is a trainer; the job runner unless it is an API replica. When ``python -m
+    app`` loaded the default model without opening the records (``versions.peek_active``), it serves
+    first and the records open behind it: predictions and health answer at once, and requests that
+    need the records wait the tenth of a second it takes."""
+    state = app.state
+    settings: Settings = state.settings
+    state.records_open = asyncio.Event()
+    state.inference = state.runner = state.follower = state.activation_listener = None
+    state.upload_slots = asyncio.Semaphore(1)
+    state.compare_slots = asyncio.Semaphore(1)  # one /v1/models/compare at a time
+    serve_first = settings.role != "trainer" and state.versions is None and state.preloaded_version is not None
+    if state.versions is None and not serve_first:
+        state.versions = open_versions(settings)
+    opening = None
+    if settings.role != "trainer":
+        state.inference = Inference(settings, state.versions, state.metrics)
+        state.inference.model_process.prestarted = state.prestarted_model_process  # (python -m app's)
+        state.inference.model_process.preloaded = state.preloaded_version
+        await state.inference.start(state.preloaded_min_score)
+    if serve_first:
+        opening = asyncio.create_task(_open_records(app), name="open-records")
+    else:
+        await _open_records(app)
     # What start-up created lives as long as the process: keep it out of the garbage collector's
     # full passes, which otherwise scan every object FastAPI and pydantic made and stall the event
     # loop every few seconds under load.
@@ -83,11 +116,13 @@ async def lifespan(app: FastAPI):
     try:
         yield
     finally:
+        await cancel_and_wait(opening)
         if state.runner is not None:
             await state.runner.stop()
-        await cancel_and_wait(follower)
-        if listener is not None:
-            await asyncio.to_thread(listener.stop)
+        await cancel_and_wait(state.follower)
+        if state.activation_listener is not None:
+            await asyncio.to_thread(state.activation_listener.stop)
         if state.inference is not None:
             await state.inference.stop()
-        versions.store.close()  # the pooled connections (PostgreSQL's are server resources)
+        if state.versions is not None:
+            state.versions.store.close()  # the pooled connections (PostgreSQL's are server resources)

@@ -41,14 +41,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, CursorResult, Row, make_url
-from sqlalchemy.pool import SingletonThreadPool
-from sqlalchemy.sql.elements import TextClause
+from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError, storage_errors
+
+if TYPE_CHECKING:  # SQLAlchemy itself is imported when a Store opens: a tenth of a second that
+    # ``python -m app`` spends after it serves (``peek_active``), not before
+    from sqlalchemy.engine import Connection, CursorResult, Row
+    from sqlalchemy.sql.elements import TextClause
 
 # Each entry moves the records one schema version up; append, never edit, so that records written
 # by an older release are upgraded in place.
@@ -135,6 +135,8 @@ def _postgresql_ddl(sql: str) -> str:
 @lru_cache(maxsize=512)
 def _statement(sql: str) -> TextClause:
     """``?`` placeholders (outside quoted strings) as the bound parameters ``:p0``, ``:p1``, ..."""
+    from sqlalchemy import text
+
     count = iter(range(sql.count("?")))
     return text(re.sub(r"'[^']*'|\?", lambda m: m[0] if m[0] != "?" else f":p{next(count)}", sql))
 
@@ -167,6 +169,10 @@ class Store:
     """The records, on SQLite (``Store(path)``) or PostgreSQL (``Store("postgresql://...")``)."""
 
     def __init__(self, target: str | Path):
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.pool import SingletonThreadPool
+
         self._local = threading.local()
         if isinstance(target, str) and "://" in target:
             self.dialect = "postgresql"

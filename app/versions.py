@@ -28,6 +28,8 @@ import json
 import logging
 import re
 import shutil
+import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +39,7 @@ from model.files import sweep as sweep_unpublished
 
 from .data_dir import TABLES_FOLDER
 from .errors import Conflict, InsufficientStorage, InvalidInput, NotFound
-from .store import Store, Transaction, now
+from .store import MIGRATIONS, SQLITE_FILE, Store, Transaction, now
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -377,6 +379,47 @@ def _folder_bytes(folder: Path) -> int:
         return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
     except OSError:  # gone meanwhile
         return 0
+
+
+@dataclass(frozen=True)
+class ActiveVersion:
+    model: str
+    version: str
+    path: Path
+    min_score: float | None
+
+
+def peek_active(settings: Settings, model: str) -> ActiveVersion | None:
+    """``model``'s active version as SQLite records already at this release's schema say, read with
+    the standard library alone: what ``python -m app`` serves while the records open behind it
+    (``open_versions`` imports SQLAlchemy, records the bundled models, may upgrade the schema: a
+    tenth of a second or more that a replica need not wait for before it answers predictions).
+    None wherever that is not so (PostgreSQL, a new data directory, records to upgrade or that cannot
+    be read, a model not recorded): the records are then opened first, as they always were."""
+    if settings.database_url.get_secret_value():
+        return None
+    path = settings.data_dir / SQLITE_FILE
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            if db.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
+                return None
+            row = db.execute("SELECT active_version, min_score FROM models WHERE name = ?", (model,)).fetchone()
+            if row is None:
+                return None
+            version, min_score = row
+            if version == BUNDLED:  # where it lies now, as bootstrap() will record it
+                folder = settings.bundled_models().get(model)
+            else:
+                found = db.execute("SELECT path FROM versions WHERE model = ? AND version = ?", (model, version)).fetchone()
+                folder = found and Path(found[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return None if folder is None else ActiveVersion(model, version, Path(folder), min_score)
 
 
 def open_versions(settings: Settings) -> Versions:

@@ -1,4 +1,4 @@
-"""Request checks: content type, API keys and their scopes, rate limits.
+"""Request checks: content type, API keys and their scopes, rate limits, the records being open.
 
 Routes that change state declare ``Depends(write_access(scope))``: a key with that scope, then
 the write rate limit. These checks are ``async`` so that they run on the event loop instead of
@@ -136,3 +136,12 @@ def predict_auth(request: Request) -> None:
     limit = state.rate_limits.predict
     if limit is not None:
         _count(request, limit, key_id)
+
+
+async def records_open(request: Request) -> None:
+    """Routers whose routes read or write the records declare it: they wait until the records are
+    open, which ``python -m app`` does a moment after it starts serving predictions
+    (``app/lifespan.py``)."""
+    opened = getattr(request.app.state, "records_open", None)
+    if opened is not None and not opened.is_set():
+        await opened.wait()

@@ -119,8 +119,11 @@ class Inference:
     at most ``SENTIMENT_MAX_LOADED_MODELS`` at a time (the least recently used other than the
     default dropped first), each at its recorded active version."""
 
-    def __init__(self, settings: Settings, versions: Versions, metrics: Metrics):
+    def __init__(self, settings: Settings, versions: Versions | None, metrics: Metrics):
         self.settings, self.versions, self.metrics = settings, versions, metrics
+        self._attached = asyncio.Event()  # set once the records are open (``versions`` is not None)
+        if versions is not None:
+            self._attached.set()
         self.model_process = ModelProcess(settings, on_restart=metrics.model_process_restarts.inc,
                                           on_model_call=metrics.batch_size.observe)
         self.models: OrderedDict[str, ServedVersion] = OrderedDict()  # name -> served version, least recently used first
@@ -140,20 +143,29 @@ class Inference:
     def load(self, model: str, version: str) -> ServedVersion:
         return load_version(model, version, self.versions.path(model, version))
 
-    async def start(self) -> None:
+    def attach(self, versions: Versions) -> None:
+        """The records, once open (``start`` may run before: see the lifespan)."""
+        self.versions = versions
+        self._attached.set()
+
+    async def start(self, min_score: float | None = None) -> None:
         """Serve the default model's active version: the one ``python -m app`` loaded and had its
         model process load before the server started (``ModelProcess.preloaded``), if it still is
-        the active one."""
+        the active one. Without the records (not open yet), the preloaded version is served, with
+        ``min_score`` as its model's default, as ``python -m app`` read them."""
         name = self.settings.default_model
         preloaded = self.model_process.preloaded
-        active = await asyncio.to_thread(self.versions.active, name)
-        if preloaded is not None and (preloaded.model, preloaded.version) == (name, active):
+        if self.versions is None:
             loaded = preloaded
         else:
-            loaded = await asyncio.to_thread(load_active, self.versions, name)
+            active = await asyncio.to_thread(self.versions.active, name)
+            if preloaded is not None and (preloaded.model, preloaded.version) == (name, active):
+                loaded = preloaded
+            else:
+                loaded = await asyncio.to_thread(load_active, self.versions, name)
+            min_score = (await asyncio.to_thread(self.versions.model_row, name))["min_score"]
         await self.model_process.start(loaded)
-        row = await asyncio.to_thread(self.versions.model_row, name)
-        self._serve(loaded, row["min_score"])
+        self._serve(loaded, min_score)
         log.info("serving %s version %s (%s) with the %s backend", name, loaded.version, ", ".join(loaded.labels),
                  self.model_process.backends.get(loaded.key))
 
@@ -187,6 +199,7 @@ class Inference:
         return await asyncio.shield(task)
 
     async def _load_model(self, name: str) -> ServedVersion:
+        await self._attached.wait()  # (the records open within a moment of start-up)
         row = await asyncio.to_thread(self.versions.model_row, name)  # ModelNotFound: a 404 naming it
         async with self._swap:
             if name in self.models:

@@ -78,3 +78,19 @@ def test_a_newer_database_exits_with_one_clear_line_and_is_not_changed(tiny_bund
     assert "newer than this release" in line and "upgrade" in line
     assert (data / "sentiment.db").read_bytes() == before
     assert sorted(p.name for p in data.iterdir()) == ["sentiment.db"]  # no -wal / -shm: never opened for writing
+
+
+def test_records_that_fail_to_open_once_serving_began_exit_with_one_clear_line(tiny_bundle_path, tmp_path):
+    """On records at the current schema, ``python -m app`` serves the active version it read
+    (``versions.peek_active``) and opens the records behind it; when they then fail to open, it
+    says so in one line and exits with status 1, as when they fail before serving."""
+    from app.versions import open_versions
+    from tests.support.server import free_port
+    from tests.support.settings import make_settings
+
+    data = tmp_path / "data"
+    open_versions(make_settings(tiny_bundle_path, data)).store.close()
+    shutil.rmtree(data / "models")
+    (data / "models").write_text("a file where the versions' folder should be\n")
+    line = _one_error_line(run_app(server_env(data, model_dir=tiny_bundle_path, port=free_port())))
+    assert "cannot start: the records do not open" in line and "File exists" in line

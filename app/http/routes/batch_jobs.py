@@ -21,12 +21,12 @@ from starlette.responses import StreamingResponse
 
 from ...errors import Conflict, Gone
 from ...training.batch_process import result_path
-from ..deps import require_json, write_access
+from ..deps import records_open, require_json, write_access
 from ..schemas.batch_jobs import BatchJobOut, BatchJobRequest
 from ..schemas.common import ERROR_RESPONSES
 from .jobs import event_stream
 
-router = APIRouter(tags=["batch"])
+router = APIRouter(tags=["batch"], dependencies=[Depends(records_open)])
 
 
 def _shown(job: dict) -> dict:

@@ -13,12 +13,12 @@ from model.data import FORMATS, DataError, detect_format, with_header_row
 
 from ...errors import InvalidInput, NotFound
 from ...training.datasets import public
-from ..deps import write_access
+from ..deps import records_open, write_access
 from ..errors import HttpError
 from ..schemas.common import ERROR_RESPONSES, inline_schema
 from ..schemas.datasets import DatasetOut, ExamplesUpload
 
-router = APIRouter(tags=["datasets"])
+router = APIRouter(tags=["datasets"], dependencies=[Depends(records_open)])
 
 UPLOAD_DOC = {
     "requestBody": {

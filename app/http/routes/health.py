@@ -38,7 +38,7 @@ async def readyz(request: Request):
     storage = await run_in_threadpool(storage_status, request.app.state.settings.data_dir)
     request.app.state.metrics.storage_writable.set(1 if storage["writable"] else 0)
     database = await run_in_threadpool(database_status, request.app.state.store)
-    status = "ready" if storage["writable"] and database["reachable"] else "degraded"
+    status = "ready" if storage["writable"] and database["reachable"] is not False else "degraded"
     current = inference.current
     loaded = {name: {"version": served.version, "backend": inference.model_process.backends.get(served.key)}
               for name, served in inference.models.items()}
@@ -49,7 +49,10 @@ async def readyz(request: Request):
 
 def database_status(store) -> dict:
     """Can the records be read? Predictions go on without them (the answer stays 200, ``degraded``);
-    uploads, jobs and activations are refused with 503 until they can."""
+    uploads, jobs and activations are refused with 503 until they can. ``opening``: a moment after
+    ``python -m app`` starts serving, before they are open (requests that need them wait)."""
+    if store is None:
+        return {"reachable": None, "opening": True}
     try:
         store.schema_version()
     except Exception as exc:  # down or unreachable, whatever the driver said

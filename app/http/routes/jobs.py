@@ -10,11 +10,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from ...training.jobs import TERMINAL
-from ..deps import require_json, write_access
+from ..deps import records_open, require_json, write_access
 from ..schemas.common import ERROR_RESPONSES
 from ..schemas.jobs import TrainJobOut, TrainJobRequest
 
-router = APIRouter(tags=["training"])
+router = APIRouter(tags=["training"], dependencies=[Depends(records_open)])
 EVENT_POLL_S = 0.25
 
 

@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, Response
 
 from ...serving.compare import compare_versions
 from ...serving.select import select
-from ..deps import require_json, write_access
+from ..deps import records_open, require_json, write_access
 from ..schemas.common import ERROR_RESPONSES, json_request_body
 from ..schemas.compare import CompareRequest, CompareResponse
 from ..schemas.models import (
@@ -23,7 +23,7 @@ from ..schemas.models import (
 )
 from .predict import decode_body
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], dependencies=[Depends(records_open)])
 
 
 def _with_memory(request: Request, info: dict) -> dict:

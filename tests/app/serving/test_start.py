@@ -7,18 +7,20 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 
 import numpy as np
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.serving.inference import load_active
+from app.serving.inference import load_active, load_version
 from app.serving.model_process.__main__ import TABLES_FOLDER
 from app.serving.model_process.client import preload, prestart
-from app.store import now
-from app.versions import open_versions
+from app.store import MIGRATIONS, SQLITE_FILE, now
+from app.versions import ActiveVersion, open_versions, peek_active
 from model.bundle import read_config
 from model.inference.numpy_rnn import NumpyRNN
+from tests.support.settings import AUTH
 from tests.support.waiting import wait_for
 
 SEQS = [[2, 3, 4, 5], [6], [7, 8, 9, 10, 11, 12, 13]]
@@ -93,11 +95,83 @@ def _preloaded_app(settings):
     """What ``python -m app`` does before the server starts: a model process started, the active
     version loaded here and sent to it to load."""
     early = prestart(settings)
-    loaded = load_active(open_versions(settings), settings.default_model)
+    versions = open_versions(settings)
+    loaded = load_active(versions, settings.default_model)
     preload(early, loaded)
     app = create_app(settings)
     app.state.prestarted_model_process, app.state.preloaded_version = early, loaded
+    app.state.versions = versions
     return app, early, loaded
+
+
+def _served_first_app(settings):
+    """What ``python -m app`` does on records at the current schema: the active version read without
+    opening them (``peek_active``), loaded and sent to the model process; the lifespan opens them."""
+    active = peek_active(settings, settings.default_model)
+    early = prestart(settings)
+    loaded = load_version(active.model, active.version, active.path)
+    preload(early, loaded)
+    app = create_app(settings)
+    app.state.prestarted_model_process, app.state.preloaded_version = early, loaded
+    app.state.preloaded_min_score = active.min_score
+    return app, early, loaded
+
+
+def _add_version(settings, versions, tiny_bundle_path, version="v1", seq=1):
+    path = settings.data_dir / "models" / "sentiment-en" / version
+    shutil.copytree(tiny_bundle_path, path)
+    with versions.store.connect() as db:
+        versions.store.insert("versions", db=db, model="sentiment-en", version=version, path=str(path),
+                              source="job", metrics={}, created_at=now(), seq=seq)
+    return path
+
+
+def test_the_active_version_is_read_without_opening_the_records_only_where_they_are_current(make_settings,
+                                                                                           tiny_bundle_path):
+    settings = make_settings()
+    assert peek_active(settings, "sentiment-en") is None  # a new data directory: nothing recorded yet
+    versions = open_versions(settings)
+    assert peek_active(settings, "sentiment-en") == ActiveVersion("sentiment-en", "bundled", tiny_bundle_path, None)
+    path = _add_version(settings, versions, tiny_bundle_path)
+    versions.set_active("sentiment-en", "v1", 0.7, True)
+    assert peek_active(settings, "sentiment-en") == ActiveVersion("sentiment-en", "v1", path, 0.7)
+    assert peek_active(settings, "topics") is None  # a model not recorded
+    moved = make_settings(model_dir=path)  # the bundled version is where the settings say now
+    versions.set_active("sentiment-en", "bundled")
+    assert peek_active(moved, "sentiment-en").path == path
+    postgres = make_settings(database_url="postgresql://user@localhost/records")
+    assert peek_active(postgres, "sentiment-en") is None
+    versions.store.close()
+    db = sqlite3.connect(settings.data_dir / SQLITE_FILE)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")  # records an upgrade must open first
+    db.commit()
+    db.close()
+    assert peek_active(settings, "sentiment-en") is None
+
+
+def test_served_first_predictions_answer_and_the_records_open_behind_them(make_settings, tiny_bundle_path):
+    settings = make_settings()
+    versions = open_versions(settings)
+    _add_version(settings, versions, tiny_bundle_path)
+    versions.set_active("sentiment-en", "v1", 0.99, True)
+    app, early, loaded = _served_first_app(settings)
+    _add_version(settings, versions, tiny_bundle_path, "v2", 2)  # activated between python -m app's read and
+    versions.set_active("sentiment-en", "v2")                   # the records' opening: followed once open
+    assert app.state.versions is None
+    with TestClient(app) as client:
+        state = client.app.state
+        inference = state.inference
+        assert inference.model_process.pid == early.pid
+        r = client.post("/v1/predict", json={"text": "good"})  # served while the records may still be opening
+        assert r.status_code == 200, r.text
+        assert r.json()["model_version"] in ("v1", "v2")
+        models = client.get("/v1/models", headers=AUTH)  # waits for the records, then answers from them
+        assert models.status_code == 200, models.text
+        assert state.records_open.is_set() and state.store is not None and state.jobs is not None
+        wait_for(lambda: inference.models["sentiment-en"].version == "v2", what="the activation made meanwhile")
+        assert inference.min_scores["sentiment-en"] == 0.99  # as read first, and as the records say
+        ready = client.get("/readyz").json()
+        assert ready["database"]["reachable"] is True and ready["model_version"] == "v2"
 
 
 def test_the_version_loaded_before_the_server_started_is_served_without_loading_it_again(make_settings,

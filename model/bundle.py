@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -173,10 +174,27 @@ def load_tokenizer(path: str | Path, verify: bool = True) -> tuple[TextTokenizer
     """
     path = Path(path)
     config = read_config(path)
-    check_files(path, config, verify)
-    model_config, tok_config = _configs(path, config)
-    tokenizer = _tokenizer(path, tok_config, model_config)
+    # The checksums are read in a thread while the tokenizer loads: hashing lets go of the
+    # interpreter lock, so a server starting up waits for the longer of the two, not both. A
+    # checksum mismatch is the error that counts when both fail (it says why the tokenizer did).
+    problem: list[Exception] = []
+    checking = threading.Thread(target=_check_into, args=(problem, path, config, verify), name="bundle-checksums")
+    checking.start()
+    try:
+        model_config, tok_config = _configs(path, config)
+        tokenizer = _tokenizer(path, tok_config, model_config)
+    finally:
+        checking.join()
+        if problem:
+            raise problem[0]
     return tokenizer, config
+
+
+def _check_into(problem: list[Exception], path: Path, config: dict, verify: bool) -> None:
+    try:
+        check_files(path, config, verify)
+    except Exception as exc:  # raised in the caller's thread (a missing file, a mismatch, an OSError)
+        problem.append(exc)
 
 
 def check_files(path: Path, config: dict, verify: bool = True) -> None:

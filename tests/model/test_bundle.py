@@ -188,6 +188,8 @@ CORRUPTIONS = {
     ),
     "tokenizer replaced": (swap_tokenizer, "tokenizer has \\d+ tokens but the model expects"),
     "tokenizer not a tokenizer": (garbage_tokenizer, "cannot load tokenizer"),
+    # (the checksums are checked while the tokenizer loads: a mismatch is the error that counts)
+    "tokenizer damaged": (lambda b: (b / "tokenizer.json").write_text("{"), "tokenizer.json: checksum mismatch"),
     "tensor missing": (drop_a_tensor, "weights do not match config.json.*classifier.bias"),
 }
 

@@ -29,6 +29,7 @@ import logging
 import re
 import shutil
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -256,6 +257,34 @@ class Versions:
                                "finished", code="version_in_use")
             db.execute("DELETE FROM versions WHERE model = ? AND version = ?", (name, version))
         shutil.rmtree(row[0], ignore_errors=True)
+
+    def delete_model(self, name: str, default_model: str,
+                     also: Callable[[Transaction, str], None] | None = None) -> None:
+        """Remove a model trained here: its versions' records and the model's, then their folders
+        (a kill between the two leaves folders without records, which ``sweep`` removes); ``also``
+        removes, in the same transaction, what other owners keep of it (its feedback). Never a model
+        shipped with the service, the default one, or one that a job not yet finished trains or scores."""
+        with self.store.connect("deleting a model") as db:
+            if db.execute("SELECT name FROM models WHERE name = ?", (name,)).fetchone() is None:
+                raise ModelNotFound(f"model {name!r} not found (GET /v1/models lists them)")
+            if name in self.bundled:
+                raise Conflict(f"model {name!r} is shipped with the service; it cannot be deleted",
+                               code="model_read_only")
+            if name == default_model:
+                raise Conflict(f"model {name!r} is the default model (SENTIMENT_DEFAULT_MODEL); it cannot be deleted",
+                               code="model_default")
+            busy = db.execute("SELECT id FROM jobs WHERE model = ? AND state IN ('queued', 'running')", (name,)).fetchone()
+            if busy is not None:
+                raise Conflict(f"model {name!r} has job {busy[0]}, which has not finished; cancel it or wait",
+                               code="model_in_use")
+            paths = [row[0] for row in db.execute("SELECT path FROM versions WHERE model = ?", (name,))]
+            db.execute("DELETE FROM versions WHERE model = ?", (name,))
+            db.execute("DELETE FROM models WHERE name = ?", (name,))
+            if also is not None:
+                also(db, name)
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(self.folder / name, ignore_errors=True)
 
     def check_quota(self, max_versions: int, max_bytes: int) -> None:
         """Refuse (507) a new version when the trained ones (of all models) already reach

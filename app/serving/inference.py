@@ -232,6 +232,18 @@ class Inference:
             log.info("dropped %s version %s (least recently used; SENTIMENT_MAX_LOADED_MODELS=%d)", name,
                      dropped.version, self.settings.max_loaded_models)
 
+    async def drop(self, name: str) -> None:
+        """Stop serving ``name`` (deleted here or elsewhere: ``sync``), if it is loaded; never the default model."""
+        if name == self.settings.default_model:
+            return
+        async with self._swap:
+            dropped = self.models.pop(name, None)
+            self.min_scores.pop(name, None)
+            if dropped is not None:
+                self.metrics.drop_model(name)
+                await self.model_process.unserve(dropped)
+                log.info("dropped %s version %s (the model was deleted)", name, dropped.version)
+
     def loaded_bytes(self, model: str) -> int | None:
         """Memory the model process took to load ``model``'s served version (None: not loaded)."""
         served = self.models.get(model)
@@ -259,7 +271,8 @@ class Inference:
         changed = False
         for name in list(self.models):
             row = rows.get(name)
-            if row is None:
+            if row is None:  # deleted
+                await self.drop(name)
                 continue
             self.min_scores[name] = row["min_score"]
             served = self.models.get(name)

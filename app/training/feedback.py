@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from ..errors import InvalidInput
-from ..store import Store, now
+from ..store import Store, Transaction, now
 from ..versions import Versions
 from .datasets import DatasetStore
 
@@ -24,6 +24,12 @@ from .datasets import DatasetStore
 class Feedback:
     def __init__(self, store: Store, versions: Versions, datasets: DatasetStore):
         self.store, self.versions, self.datasets = store, versions, datasets
+
+    @staticmethod
+    def forget(db: Transaction, model: str) -> None:
+        """Remove ``model``'s feedback in ``db``'s transaction (the model is being deleted:
+        ``Versions.delete_model``), so that a new model of the same name starts without it."""
+        db.execute("DELETE FROM feedback WHERE model = ?", (model,))
 
     def add(self, model: str, items: list[dict[str, Any]]) -> dict[str, Any]:
         """Store ``items`` for ``model`` (all or none: every item is checked first)."""

@@ -111,6 +111,16 @@ async def delete_version(name: str, version: str, request: Request):
     return Response(status_code=204)
 
 
+@router.delete("/v1/models/{name}", status_code=204, responses=ERROR_RESPONSES,
+               dependencies=[Depends(write_access("admin"))],
+               summary="Delete a model trained here, with its versions and feedback (not a bundled or the default model)")
+async def delete_model(name: str, request: Request):
+    state = request.app.state
+    await run_in_threadpool(state.versions.delete_model, name, state.settings.default_model, state.feedback.forget)
+    await state.inference.drop(name)  # (other server processes drop it when they next follow the records)
+    return Response(status_code=204)
+
+
 COMPARE_BODY = json_request_body(CompareRequest)
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.api import add_version
 from tests.support.settings import AUTH
+from tests.support.waiting import wait_for
 
 
 def test_list_shows_the_default_model_served_from_its_bundled_version(client):
@@ -86,6 +87,45 @@ def test_a_trained_version_can_be_deleted_but_not_the_bundled_or_the_served_one(
     assert r.status_code == 204 and not r.content
     assert not path.exists() and client.get(f"{base}/v1").status_code == 404
     assert client.delete(f"{base}/v1", headers=AUTH).status_code == 404
+
+
+def test_a_trained_model_is_deleted_with_its_versions_and_feedback_but_not_a_shipped_or_busy_one(make_client,
+                                                                                                   tiny_bundle_path):
+    client = make_client(role="api")  # (no job runner: the job recorded below stays queued)
+    first = add_version(client, tiny_bundle_path, model="reviews")
+    second = add_version(client, tiny_bundle_path, model="reviews", version="v2", seq=2)
+    assert client.post("/v1/models/reviews/predict", json={"text": "good"}).status_code == 200  # loaded
+    items = [{"text": "not good", "label": "negative"}]
+    assert client.post("/v1/models/reviews/feedback", headers=AUTH, json={"items": items}).status_code == 200
+    assert client.delete("/v1/models/reviews").status_code == 401  # the admin scope
+    r = client.delete("/v1/models/sentiment-en", headers=AUTH)
+    assert r.status_code == 409 and r.json()["error"] == "model_read_only"
+    assert client.delete("/v1/models/nope", headers=AUTH).status_code == 404
+    with client.app.state.store.connect() as db:  # a job of the model not finished yet
+        client.app.state.store.insert("jobs", db=db, id="job1", dataset_id="d1", state="queued", config={},
+                                      promote="always", created_at=0.0, model="reviews")
+    r = client.delete("/v1/models/reviews", headers=AUTH)
+    assert r.status_code == 409 and r.json()["error"] == "model_in_use" and "job1" in r.json()["message"]
+    client.app.state.store.execute("UPDATE jobs SET state = 'failed' WHERE id = ?", "job1")
+    r = client.delete("/v1/models/reviews", headers=AUTH)
+    assert r.status_code == 204 and not r.content
+    assert not first.exists() and not second.exists() and not first.parent.exists()
+    assert "reviews" not in {m["name"] for m in client.get("/v1/models").json()["models"]}
+    assert "reviews" not in client.app.state.inference.models  # no longer held by the model process either
+    r = client.post("/v1/models/reviews/predict", json={"text": "good"})
+    assert r.status_code == 404 and "'reviews'" in r.json()["message"]
+    add_version(client, tiny_bundle_path, model="reviews")  # a new model of that name starts afresh
+    assert client.get("/v1/models/reviews/feedback").json()["items"] == 0
+
+
+def test_a_model_deleted_by_another_server_process_is_dropped_here(client, tiny_bundle_path):
+    add_version(client, tiny_bundle_path, model="reviews")
+    assert client.post("/v1/models/reviews/predict", json={"text": "good"}).status_code == 200
+    inference = client.app.state.inference
+    assert "reviews" in inference.models
+    client.app.state.versions.delete_model("reviews", "sentiment-en")  # as another process would, in the records
+    wait_for(lambda: "reviews" not in inference.models, timeout=10, what="the deleted model dropped")
+    assert client.post("/v1/predict", json={"text": "good"}).status_code == 200  # the default model stays
 
 
 def test_a_job_past_the_version_quota_is_refused_with_507(make_client, tiny_bundle_path):

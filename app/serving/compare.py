@@ -63,7 +63,7 @@ async def compare_versions(inference: Inference, datasets: Any, dataset_id: str,
     predictions: dict[str, list[Prediction]] = {}
     for version in versions:  # one after the other: at most one version loaded besides the served one
         async with inference.model_process.borrowed(loaded[version]):
-            predictions[version] = await _predict_all(inference, loaded[version], ids[version], data.texts)
+            predictions[version] = await inference.predict_all(loaded[version], ids[version], data.texts)
     result = compare(data, gold, predictions, {v: loaded[v].labels for v in versions}, MAX_LISTED_DISAGREEMENTS,
                      keys=keys)
     matched_by = "name" if all(k == label for v in versions for label, k in keys[v].items()) else "label_names"
@@ -91,34 +91,6 @@ def _label_keys(loaded: dict[str, ServedVersion]) -> dict[str, dict[str, str]]:
                           for v in loaded)
     raise InvalidInput(f"the versions have different labels, by name and through their label_names ({described}): "
                        "their predictions cannot be compared", code="labels_differ", field="versions")
-
-
-async def _predict_all(inference: Inference, loaded: ServedVersion, ids: list[list[int]],
-                       texts: list[str]) -> list[Prediction]:
-    """Predictions for every text (``ids`` its token ids), in requests the model process takes."""
-    settings, out = inference.settings, []
-    for chunk in _chunks(ids, settings.max_batch_size, settings.max_windows_per_request, loaded.tokenizer.max_length):
-        first = len(out)  # (chunks are consecutive)
-        out.extend(await inference.model_process.predict_ids(loaded, chunk, texts=texts[first : first + len(chunk)]))
-    return out
-
-
-def _chunks(ids: list[list[int]], max_texts: int, max_windows: int, max_length: int) -> list[list[list[int]]]:
-    """Consecutive requests of at most ``max_texts`` texts and ``max_windows`` windows (a text with
-    more windows than that alone, still one request)."""
-    chunks: list[list[list[int]]] = []
-    chunk: list[list[int]] = []
-    windows = 0
-    for seq in ids:
-        count = count_windows([len(seq)], max_length)
-        if chunk and (len(chunk) >= max_texts or windows + count > max_windows):
-            chunks.append(chunk)
-            chunk, windows = [], 0
-        chunk.append(seq)
-        windows += count
-    if chunk:
-        chunks.append(chunk)
-    return chunks
 
 
 def _load_dataset(datasets: Any, dataset_id: str, limit: int) -> Dataset:

@@ -334,6 +334,16 @@ class Inference:
         self.metrics.count_predictions(served.model, served.version, predictions)
         return served, predictions, await self.warnings(served, texts)
 
+    async def predict_all(self, served: ServedVersion, ids: list[list[int]], texts: list[str]) -> list[Prediction]:
+        """Predictions for every text of a dataset (``ids`` its token ids), in requests the model
+        process takes (``SENTIMENT_MAX_BATCH_SIZE`` texts, ``SENTIMENT_MAX_WINDOWS_PER_REQUEST``
+        windows): a comparison or a selection goes through the same queue as predictions."""
+        settings, out = self.settings, []
+        for chunk in _chunks(ids, settings.max_batch_size, settings.max_windows_per_request, served.tokenizer.max_length):
+            first = len(out)  # (chunks are consecutive)
+            out.extend(await self.model_process.predict_ids(served, chunk, texts=texts[first : first + len(chunk)]))
+        return out
+
     async def explain(self, text: str, model: str | None = None) -> tuple[ServedVersion, Explanation, str | None]:
         """The served version's prediction for ``text`` with its words' weights (occlusion in log-odds,
         ``model.inference.explain``: the text's windows and one variant per word and window that reads
@@ -370,3 +380,21 @@ class Inference:
         if sum(min(len(t), SAMPLE_CHARS) for t in texts) <= INLINE_CHARS:
             return unseen_script_warnings(texts, served.trained_on, name)
         return await asyncio.to_thread(unseen_script_warnings, texts, served.trained_on, name)
+
+
+def _chunks(ids: list[list[int]], max_texts: int, max_windows: int, max_length: int) -> list[list[list[int]]]:
+    """Consecutive requests of at most ``max_texts`` texts and ``max_windows`` windows (a text with
+    more windows than that alone, still one request)."""
+    chunks: list[list[list[int]]] = []
+    chunk: list[list[int]] = []
+    windows = 0
+    for seq in ids:
+        count = count_windows([len(seq)], max_length)
+        if chunk and (len(chunk) >= max_texts or windows + count > max_windows):
+            chunks.append(chunk)
+            chunk, windows = [], 0
+        chunk.append(seq)
+        windows += count
+    if chunk:
+        chunks.append(chunk)
+    return chunks

@@ -26,7 +26,6 @@ from model.inference.prediction import Prediction
 from model.inference.windows import count_windows
 
 from ..errors import LimitExceeded, NotFound
-from .compare import _predict_all
 from .inference import Inference
 
 STRATEGIES = ("uncertainty", "random", "diverse")
@@ -82,7 +81,7 @@ async def select(inference: Inference, datasets: Any, skip: set[str], model: str
     if windows > limit:
         raise LimitExceeded(f"dataset {dataset_id}'s texts are read in {windows} windows; at most {limit}",
                             code="too_many_windows", field="dataset_id")
-    predictions = await _predict_all(inference, served, ids, [texts[i] for i in candidates])
+    predictions = await inference.predict_all(served, ids, [texts[i] for i in candidates])
     chosen = choose([(uncertainty(p, served.thresholds), i, p) for i, p in zip(candidates, predictions)], k,
                     strategy, seed)
     items = []

@@ -7,7 +7,7 @@ import pytest
 ALLOWED = {
     "/v1/predict": "POST",
     "/v1/models": "GET",
-    "/v1/models/sentiment-en": "GET",
+    "/v1/models/sentiment-en": "GET, DELETE",
     "/v1/models/sentiment-en/versions": "GET",
     "/v1/models/sentiment-en/versions/bundled": "GET, DELETE",
     "/v1/models/sentiment-en/predict": "POST",

@@ -51,15 +51,21 @@ async def _open_records(app: FastAPI) -> None:
     if state.versions is None:  # python -m app served from what the records say: open them now
         try:
             state.versions = await asyncio.to_thread(open_versions, settings)
-        except (ServiceError, OSError) as exc:  # as when they cannot be opened before serving: one
-            log.error("cannot start: the records do not open: %s", exc)  # line, and exit status 1
+        except Exception as exc:  # as when they cannot be opened before serving: one line, status 1
+            if isinstance(exc, (ServiceError, OSError)):
+                log.error("cannot start: the records do not open: %s", exc)
+            else:  # (unexpected: its traceback)
+                log.exception("cannot start: the records do not open")
             if state.inference is not None:
                 await state.inference.stop()
             logging.shutdown()
             os._exit(1)
         if state.inference is not None:
             state.inference.attach(state.versions)
-            await state.inference.sync()  # an activation between python -m app's read and now
+            try:  # an activation between python -m app's read and now (else the follower's next turn)
+                await state.inference.sync()
+            except ServiceError as exc:
+                log.warning("could not follow the active model version: %s", exc.message)
     versions = state.versions
     state.store = versions.store
     if state.inference is not None:

@@ -35,7 +35,7 @@ def test_keep_best_publishes_the_winner_which_serves_predict_and_explain(client)
     assert job["state"] == "succeeded", job
     result = job["result"]
     scores = {name: c["accuracy"] for name, c in result["candidates"].items()}
-    assert set(scores) == {"rnn", "baseline", "blend"} and result["keep"] == "best"
+    assert set(scores) == {"rnn", "baseline", "baseline_nb", "blend"} and result["keep"] == "best"
     assert result["winner"] != "rnn" and scores[result["winner"]] == max(scores.values()) > scores["rnn"]
     assert result["published"] == result["winner"] and result["metrics"]["candidate"] == result["winner"]
     assert result["metrics"]["accuracy"] == scores[result["winner"]] and not result["baseline"]["reused"]

@@ -28,7 +28,8 @@ from ..inference.linear import LINEAR_FILE, LinearModel
 log = logging.getLogger(__name__)
 RESULT_FILE = "result.json"
 NB_LINEAR_FILE = "nb_linear.safetensors"
-_CODE = ("training/baseline.py", "text/tfidf.py", "inference/linear.py", "inference/scoring.py")
+_CODE = ("training/baseline.py", "training/sparse_linear.py", "text/tfidf.py", "inference/linear.py",
+         "inference/scoring.py")
 
 
 def code_version() -> str:

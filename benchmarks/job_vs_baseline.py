@@ -152,7 +152,8 @@ def run_job(server, data_dir: Path, ids: dict, config: dict, test: list) -> tupl
 
 def candidate_tests(bundle: Path, data_dir: Path, result: dict, test: list) -> dict:
     """Each candidate's test accuracy: the RNN from the published bundle (unless it is the baseline
-    alone), the baseline from the data directory's stored fit, the blend at the job's chosen weight."""
+    alone), the baseline (and its log-count-ratio scaled twin) from the data directory's stored fit,
+    the blend at the job's chosen weight with its chosen partner."""
     import numpy as np
 
     from model.bundle import read_config
@@ -167,10 +168,14 @@ def candidate_tests(bundle: Path, data_dir: Path, result: dict, test: list) -> d
             break
     else:
         raise LookupError("the job's baseline is not in the data directory")
-    linear = LinearModel.load(entry / "linear.safetensors", stored["linear"])
+    files = {"baseline": "linear.safetensors", "baseline_nb": "nb_linear.safetensors"}
     labels = stored["result"]["labels"]
-    linear_log = log_softmax(linear.logits(texts).astype(np.float64))
-    out = {"baseline": float(np.mean([labels[i] == y for i, y in zip(linear_log.argmax(1), gold)]))}
+    out, linear_logs = {}, {}
+    for name, file in files.items():
+        if (entry / file).is_file():
+            linear = LinearModel.load(entry / file, stored["linear"])
+            linear_logs[name] = log_softmax(linear.logits(texts).astype(np.float64))
+            out[name] = float(np.mean([labels[i] == y for i, y in zip(linear_logs[name].argmax(1), gold)]))
     if (read_config(bundle).get("linear") or {}).get("rnn_weight") == 0:
         return out  # no RNN in a baseline bundle
     rnn = Predictor.load(bundle, backend="numpy")
@@ -178,8 +183,8 @@ def candidate_tests(bundle: Path, data_dir: Path, result: dict, test: list) -> d
     order = [labels.index(label) for label in rnn.labels]
     rnn_log = np.log(np.maximum(rnn.predict_proba(texts).astype(np.float64), 1e-30))
     out["rnn"] = float(np.mean([rnn.labels[i] == y for i, y in zip(rnn_log.argmax(1), gold)]))
-    w = result["candidates"]["blend"]["rnn_weight"]
-    blend = blend_log_probs(rnn_log, linear_log[:, order], w)
+    chosen = result["candidates"]["blend"]
+    blend = blend_log_probs(rnn_log, linear_logs[chosen.get("linear", "baseline")][:, order], chosen["rnn_weight"])
     out["blend"] = float(np.mean([rnn.labels[i] == y for i, y in zip(blend.argmax(1), gold)]))
     return out
 
@@ -258,7 +263,7 @@ def print_run(config: str, job: dict, wall: float, served: float, phase: dict, t
         f", C={b['c']}, {b['features']:,} features; progress seen: {json.dumps(phase['events'])}"
     )
     for name, c in result["candidates"].items():
-        extra = f", RNN weight {c['rnn_weight']} (chosen on dev)" if "rnn_weight" in c else ""
+        extra = f", RNN weight {c['rnn_weight']} with {c.get('linear', 'baseline')} (chosen on dev)" if "rnn_weight" in c else ""
         test_acc = tests.get(name)
         shown = f"{test_acc:.4f}" if test_acc is not None else "n/a"
         print(f"  {name}: dev accuracy {c['accuracy']:.4f}, test accuracy {shown}{extra}")

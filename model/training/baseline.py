@@ -18,6 +18,15 @@ dev accuracy levels off within ``max_iter`` iterations. With two classes C is ha
 model is scikit-learn's binary one at its C (see ``fit_baseline``). No random state: the same data
 give the same model (the sample taken beyond ``max_train_chars`` is seeded).
 
+Beside it, on the same features and grid, a second single-label model whose columns are scaled
+by their naive-Bayes log-count ratio (``nb_weights``; NB-LR, after Wang & Manning's NBSVM, 2012):
+how much more often a feature occurs in one class's texts than in the others'. Why: the L2 penalty
+then costs less for a feature that already separates the classes, which is what a linear model on
+Chinese character n-grams lacks most (docs/benchmarks.md has the figures on Chinese reviews); it is a
+candidate of its own and the blend's partner where it blends better (``candidates.py``), while
+the plain model stays the yardstick scikit-learn's is compared with. The scale folds into the weights
+(``weight[j] * r[j]``), so the served model is the same ``LinearModel`` with no extra file.
+
 Multi-label data get one logistic regression per label (one-vs-rest), fitted together: the same
 L-BFGS on the summed binary cross-entropies, C chosen on dev micro-F1, and each label's threshold
 then chosen on dev as the RNN's are (``best_thresholds``), so the two are scored alike.
@@ -29,22 +38,21 @@ same features and grid.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ..config import MULTI_LABEL
 from ..data import Dataset, check_training_data
 from ..inference.linear import LinearModel
 from ..inference.scoring import best_thresholds, logits_report, multi_label_logits_report, multi_label_report
-from ..text.tfidf import HashedTfidf, csr
-from .loop import TrainingCancelled
+from ..text.tfidf import HashedTfidf
 from .setup import targets
+from .sparse_linear import SoftmaxRegression, log_count_ratios, scale_columns, scale_rows, transpose
 
 
 @dataclass
@@ -57,6 +65,7 @@ class BaselineConfig:
     # Memory grows with the text (the peak is ``tfidf``'s, per character of text): beyond this many
     # characters of training text, a seeded random sample of that size is used (SST-2's train split fits).
     max_train_chars: int | None = 4_000_000
+    nb_weights: bool = True  # single-label: also fit the model on log-count-ratio scaled features (``nb``)
 
     def validate(self) -> BaselineConfig:
         HashedTfidf(self.word_ngrams, self.char_ngrams, self.buckets)  # raises on bad n-gram ranges or buckets
@@ -80,6 +89,7 @@ class BaselineResult:
     linear: LinearModel | None = None  # the fitted model at the chosen C (what a baseline bundle serves)
     reused: bool = False  # read from a ``BaselineStore`` (``seconds`` is then the original fit's)
     labels: list[str] = field(default_factory=list)  # label names in the order of the linear model's columns
+    nb: BaselineResult | None = None  # the log-count-ratio scaled model on the same features (``nb_weights``)
 
     def to_dict(self) -> dict:
         score = "micro_f1" if self.metrics.get("task") == MULTI_LABEL else "accuracy"
@@ -92,14 +102,17 @@ class BaselineResult:
             "train_examples": self.train_examples,
             "reused": self.reused,
             "labels": self.labels,
+            **({"nb": self.nb.to_dict()} if self.nb is not None else {}),
         }
 
     @classmethod
-    def from_dict(cls, data: dict, linear: LinearModel | None = None, reused: bool = False) -> BaselineResult:
+    def from_dict(cls, data: dict, linear: LinearModel | None = None, reused: bool = False,
+                  nb_linear: LinearModel | None = None) -> BaselineResult:
         """``to_dict``'s inverse (the grid's C values as floats again), for a stored baseline."""
         grid = {float(g["c"]): next(v for k, v in g.items() if k != "c") for g in data["grid"]}
+        nb = cls.from_dict(data["nb"], nb_linear, reused) if "nb" in data else None
         return cls(data["metrics"], data["seconds"], float(data["c"]), grid, data["features"],
-                   data["train_examples"], linear, reused, list(data["labels"]))
+                   data["train_examples"], linear, reused, list(data["labels"]), nb)
 
 
 def fit_baseline(
@@ -114,7 +127,8 @@ def fit_baseline(
     ``should_stop`` is asked at every L-BFGS evaluation, as ``train()`` asks it at every step: True
     raises ``TrainingCancelled``. ``progress``, if given, is called once the features are built and
     after each C with ``{"stage": "baseline", "step": i, "steps": n}`` (``n`` is one more than the grid's
-    length), plus ``"c"`` and its dev ``"score"`` after a fit, so a job can say what it is doing."""
+    length, or than twice its length with ``nb_weights``: the plain grid, then the scaled one), plus
+    ``"c"`` and its dev ``"score"`` after a fit, so a job can say what it is doing."""
     cfg = (config or BaselineConfig()).validate()
     t0 = time.perf_counter()
     labels_raw = check_training_data(train_data, dev_data)
@@ -126,16 +140,41 @@ def fit_baseline(
     x_dev = vectorizer.transform(dev_data.texts)
     y_train, y_dev = targets(train_data, index), targets(dev_data, index)  # (multi-label: rows of 0/1)
     multi_label = train_data.task == MULTI_LABEL
-    x_train_t = _transpose(x_train)
-    model = SoftmaxRegression(x_train.shape[1], len(names))
-    steps = len(cfg.c_grid) + 1
+    x_train_t = transpose(x_train)
+    nb = cfg.nb_weights and not multi_label
+    steps = 1 + len(cfg.c_grid) * (2 if nb else 1)
     if progress is not None:
         progress({"stage": "baseline", "step": 1, "steps": steps, "features": x_train.shape[1]})
+    fit = functools.partial(_fit_grid, y_train=y_train, y_dev=y_dev, names=names, cfg=cfg, steps=steps,
+                            should_stop=should_stop, progress=progress)
+    c, grid, logits, weight, bias = fit(x_train, x_train_t, x_dev, first_step=2)
+    linear = LinearModel(vectorizer, weight.numpy(), bias.numpy())
+    result = BaselineResult(_report(logits, y_dev, names, multi_label), 0.0, c, grid, x_train.shape[1],
+                            len(train_data), linear, labels=names)
+    if nb:
+        r = log_count_ratios(x_train, y_train, len(names))
+        c, grid, logits, weight, bias = fit(scale_columns(x_train, r), scale_rows(x_train_t, r),
+                                            scale_columns(x_dev, r), first_step=2 + len(cfg.c_grid))
+        nb_linear = LinearModel(vectorizer, (weight * r[:, None]).numpy(), bias.numpy())  # the scale folded in
+        result.nb = BaselineResult(_report(logits, y_dev, names, multi_label), 0.0, c, grid, x_train.shape[1],
+                                   len(train_data), nb_linear, labels=names)
+    result.seconds = time.perf_counter() - t0
+    if result.nb is not None:
+        result.nb.seconds = result.seconds
+    return result
+
+
+def _fit_grid(x_train, x_train_t, x_dev, *, y_train, y_dev, names, cfg: BaselineConfig, steps: int, first_step: int,
+              should_stop, progress):
+    """Fit along ``cfg.c_grid`` (each fit warm-started from the previous one), scoring each C on dev:
+    (the best C, the grid, its dev logits, weight, bias)."""
+    multi_label = y_train.dim() == 2
+    model = SoftmaxRegression(x_train.shape[1], len(names))
     grid, best = {}, None
     # Two classes: scikit-learn fits one weight vector w (logit difference), we fit two, w1 = -w0 = w / 2 at
     # the optimum, so our penalty |w0|^2 + |w1|^2 is half of its |w|^2: C / 2 here is the same model as its C.
     c_scale = 0.5 if not multi_label and len(names) == 2 else 1.0
-    for step, c in enumerate(cfg.c_grid, start=2):
+    for step, c in enumerate(cfg.c_grid, start=first_step):
         model.fit(x_train, y_train, c * c_scale, cfg.max_iter, x_train_t, should_stop)
         logits = model.logits(x_dev)
         if multi_label:
@@ -146,14 +185,14 @@ def fit_baseline(
             best = (c, logits, model.weight.clone(), model.bias.clone())
         if progress is not None:
             progress({"stage": "baseline", "step": step, "steps": steps, "c": c, "score": grid[c]})
+    return best[0], grid, best[1], best[2], best[3]
+
+
+def _report(logits: torch.Tensor, y_dev: torch.Tensor, names: list[str], multi_label: bool) -> dict:
     if multi_label:
-        thresholds = best_thresholds(torch.sigmoid(best[1]).numpy(), y_dev.bool().numpy())
-        metrics = multi_label_logits_report(best[1].float(), y_dev, names, thresholds)
-    else:
-        metrics = logits_report(best[1].float(), y_dev, names)
-    linear = LinearModel(vectorizer, best[2].numpy(), best[3].numpy())
-    return BaselineResult(metrics, time.perf_counter() - t0, best[0], grid, x_train.shape[1], len(train_data), linear,
-                          labels=names)
+        thresholds = best_thresholds(torch.sigmoid(logits).numpy(), y_dev.bool().numpy())
+        return multi_label_logits_report(logits.float(), y_dev, names, thresholds)
+    return logits_report(logits.float(), y_dev, names)
 
 
 def _within_budget(data: Dataset, max_chars: int | None) -> Dataset:
@@ -169,74 +208,3 @@ def _within_budget(data: Dataset, max_chars: int | None) -> Dataset:
             break
         keep.append(i)
     return data.subset(sorted(keep))
-
-
-def _transpose(x: torch.Tensor) -> torch.Tensor:
-    """X^T as CSR (the gradient is then one more CSR product)."""
-    crow, cols, values = x.crow_indices().numpy(), x.col_indices().numpy(), x.values().numpy()
-    rows = np.repeat(np.arange(x.shape[0], dtype=np.int32), np.diff(crow))
-    order = np.argsort(cols, kind="stable")
-    t_crow = np.zeros(x.shape[1] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(cols, minlength=x.shape[1]), out=t_crow[1:])
-    return csr(t_crow, rows[order], values[order], (x.shape[1], x.shape[0]))
-
-
-class SoftmaxRegression:
-    """Multinomial logistic regression on a CSR matrix, fitted by full-batch L-BFGS; given rows of 0/1
-    targets instead of class indices, one binary logistic regression per column (one-vs-rest)."""
-
-    def __init__(self, n_features: int, n_classes: int):
-        self.weight = torch.zeros(n_features, n_classes)
-        self.bias = torch.zeros(n_classes)
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sparse.mm(x, self.weight) + self.bias
-
-    def fit(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        c: float,
-        max_iter: int,
-        x_t: torch.Tensor | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> None:
-        """Minimise mean cross-entropy + |W|^2 / (2 C n): sklearn's C * sum(CE) + |W|^2 / 2, scaled.
-        Starts from the current weights (a warm start along the C grid); ``x_t`` is X^T, if at hand."""
-        n = x.shape[0]
-        x_t = _transpose(x) if x_t is None else x_t
-        multi_label = y.dim() == 2
-        onehot = y.float() if multi_label else torch.nn.functional.one_hot(y, self.weight.shape[1]).float()
-        weight, bias = self.weight.clone().requires_grad_(), self.bias.clone().requires_grad_()
-        optimizer = torch.optim.LBFGS(
-            [weight, bias],
-            lr=1,
-            max_iter=max_iter,
-            history_size=10,
-            tolerance_grad=1e-6,
-            tolerance_change=1e-10,
-            line_search_fn="strong_wolfe",
-        )
-
-        def closure():
-            if should_stop is not None and should_stop():
-                raise TrainingCancelled("stopped while fitting the baseline")
-            with torch.no_grad():
-                logits = torch.sparse.mm(x, weight) + bias
-                if multi_label:  # binary cross-entropy per label: -y log p - (1 - y) log(1 - p)
-                    fit = -(onehot * F.logsigmoid(logits) + (1 - onehot) * F.logsigmoid(-logits))
-                    p = torch.sigmoid(logits)
-                else:
-                    log_p = torch.log_softmax(logits, dim=1)
-                    fit, p = -(log_p * onehot), log_p.exp()
-                # summed in float64: the line search compares losses that differ in their 7th digit
-                # (vector_norm accumulates in float64 on the CPU too, and is 100x faster than pow().sum())
-                penalty = torch.linalg.vector_norm(weight).double() ** 2
-                loss = fit.sum(dtype=torch.float64) / n + penalty / (2 * c * n)
-                residual = (p - onehot) / n
-                weight.grad = torch.sparse.mm(x_t, residual) + weight / (c * n)
-                bias.grad = residual.sum(0)
-            return loss
-
-        optimizer.step(closure)
-        self.weight, self.bias = weight.detach(), bias.detach()

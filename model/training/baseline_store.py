@@ -7,8 +7,8 @@ hashes exactly those (``baseline_key``), and a job that finds the key reuses it 
 again. The code's part of the key is the SHA-256 of the source files the fit and the features are
 made of: an edit to them is a new key, never a stale result read by new code.
 
-Each entry is a folder ``<key>/`` of ``linear.safetensors`` (``LinearModel.tensors``) and
-``result.json`` (``BaselineResult.to_dict`` and the n-gram settings), written aside and renamed
+Each entry is a folder ``<key>/`` of ``linear.safetensors`` (``LinearModel.tensors``), its
+log-count-ratio scaled twin's ``nb_linear.safetensors`` where one was fitted, and ``result.json`` (``BaselineResult.to_dict`` and the n-gram settings), written aside and renamed
 into place (``model.files.publishing``), so that a reader finds a whole entry or none. Two jobs
 storing the same key at once store the same thing: the second rename loses, and that is fine.
 """
@@ -27,7 +27,9 @@ from ..inference.linear import LINEAR_FILE, LinearModel
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "result.json"
-_CODE = ("training/baseline.py", "text/tfidf.py", "inference/linear.py", "inference/scoring.py")
+NB_LINEAR_FILE = "nb_linear.safetensors"
+_CODE = ("training/baseline.py", "training/sparse_linear.py", "text/tfidf.py", "inference/linear.py",
+         "inference/scoring.py")
 
 
 def code_version() -> str:
@@ -79,7 +81,8 @@ class BaselineStore:
         try:
             stored = json.loads((entry / RESULT_FILE).read_text(encoding="utf-8"))
             linear = LinearModel.load(entry / LINEAR_FILE, stored["linear"])
-            return BaselineResult.from_dict(stored["result"], linear=linear, reused=True)
+            nb_linear = LinearModel.load(entry / NB_LINEAR_FILE, stored["linear"]) if "nb" in stored["result"] else None
+            return BaselineResult.from_dict(stored["result"], linear=linear, reused=True, nb_linear=nb_linear)
         except Exception as exc:  # a damaged entry is refitted, not fatal
             log.warning("stored baseline %s cannot be read (%s); fitting it again", entry, exc)
             return None
@@ -94,6 +97,8 @@ class BaselineStore:
             sweep(self.folder)  # what a killed job left half-written (its writer no longer running)
             with publishing(entry, folder=True) as tmp:
                 result.linear.save(tmp / LINEAR_FILE)
+                if result.nb is not None:
+                    result.nb.linear.save(tmp / NB_LINEAR_FILE)
                 stored = {"result": result.to_dict(), "linear": result.linear.settings()}
                 (tmp / RESULT_FILE).write_text(json.dumps(stored) + "\n", encoding="utf-8")
         except OSError as exc:  # a full disk, or another job's rename first: the job goes on, unstored
@@ -115,7 +120,7 @@ def fit_or_reuse(train_data: Dataset, dev_data: Dataset, label_names: dict[str, 
         if stored is not None:
             log.info("baseline %s reused (fitted before in %.1f s)", key[:12], stored.seconds)
             if progress is not None:
-                steps = len(config.c_grid) + 1
+                steps = 1 + len(config.c_grid) * (2 if stored.nb is not None else 1)
                 progress({"stage": "baseline", "step": steps, "steps": steps, "reused": True})
             return stored
     result = fit_baseline(train_data, dev_data, label_names, config, should_stop, progress)

@@ -9,13 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from model import TrainingCancelled
 from model.data import Dataset, stratified_split
-from model.text.tfidf import CHAR, TOKEN, WORD, HashedTfidf, spaced
+from model.text.tfidf import CHAR, TOKEN, WORD, HashedTfidf, csr, spaced
 from model.training.baseline import BaselineConfig, fit_baseline
+from model.training.sparse_linear import log_count_ratios
 from tests.support.data import keyword_examples, negation_examples, order_examples
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,8 +215,40 @@ def test_word_ngrams_only_for_text_written_with_spaces():
 def test_progress_is_reported_once_the_features_are_built_and_after_each_c():
     events = []
     fit_baseline(*split(*keyword_examples(200, seed=9)), progress=events.append)
-    assert [(e["stage"], e["step"], e["steps"]) for e in events] == [("baseline", i, 4) for i in (1, 2, 3, 4)]
-    assert [e.get("c") for e in events] == [None, 1.0, 4.0, 16.0]
+    # the features, the plain model's grid, then the log-count-ratio scaled model's
+    assert [(e["stage"], e["step"], e["steps"]) for e in events] == [("baseline", i, 7) for i in range(1, 8)]
+    assert [e.get("c") for e in events] == [None, 1.0, 4.0, 16.0, 1.0, 4.0, 16.0]
+    events.clear()
+    fit_baseline(*split(*keyword_examples(200, seed=9)), config=BaselineConfig(nb_weights=False),
+                 progress=events.append)
+    assert [(e["step"], e["steps"]) for e in events] == [(i, 4) for i in (1, 2, 3, 4)]
+
+
+def test_log_count_ratios_are_the_largest_one_against_the_rest_ratio_per_column():
+    # three texts of class 0, one of class 1; column 0 in every text, column 1 only in class 1's,
+    # column 2 in two of class 0's (the signed hash may store a feature as a negative entry)
+    x = csr(np.array([0, 2, 4, 5, 7]), np.array([0, 2, 0, 2, 0, 0, 1]),
+            np.array([0.5, -0.3, 0.2, 0.4, 0.1, 0.7, -0.6], dtype=np.float32), (4, 3))
+    y = torch.tensor([0, 0, 0, 1])
+    r = log_count_ratios(x, y, 2).numpy()
+    p, q = np.array([3, 0, 2]) + 1.0, np.array([1, 1, 0]) + 1.0  # class 0's counts, class 1's, plus one
+    np.testing.assert_allclose(r, np.abs(np.log(p / p.sum()) - np.log(q / q.sum())), rtol=1e-6)
+    # with two classes, one class's ratio is the other's negated: one scale, whichever is "one"
+    np.testing.assert_allclose(log_count_ratios(x, 1 - y, 2).numpy(), r, rtol=1e-6)
+
+
+def test_the_scaled_model_serves_what_it_scored_and_is_stored_beside_the_plain_one():
+    train, dev = split(*chinese_weak_cue_examples(1200, seed=4), dev_fraction=0.3)
+    result = fit_baseline(train, dev)
+    nb = result.nb
+    assert nb is not None and nb.features == result.features and nb.labels == result.labels
+    # its scale is folded into the served weights: the linear model's own predictions give its dev accuracy
+    predicted = nb.linear.logits(dev.texts).argmax(1)
+    assert np.mean([nb.labels[i] == y for i, y in zip(predicted, dev.labels)]) == pytest.approx(nb.metrics["accuracy"])
+    assert not np.allclose(nb.linear.weight, result.linear.weight)
+    again = type(result).from_dict(result.to_dict(), result.linear, nb_linear=nb.linear)
+    assert again.nb.c == nb.c and again.nb.grid == nb.grid and again.nb.metrics == nb.metrics
+    assert fit_baseline(train, dev, config=BaselineConfig(nb_weights=False)).nb is None
 
 
 def test_ten_classes_of_16k_texts_fit_in_seconds():

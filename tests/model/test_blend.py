@@ -19,7 +19,7 @@ from model.inference.linear import LinearModel
 from model.inference.predictor import Predictor, TorchNetwork
 from model.training.baseline import BaselineConfig, fit_baseline
 from model.training.baseline_store import BaselineStore, baseline_key, fit_or_reuse
-from model.training.candidates import BASELINE, BLEND, RNN, RNN_WEIGHTS, Choice, choose
+from model.training.candidates import BASELINE, BASELINE_NB, BLEND, RNN, RNN_WEIGHTS, Choice, choose
 from tests.support.data import LABEL_NAMES, keyword_examples, negation_dataset
 
 TEXTS = ["not good at all", "good", "really bad , not", "一个 没见过 的 句子", "", "!!! ???"]
@@ -98,10 +98,12 @@ def test_the_baseline_is_reused_for_the_same_data_and_settings(tmp_path):
     assert not first.reused and not any(e.get("reused") for e in events)
     events.clear()
     again = fit_or_reuse(train, dev, {"0": "neg", "1": "pos"}, store=store, progress=events.append)
-    assert again.reused and events == [{"stage": "baseline", "step": 4, "steps": 4, "reused": True}]
+    assert again.reused and events == [{"stage": "baseline", "step": 7, "steps": 7, "reused": True}]
     assert again.metrics == first.metrics and again.c == first.c and again.grid == first.grid
     assert again.labels == first.labels == ["neg", "pos"]
     np.testing.assert_array_equal(again.linear.weight, first.linear.weight)
+    assert again.nb.reused and again.nb.metrics == first.nb.metrics and again.nb.c == first.nb.c
+    np.testing.assert_array_equal(again.nb.linear.weight, first.nb.linear.weight)
     np.testing.assert_array_equal(again.linear.logits(dev.texts), first.linear.logits(dev.texts))
     assert len(list((tmp_path / "baselines").iterdir())) == 1  # renamed into place, nothing left aside
     # other settings, other evaluation data or other label names: another key, fitted again
@@ -134,12 +136,15 @@ def test_winner_is_the_best_candidate_and_keep_best_publishes_it():
     coin = _FixedRNN({t: [p, 1 - p] for t in dev.texts for p in [rng.random()]})  # an RNN at chance
     choice = choose(coin, baseline, dev)
     scores = {name: c["accuracy"] for name, c in choice.candidates.items()}
-    assert set(scores) == {RNN, BASELINE, BLEND} and scores[RNN] < 0.7
+    assert set(scores) == {RNN, BASELINE, BASELINE_NB, BLEND} and scores[RNN] < 0.7
     assert choice.winner in (BASELINE, BLEND) and scores[choice.winner] == max(scores.values())
     assert choice.winner == BASELINE or scores[BLEND] > scores[BASELINE]  # a tie goes to the simpler one
     assert choice.published("rnn") == RNN and choice.published("best") == choice.winner
     linear, rnn_weight = choice.bundle_parts(choice.published("best"))
     assert linear is not None and rnn_weight == (0.0 if choice.winner == BASELINE else choice.rnn_weight)
+    # each linear candidate's bundle is its own model alone
+    assert choice.bundle_parts(BASELINE_NB) == (choice.linears[BASELINE_NB], 0.0)
+    assert choice.bundle_parts(BLEND) == (choice.linears[choice.blended_with], choice.rnn_weight)
     assert choice.to_dict("best")["published"] == choice.winner
     # a perfect, confident RNN ties the baseline: the RNN stays the winner
     perfect = _FixedRNN({t: [0.999, 0.001] if y == "0" else [0.001, 0.999] for t, y in zip(dev.texts, dev.labels)})
@@ -163,6 +168,22 @@ def test_the_blend_weight_is_the_best_on_the_evaluation_set():
     assert blend["accuracy"] == max(grid.values()) == grid[choice.rnn_weight]
     assert blend["accuracy"] >= choice.candidates[RNN]["accuracy"]
     assert "evaluation set" in blend["chosen_on"]
+
+
+def test_the_blend_takes_the_linear_partner_that_blends_best():
+    """The scaled baseline and the plain one each blend with the RNN; the blend kept is the better of
+    the two on the evaluation set, and says which it is (what a bundle of it serves)."""
+    train, dev = _keyword_split()
+    baseline = fit_baseline(train, dev)
+    rng = random.Random(1)
+    choice = choose(_FixedRNN({t: [p, 1 - p] for t in dev.texts for p in [rng.random()]}), baseline, dev)
+    assert set(choice.linears) == {BASELINE, BASELINE_NB}
+    blend = choice.candidates[BLEND]
+    assert blend["linear"] == choice.blended_with in (BASELINE, BASELINE_NB)
+    without_nb = fit_baseline(train, dev, config=BaselineConfig(nb_weights=False))
+    plain = choose(_FixedRNN({t: [p, 1 - p] for t in dev.texts for p in [random.Random(1).random()]}), without_nb, dev)
+    assert BASELINE_NB not in plain.candidates and plain.blended_with == BASELINE
+    assert blend["accuracy"] >= plain.candidates[BLEND]["accuracy"]
 
 
 def test_choice_refuses_an_unknown_keep():
@@ -214,7 +235,7 @@ def test_the_cli_saves_the_best_with_keep_best(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     scores = summary["candidates"]
-    assert set(scores) == {RNN, BASELINE, BLEND} and summary["published"] == summary["winner"]
+    assert set(scores) == {RNN, BASELINE, BASELINE_NB, BLEND} and summary["published"] == summary["winner"]
     assert scores[summary["winner"]] == max(scores.values()) and summary["winner"] != RNN, summary
     config = read_config(tmp_path / "best")
     assert config["training"]["published"] == summary["winner"] and "linear" in config

@@ -34,7 +34,7 @@ def test_hyperparameters_describe_their_fields():
     assert {hp.name for hp in HYPERPARAMETERS if not hp.applies_to("train")} == {"distill_alpha"}
     # a distillation publishes its student: what a plain run keeps (the RNN or the best candidate) is not asked
     assert [hp.name for hp in options_for("distill")] == [hp.name for hp in HYPERPARAMETERS if hp.name != "keep"]
-    assert by_name["keep"].choices == ("rnn", "best") and by_name["keep"].default == "rnn"
+    assert by_name["keep"].choices == ("rnn", "best") and by_name["keep"].default == "best"
     assert all(hp.help for hp in HYPERPARAMETERS)
 
 

@@ -180,6 +180,7 @@ def test_the_tfidf_baseline_fits_one_regression_per_label():
     assert result.metrics["task"] == "multi_label" and result.metrics["micro_f1"] >= 0.9
     assert result.to_dict()["grid"] == [{"c": 16.0, "micro_f1": result.grid[16.0]}]
     assert set(result.metrics["per_label"]) == {"food", "music", "sport"}
+    assert result.nb is None  # the scaled twin is single-label only (no baseline bundle is multi-label)
 
 
 def test_comparing_versions_refuses_multi_label_data():

@@ -28,7 +28,7 @@ def submit(client, dataset_id: str, **body) -> dict:
 def test_a_baseline_that_learns_the_task_beats_a_barely_trained_rnn_and_blocks_promotion(client):
     """Words alone decide this task: the baseline gets it right, an RNN after one step does not."""
     ds = upload(client, csv_bytes(300, examples=keyword_examples))
-    job = wait_job(client, submit(client, ds["id"], config=TINY_CONFIG | {"max_steps": 1},
+    job = wait_job(client, submit(client, ds["id"], config=TINY_CONFIG | {"max_steps": 1, "keep": "rnn"},
                                   promote="if_better_than_baseline")["id"])
     assert job["state"] == "succeeded", job
     result = job["result"]

@@ -28,14 +28,15 @@ def submit(client, dataset_id: str, **body) -> dict:
 
 def test_keep_best_publishes_the_winner_which_serves_predict_and_explain(client):
     """A keyword decides the label and the RNN gets one step: the baseline (or a blend leaning on it)
-    wins, is published and answers; the same data again reuse the stored baseline."""
+    wins, is published (``keep: best``, the default) and answers; the same data again reuse the stored
+    baseline."""
     ds = upload(client, csv_bytes(300, examples=keyword_examples))
-    config = TINY_CONFIG | {"max_steps": 1, "keep": "best"}
+    config = TINY_CONFIG | {"max_steps": 1}  # keep left out: best
     job = wait_job(client, submit(client, ds["id"], config=config, promote="always")["id"])
     assert job["state"] == "succeeded", job
     result = job["result"]
     scores = {name: c["accuracy"] for name, c in result["candidates"].items()}
-    assert set(scores) == {"rnn", "baseline", "blend"} and result["keep"] == "best"
+    assert set(scores) == {"rnn", "baseline", "baseline_nb", "blend"} and result["keep"] == "best"
     assert result["winner"] != "rnn" and scores[result["winner"]] == max(scores.values()) > scores["rnn"]
     assert result["published"] == result["winner"] and result["metrics"]["candidate"] == result["winner"]
     assert result["metrics"]["accuracy"] == scores[result["winner"]] and not result["baseline"]["reused"]

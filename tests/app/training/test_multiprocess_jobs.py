@@ -52,7 +52,7 @@ def start_long_two_process_job(make_client):
 def test_a_two_process_job_records_one_model_trained_by_both(database_url, make_client, tmp_path):
     client = make_client(database_url=database_url)
     ds = upload(client, csv_bytes(200))
-    job = submit(client, ds["id"], config=TINY_CONFIG, processes=2, promote="always")
+    job = submit(client, ds["id"], config=TINY_CONFIG | {"keep": "rnn"}, processes=2, promote="always")
     assert job["processes"] == 2
     done = wait_job(client, job["id"], timeout=180)
     assert done["state"] == "succeeded", done

@@ -1,0 +1,151 @@
+"""Which lever moves a Chinese job's published accuracy: linear models and blends, scored on dev and test.
+
+A job publishes the best on dev of its RNN, its TF-IDF baseline, the baseline's log-count-ratio
+twin and a blend (``model/training/candidates.py``). The RNN takes minutes, the rest seconds, so
+the linear levers are measured here against RNN bundles trained once (``python -m model train ...
+--keep rnn``): each linear model alone, and each RNN blended with each of them, the weight chosen on
+dev as a job chooses it (on the 0.1 grid a job used before and on today's 0.05 grid). With
+``--sklearn``: scikit-learn variants that the job does not fit (longer character n-grams, jieba's
+words, naive-Bayes scaling of binary features), to say what else was tried.
+
+    python benchmarks/levers_zh.py --train /tmp/zh/train.tsv --dev /tmp/zh/dev.tsv --test /tmp/zh/test.tsv \\
+        --rnn default=model/bundled/sentiment-zh --rnn linear-lr=/tmp/rnn_A --sklearn
+
+Prints one markdown table: dev and test accuracy and the seconds each linear fit took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from model.data import load_dataset  # noqa: E402
+from model.inference.linear import blend_log_probs, log_softmax  # noqa: E402
+from model.inference.predictor import Predictor  # noqa: E402
+from model.training.baseline import fit_baseline  # noqa: E402
+from model.training.candidates import RNN_WEIGHTS  # noqa: E402
+
+OLD_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the grid before issue 25
+
+
+def accuracy(log_probs: np.ndarray, gold: np.ndarray) -> float:
+    return float((log_probs.argmax(1) == gold).mean())
+
+
+def job_linears(train, dev, test, names: dict, labels: list[str]) -> dict:
+    """The job's baseline and its twin: name -> (dev log-probs, test log-probs, seconds)."""
+    t0 = time.perf_counter()
+    fitted = fit_baseline(train, dev, names)
+    seconds = time.perf_counter() - t0
+    order = [fitted.labels.index(label) for label in labels]
+    out = {}
+    for name, result in (("job baseline", fitted), ("job baseline_nb", fitted.nb)):
+        logs = [log_softmax(result.linear.logits(d.texts).astype(np.float64))[:, order] for d in (dev, test)]
+        out[f"{name} (C={result.c:g})"] = (*logs, seconds)
+    return out
+
+
+def sklearn_linears(train, dev, test, gold: dict[str, np.ndarray]) -> dict:
+    """scikit-learn variants, C chosen on dev: name -> (dev log-probs, test log-probs, seconds)."""
+    import jieba
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    jieba.setLogLevel(40)
+    texts = [[" ".join(t.lower().split()) for t in d.texts] for d in (train, dev, test)]
+    gold_train, gold_dev = gold["train"], gold["dev"]
+    out = {}
+
+    def fit(name, build, grid=(1.0, 4.0, 16.0, 64.0)):
+        t0 = time.perf_counter()
+        x_train, x_dev, x_test = build()
+        best = None
+        for c in grid:
+            clf = LogisticRegression(C=c, max_iter=2000).fit(x_train, gold_train)
+            score = clf.score(x_dev, gold_dev)
+            if best is None or score > best[0]:
+                best = (score, c, clf)
+        out[f"{name} (C={best[1]:g})"] = (best[2].predict_log_proba(x_dev), best[2].predict_log_proba(x_test),
+                                          time.perf_counter() - t0)
+
+    def tfidf(**kw):
+        v = TfidfVectorizer(sublinear_tf=True, lowercase=False, **kw)
+        return [v.fit_transform(texts[0]), v.transform(texts[1]), v.transform(texts[2])]
+
+    def words():
+        segmented = [[" ".join(w for w in jieba.lcut(t) if w.strip()) for t in ts] for ts in texts]
+        v = TfidfVectorizer(analyzer="word", token_pattern=r"\S+", ngram_range=(1, 2), sublinear_tf=True,
+                            lowercase=False)
+        return [v.fit_transform(segmented[0]), v.transform(segmented[1]), v.transform(segmented[2])]
+
+    def nb(mats, binary):
+        present = [(m > 0).astype(np.float64) for m in mats]
+        p = 1 + present[0][gold_train == 1].sum(0)
+        q = 1 + present[0][gold_train == 0].sum(0)
+        r = np.asarray(np.log((p / p.sum()) / (q / q.sum()))).ravel()
+        return [(b if binary else m).multiply(r).tocsr() for b, m in zip(present, mats)]
+
+    chars = tfidf(analyzer="char", ngram_range=(1, 3))
+    both = None
+
+    def char_and_words():
+        nonlocal both
+        both = [sparse.hstack([a, b]).tocsr() for a, b in zip(chars, words())]
+        return both
+
+    fit("scikit-learn char 1-3", lambda: chars)
+    fit("scikit-learn char 1-5", lambda: tfidf(analyzer="char", ngram_range=(1, 5)))
+    fit("scikit-learn jieba words 1-2", words)
+    fit("scikit-learn char 1-3 + jieba words 1-2", char_and_words)
+    fit("NB-LR binary char 1-3", lambda: nb(chars, True), grid=(0.1, 0.3, 1.0, 4.0))
+    fit("NB-LR tf-idf char 1-3", lambda: nb(chars, False))
+    fit("NB-LR tf-idf char 1-3 + jieba words", lambda: nb(both, False))
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--train", type=Path, required=True)
+    p.add_argument("--dev", type=Path, required=True)
+    p.add_argument("--test", type=Path, required=True)
+    p.add_argument("--rnn", action="append", default=[], help="NAME=BUNDLE: an RNN bundle trained on --train")
+    p.add_argument("--label-names", default="0=negative,1=positive")
+    p.add_argument("--sklearn", action="store_true", help="also the scikit-learn variants (the [bench] extra, jieba)")
+    args = p.parse_args()
+    names = dict(pair.split("=") for pair in args.label_names.split(","))
+    train, dev, test = (load_dataset(path) for path in (args.train, args.dev, args.test))
+    labels = sorted(set(names.values()))
+    gold = {k: np.array([labels.index(names.get(y, y)) for y in d.labels]) for k, d in
+            (("train", train), ("dev", dev), ("test", test))}
+    linears = job_linears(train, dev, test, names, labels)
+    if args.sklearn:
+        linears |= sklearn_linears(train, dev, test, gold)
+    print("| model | dev | test | fit s |\n|---|---|---|---|")
+    for name, (d, t, s) in linears.items():
+        print(f"| {name} | {accuracy(d, gold['dev']):.4f} | {accuracy(t, gold['test']):.4f} | {s:.1f} |")
+    for spec in args.rnn:
+        rnn_name, _, path = spec.partition("=")
+        predictor = Predictor.load(path)
+        if predictor.linear is not None:
+            sys.exit(f"error: {path} is not an RNN bundle (train it with --keep rnn)")
+        order = [predictor.labels.index(label) for label in labels]
+        rnn = [np.log(np.maximum(predictor.predict_proba(d.texts)[:, order].astype(np.float64), 1e-30))
+               for d in (dev, test)]
+        print(f"| RNN {rnn_name} | {accuracy(rnn[0], gold['dev']):.4f} | {accuracy(rnn[1], gold['test']):.4f} | |")
+        for name, (d, t, _) in linears.items():
+            for grid in (OLD_WEIGHTS, RNN_WEIGHTS):
+                w = max(grid, key=lambda w: accuracy(blend_log_probs(rnn[0], d, w), gold["dev"]))
+                print(f"| RNN {rnn_name} + {name}, weight {w} on dev (grid step {grid[1] - grid[0]:.2f}) | "
+                      f"{accuracy(blend_log_probs(rnn[0], d, w), gold['dev']):.4f} | "
+                      f"{accuracy(blend_log_probs(rnn[1], t, w), gold['test']):.4f} | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model.bundle import CARD_FILE, WEIGHTS_FILE, BundleError, check_files, read_config
+from model.bundle import CARD_FILE, WEIGHTS_FILE, BundleError, check_files, has_rnn, read_config
 from model.files import PARTIAL, rename_into_place
 from model.files import sweep as sweep_unpublished
 
@@ -164,6 +164,14 @@ class Versions:
     def exists(self, name: str, version: str) -> bool:
         return self.store.one("SELECT version FROM versions WHERE model = ? AND version = ?",
                               name, version) is not None
+
+    def has_rnn(self, name: str, version: str) -> bool:
+        """Whether ``name``'s ``version`` holds an RNN (a baseline version does not: ``model.bundle.has_rnn``);
+        True for a bundle that cannot be read, which says what is wrong where it is loaded."""
+        try:
+            return has_rnn(read_config(self.path(name, version)))
+        except BundleError:
+            return True
 
     def path(self, name: str, version: str) -> Path:
         """The bundle folder of ``name``'s ``version`` (``VersionNotFound`` when there is no such version)."""

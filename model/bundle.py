@@ -262,6 +262,12 @@ def read_weights(path: Path, load_file) -> dict:
         raise BundleError(f"{path / WEIGHTS_FILE}: cannot read weights ({exc})") from None
 
 
+def has_rnn(config: dict) -> bool:
+    """Whether a bundle (its parsed ``config.json``) holds an RNN: a baseline bundle, a linear model
+    alone (``rnn_weight`` 0), does not, so nothing can be loaded as a network or warm-started from it."""
+    return (config.get("linear") or {}).get("rnn_weight") != 0
+
+
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     """Load a bundle; every problem is a ``BundleError`` naming the file."""
     from safetensors.torch import load_file
@@ -271,7 +277,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     path = Path(path)
     config = read_config(path)
     check_files(path, config, verify)
-    if (config.get("linear") or {}).get("rnn_weight") == 0:
+    if not has_rnn(config):
         raise BundleError(f"{path}: a baseline bundle (a linear model alone): it has no RNN to load or warm-start "
                           "from; Predictor.load serves it")
     model_config, tok_config = _configs(path, config)

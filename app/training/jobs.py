@@ -93,6 +93,10 @@ class JobService:
         if base_version is not None and not self.versions.exists(model, base_version):
             raise NotFound(f"model {model!r} has no version {base_version!r} (GET /v1/models/{model}/versions lists "
                            "them)", field="base_version")
+        if base_version is not None and not self.versions.has_rnn(model, base_version):
+            raise InvalidInput(f"version {base_version!r} of {model!r} is a baseline (a linear model alone): it has no "
+                               "RNN to start from; give a version that has one (a job with \"keep\": \"rnn\" always "
+                               "publishes one)", code="base_version_without_rnn", field="base_version")
         self.versions.check_quota(self.settings.max_versions, self.settings.max_version_bytes)
         self._check_queue()
         job_id = uuid.uuid4().hex[:12]

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.support.api import upload, wait_job
+from tests.support.api import add_version, upload, wait_job
 from tests.support.data import csv_bytes
 from tests.support.settings import AUTH
 
@@ -67,6 +67,21 @@ def test_an_unknown_base_version_is_404_naming_the_field(client):
     r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "base_version": "v99"})
     assert r.status_code == 404, r.text
     assert r.json()["details"][0]["field"] == "base_version" and "v99" in r.json()["message"]
+    assert client.get("/v1/train-jobs").json() == []
+
+
+def test_a_baseline_version_as_base_version_is_422_naming_the_field(client, tiny_bundle_path):
+    path = add_version(client, tiny_bundle_path, version="v1")
+    client.app.state.versions.set_active("sentiment-en", "bundled")
+    config = json.loads((path / "config.json").read_text())
+    config["linear"] = {"rnn_weight": 0}  # what a published baseline's config says (its weights aside)
+    (path / "config.json").write_text(json.dumps(config))
+    ds = upload(client)
+    r = client.post("/v1/train-jobs", headers=AUTH, json={"dataset_id": ds["id"], "base_version": "v1"})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["error"] == "base_version_without_rnn" and body["details"][0]["field"] == "base_version"
+    assert "'v1'" in body["message"] and "keep" in body["message"]
     assert client.get("/v1/train-jobs").json() == []
 
 

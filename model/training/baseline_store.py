@@ -19,6 +19,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
+import shutil
 from pathlib import Path
 
 from ..data import Dataset
@@ -27,6 +29,7 @@ from ..inference.linear import LINEAR_FILE, LinearModel
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "result.json"
+KEEP = 16  # stored baselines kept, the most recently used (BaselineStore.prune)
 NB_LINEAR_FILE = "nb_linear.safetensors"
 _CODE = ("training/baseline.py", "training/sparse_linear.py", "text/tfidf.py", "inference/linear.py",
          "inference/scoring.py")
@@ -65,10 +68,14 @@ def baseline_key(train_data: Dataset, dev_data: Dataset, label_names: dict[str, 
 
 
 class BaselineStore:
-    """Fitted baselines in ``folder`` (the service keeps them in its data directory's ``baselines/``)."""
+    """Fitted baselines in ``folder`` (the service keeps them in its data directory's ``baselines/``):
+    the ``keep`` most recently used, so that a service that trains on dataset after dataset does not
+    fill its volume with fits of data nobody trains on any more (one is a few MB per label; each
+    new data set, evaluation set or setting is a new entry). Reading an entry marks it used."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, keep: int = KEEP):
         self.folder = Path(folder)
+        self.keep = keep
 
     def get(self, key: str):
         """The stored ``BaselineResult`` for ``key`` (``reused`` True), or None when there is none or it
@@ -82,6 +89,7 @@ class BaselineStore:
             stored = json.loads((entry / RESULT_FILE).read_text(encoding="utf-8"))
             linear = LinearModel.load(entry / LINEAR_FILE, stored["linear"])
             nb_linear = LinearModel.load(entry / NB_LINEAR_FILE, stored["linear"]) if "nb" in stored["result"] else None
+            os.utime(entry)  # used now: the last to be pruned
             return BaselineResult.from_dict(stored["result"], linear=linear, reused=True, nb_linear=nb_linear)
         except Exception as exc:  # a damaged entry is refitted, not fatal
             log.warning("stored baseline %s cannot be read (%s); fitting it again", entry, exc)
@@ -104,6 +112,25 @@ class BaselineStore:
         except OSError as exc:  # a full disk, or another job's rename first: the job goes on, unstored
             if not (entry / RESULT_FILE).is_file():
                 log.warning("baseline %s not stored for reuse (%s); the job goes on", key[:12], exc)
+        self.prune()
+
+    def prune(self) -> list[str]:
+        """Remove all but the ``keep`` most recently used entries; return the keys removed. An entry
+        another job reads at that moment is fitted again there, with a warning: an economy lost."""
+        entries = [e for e in self.folder.iterdir() if e.is_dir() and not e.name.startswith(".")] \
+            if self.folder.is_dir() else []
+        entries.sort(key=_used_at, reverse=True)
+        for entry in entries[self.keep:]:
+            shutil.rmtree(entry, ignore_errors=True)
+            log.info("stored baseline %s removed (the %d most recently used are kept)", entry.name[:12], self.keep)
+        return [e.name for e in entries[self.keep:]]
+
+
+def _used_at(entry: Path) -> float:
+    try:
+        return entry.stat().st_mtime
+    except OSError:  # removed meanwhile
+        return 0.0
 
 
 def fit_or_reuse(train_data: Dataset, dev_data: Dataset, label_names: dict[str, str] | None = None,

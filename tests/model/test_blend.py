@@ -5,6 +5,7 @@ by the predictor (model/inference/linear.py) with the features training computed
 from __future__ import annotations
 
 import json
+import os
 import random
 
 import numpy as np
@@ -115,6 +116,22 @@ def test_the_baseline_is_reused_for_the_same_data_and_settings(tmp_path):
     for entry in (tmp_path / "baselines").iterdir():
         (entry / "result.json").write_text("{")
     assert not fit_or_reuse(train, dev, {"0": "neg", "1": "pos"}, store=store).reused
+
+
+def test_the_store_keeps_the_most_recently_used_baselines_only(tmp_path):
+    train, dev = _keyword_split()
+    store = BaselineStore(tmp_path / "baselines", keep=2)
+    config = BaselineConfig(c_grid=(1.0,))
+    keys = []
+    for n in (60, 70, 80):  # three evaluation sets: three keys
+        fit_or_reuse(train, dev.subset(list(range(n))), {"0": "neg", "1": "pos"}, config, store=store)
+        keys.append(baseline_key(train, dev.subset(list(range(n))), {"0": "neg", "1": "pos"}, config))
+        os.utime(store.folder / keys[-1], (1000.0 + n, 1000.0 + n))  # stored in this order, seconds apart
+    assert sorted(p.name for p in store.folder.iterdir()) == sorted(keys[1:])  # the oldest went
+    assert store.get(keys[1]) is not None  # read: used now, the newest
+    fit_or_reuse(train, dev.subset(list(range(90))), {"0": "neg", "1": "pos"}, config, store=store)
+    names = {p.name for p in store.folder.iterdir()}
+    assert keys[1] in names and keys[2] not in names and len(names) == 2
 
 
 class _FixedRNN:

@@ -225,24 +225,24 @@ class Inference:
             name = next((n for n in self.models if n != self.settings.default_model), None)
             if name is None or name == next(reversed(self.models)):
                 return
-            dropped = self.models.pop(name)
-            self.min_scores.pop(name, None)
-            self.metrics.drop_model(name)
-            await self.model_process.unserve(dropped)
-            log.info("dropped %s version %s (least recently used; SENTIMENT_MAX_LOADED_MODELS=%d)", name,
-                     dropped.version, self.settings.max_loaded_models)
+            await self._unload(name, f"least recently used; SENTIMENT_MAX_LOADED_MODELS={self.settings.max_loaded_models}")
 
     async def drop(self, name: str) -> None:
         """Stop serving ``name`` (deleted here or elsewhere: ``sync``), if it is loaded; never the default model."""
         if name == self.settings.default_model:
             return
         async with self._swap:
-            dropped = self.models.pop(name, None)
-            self.min_scores.pop(name, None)
-            if dropped is not None:
-                self.metrics.drop_model(name)
-                await self.model_process.unserve(dropped)
-                log.info("dropped %s version %s (the model was deleted)", name, dropped.version)
+            await self._unload(name, "the model was deleted")
+
+    async def _unload(self, name: str, why: str) -> None:
+        """``name`` no longer served here, if it was: its version, default min_score, metrics and its
+        copy in the model process go."""
+        dropped = self.models.pop(name, None)
+        self.min_scores.pop(name, None)
+        if dropped is not None:
+            self.metrics.drop_model(name)
+            await self.model_process.unserve(dropped)
+            log.info("dropped %s version %s (%s)", name, dropped.version, why)
 
     def loaded_bytes(self, model: str) -> int | None:
         """Memory the model process took to load ``model``'s served version (None: not loaded)."""

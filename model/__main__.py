@@ -308,8 +308,12 @@ def cmd_train(args) -> int:
     from .training.baseline import fit_baseline
     from .training.candidates import card_notes, choose, rnn_predictor
 
-    choice = choose(rnn_predictor(result), fit_baseline(train_data, dev_data, result.model_config.label_names),
-                    dev_data)  # (the label names training used: a warm start's are the base's when none are given)
+    baseline = fit_baseline(train_data, dev_data, result.model_config.label_names)
+    choice = choose(rnn_predictor(result), baseline, dev_data)  # (the label names training used: a warm
+    # start's are the base's when none are given)
+    if train_config.refit:
+        choice.refit(choice.published(train_config.keep), baseline, train_data, dev_data,
+                     result.model_config.labels)
     kept = choice.to_dict(train_config.keep)
     training = result.training_metadata() | kept
     linear, rnn_weight = choice.bundle_parts(kept["published"])
@@ -337,7 +341,8 @@ def cmd_train(args) -> int:
         seconds=round(result.elapsed_s, 1),
     )
     summary.update(winner=kept["winner"], published=kept["published"],
-                   candidates={k: v.get("accuracy", v.get("micro_f1")) for k, v in kept["candidates"].items()})
+                   candidates={k: v.get("accuracy", v.get("micro_f1")) for k, v in kept["candidates"].items()},
+                   **({"refit": kept["refit"]} if "refit" in kept else {}))
     if "skipped" in result.calibration:  # multi-label: thresholds instead of a temperature
         summary["calibration"] = result.calibration
     else:

@@ -295,6 +295,12 @@ class TrainConfig:
         choices=KEEPS,
         applies=frozenset({CLI_TRAIN, HTTP_JOB}),  # distillation publishes its student
     )
+    refit: bool = hyperparameter(
+        True,
+        "where a baseline or a blend is published: fit its linear model again on train and dev together at the "
+        "C dev chose, as scikit-learn's GridSearchCV refits (the dev scores reported are the train-only fit's)",
+        applies=frozenset({CLI_TRAIN, HTTP_JOB}),
+    )
     max_steps: int | None = hyperparameter(
         None, "stop after this many optimiser steps (smoke tests)", minimum=1, maximum=10**9
     )

@@ -234,7 +234,7 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
                        base=base, base_source=job["base_version"])
         if not reporter.leader:
             return 0  # rank 0 holds the same model and records it
-        return _record(settings, versions, job, result, baseline, dev_data)
+        return _record(settings, versions, job, result, baseline, train_data, dev_data)
     except LeaseLost:
         log.warning("job %s: this node's lease was lost (the job was re-queued elsewhere); nothing recorded", job_id)
         return 1
@@ -261,7 +261,7 @@ def run(settings: Settings, job_id: str, parent_pid: int) -> int:
         world.leave()
 
 
-def _record(settings: Settings, versions: Versions, job: dict, result, baseline, dev_data) -> int:
+def _record(settings: Settings, versions: Versions, job: dict, result, baseline, train_data, dev_data) -> int:
     """Rank 0, after training: the promotion decision, the bundle (written aside, ``model.files``),
     and the version with the job's outcome in one transaction, which renames the bundle into place."""
     job_id, store = job["id"], versions.store
@@ -270,6 +270,8 @@ def _record(settings: Settings, versions: Versions, job: dict, result, baseline,
     keep = result.train_config.keep
     choice = choose(rnn_predictor(result), baseline, dev_data)
     published = choice.published(keep)
+    if result.train_config.refit:
+        choice.refit(published, baseline, train_data, dev_data, result.model_config.labels)
     linear, rnn_weight = choice.bundle_parts(published)
     # the published candidate's figures (the RNN's full report, or the other candidate's scores)
     metrics = result.metrics if published == "rnn" else {"candidate": published, **choice.candidates[published]}

@@ -31,6 +31,12 @@ Multi-label data get one logistic regression per label (one-vs-rest), fitted tog
 L-BFGS on the summed binary cross-entropies, C chosen on dev micro-F1, and each label's threshold
 then chosen on dev as the RNN's are (``best_thresholds``), so the two are scored alike.
 
+Once a job has chosen what to publish (``candidates.py``), a published linear model is fitted again
+on train and dev together at the C dev chose (``refit``), as scikit-learn's ``GridSearchCV`` refits its
+best setting on all the data it searched: the evaluation set chose C and the blend's weight, and then
+adds its examples to the served model. Its dev figures are the ones measured before, on the model
+fitted on train alone; ``TrainConfig.refit`` turns it off.
+
 ``benchmarks/baseline_sst2.py`` (SST-2, and a 10-class set with ``--ten-classes``) and
 ``benchmarks/baseline_zh.py`` (Chinese) measure its accuracy and time beside scikit-learn's on the
 same features and grid.
@@ -164,6 +170,37 @@ def fit_baseline(
     return result
 
 
+def refit(
+    train_data: Dataset,
+    dev_data: Dataset,
+    c: float,
+    nb: bool,
+    config: BaselineConfig | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> LinearModel:
+    """The single-label model ``fit_baseline`` chose at ``c`` (the ``nb`` one: columns scaled by their
+    log-count ratios), fitted again on ``train_data`` and ``dev_data`` together: features, ratios and
+    weights from all of them, the fits warm-started along ``c_grid`` up to ``c`` as ``fit_baseline``'s
+    were. Columns in the order of ``fit_baseline``'s ``labels``."""
+    cfg = (config or BaselineConfig()).validate()
+    labels_raw = check_training_data(train_data, dev_data)
+    both = _within_budget(Dataset(train_data.texts + dev_data.texts, train_data.labels + dev_data.labels),
+                          cfg.max_train_chars)
+    vectorizer = HashedTfidf(cfg.word_ngrams, cfg.char_ngrams, cfg.buckets)
+    x = vectorizer.fit_transform(both.texts)
+    y = targets(both, {raw: i for i, raw in enumerate(labels_raw)})
+    x_t, scale = transpose(x), None
+    if nb:
+        scale = log_count_ratios(x, y, len(labels_raw))
+        x, x_t = scale_columns(x, scale), scale_rows(x_t, scale)
+    model = SoftmaxRegression(x.shape[1], len(labels_raw))
+    path = cfg.c_grid[: cfg.c_grid.index(c) + 1] if c in cfg.c_grid else (c,)
+    for step_c in path:
+        model.fit(x, y, _ours(step_c, False, len(labels_raw)), cfg.max_iter, x_t, should_stop)
+    weight = model.weight if scale is None else model.weight * scale[:, None]
+    return LinearModel(vectorizer, weight.numpy(), model.bias.numpy())
+
+
 def _fit_grid(x_train, x_train_t, x_dev, *, y_train, y_dev, names, cfg: BaselineConfig, steps: int, first_step: int,
               should_stop, progress):
     """Fit along ``cfg.c_grid`` (each fit warm-started from the previous one), scoring each C on dev:
@@ -171,11 +208,8 @@ def _fit_grid(x_train, x_train_t, x_dev, *, y_train, y_dev, names, cfg: Baseline
     multi_label = y_train.dim() == 2
     model = SoftmaxRegression(x_train.shape[1], len(names))
     grid, best = {}, None
-    # Two classes: scikit-learn fits one weight vector w (logit difference), we fit two, w1 = -w0 = w / 2 at
-    # the optimum, so our penalty |w0|^2 + |w1|^2 is half of its |w|^2: C / 2 here is the same model as its C.
-    c_scale = 0.5 if not multi_label and len(names) == 2 else 1.0
     for step, c in enumerate(cfg.c_grid, start=first_step):
-        model.fit(x_train, y_train, c * c_scale, cfg.max_iter, x_train_t, should_stop)
+        model.fit(x_train, y_train, _ours(c, multi_label, len(names)), cfg.max_iter, x_train_t, should_stop)
         logits = model.logits(x_dev)
         if multi_label:
             grid[c] = multi_label_report((logits > 0).numpy(), y_dev.numpy(), names, [0.5] * len(names))["micro_f1"]
@@ -186,6 +220,13 @@ def _fit_grid(x_train, x_train_t, x_dev, *, y_train, y_dev, names, cfg: Baseline
         if progress is not None:
             progress({"stage": "baseline", "step": step, "steps": steps, "c": c, "score": grid[c]})
     return best[0], grid, best[1], best[2], best[3]
+
+
+def _ours(c: float, multi_label: bool, n_labels: int) -> float:
+    """scikit-learn's C as ``SoftmaxRegression.fit`` takes it. Two classes: scikit-learn fits one weight
+    vector w (logit difference), we fit two, w1 = -w0 = w / 2 at the optimum, so our penalty
+    |w0|^2 + |w1|^2 is half of its |w|^2: C / 2 here is the same model as its C."""
+    return c * 0.5 if not multi_label and n_labels == 2 else c
 
 
 def _report(logits: torch.Tensor, y_dev: torch.Tensor, names: list[str], multi_label: bool) -> dict:

@@ -20,6 +20,7 @@ baseline and blended bundles are single-label.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from ..data import Dataset
 from ..inference.linear import LinearModel, blend_log_probs, log_softmax
 from ..inference.predictor import Predictor, TorchNetwork
 from ..inference.scoring import classification_report, evaluate
+from .baseline import refit
 
 RNN, BASELINE, BASELINE_NB, BLEND = "rnn", "baseline", "baseline_nb", "blend"
 KEEP_RNN, KEEP_BEST = "rnn", "best"
@@ -44,6 +46,7 @@ class Choice:
     rnn_weight: float | None = None  # the blend's (None: no blend was scored)
     blended_with: str = BASELINE  # the linear candidate in the blend
     notes: list[str] = field(default_factory=list)
+    refitted: dict[str, Any] | None = None  # what ``refit`` fitted again, where it did
 
     def published(self, keep: str) -> str:
         """The candidate that ``keep`` publishes."""
@@ -59,9 +62,27 @@ class Choice:
             return self.linears[self.blended_with], self.rnn_weight
         return self.linears[published], 0.0
 
+    def refit(self, published: str, baseline, train_data: Dataset, dev_data: Dataset, labels: list[str],
+              should_stop=None) -> None:
+        """Fit the linear model in ``published`` (a baseline, or a blend's partner) again on train and dev
+        together at the C dev chose (``baseline.refit``), so that what is served learnt from every labelled
+        example; ``candidates`` keep the scores measured before, on the model fitted on train alone.
+        ``labels``: the RNN's, the column order of ``linears``. Nothing to do for the RNN."""
+        name = self.blended_with if published == BLEND else published
+        if name not in self.linears:
+            return
+        fitted = baseline.nb if name == BASELINE_NB else baseline
+        t0 = time.perf_counter()
+        linear = refit(train_data, dev_data, fitted.c, name == BASELINE_NB, should_stop=should_stop)
+        order = [baseline.labels.index(label) for label in labels]
+        self.linears[name] = LinearModel(linear.vectorizer, linear.weight[:, order], linear.bias[order])
+        self.refitted = {"linear": name, "c": fitted.c, "examples": len(train_data) + len(dev_data),
+                         "seconds": round(time.perf_counter() - t0, 2)}
+
     def to_dict(self, keep: str) -> dict[str, Any]:
         return {"candidates": self.candidates, "winner": self.winner, "keep": keep,
-                "published": self.published(keep), **({"notes": self.notes} if self.notes else {})}
+                "published": self.published(keep), **({"refit": self.refitted} if self.refitted else {}),
+                **({"notes": self.notes} if self.notes else {})}
 
 
 def card_notes(record: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from model.data import Dataset, stratified_split
 from model.files import publishing
 from model.inference.linear import LinearModel
 from model.inference.predictor import Predictor, TorchNetwork
-from model.training.baseline import BaselineConfig, fit_baseline
+from model.training.baseline import BaselineConfig, fit_baseline, refit
 from model.training.baseline_store import BaselineStore, baseline_key, fit_or_reuse
 from model.training.candidates import BASELINE, BASELINE_NB, BLEND, RNN, RNN_WEIGHTS, Choice, choose
 from tests.support.data import LABEL_NAMES, keyword_examples, negation_dataset
@@ -203,6 +203,48 @@ def test_the_blend_takes_the_linear_partner_that_blends_best():
     assert blend["accuracy"] >= plain.candidates[BLEND]["accuracy"]
 
 
+@pytest.mark.parametrize("nb", [False, True])
+def test_a_refit_is_the_chosen_model_fitted_on_train_and_dev_together(nb):
+    """``refit`` is ``fit_baseline`` at the chosen C on the two sets joined (features, log-count ratios
+    and weights all from both), reached along the same warm-started grid; not the train-only model."""
+    train, dev = _keyword_split()
+    grid = BaselineConfig(c_grid=(1.0, 4.0))
+    joined = Dataset(train.texts + dev.texts, train.labels + dev.labels)
+    on_both = fit_baseline(joined, dev, config=grid)  # dev is perfect for C=1 and 4: a tie keeps C=1
+    on_both = on_both.nb if nb else on_both
+    assert on_both.c == 1.0
+    model = refit(train, dev, 1.0, nb, config=grid)
+    np.testing.assert_allclose(model.weight, on_both.linear.weight, atol=1e-6)
+    np.testing.assert_allclose(model.bias, on_both.linear.bias, atol=1e-6)
+    train_only = fit_baseline(train, dev, config=grid)
+    train_only = (train_only.nb if nb else train_only).linear
+    assert not np.allclose(model.logits(dev.texts), train_only.logits(dev.texts), atol=1e-3)
+    path = refit(train, dev, 4.0, nb, config=grid)  # C=1, then 4 from there: what fit_baseline's grid did
+    assert not np.allclose(path.weight, model.weight)
+
+
+def test_choice_refit_replaces_the_published_linear_part_and_says_so():
+    """Publishing a blend refits its partner (columns in the RNN's label order), a baseline itself;
+    the RNN has nothing to refit; the scores stay those measured before."""
+    train, dev = _keyword_split()
+    baseline = fit_baseline(train, dev)
+    rng = random.Random(1)
+    choice = choose(_FixedRNN({t: [p, 1 - p] for t in dev.texts for p in [rng.random()]}), baseline, dev)
+    before = {name: linear for name, linear in choice.linears.items()}
+    scores = json.dumps(choice.candidates)
+    choice.refit(RNN, baseline, train, dev, ["0", "1"])
+    assert choice.refitted is None and "refit" not in choice.to_dict("rnn")
+    choice.refit(BLEND, baseline, train, dev, ["1", "0"])  # an RNN whose labels run the other way
+    name = choice.blended_with
+    assert choice.refitted["linear"] == name and choice.refitted["examples"] == len(train) + len(dev)
+    assert choice.to_dict("best")["refit"] == choice.refitted and json.dumps(choice.candidates) == scores
+    expected = refit(train, dev, (baseline.nb if name == BASELINE_NB else baseline).c, name == BASELINE_NB)
+    np.testing.assert_allclose(choice.linears[name].weight, expected.weight[:, ::-1], atol=1e-6)
+    other = BASELINE if name == BASELINE_NB else BASELINE_NB
+    assert choice.linears[other] is before[other]  # only the published one is fitted again
+    assert choice.bundle_parts(BLEND)[0] is choice.linears[name]
+
+
 def test_choice_refuses_an_unknown_keep():
     with pytest.raises(ValueError, match="keep must be"):
         Choice({}, RNN).published("all")
@@ -256,7 +298,10 @@ def test_the_cli_saves_the_best_with_keep_best(tmp_path):
     assert scores[summary["winner"]] == max(scores.values()) and summary["winner"] != RNN, summary
     config = read_config(tmp_path / "best")
     assert config["training"]["published"] == summary["winner"] and "linear" in config
-    assert config["training"]["train_config"]["keep"] == "best"
+    assert config["training"]["train_config"]["keep"] == "best" and config["training"]["train_config"]["refit"]
+    linear = summary["winner"] if summary["winner"] != BLEND else config["training"]["candidates"][BLEND]["linear"]
+    assert summary["refit"]["linear"] == linear and summary["refit"]["examples"] == 400, summary
+    assert config["training"]["refit"] == summary["refit"]
     card = (tmp_path / "best" / "README.md").read_text()
     assert "## Candidates (scored on dev)" in card and f"this bundle is the {summary['winner']}" in card
     predicted = run_cli("predict", "--model", "best", cwd=tmp_path, stdin="w1 great w3\n")

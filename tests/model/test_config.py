@@ -32,8 +32,8 @@ def test_hyperparameters_describe_their_fields():
     assert {hp.name for hp in HYPERPARAMETERS if hp.runtime} == {"threads", "device"}
     assert {hp.name for hp in HYPERPARAMETERS if not hp.applies_to("http")} == {"threads", "device", "distill_alpha"}
     assert {hp.name for hp in HYPERPARAMETERS if not hp.applies_to("train")} == {"distill_alpha"}
-    # a distillation publishes its student: what a plain run keeps (the RNN or the best candidate) is not asked
-    assert [hp.name for hp in options_for("distill")] == [hp.name for hp in HYPERPARAMETERS if hp.name != "keep"]
+    # a distillation publishes its student: what a plain run keeps (the RNN or the best candidate, refit) is not asked
+    assert [hp.name for hp in options_for("distill")] == [hp.name for hp in HYPERPARAMETERS if hp.name not in ("keep", "refit")]
     assert by_name["keep"].choices == ("rnn", "best") and by_name["keep"].default == "best"
     assert all(hp.help for hp in HYPERPARAMETERS)
 
@@ -47,7 +47,7 @@ def test_defaults_are_the_bundled_models_recipe_but_for_its_student_size():
     bundle = load_bundle(BUNDLED)
     recorded = bundle.training["distill"]["inputs"]["hyperparameters"]  # as given, before `auto` choices
     defaults = hyperparameter_values(ModelConfig(), TokenizerConfig(), TrainConfig())
-    assert set(recorded) == set(defaults) - {"threads", "device", "keep"}  # (keep came after it)
+    assert set(recorded) == set(defaults) - {"threads", "device", "keep", "refit"}  # (keep and refit came after it)
     changed = {name: value for name, value in recorded.items() if value != defaults[name]}
     assert changed.pop("label_names") == {"0": "negative", "1": "positive"}  # the data's labels, not a default
     assert changed.pop("seed", defaults["seed"]) in (13, 14, 15)  # the best of three seeds on dev

@@ -25,6 +25,8 @@ IDS = {"job_id", "dataset_id"}  # what the service adds to name the job and its 
 def _comparable(config: dict) -> dict:
     training = {k: v for k, v in config["training"].items() if k not in TIMES | IDS | {"runtime"}}
     training["history"] = [{k: v for k, v in epoch.items() if k not in TIMES} for epoch in training["history"]]
+    if "refit" in training:  # what was fitted again, less how long it took
+        training["refit"] = {k: v for k, v in training["refit"].items() if k != "seconds"}
     return {"model": config["model"], "tokenizer": config["tokenizer"], "training": training}
 
 

@@ -40,6 +40,9 @@ def test_keep_best_publishes_the_winner_which_serves_predict_and_explain(client)
     assert result["winner"] != "rnn" and scores[result["winner"]] == max(scores.values()) > scores["rnn"]
     assert result["published"] == result["winner"] and result["metrics"]["candidate"] == result["winner"]
     assert result["metrics"]["accuracy"] == scores[result["winner"]] and not result["baseline"]["reused"]
+    # the published linear model learnt from the whole upload: the split-off evaluation set too
+    linear = result["winner"] if result["winner"] != "blend" else result["candidates"]["blend"]["linear"]
+    assert result["refit"]["linear"] == linear and result["refit"]["examples"] == 300, result["refit"]
     version = job["model_version"]
     wait_for(lambda: client.post("/v1/predict", json={"text": "w1 great w2"}).json()["model_version"] == version,
              what=f"{version} to serve")
@@ -53,8 +56,9 @@ def test_keep_best_publishes_the_winner_which_serves_predict_and_explain(client)
     weights = {t["text"]: t["weight"] for t in explained["tokens"]}
     assert max(weights, key=weights.get) == "lovely"  # the keyword carries the prediction
     # the same training and evaluation data: the stored baseline, not a second fit
-    again = wait_job(client, submit(client, ds["id"], config=config, promote="never")["id"])
+    again = wait_job(client, submit(client, ds["id"], config=config | {"refit": False}, promote="never")["id"])
     assert again["state"] == "succeeded", again
+    assert "refit" not in again["result"] and again["result"]["winner"] == result["winner"]
     assert again["result"]["baseline"]["reused"] is True and again["progress"]["baseline_reused"] is True
     assert again["result"]["baseline"]["metrics"] == result["baseline"]["metrics"]
     assert again["result"]["candidates"]["baseline"] == result["candidates"]["baseline"]

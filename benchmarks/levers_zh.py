@@ -11,12 +11,16 @@ words, naive-Bayes scaling of binary features), to say what else was tried.
     python benchmarks/levers_zh.py --train /tmp/zh/train.tsv --dev /tmp/zh/dev.tsv --test /tmp/zh/test.tsv \\
         --rnn default=model/bundled/sentiment-zh --rnn linear-lr=/tmp/rnn_A --sklearn
 
-Prints one markdown table: dev and test accuracy and the seconds each linear fit took.
+Prints one markdown table: dev and test accuracy and the seconds each linear fit took; with ``--refit``,
+also the test accuracy with the job's linear models refitted on train and dev (a job's ``refit``).
+``--write-split SEED --out DIR`` draws another split of the same examples, the same sizes, to train
+an RNN on and score again (how much one split's figures move).
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from pathlib import Path
@@ -27,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from model.data import load_dataset  # noqa: E402
 from model.inference.linear import blend_log_probs, log_softmax  # noqa: E402
 from model.inference.predictor import Predictor  # noqa: E402
-from model.training.baseline import fit_baseline  # noqa: E402
+from model.training.baseline import fit_baseline, refit  # noqa: E402
 from model.training.candidates import RNN_WEIGHTS  # noqa: E402
 
 OLD_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the grid before issue 25
@@ -37,8 +41,9 @@ def accuracy(log_probs: np.ndarray, gold: np.ndarray) -> float:
     return float((log_probs.argmax(1) == gold).mean())
 
 
-def job_linears(train, dev, test, names: dict, labels: list[str]) -> dict:
-    """The job's baseline and its twin: name -> (dev log-probs, test log-probs, seconds)."""
+def job_linears(train, dev, test, names: dict, labels: list[str], refits: dict | None = None) -> dict:
+    """The job's baseline and its twin: name -> (dev log-probs, test log-probs, seconds); with ``refits``,
+    each one's test log-probs once refitted on train and dev (``model.training.baseline.refit``) go there."""
     t0 = time.perf_counter()
     fitted = fit_baseline(train, dev, names)
     seconds = time.perf_counter() - t0
@@ -47,7 +52,24 @@ def job_linears(train, dev, test, names: dict, labels: list[str]) -> dict:
     for name, result in (("job baseline", fitted), ("job baseline_nb", fitted.nb)):
         logs = [log_softmax(result.linear.logits(d.texts).astype(np.float64))[:, order] for d in (dev, test)]
         out[f"{name} (C={result.c:g})"] = (*logs, seconds)
+        if refits is not None:  # what a job serves with refit: the same C, fitted on train and dev together
+            linear = refit(train, dev, result.c, result is fitted.nb)
+            refits[f"{name} (C={result.c:g})"] = log_softmax(linear.logits(test.texts).astype(np.float64))[:, order]
     return out
+
+
+def write_split(paths: list[Path], seed: int, out: Path) -> None:
+    """The examples of ``paths`` (train, dev, test) shuffled with ``seed`` and split again into files of
+    the same sizes under ``out``: another draw of the same data, to see how much one split's figures move."""
+    parts = [path.read_text(encoding="utf-8").rstrip("\n").split("\n") for path in paths]
+    header, rows = parts[0][0], [row for part in parts for row in part[1:]]
+    random.Random(seed).shuffle(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    start = 0
+    for path, part in zip(paths, parts):
+        size = len(part) - 1
+        (out / path.name).write_text("\n".join([header, *rows[start : start + size]]) + "\n", encoding="utf-8")
+        start += size
 
 
 def sklearn_linears(train, dev, test, gold: dict[str, np.ndarray]) -> dict:
@@ -117,18 +139,30 @@ def main() -> int:
     p.add_argument("--rnn", action="append", default=[], help="NAME=BUNDLE: an RNN bundle trained on --train")
     p.add_argument("--label-names", default="0=negative,1=positive")
     p.add_argument("--sklearn", action="store_true", help="also the scikit-learn variants (the [bench] extra, jieba)")
+    p.add_argument("--refit", action="store_true", help="also each job linear model and blend with the linear "
+                   "model refitted on train and dev (what a job serves with refit, the default)")
+    p.add_argument("--write-split", type=int, metavar="SEED", help="instead: write the three files' examples "
+                   "shuffled with SEED and split again, same sizes, under --out, and stop")
+    p.add_argument("--out", type=Path, help="with --write-split: the folder")
     args = p.parse_args()
+    if args.write_split is not None:
+        if args.out is None:
+            p.error("--write-split needs --out")
+        write_split([args.train, args.dev, args.test], args.write_split, args.out)
+        return 0
     names = dict(pair.split("=") for pair in args.label_names.split(","))
     train, dev, test = (load_dataset(path) for path in (args.train, args.dev, args.test))
     labels = sorted(set(names.values()))
     gold = {k: np.array([labels.index(names.get(y, y)) for y in d.labels]) for k, d in
             (("train", train), ("dev", dev), ("test", test))}
-    linears = job_linears(train, dev, test, names, labels)
+    refits = {} if args.refit else None
+    linears = job_linears(train, dev, test, names, labels, refits)
     if args.sklearn:
         linears |= sklearn_linears(train, dev, test, gold)
-    print("| model | dev | test | fit s |\n|---|---|---|---|")
+    print("| model | dev | test | fit s | test, refitted |\n|---|---|---|---|---|")
     for name, (d, t, s) in linears.items():
-        print(f"| {name} | {accuracy(d, gold['dev']):.4f} | {accuracy(t, gold['test']):.4f} | {s:.1f} |")
+        refitted = f"{accuracy(refits[name], gold['test']):.4f}" if refits and name in refits else ""
+        print(f"| {name} | {accuracy(d, gold['dev']):.4f} | {accuracy(t, gold['test']):.4f} | {s:.1f} | {refitted} |")
     for spec in args.rnn:
         rnn_name, _, path = spec.partition("=")
         predictor = Predictor.load(path)
@@ -137,13 +171,15 @@ def main() -> int:
         order = [predictor.labels.index(label) for label in labels]
         rnn = [np.log(np.maximum(predictor.predict_proba(d.texts)[:, order].astype(np.float64), 1e-30))
                for d in (dev, test)]
-        print(f"| RNN {rnn_name} | {accuracy(rnn[0], gold['dev']):.4f} | {accuracy(rnn[1], gold['test']):.4f} | |")
+        print(f"| RNN {rnn_name} | {accuracy(rnn[0], gold['dev']):.4f} | {accuracy(rnn[1], gold['test']):.4f} | | |")
         for name, (d, t, _) in linears.items():
             for grid in (OLD_WEIGHTS, RNN_WEIGHTS):
                 w = max(grid, key=lambda w: accuracy(blend_log_probs(rnn[0], d, w), gold["dev"]))
+                refitted = (f"{accuracy(blend_log_probs(rnn[1], refits[name], w), gold['test']):.4f}"
+                            if refits and name in refits and grid is RNN_WEIGHTS else "")
                 print(f"| RNN {rnn_name} + {name}, weight {w} on dev (grid step {grid[1] - grid[0]:.2f}) | "
                       f"{accuracy(blend_log_probs(rnn[0], d, w), gold['dev']):.4f} | "
-                      f"{accuracy(blend_log_probs(rnn[1], t, w), gold['test']):.4f} | |")
+                      f"{accuracy(blend_log_probs(rnn[1], t, w), gold['test']):.4f} | | {refitted} |")
     return 0
 
 

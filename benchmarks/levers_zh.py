@@ -160,6 +160,13 @@ def main() -> int:
     if args.sklearn:
         linears |= sklearn_linears(train, dev, test, gold)
     print("| model | dev | test | fit s | test, refitted |\n|---|---|---|---|---|")
+    if args.sklearn:  # the yardstick job_vs_baseline.py compares a job with (its C grid, its refit)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from job_vs_baseline import char_ngram_baseline, read_tsv
+
+        y = char_ngram_baseline(*(read_tsv(path) for path in (args.train, args.dev, args.test)))
+        print(f"| scikit-learn yardstick of job_vs_baseline.py (C={y['C']:g}) | {y['dev_accuracy']:.4f} | "
+              f"{y['test_accuracy']:.4f} | {y['seconds']:.1f} | {y['refit_test_accuracy']:.4f} |")
     for name, (d, t, s) in linears.items():
         refitted = f"{accuracy(refits[name], gold['test']):.4f}" if refits and name in refits else ""
         print(f"| {name} | {accuracy(d, gold['dev']):.4f} | {accuracy(t, gold['test']):.4f} | {s:.1f} | {refitted} |")

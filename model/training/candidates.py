@@ -96,6 +96,10 @@ def card_notes(record: dict[str, Any]) -> str:
     lines += ["", f"Winner on dev: {record['winner']}. keep: {record['keep']}; this bundle is the "
               f"{record['published']}" + ("" if record["published"] == RNN else
                                            " (the metrics above are the RNN part's)") + "."]
+    if "refit" in record:
+        r = record["refit"]
+        lines.append(f"Its linear model ({r['linear']}, C={r['c']:g}) was then fitted again on train and dev together "
+                     f"({r['examples']} examples): the dev scores above are the train-only fit's.")
     return "\n".join(lines + [f"Note: {n}" for n in record.get("notes", [])])
 
 

@@ -304,6 +304,7 @@ def test_the_cli_saves_the_best_with_keep_best(tmp_path):
     assert config["training"]["refit"] == summary["refit"]
     card = (tmp_path / "best" / "README.md").read_text()
     assert "## Candidates (scored on dev)" in card and f"this bundle is the {summary['winner']}" in card
+    assert f"fitted again on train and dev together ({summary['refit']['examples']} examples)" in card
     predicted = run_cli("predict", "--model", "best", cwd=tmp_path, stdin="w1 great w3\n")
     assert predicted.returncode == 0, predicted.stderr
     assert json.loads(predicted.stdout.splitlines()[0])["label"] == "1"

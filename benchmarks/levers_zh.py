@@ -8,8 +8,8 @@ dev as a job chooses it (on the 0.1 grid a job used before and on today's 0.05 g
 ``--sklearn``: scikit-learn variants that the job does not fit (longer character n-grams, jieba's
 words, naive-Bayes scaling of binary features), to say what else was tried.
 
-    python benchmarks/levers_zh.py --train /tmp/zh/train.tsv --dev /tmp/zh/dev.tsv --test /tmp/zh/test.tsv \\
-        --rnn default=model/bundled/sentiment-zh --rnn linear-lr=/tmp/rnn_A --sklearn
+    python benchmarks/levers_zh.py --train zh/train.tsv --dev zh/dev.tsv --test zh/test.tsv \\
+        --rnn default=model/bundled/sentiment-zh --rnn linear-lr=rnn_A --sklearn
 
 Prints one markdown table: dev and test accuracy and the seconds each linear fit took; with ``--refit``,
 also the test accuracy with the job's linear models refitted on train and dev (a job's ``refit``).

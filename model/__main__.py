@@ -312,8 +312,7 @@ def cmd_train(args) -> int:
     choice = choose(rnn_predictor(result), baseline, dev_data)  # (the label names training used: a warm
     # start's are the base's when none are given)
     if train_config.refit:
-        choice.refit(choice.published(train_config.keep), baseline, train_data, dev_data,
-                     result.model_config.labels)
+        choice.refit(choice.published(train_config.keep), baseline, train_data, dev_data)
     kept = choice.to_dict(train_config.keep)
     training = result.training_metadata() | kept
     linear, rnn_weight = choice.bundle_parts(kept["published"])

@@ -271,7 +271,7 @@ def _record(settings: Settings, versions: Versions, job: dict, result, baseline,
     choice = choose(rnn_predictor(result), baseline, dev_data)
     published = choice.published(keep)
     if result.train_config.refit:
-        choice.refit(published, baseline, train_data, dev_data, result.model_config.labels)
+        choice.refit(published, baseline, train_data, dev_data)
     linear, rnn_weight = choice.bundle_parts(published)
     # the published candidate's figures (the RNN's full report, or the other candidate's scores)
     metrics = result.metrics if published == "rnn" else {"candidate": published, **choice.candidates[published]}

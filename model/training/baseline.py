@@ -176,7 +176,6 @@ def refit(
     c: float,
     nb: bool,
     config: BaselineConfig | None = None,
-    should_stop: Callable[[], bool] | None = None,
 ) -> LinearModel:
     """The single-label model ``fit_baseline`` chose at ``c`` (the ``nb`` one: columns scaled by their
     log-count ratios), fitted again on ``train_data`` and ``dev_data`` together: features, ratios and
@@ -196,7 +195,7 @@ def refit(
     model = SoftmaxRegression(x.shape[1], len(labels_raw))
     path = cfg.c_grid[: cfg.c_grid.index(c) + 1] if c in cfg.c_grid else (c,)
     for step_c in path:
-        model.fit(x, y, _ours(step_c, False, len(labels_raw)), cfg.max_iter, x_t, should_stop)
+        model.fit(x, y, _ours(step_c, False, len(labels_raw)), cfg.max_iter, x_t)
     weight = model.weight if scale is None else model.weight * scale[:, None]
     return LinearModel(vectorizer, weight.numpy(), model.bias.numpy())
 

@@ -46,6 +46,7 @@ class Choice:
     rnn_weight: float | None = None  # the blend's (None: no blend was scored)
     blended_with: str = BASELINE  # the linear candidate in the blend
     notes: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # the RNN's, the column order of ``linears``
     refitted: dict[str, Any] | None = None  # what ``refit`` fitted again, where it did
 
     def published(self, keep: str) -> str:
@@ -62,20 +63,18 @@ class Choice:
             return self.linears[self.blended_with], self.rnn_weight
         return self.linears[published], 0.0
 
-    def refit(self, published: str, baseline, train_data: Dataset, dev_data: Dataset, labels: list[str],
-              should_stop=None) -> None:
+    def refit(self, published: str, baseline, train_data: Dataset, dev_data: Dataset) -> None:
         """Fit the linear model in ``published`` (a baseline, or a blend's partner) again on train and dev
         together at the C dev chose (``baseline.refit``), so that what is served learnt from every labelled
         example; ``candidates`` keep the scores measured before, on the model fitted on train alone.
-        ``labels``: the RNN's, the column order of ``linears``. Nothing to do for the RNN."""
+        Nothing to do for the RNN."""
         name = self.blended_with if published == BLEND else published
         if name not in self.linears:
             return
         fitted = baseline.nb if name == BASELINE_NB else baseline
         t0 = time.perf_counter()
-        linear = refit(train_data, dev_data, fitted.c, name == BASELINE_NB, should_stop=should_stop)
-        order = [baseline.labels.index(label) for label in labels]
-        self.linears[name] = LinearModel(linear.vectorizer, linear.weight[:, order], linear.bias[order])
+        linear = refit(train_data, dev_data, fitted.c, name == BASELINE_NB)
+        self.linears[name] = _in_order(linear, baseline.labels, self.labels)
         self.refitted = {"linear": name, "c": fitted.c, "examples": len(train_data) + len(dev_data),
                          "seconds": round(time.perf_counter() - t0, 2)}
 
@@ -121,10 +120,8 @@ def choose(rnn: Predictor, baseline, dev_data: Dataset) -> Choice:
     labels = list(config.labels)
     if sorted(baseline.labels) != sorted(labels):
         raise ValueError(f"the baseline's labels {baseline.labels} are not the RNN's {labels}")
-    order = [baseline.labels.index(label) for label in labels]
     fitted = {BASELINE: baseline} | ({BASELINE_NB: baseline.nb} if baseline.nb is not None else {})
-    linears = {name: LinearModel(b.linear.vectorizer, b.linear.weight[:, order], b.linear.bias[order])
-               for name, b in fitted.items()}
+    linears = {name: _in_order(b.linear, baseline.labels, labels) for name, b in fitted.items()}
     index = {name: i for i, name in enumerate(labels)}
     gold = np.array([index[config.label_names.get(raw, raw)] for raw in dev_data.labels])
     rnn_log = np.log(np.maximum(rnn.predict_proba(dev_data.texts).astype(np.float64), 1e-30))
@@ -144,7 +141,13 @@ def choose(rnn: Predictor, baseline, dev_data: Dataset) -> Choice:
     for name in (BASELINE, BASELINE_NB, BLEND):  # strictly better, or the simpler one stays
         if name in candidates and candidates[name]["accuracy"] > candidates[winner]["accuracy"]:
             winner = name
-    return Choice(candidates, winner, linears, best_blend["rnn_weight"], best_blend["linear"])
+    return Choice(candidates, winner, linears, best_blend["rnn_weight"], best_blend["linear"], labels=labels)
+
+
+def _in_order(linear: LinearModel, columns: list[str], labels: list[str]) -> LinearModel:
+    """``linear`` (its columns named by ``columns``, the baseline's labels) with its columns in ``labels``' order."""
+    order = [columns.index(label) for label in labels]
+    return LinearModel(linear.vectorizer, linear.weight[:, order], linear.bias[order])
 
 
 def _scores(log_probs: np.ndarray, gold: np.ndarray, labels: list[str]) -> dict[str, Any]:

@@ -229,12 +229,14 @@ def test_choice_refit_replaces_the_published_linear_part_and_says_so():
     train, dev = _keyword_split()
     baseline = fit_baseline(train, dev)
     rng = random.Random(1)
-    choice = choose(_FixedRNN({t: [p, 1 - p] for t in dev.texts for p in [rng.random()]}), baseline, dev)
+    # an RNN whose labels run the other way: the linear models' columns follow it
+    rnn = _FixedRNN({t: [p, 1 - p] for t in dev.texts for p in [rng.random()]}, labels=("1", "0"))
+    choice = choose(rnn, baseline, dev)
     before = {name: linear for name, linear in choice.linears.items()}
     scores = json.dumps(choice.candidates)
-    choice.refit(RNN, baseline, train, dev, ["0", "1"])
+    choice.refit(RNN, baseline, train, dev)
     assert choice.refitted is None and "refit" not in choice.to_dict("rnn")
-    choice.refit(BLEND, baseline, train, dev, ["1", "0"])  # an RNN whose labels run the other way
+    choice.refit(BLEND, baseline, train, dev)
     name = choice.blended_with
     assert choice.refitted["linear"] == name and choice.refitted["examples"] == len(train) + len(dev)
     assert choice.to_dict("best")["refit"] == choice.refitted and json.dumps(choice.candidates) == scores

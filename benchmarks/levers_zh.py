@@ -14,7 +14,10 @@ words, naive-Bayes scaling of binary features), to say what else was tried.
 Prints one markdown table: dev and test accuracy and the seconds each linear fit took; with ``--refit``,
 also the test accuracy with the job's linear models refitted on train and dev (a job's ``refit``).
 ``--write-split SEED --out DIR`` draws another split of the same examples, the same sizes, to train
-an RNN on and score again (how much one split's figures move).
+an RNN on and score again (how much one split's figures move). ``--write-halves SEED --out DIR`` splits
+the same examples into two disjoint halves ``DIR/a`` and ``DIR/b``, each with train, dev and test
+files and a ``source.tsv`` (its train and test together): an RNN trained on one half's source is a
+warm start (``--base-model``) for a job on the other half that has never seen its texts.
 """
 
 from __future__ import annotations
@@ -70,6 +73,23 @@ def write_split(paths: list[Path], seed: int, out: Path) -> None:
         size = len(part) - 1
         (out / path.name).write_text("\n".join([header, *rows[start : start + size]]) + "\n", encoding="utf-8")
         start += size
+
+
+def write_halves(paths: list[Path], seed: int, out: Path, dev: int = 1000, test: int = 1680) -> None:
+    """The examples of ``paths`` shuffled with ``seed`` and cut into two disjoint halves, each written as
+    train/dev/test (``dev`` and ``test`` examples, the rest train) and source (train and test), so that
+    a model trained on one half's source can be the warm start of a job on the other half."""
+    parts = [path.read_text(encoding="utf-8").rstrip("\n").split("\n") for path in paths]
+    header, rows = parts[0][0], [row for part in parts for row in part[1:]]
+    random.Random(seed).shuffle(rows)
+    half = len(rows) // 2
+    for name, block in (("a", rows[:half]), ("b", rows[half:])):
+        cut = len(block) - dev - test
+        files = {"train": block[:cut], "dev": block[cut : cut + dev], "test": block[cut + dev :],
+                 "source": block[:cut] + block[cut + dev :]}
+        (out / name).mkdir(parents=True, exist_ok=True)
+        for file, lines in files.items():
+            (out / name / f"{file}.tsv").write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
 
 
 def sklearn_linears(train, dev, test, gold: dict[str, np.ndarray]) -> dict:
@@ -143,13 +163,17 @@ def main() -> int:
                    "model refitted on train and dev (what a job serves with refit, the default)")
     p.add_argument("--write-split", type=int, metavar="SEED", help="instead: write the three files' examples "
                    "shuffled with SEED and split again, same sizes, under --out, and stop")
-    p.add_argument("--out", type=Path, help="with --write-split: the folder")
+    p.add_argument("--write-halves", type=int, metavar="SEED", help="instead: write the three files' examples "
+                   "shuffled with SEED as two disjoint halves (a/ and b/, each train, dev, test and source) under "
+                   "--out, and stop")
+    p.add_argument("--out", type=Path, help="with --write-split or --write-halves: the folder")
     args = p.parse_args()
-    if args.write_split is not None:
-        if args.out is None:
-            p.error("--write-split needs --out")
-        write_split([args.train, args.dev, args.test], args.write_split, args.out)
-        return 0
+    for seed, write in ((args.write_split, write_split), (args.write_halves, write_halves)):
+        if seed is not None:
+            if args.out is None:
+                p.error("--write-split and --write-halves need --out")
+            write([args.train, args.dev, args.test], seed, args.out)
+            return 0
     names = dict(pair.split("=") for pair in args.label_names.split(","))
     train, dev, test = (load_dataset(path) for path in (args.train, args.dev, args.test))
     labels = sorted(set(names.values()))

@@ -64,24 +64,29 @@ def job_linears(train, dev, test, names: dict, labels: list[str], refits: dict |
 def write_split(paths: list[Path], seed: int, out: Path) -> None:
     """The examples of ``paths`` (train, dev, test) shuffled with ``seed`` and split again into files of
     the same sizes under ``out``: another draw of the same data, to see how much one split's figures move."""
-    parts = [path.read_text(encoding="utf-8").rstrip("\n").split("\n") for path in paths]
-    header, rows = parts[0][0], [row for part in parts for row in part[1:]]
-    random.Random(seed).shuffle(rows)
+    header, rows, sizes = shuffled_lines(paths, seed)
     out.mkdir(parents=True, exist_ok=True)
     start = 0
-    for path, part in zip(paths, parts):
-        size = len(part) - 1
+    for path, size in zip(paths, sizes):
         (out / path.name).write_text("\n".join([header, *rows[start : start + size]]) + "\n", encoding="utf-8")
         start += size
+
+
+def shuffled_lines(paths: list[Path], seed: int) -> tuple[str, list[str], list[int]]:
+    """The header of the first file, every file's example lines shuffled together with ``seed``, and
+    how many lines each file had."""
+    parts = [path.read_text(encoding="utf-8").rstrip("\n").split("\n")[1:] for path in paths]
+    header = paths[0].read_text(encoding="utf-8").split("\n", 1)[0]
+    rows = [row for part in parts for row in part]
+    random.Random(seed).shuffle(rows)
+    return header, rows, [len(part) for part in parts]
 
 
 def write_halves(paths: list[Path], seed: int, out: Path, dev: int = 1000, test: int = 1680) -> None:
     """The examples of ``paths`` shuffled with ``seed`` and cut into two disjoint halves, each written as
     train/dev/test (``dev`` and ``test`` examples, the rest train) and source (train and test), so that
     a model trained on one half's source can be the warm start of a job on the other half."""
-    parts = [path.read_text(encoding="utf-8").rstrip("\n").split("\n") for path in paths]
-    header, rows = parts[0][0], [row for part in parts for row in part[1:]]
-    random.Random(seed).shuffle(rows)
+    header, rows, _ = shuffled_lines(paths, seed)
     half = len(rows) // 2
     for name, block in (("a", rows[:half]), ("b", rows[half:])):
         cut = len(block) - dev - test

@@ -75,8 +75,8 @@ def write_split(paths: list[Path], seed: int, out: Path) -> None:
 def shuffled_lines(paths: list[Path], seed: int) -> tuple[str, list[str], list[int]]:
     """The header of the first file, every file's example lines shuffled together with ``seed``, and
     how many lines each file had."""
-    parts = [path.read_text(encoding="utf-8").rstrip("\n").split("\n")[1:] for path in paths]
-    header = paths[0].read_text(encoding="utf-8").split("\n", 1)[0]
+    files = [path.read_text(encoding="utf-8").rstrip("\n").split("\n") for path in paths]
+    header, parts = files[0][0], [lines[1:] for lines in files]
     rows = [row for part in parts for row in part]
     random.Random(seed).shuffle(rows)
     return header, rows, [len(part) for part in parts]
@@ -166,18 +166,20 @@ def main() -> int:
     p.add_argument("--sklearn", action="store_true", help="also the scikit-learn variants (the [bench] extra, jieba)")
     p.add_argument("--refit", action="store_true", help="also each job linear model and blend with the linear "
                    "model refitted on train and dev (what a job serves with refit, the default)")
-    p.add_argument("--write-split", type=int, metavar="SEED", help="instead: write the three files' examples "
-                   "shuffled with SEED and split again, same sizes, under --out, and stop")
-    p.add_argument("--write-halves", type=int, metavar="SEED", help="instead: write the three files' examples "
-                   "shuffled with SEED as two disjoint halves (a/ and b/, each train, dev, test and source) under "
-                   "--out, and stop")
+    write = p.add_mutually_exclusive_group()
+    write.add_argument("--write-split", type=int, metavar="SEED", help="instead: write the three files' examples "
+                       "shuffled with SEED and split again, same sizes, under --out, and stop")
+    write.add_argument("--write-halves", type=int, metavar="SEED", help="instead: write the three files' examples "
+                       "shuffled with SEED as two disjoint halves (a/ and b/, each train, dev, test and source) "
+                       "under --out, and stop")
     p.add_argument("--out", type=Path, help="with --write-split or --write-halves: the folder")
     args = p.parse_args()
-    for seed, write in ((args.write_split, write_split), (args.write_halves, write_halves)):
+    for option, seed, writer in (("--write-split", args.write_split, write_split),
+                                 ("--write-halves", args.write_halves, write_halves)):
         if seed is not None:
             if args.out is None:
-                p.error("--write-split and --write-halves need --out")
-            write([args.train, args.dev, args.test], seed, args.out)
+                p.error(f"{option} needs --out")
+            writer([args.train, args.dev, args.test], seed, args.out)
             return 0
     names = dict(pair.split("=") for pair in args.label_names.split(","))
     train, dev, test = (load_dataset(path) for path in (args.train, args.dev, args.test))

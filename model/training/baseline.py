@@ -140,13 +140,9 @@ def fit_baseline(
     labels_raw = check_training_data(train_data, dev_data)
     names = [(label_names or {}).get(raw, raw) for raw in labels_raw]
     index = {raw: i for i, raw in enumerate(labels_raw)}
-    train_data = _within_budget(train_data, cfg.max_train_chars)
-    vectorizer = HashedTfidf(cfg.word_ngrams, cfg.char_ngrams, cfg.buckets)
-    x_train = vectorizer.fit_transform(train_data.texts)
-    x_dev = vectorizer.transform(dev_data.texts)
-    y_train, y_dev = targets(train_data, index), targets(dev_data, index)  # (multi-label: rows of 0/1)
+    train_data, vectorizer, x_train, x_train_t, y_train = _train_features(train_data, index, cfg)
+    x_dev, y_dev = vectorizer.transform(dev_data.texts), targets(dev_data, index)  # (multi-label: rows of 0/1)
     multi_label = train_data.task == MULTI_LABEL
-    x_train_t = transpose(x_train)
     nb = cfg.nb_weights and not multi_label
     steps = 1 + len(cfg.c_grid) * (2 if nb else 1)
     if progress is not None:
@@ -183,12 +179,9 @@ def refit(
     were. Columns in the order of ``fit_baseline``'s ``labels``."""
     cfg = (config or BaselineConfig()).validate()
     labels_raw = check_training_data(train_data, dev_data)
-    both = _within_budget(Dataset(train_data.texts + dev_data.texts, train_data.labels + dev_data.labels),
-                          cfg.max_train_chars)
-    vectorizer = HashedTfidf(cfg.word_ngrams, cfg.char_ngrams, cfg.buckets)
-    x = vectorizer.fit_transform(both.texts)
-    y = targets(both, {raw: i for i, raw in enumerate(labels_raw)})
-    x_t, scale = transpose(x), None
+    both = Dataset(train_data.texts + dev_data.texts, train_data.labels + dev_data.labels)
+    _, vectorizer, x, x_t, y = _train_features(both, {raw: i for i, raw in enumerate(labels_raw)}, cfg)
+    scale = None
     if nb:
         scale = log_count_ratios(x, y, len(labels_raw))
         x, x_t = scale_columns(x, scale), scale_rows(x_t, scale)
@@ -198,6 +191,16 @@ def refit(
         model.fit(x, y, _ours(step_c, False, len(labels_raw)), cfg.max_iter, x_t)
     weight = model.weight if scale is None else model.weight * scale[:, None]
     return LinearModel(vectorizer, weight.numpy(), model.bias.numpy())
+
+
+def _train_features(data: Dataset, index: dict[str, int], cfg: BaselineConfig):
+    """What a fit learns from, the same for ``fit_baseline`` and ``refit``: ``data`` within the character
+    budget, the vectorizer fitted on it, its feature rows, their transpose (L-BFGS's gradients) and the
+    targets (``index``: raw label -> column)."""
+    data = _within_budget(data, cfg.max_train_chars)
+    vectorizer = HashedTfidf(cfg.word_ngrams, cfg.char_ngrams, cfg.buckets)
+    x = vectorizer.fit_transform(data.texts)
+    return data, vectorizer, x, transpose(x), targets(data, index)
 
 
 def _fit_grid(x_train, x_train_t, x_dev, *, y_train, y_dev, names, cfg: BaselineConfig, steps: int, first_step: int,

@@ -91,8 +91,11 @@ def char_ngram_baseline(train: list, dev: list, test: list) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
+    def char_tfidf():
+        return TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+
     t0 = time.perf_counter()
-    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+    vectorizer = char_tfidf()
     x_train = vectorizer.fit_transform([t for _, t in train])
     x_dev, x_test = vectorizer.transform([t for _, t in dev]), vectorizer.transform([t for _, t in test])
     y_train, y_dev, y_test = [y for y, _ in train], [y for y, _ in dev], [y for y, _ in test]
@@ -105,7 +108,7 @@ def char_ngram_baseline(train: list, dev: list, test: list) -> dict:
     dev_acc, c, clf = best
     # refit at that C on train and dev together, as a job refits what it publishes (GridSearchCV's refit)
     both = [t for _, t in train + dev]
-    refit_vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+    refit_vectorizer = char_tfidf()
     refit = LogisticRegression(C=c, max_iter=2000).fit(refit_vectorizer.fit_transform(both), y_train + y_dev)
     return {
         "dev_accuracy": round(dev_acc, 4),

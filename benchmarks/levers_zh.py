@@ -68,7 +68,7 @@ def write_split(paths: list[Path], seed: int, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     start = 0
     for path, size in zip(paths, sizes):
-        (out / path.name).write_text("\n".join([header, *rows[start : start + size]]) + "\n", encoding="utf-8")
+        write_lines(out / path.name, header, rows[start : start + size])
         start += size
 
 
@@ -94,7 +94,11 @@ def write_halves(paths: list[Path], seed: int, out: Path, dev: int = 1000, test:
                  "source": block[:cut] + block[cut + dev :]}
         (out / name).mkdir(parents=True, exist_ok=True)
         for file, lines in files.items():
-            (out / name / f"{file}.tsv").write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+            write_lines(out / name / f"{file}.tsv", header, lines)
+
+
+def write_lines(path: Path, header: str, lines: list[str]) -> None:
+    path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
 
 
 def sklearn_linears(train, dev, test, gold: dict[str, np.ndarray]) -> dict:
